@@ -1,0 +1,46 @@
+"""ledgerflow: an event-sourced workflow engine.
+
+Every task and run transition is appended to a durable, hash-chained event log; the
+state of a run is a fold of its log; Dask or a thread pool runs the work.
+"""
+
+from .engine.api import Engine
+from .engine.cache import inputs_hash
+from .engine.events import Event, EventType
+from .engine.flow import Flow, flow
+from .engine.fold import RunView, TaskView
+from .engine.graph import Trigger
+from .engine.run import Run, RunFailed
+from .engine.states import RunState, TaskState
+from .engine.task import Task, task
+from .engine.tracing import unmapped
+from .errors import LedgerflowError
+from .executors import DaskExecutor, ThreadExecutor, context
+from .executors.signals import Skip
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DaskExecutor",
+    "Engine",
+    "Event",
+    "EventType",
+    "Flow",
+    "LedgerflowError",
+    "Run",
+    "RunFailed",
+    "RunState",
+    "RunView",
+    "Skip",
+    "Task",
+    "TaskState",
+    "TaskView",
+    "ThreadExecutor",
+    "Trigger",
+    "__version__",
+    "context",
+    "flow",
+    "inputs_hash",
+    "task",
+    "unmapped",
+]

@@ -1,0 +1,101 @@
+"""Events: the facts appended to a run's log, and the closed set of their types.
+
+Payloads are JSON objects. What each type carries (all keys optional unless noted):
+
+- ``run.created``: flow, flow_ref, parameters, graph, graph_hash, state ("PENDING" or
+  "SCHEDULED"), engine_version
+- ``run.running``: owner (the driver that took the run)
+- ``run.succeeded`` / ``run.failed`` / ``run.cancelled`` / ``run.crashed``: reason
+- ``task.running``: attempt (required)
+- ``task.succeeded``: attempt, result (a result payload), duration (seconds)
+- ``task.cached``: result, cache_key, source_run, source_task
+- ``task.retrying``: attempt, error, retry_at (UTC ISO-8601), delay (seconds)
+- ``task.failed``: attempt, error ({"type", "message", "traceback"})
+- ``task.upstream_failed``: upstream (list of task keys)
+- ``task.skipped``: reason
+- ``task.mapped``: count (required: the number of children ``key[0]..key[count-1]``)
+- ``task.cancelled``: reason
+- ``task.pending``: reason (a restart re-opening the task)
+
+A result payload is ``{"inline": value}`` for a small JSON value, or
+``{"ref": id, "format": "json" | "pickle", "size": n, "sha256": hex}`` for one kept in
+the result store.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .states import RunState, TaskState
+
+
+class EventType(StrEnum):
+    """Every event type ledgerflow writes; a stored type outside this set is corrupt."""
+
+    RUN_CREATED = "run.created"
+    RUN_PENDING = "run.pending"
+    RUN_RUNNING = "run.running"
+    RUN_SUCCEEDED = "run.succeeded"
+    RUN_FAILED = "run.failed"
+    RUN_CANCELLED = "run.cancelled"
+    RUN_CRASHED = "run.crashed"
+    TASK_PENDING = "task.pending"
+    TASK_RUNNING = "task.running"
+    TASK_RETRYING = "task.retrying"
+    TASK_SUCCEEDED = "task.succeeded"
+    TASK_CACHED = "task.cached"
+    TASK_FAILED = "task.failed"
+    TASK_UPSTREAM_FAILED = "task.upstream_failed"
+    TASK_SKIPPED = "task.skipped"
+    TASK_CANCELLED = "task.cancelled"
+    TASK_MAPPED = "task.mapped"
+
+
+def task_event_type(state: TaskState) -> EventType:
+    """The event type that moves a task into ``state``."""
+    return EventType("task." + state.value.lower())
+
+
+def run_event_type(state: RunState) -> EventType:
+    """The event type that moves a run into ``state`` (SCHEDULED runs start with run.created)."""
+    return EventType("run." + state.value.lower())
+
+
+def entered_task_state(event_type: str) -> TaskState:
+    """The task state an event of this type enters."""
+    return TaskState(event_type[5:].upper())
+
+
+def entered_run_state(event_type: str) -> RunState:
+    """The run state an event of this type enters (not for run.created)."""
+    return RunState(event_type[4:].upper())
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event about to be appended: the log assigns seq and the hash chain.
+
+    ``ts`` is set by the scheduler's clock (so its own fold sees what is recorded);
+    when None the log stamps the current UTC time.
+    """
+
+    task_key: str | None
+    type: str
+    payload: Mapping[str, Any]
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded fact of a run's log."""
+
+    run_id: str
+    seq: int
+    task_key: str | None
+    type: str
+    payload: Mapping[str, Any]
+    ts: datetime
+    prev_hash: str
+    hash: str

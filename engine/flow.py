@@ -1,0 +1,119 @@
+"""``@lf.flow``: a function whose task calls build the graph of a run."""
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+import orjson
+
+from .errors import FlowDefinitionError, InvalidParameter
+from .graph import Graph
+from .tracing import TaskCall, Tracer, current_tracer
+
+if TYPE_CHECKING:
+    from .run import Run
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TracedFlow:
+    """A flow traced with its parameters: the graph and how to call each task."""
+
+    graph: Graph
+    calls: Mapping[str, TaskCall]
+
+
+class Flow(Generic[P, R]):
+    """A flow. ``flow.run(**params)`` runs it on the default engine and returns the run."""
+
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None) -> None:
+        if not callable(fn):
+            raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.signature = inspect.signature(fn)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<flow {self.name}>"
+
+    @property
+    def ref(self) -> str:
+        """An importable reference another process can load: ``module:qualname`` or
+        ``/path/to/file.py:qualname`` for a flow defined in a script."""
+        module = sys.modules.get(self.fn.__module__)
+        file = getattr(module, "__ledgerflow_file__", None)
+        if file is None and self.fn.__module__ == "__main__":
+            file = getattr(module, "__file__", None)
+        if file is not None:
+            return f"{Path(file).resolve()}:{self.fn.__qualname__}"
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    def bind(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Check parameters against the signature, apply defaults, normalise to JSON values."""
+        unknown = [name for name in parameters if name not in self.signature.parameters]
+        if unknown:
+            known = ", ".join(self.signature.parameters) or "none"
+            raise InvalidParameter(self.name, unknown[0], f"unknown parameter (known: {known})")
+        try:
+            bound = self.signature.bind(**parameters)
+        except TypeError as exc:
+            raise InvalidParameter(self.name, None, str(exc)) from None
+        bound.apply_defaults()
+        return {name: _as_json(self.name, name, value) for name, value in bound.arguments.items()}
+
+    def trace(self, parameters: Mapping[str, Any]) -> TracedFlow:
+        """Run the body with bound parameters, recording task calls instead of running them."""
+        tracer = Tracer()
+        token = current_tracer.set(tracer)
+        try:
+            returned = self.fn(**parameters)  # type: ignore[call-arg]
+        finally:
+            current_tracer.reset(token)
+        return TracedFlow(graph=tracer.graph(returned), calls=dict(tracer.calls))
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> "Run":
+        """Run the flow on the default engine (embedded SQLite and threads unless configured)."""
+        from .api import default_engine
+
+        if args:
+            raise FlowDefinitionError(f"flow {self.name!r}: pass parameters by name")
+        return default_engine().run(self, **kwargs)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the flow on the default engine and return its result."""
+        if current_tracer.get() is not None:
+            raise FlowDefinitionError(f"flow {self.name!r} cannot be called inside another flow")
+        return self.run(*args, **kwargs).result()  # type: ignore[no-any-return]
+
+
+def _as_json(flow: str, name: str, value: Any) -> Any:
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError as exc:
+        raise InvalidParameter(
+            flow, name,
+            f"value of type {type(value).__name__} cannot be recorded in the log as JSON ({exc}); "
+            "pass JSON values (str, int, float, bool, None, lists, dicts with str keys)",
+        ) from None
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+
+
+@overload
+def flow(fn: None = None, /, *, name: str | None = None) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(fn: Callable[P, R] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a function a flow; usable as ``@flow`` or ``@flow(name=...)``."""
+    if fn is not None:
+        return Flow(fn, name=name)
+    return lambda inner: Flow(inner, name=name)

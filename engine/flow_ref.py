@@ -1,0 +1,63 @@
+"""Load a flow from a reference: ``package.module:name`` or ``path/to/file.py:name``."""
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .errors import FlowDefinitionError
+from .flow import Flow
+
+
+class FlowNotFound(FlowDefinitionError):
+    """A flow reference does not lead to a flow."""
+
+
+def load_flow(ref: str) -> Flow[..., object]:
+    """Import the module or file of ``ref`` and return the flow it names."""
+    target, sep, qualname = ref.rpartition(":")
+    if not sep or not target or not qualname:
+        raise FlowNotFound(f"flow reference {ref!r} must look like FILE.py:FLOW or MODULE:FLOW")
+    module = _load_file(target) if target.endswith(".py") else _import(target)
+    found: object = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise FlowNotFound(f"{target!r} has no attribute {qualname!r}")
+    if not isinstance(found, Flow):
+        raise FlowNotFound(f"{ref!r} is a {type(found).__name__}, not an @lf.flow")
+    return found
+
+
+def _import(name: str) -> ModuleType:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise FlowNotFound(f"cannot import module {name!r}: {exc}") from exc
+
+
+def _load_file(path_text: str) -> ModuleType:
+    path = Path(path_text).resolve()
+    if not path.is_file():
+        raise FlowNotFound(f"no such file: {path}")
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    name = f"ledgerflow_user_{path.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__ledgerflow_file__ = str(path)  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module

@@ -1,0 +1,232 @@
+"""Fold a run's events into its state: ``fold(events)`` and ``apply(state, event)``.
+
+Pure: no I/O, no clock. Each event is checked against the transition table; an event
+the table forbids raises ``InvalidTransition`` naming run, seq, task key and both states.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from .errors import InvalidEvent, InvalidTransition
+from .events import Event, EventType
+from .graph import Graph, child_key
+from .states import RunState, TaskState
+from .transitions import RUN_TRANSITIONS, TASK_TRANSITIONS
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task's state as the log says it is."""
+
+    key: str
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    result: Mapping[str, Any] | None = None
+    error: Mapping[str, Any] | None = None
+    retry_at: datetime | None = None
+    map_count: int | None = None
+    parent: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    seq: int = 0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the start of the last attempt to its end, if both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run's state as the log says it is."""
+
+    run_id: str
+    state: RunState
+    seq: int
+    head_hash: str
+    flow: str
+    flow_ref: str | None
+    parameters: Mapping[str, Any]
+    graph: Graph
+    graph_hash: str | None
+    tasks: Mapping[str, TaskView]
+    created_at: datetime
+    updated_at: datetime
+    owner: str | None = None
+
+    def children(self, parent: str) -> list[TaskView]:
+        """The children of a mapped task, in index order (empty before it expanded)."""
+        count = self.tasks[parent].map_count or 0
+        return [self.tasks[child_key(parent, index)] for index in range(count)]
+
+
+class Folder:
+    """Applies events one by one; ``view()`` gives an immutable snapshot.
+
+    Used by ``fold`` and, incrementally, by the scheduler (O(1) per event).
+    """
+
+    __slots__ = ("_run", "_tasks")
+
+    def __init__(self, start: RunView | None = None) -> None:
+        self._run = start
+        self._tasks: dict[str, TaskView] = dict(start.tasks) if start is not None else {}
+
+    def apply(self, event: Event) -> None:
+        """Apply one event, checking seq order and the transition table."""
+        run = self._run
+        if run is None:
+            self._start(event)
+            return
+        if event.seq != run.seq + 1:
+            raise InvalidEvent(event.run_id, event.seq, f"expected seq {run.seq + 1}")
+        if event.task_key is None:
+            state = _run_state_after(run, event)
+            owner = event.payload.get("owner", run.owner) if state is RunState.RUNNING else run.owner
+        else:
+            self._apply_task(run, event)
+            state, owner = run.state, run.owner
+        self._run = replace(
+            run, state=state, seq=event.seq, head_hash=event.hash, updated_at=event.ts, owner=owner
+        )
+
+    def apply_all(self, events: Iterable[Event]) -> "Folder":
+        """Apply events in order; returns self."""
+        for event in events:
+            self.apply(event)
+        return self
+
+    def view(self) -> RunView:
+        """An immutable snapshot of the state so far."""
+        if self._run is None:
+            raise ValueError("no events folded yet: a run starts with run.created")
+        return replace(self._run, tasks=MappingProxyType(dict(self._tasks)))
+
+    def live_view(self) -> RunView:
+        """A read-only view over the folder's current tasks, without copying them.
+
+        Unlike ``view()`` it changes as more events are applied: use it only for a
+        decision taken before the next ``apply``.
+        """
+        if self._run is None:
+            raise ValueError("no events folded yet: a run starts with run.created")
+        return replace(self._run, tasks=MappingProxyType(self._tasks))
+
+    def set_head_hash(self, head_hash: str) -> None:
+        """Record the hash the log gave the last applied event (applied before its append)."""
+        assert self._run is not None
+        self._run = replace(self._run, head_hash=head_hash)
+
+    def task(self, key: str) -> TaskView:
+        """The current view of one task (cheap: no snapshot)."""
+        return self._tasks[key]
+
+    def _start(self, event: Event) -> None:
+        if event.seq != 1 or event.type != EventType.RUN_CREATED:
+            raise InvalidEvent(event.run_id, event.seq, "a run's log must start with run.created at seq 1")
+        payload = event.payload
+        graph = Graph.from_dict(payload.get("graph") or {})
+        self._tasks = {key: TaskView(key=key) for key in graph.nodes}
+        self._run = RunView(
+            run_id=event.run_id,
+            state=RunState(payload.get("state", RunState.PENDING.value)),
+            seq=1,
+            head_hash=event.hash,
+            flow=payload.get("flow", ""),
+            flow_ref=payload.get("flow_ref"),
+            parameters=MappingProxyType(dict(payload.get("parameters") or {})),
+            graph=graph,
+            graph_hash=payload.get("graph_hash"),
+            tasks=MappingProxyType({}),
+            created_at=event.ts,
+            updated_at=event.ts,
+        )
+
+    def _apply_task(self, run: RunView, event: Event) -> None:
+        key = event.task_key
+        assert key is not None
+        current = self._tasks.get(key)
+        if current is None:
+            raise InvalidEvent(run.run_id, event.seq, f"unknown task {key!r}")
+        target = _TASK_TARGETS.get(event.type)
+        if target is None:
+            raise InvalidEvent(run.run_id, event.seq, f"unknown task event type {event.type!r}")
+        if target not in TASK_TRANSITIONS[current.state]:
+            raise InvalidTransition(run.run_id, event.seq, key, current.state, target)
+        updated = _task_after(current, target, event)
+        self._tasks[key] = updated
+        if target is TaskState.MAPPED:
+            self._add_children(run, event, key, updated.map_count or 0)
+
+    def _add_children(self, run: RunView, event: Event, parent: str, count: int) -> None:
+        for index in range(count):
+            key = child_key(parent, index)
+            if key in self._tasks and self._tasks[key].parent != parent:
+                raise InvalidEvent(run.run_id, event.seq, f"child {key!r} collides with a task")
+            self._tasks[key] = TaskView(key=key, parent=parent)
+
+
+def _task_after(current: TaskView, target: TaskState, event: Event) -> TaskView:
+    payload = event.payload
+    if target is TaskState.RUNNING:
+        attempt = int(payload.get("attempt", current.attempts + 1))
+        return replace(
+            current, state=target, attempts=attempt, started_at=event.ts, finished_at=None,
+            retry_at=None, seq=event.seq,
+        )
+    if target is TaskState.PENDING:
+        return replace(
+            current, state=target, result=None, error=None, retry_at=None,
+            finished_at=None, seq=event.seq,
+        )
+    if target is TaskState.MAPPED:
+        count = payload.get("count")
+        if not isinstance(count, int) or count < 0:
+            raise InvalidEvent(event.run_id, event.seq, "task.mapped needs a count >= 0")
+        return replace(current, state=target, map_count=count, seq=event.seq)
+    retry_at = payload.get("retry_at")
+    return replace(
+        current,
+        state=target,
+        result=payload.get("result"),
+        error=payload.get("error"),
+        retry_at=datetime.fromisoformat(retry_at) if retry_at else None,
+        finished_at=event.ts,
+        seq=event.seq,
+    )
+
+
+def _run_state_after(run: RunView, event: Event) -> RunState:
+    if event.type == EventType.RUN_CREATED:
+        raise InvalidEvent(run.run_id, event.seq, "run.created may only be the first event")
+    target = _RUN_TARGETS.get(event.type)
+    if target is None:
+        raise InvalidEvent(run.run_id, event.seq, f"unknown run event type {event.type!r}")
+    if target not in RUN_TRANSITIONS[run.state]:
+        raise InvalidTransition(run.run_id, event.seq, None, run.state, target)
+    return target
+
+
+_TASK_TARGETS: Mapping[str, TaskState] = {
+    f"task.{state.value.lower()}": state for state in TaskState
+}
+_RUN_TARGETS: Mapping[str, RunState] = {
+    f"run.{state.value.lower()}": state for state in RunState if state is not RunState.SCHEDULED
+}
+
+
+def fold(events: Iterable[Event]) -> RunView:
+    """The state of a run after its events, checked against the transition table."""
+    return Folder().apply_all(events).view()
+
+
+def apply(state: RunView, event: Event) -> RunView:
+    """The state after one more event."""
+    folder = Folder(state)
+    folder.apply(event)
+    return folder.view()

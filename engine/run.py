@@ -1,0 +1,92 @@
+"""``Run``: the handle a caller gets for a run — its id, state, tasks and result."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import LedgerflowError
+from .fold import RunView, TaskView
+from .graph import RESULT_REF
+from .states import RunState, TaskState
+
+
+class RunFailed(LedgerflowError):
+    """``run.result()`` was asked of a run that did not succeed."""
+
+    def __init__(self, view: RunView) -> None:
+        self.run_id = view.run_id
+        self.state = view.state
+        failed = [t for t in view.tasks.values() if t.state is TaskState.FAILED]
+        detail = ""
+        if failed:
+            error = failed[0].error or {}
+            detail = (
+                f"; task {failed[0].key!r} failed with {error.get('type', '?')}: "
+                f"{error.get('message', '')}"
+            )
+        super().__init__(
+            f"run {view.run_id} of flow {view.flow!r} ended {view.state.value}{detail} "
+            f"(see `ledgerflow show {view.run_id}`)"
+        )
+
+
+class Run:
+    """A run as recorded: ``id``, ``state``, ``tasks``, ``result()``."""
+
+    def __init__(self, view: RunView, load: Callable[[Mapping[str, Any] | None], Any]) -> None:
+        self.view = view
+        self._load = load
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.flow} {self.state.value}>"
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return self.view.run_id
+
+    @property
+    def flow(self) -> str:
+        """The flow's name."""
+        return self.view.flow
+
+    @property
+    def state(self) -> RunState:
+        """The run's state."""
+        return self.view.state
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """The parameters the run was started with."""
+        return self.view.parameters
+
+    @property
+    def tasks(self) -> Mapping[str, TaskView]:
+        """Every task of the run by key (mapped children included)."""
+        return self.view.tasks
+
+    def result(self) -> Any:
+        """The flow's return value with task results filled in (None for a skipped task).
+
+        Raises ``RunFailed`` unless the run SUCCEEDED.
+        """
+        if self.view.state is not RunState.SUCCEEDED:
+            raise RunFailed(self.view)
+        return self._resolve(self.view.graph.result)
+
+    def task_result(self, key: str) -> Any:
+        """One task's result (a mapped task's result is the list of its children's)."""
+        task = self.view.tasks[key]
+        if task.state is TaskState.MAPPED:
+            return [self.task_result(child.key) for child in self.view.children(key)]
+        if not task.state.is_success:
+            return None
+        return self._load(task.result)
+
+    def _resolve(self, structure: Any) -> Any:
+        if isinstance(structure, dict):
+            if set(structure) == {RESULT_REF}:
+                return self.task_result(structure[RESULT_REF])
+            return {key: self._resolve(value) for key, value in structure.items()}
+        if isinstance(structure, list):
+            return [self._resolve(item) for item in structure]
+        return structure

@@ -1,0 +1,269 @@
+"""The scheduler: fold the log, act on the frontier, record outcomes in group commits.
+
+The one imperative module of the engine. It is given its event log, result store,
+executor and clock, and never names a concrete backend.
+"""
+
+import logging
+import queue
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..executors.base import Executor
+from ..executors.invocation import Input, Invocation, Outcome, Value
+from ..storage.protocols import EventLog, ResultStore, StoredResult
+from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
+from .events import Event, EventType, NewEvent
+from .flow import TracedFlow
+from .fold import Folder, RunView
+from .frontier import Frontier, frontier
+from .outcomes import record_outcome
+from .states import TaskState
+from .tracing import TaskCall
+
+logger = logging.getLogger(__name__)
+
+EventListener = Callable[[Sequence[Event]], None]
+
+
+class Clock(Protocol):
+    """Where the scheduler gets the time it records."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The machine's UTC clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Scheduler:
+    """Drives one run from its log to a terminal state."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        traced: TracedFlow,
+        events: Sequence[Event],
+        log: EventLog,
+        results: ResultStore,
+        executor: Executor,
+        owner: str,
+        clock: Clock | None = None,
+        on_events: EventListener | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self._traced = traced
+        self._log = log
+        self._results = results
+        self._executor = executor
+        self._owner = owner
+        self._clock = clock or SystemClock()
+        self._on_events = on_events
+        self._folder = Folder().apply_all(events)
+        self._seq = events[-1].seq if events else 0
+        self._buffer: list[NewEvent] = []
+        self._stored: list[StoredResult] = []
+        self._handles: dict[str, Future[Outcome]] = {}
+        self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
+        self._in_flight = 0
+
+    def drive(self) -> RunView:
+        """Run until every task has settled; record and return the final state."""
+        self._record(None, EventType.RUN_RUNNING, {"owner": self._owner})
+        try:
+            while True:
+                step, to_submit = self._decide()
+                self._flush()
+                self._submit(to_submit)
+                if step.is_finished:
+                    self._finish()
+                    return self._folder.view()
+                self._collect(step)
+        finally:
+            self._executor.release(self.run_id)
+
+    # -- deciding -----------------------------------------------------------------
+
+    def _decide(self) -> tuple[Frontier, list[str]]:
+        """Apply the frontier until it is stable; returns it and the tasks to submit."""
+        to_submit = self._orphans()
+        while True:
+            step = frontier(self._traced.graph, self._folder.live_view())
+            for key, failed in step.upstream_failed.items():
+                self._record(key, EventType.TASK_UPSTREAM_FAILED, {"upstream": list(failed)})
+            for key, reason in step.skipped.items():
+                self._record(key, EventType.TASK_SKIPPED, {"reason": reason})
+            for key in step.expand:
+                self._expand(key)
+            now = self._clock.now()
+            due = [key for key, when in step.retry_due.items() if when <= now]
+            for key in (*step.ready, *due):
+                attempt = self._folder.task(key).attempts + 1
+                self._record(key, EventType.TASK_RUNNING, {"attempt": attempt})
+                to_submit.append(key)
+            if step.is_idle:
+                return step, to_submit
+
+    def _orphans(self) -> list[str]:
+        """Tasks the log shows RUNNING that this driver is not running: start a new attempt."""
+        orphans = [
+            task.key
+            for task in self._folder.live_view().tasks.values()
+            if task.state is TaskState.RUNNING and task.key not in self._handles
+        ]
+        for key in orphans:
+            attempt = self._folder.task(key).attempts + 1
+            self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, "reason": "orphaned"})
+        return orphans
+
+    def _expand(self, key: str) -> None:
+        state = self._folder.live_view()
+        try:
+            lengths = mapped_lengths(self._traced.calls[key], state, self._load)
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"cannot map over inputs of different lengths: {lengths}")
+        except Exception as exc:  # a bad map input fails the task, not the engine
+            error = {"type": type(exc).__qualname__, "message": str(exc), "traceback": ""}
+            self._record(key, EventType.TASK_FAILED, {"attempt": 0, "error": error})
+            return
+        count = next(iter(lengths.values()), 0)
+        self._record(key, EventType.TASK_MAPPED, {"count": count})
+
+    # -- acting -------------------------------------------------------------------
+
+    def _submit(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        invocations = [self._invocation(key) for key in keys]
+        futures = self._executor.submit_many(invocations)
+        for key, future in zip(keys, futures, strict=True):
+            self._handles[key] = future
+            self._in_flight += 1
+            future.add_done_callback(self._done.put)
+
+    def _invocation(self, key: str) -> Invocation:
+        task_view = self._folder.task(key)
+        call = self._call_of(key)
+        if task_view.parent is not None:
+            args, kwargs = child_arguments(call, int(key[len(task_view.parent) + 1 : -1]))
+        else:
+            args, kwargs = call.args, dict(call.kwargs)
+        state = self._folder.live_view()
+        args, kwargs = expand_parents((args, kwargs), state)
+        inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
+        task = call.task
+        return Invocation(
+            run_id=self.run_id,
+            task_key=key,
+            attempt=task_view.attempts,
+            fn=task.fn,
+            args=tuple(args),
+            kwargs=kwargs,
+            inputs=inputs,
+            timeout=task.timeout,
+            retry_on=task.retry_on,
+            resources=task.resources,
+        )
+
+    def _call_of(self, key: str) -> TaskCall:
+        parent = self._folder.task(key).parent
+        return self._traced.calls[parent if parent is not None else key]
+
+    def _input(self, key: str) -> Input:
+        task = self._folder.task(key)
+        if not task.state.is_success:
+            return Value(None)  # a failed or skipped upstream of an all_finished/any_failed task
+        handle = self._handles.get(key)
+        return handle if handle is not None else Value(self._load(key))
+
+    def _load(self, key: str) -> Any:
+        return load_result(self._folder.task(key).result, self._results)
+
+    # -- recording ----------------------------------------------------------------
+
+    def _collect(self, step: Frontier) -> None:
+        """Wait for at least one outcome (or the next retry), then take all that are done."""
+        timeout = None
+        if step.retry_due:
+            earliest = min(step.retry_due.values())
+            timeout = max(0.0, (earliest - self._clock.now()).total_seconds())
+        if self._in_flight == 0 and timeout is None:
+            raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
+        try:
+            futures = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                futures.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        for future in futures:
+            self._in_flight -= 1
+            self._complete(future.result())
+
+    def _complete(self, outcome: Outcome) -> None:
+        current = self._folder.task(outcome.task_key)
+        if current.state is not TaskState.RUNNING or current.attempts != outcome.attempt:
+            logger.warning(
+                "run %s task %s: ignoring a stale outcome of attempt %s",
+                self.run_id, outcome.task_key, outcome.attempt,
+            )
+            return
+        task = self._call_of(outcome.task_key).task
+        recording = record_outcome(self.run_id, task, outcome, self._clock.now())
+        if recording.stored is not None:
+            self._stored.append(recording.stored)
+        if recording.type is not EventType.TASK_SUCCEEDED:
+            self._handles.pop(outcome.task_key, None)
+        self._record(outcome.task_key, recording.type, recording.payload)
+
+    def _finish(self) -> None:
+        tasks = self._folder.live_view().tasks.values()
+        failed = [t.key for t in tasks if t.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
+        cancelled = [t.key for t in tasks if t.state is TaskState.CANCELLED]
+        if failed:
+            reason = f"{len(failed)} task(s) did not succeed, first {failed[0]!r}"
+            self._record(None, EventType.RUN_FAILED, {"reason": reason, "failed": failed[:100]})
+        elif cancelled:
+            self._record(None, EventType.RUN_CANCELLED, {"reason": "tasks were cancelled"})
+        else:
+            self._record(None, EventType.RUN_SUCCEEDED, {})
+        self._flush()
+
+    def _record(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
+        """Buffer an event and fold it at once, so decisions see it before it is flushed."""
+        new = NewEvent(task_key, type_.value, payload, self._clock.now())
+        seq = self._seq + len(self._buffer) + 1
+        assert new.ts is not None
+        self._folder.apply(Event(self.run_id, seq, task_key, new.type, payload, new.ts, "", ""))
+        self._buffer.append(new)
+
+    def _flush(self) -> None:
+        """Store pending results, then append buffered events in one transaction."""
+        if not self._buffer:
+            return
+        if self._stored:
+            self._results.put_many(self._stored)
+            self._stored = []
+        appended = self._log.append(self.run_id, self._seq, self._buffer)
+        self._buffer = []
+        self._seq = appended[-1].seq
+        self._folder.set_head_hash(appended[-1].hash)
+        if self._on_events is not None:
+            self._on_events(appended)
+
+
+def load_result(payload: Any, results: ResultStore) -> Any:
+    """A task's value from its result payload: inline, or from the result store."""
+    if payload is None:
+        return None
+    if "inline" in payload:
+        return payload["inline"]
+    return results.get(payload["ref"])

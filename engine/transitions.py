@@ -1,0 +1,50 @@
+"""The one table of allowed state transitions, for tasks and for runs."""
+
+from collections.abc import Mapping
+
+from .states import RunState, TaskState
+
+_T = TaskState
+_REOPEN = frozenset({_T.PENDING})  # restart re-opens a finished task
+
+TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
+    _T.PENDING: frozenset(
+        {_T.RUNNING, _T.CACHED, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.CANCELLED, _T.MAPPED, _T.FAILED}
+    ),
+    # RUNNING -> RUNNING: a new attempt after the driver running it died.
+    _T.RUNNING: frozenset(
+        {_T.RUNNING, _T.SUCCEEDED, _T.FAILED, _T.RETRYING, _T.SKIPPED, _T.CANCELLED}
+    ),
+    _T.RETRYING: frozenset({_T.RUNNING, _T.CANCELLED}),
+    _T.MAPPED: _REOPEN,
+    _T.SUCCEEDED: _REOPEN,
+    _T.CACHED: _REOPEN,
+    _T.SKIPPED: _REOPEN,
+    _T.FAILED: _REOPEN,
+    _T.UPSTREAM_FAILED: _REOPEN,
+    _T.CANCELLED: _REOPEN,
+}
+
+_R = RunState
+
+RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
+    _R.SCHEDULED: frozenset({_R.PENDING, _R.RUNNING, _R.CANCELLED}),
+    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLED}),
+    # RUNNING -> RUNNING: another driver took the run over (resume).
+    _R.RUNNING: frozenset({_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}),
+    _R.CRASHED: frozenset({_R.RUNNING, _R.CANCELLED}),
+    # A finished run may be restarted.
+    _R.SUCCEEDED: frozenset({_R.RUNNING}),
+    _R.FAILED: frozenset({_R.RUNNING}),
+    _R.CANCELLED: frozenset({_R.RUNNING}),
+}
+
+
+def is_allowed_task(source: TaskState, target: TaskState) -> bool:
+    """Whether a task may move from ``source`` to ``target``."""
+    return target in TASK_TRANSITIONS[source]
+
+
+def is_allowed_run(source: RunState, target: RunState) -> bool:
+    """Whether a run may move from ``source`` to ``target``."""
+    return target in RUN_TRANSITIONS[source]

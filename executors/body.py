@@ -1,0 +1,207 @@
+"""Run one task attempt's body and turn whatever happens into an ``Outcome``; never raises.
+
+A ``timeout=`` runs the body in a daemon thread and stops waiting for it when the time
+is up. Python threads cannot be killed: the abandoned thread keeps running until its
+body returns (or the process exits), and whatever it returns then is discarded.
+"""
+
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..storage.serialization import decode_result, encode_result
+from .context import TaskContext, current_task
+from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
+from .signals import Skip, TaskTimeout
+
+_HOST = socket.gethostname()
+
+
+def local_worker() -> str:
+    """This process as a worker name: ``hostname:pid``."""
+    return f"{_HOST}:{os.getpid()}"
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class, as recorded in ``ErrorInfo.type``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """Describe an exception in plain data: qualified type, message and traceback."""
+    formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorInfo(type=qualified_name(type(exc)), message=str(exc), traceback=formatted)
+
+
+def failed_outcome(
+    task_key: str,
+    attempt: int,
+    error: ErrorInfo,
+    *,
+    is_retryable: bool,
+    started_at: datetime,
+    worker: str | None,
+) -> Outcome:
+    """A FAILED outcome ending now."""
+    return Outcome(
+        task_key=task_key,
+        attempt=attempt,
+        status=OutcomeStatus.FAILED,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        error=error,
+        is_retryable=is_retryable,
+        worker=worker,
+    )
+
+
+def input_failure(
+    invocation: Invocation, exc: Exception, *, started_at: datetime, worker: str | None
+) -> Outcome:
+    """A FAILED outcome for an attempt whose inputs could not be resolved (not retryable)."""
+    info = error_info(exc)
+    message = f"task {invocation.task_key!r} could not receive its inputs: {info.message}"
+    error = ErrorInfo(type=info.type, message=message, traceback=info.traceback)
+    return failed_outcome(
+        invocation.task_key,
+        invocation.attempt,
+        error,
+        is_retryable=False,
+        started_at=started_at,
+        worker=worker,
+    )
+
+
+def outcome_value(outcome: Outcome) -> Any:
+    """The decoded result of an upstream outcome (None if it produced no result)."""
+    if outcome.result is None:
+        return None
+    return decode_result(outcome.result.format, outcome.result.data)
+
+
+def run_invocation(
+    invocation: Invocation,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    worker: str | None = None,
+) -> Outcome:
+    """Run ``invocation.fn(*args, **kwargs)`` as one attempt and describe how it ended.
+
+    ``args``/``kwargs`` are already resolved (no ``Upstream`` placeholders). ``worker``
+    names where this runs (default ``hostname:pid``).
+    """
+    worker = worker or local_worker()
+    started_at = datetime.now(UTC)
+    if invocation.timeout is None:
+        return _run_body(invocation, args, kwargs, started_at, worker)
+    return _run_with_timeout(invocation, args, kwargs, started_at, worker)
+
+
+def _run_body(
+    invocation: Invocation,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    started_at: datetime,
+    worker: str,
+) -> Outcome:
+    task_context = TaskContext(invocation.run_id, invocation.task_key, invocation.attempt)
+    token = current_task.set(task_context)
+    try:
+        value = invocation.fn(*args, **kwargs)
+    except Skip as exc:
+        return Outcome(
+            task_key=invocation.task_key,
+            attempt=invocation.attempt,
+            status=OutcomeStatus.SKIPPED,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            skip_reason=str(exc) or None,
+            worker=worker,
+        )
+    except BaseException as exc:  # user code may raise SystemExit & co: still an outcome
+        is_retryable = isinstance(exc, invocation.retry_on)
+        return failed_outcome(
+            invocation.task_key,
+            invocation.attempt,
+            error_info(exc),
+            is_retryable=is_retryable,
+            started_at=started_at,
+            worker=worker,
+        )
+    finally:
+        current_task.reset(token)
+    return _succeeded(invocation, value, started_at, worker)
+
+
+def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker: str) -> Outcome:
+    try:
+        encoded = encode_result(value)
+    except Exception as exc:
+        value_type = qualified_name(type(value))
+        message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
+        error = ErrorInfo(
+            type="ledgerflow.ResultNotSerializable",
+            message=f"{message}: {exc}",
+            traceback=error_info(exc).traceback,
+        )
+        return failed_outcome(
+            invocation.task_key,
+            invocation.attempt,
+            error,
+            is_retryable=False,
+            started_at=started_at,
+            worker=worker,
+        )
+    return Outcome(
+        task_key=invocation.task_key,
+        attempt=invocation.attempt,
+        status=OutcomeStatus.SUCCEEDED,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        result=encoded,
+        worker=worker,
+    )
+
+
+def _run_with_timeout(
+    invocation: Invocation,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    started_at: datetime,
+    worker: str,
+) -> Outcome:
+    finished: list[Outcome] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            finished.append(_run_body(invocation, args, kwargs, started_at, worker))
+        finally:
+            done.set()
+
+    name = f"ledgerflow {invocation.task_key} attempt {invocation.attempt}"
+    threading.Thread(target=target, name=name, daemon=True).start()
+    if done.wait(invocation.timeout) and finished:
+        return finished[0]
+    error = ErrorInfo(
+        type="ledgerflow.TaskTimeout",
+        message=(
+            f"task {invocation.task_key!r} (attempt {invocation.attempt}) did not finish "
+            f"within its timeout of {invocation.timeout} s; its thread was abandoned "
+            "(Python threads cannot be killed) and may still be running"
+        ),
+        traceback="",
+    )
+    return failed_outcome(
+        invocation.task_key,
+        invocation.attempt,
+        error,
+        is_retryable=issubclass(TaskTimeout, invocation.retry_on),
+        started_at=started_at,
+        worker=worker,
+    )

@@ -1,0 +1,418 @@
+"""The Dask executor: task bodies run on a ``distributed`` cluster; their data stays there.
+
+Each invocation is pickled on its own (cloudpickle) and unpickled on the worker inside
+the body wrapper, so a function the workers cannot import fails only its own task,
+with a clear outcome. Independent invocations are batched: one Dask task runs a chunk
+of bodies in turn and returns their outcomes as a list; an invocation that consumes an
+earlier future of this executor becomes its own Dask task depending on the upstream
+Dask future, and reads (upstream outcomes, position) on the worker. A background
+thread collects completions with ``distributed.as_completed`` and sets the futures.
+"""
+
+import dataclasses
+import logging
+import math
+import pickle
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import CancelledError, Future
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Self
+
+import cloudpickle
+import distributed
+from distributed.scheduler import KilledWorker
+
+from .arguments import resolve_arguments
+from .body import (
+    error_info,
+    failed_outcome,
+    input_failure,
+    local_worker,
+    outcome_value,
+    qualified_name,
+    run_invocation,
+)
+from .invocation import ErrorInfo, Invocation, Outcome, Value
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_CAP = 200  # bodies per Dask task, at most
+_CHUNKS_PER_THREAD = 4  # enough chunks to keep every worker thread busy
+_THREADS_REFRESH = 5.0  # seconds between reads of the cluster's thread count
+# Dask-level failures that say nothing about the task itself: worth another attempt.
+_RETRYABLE_FAILURES = (KilledWorker, CancelledError, OSError, TimeoutError)
+
+
+class _Member(NamedTuple):
+    """One invocation inside a Dask task, as sent to the worker."""
+
+    task_key: str
+    attempt: int
+    blob: bytes  # cloudpickle of (invocation without inputs, inline input values)
+    links: dict[str, tuple[str, int]]  # input key -> (upstream Dask key, position)
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    """A submitted Dask task and the futures waiting for its outcomes."""
+
+    dask_future: distributed.Future
+    futures: list[Future[Outcome]]
+    members: list[_Member]
+    started_at: datetime
+    resources: dict[str, float]
+    unmet_since: float | None  # monotonic time since no worker offers the resources
+
+
+def _run_members(members: list[_Member], upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
+    """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes."""
+    try:
+        worker = distributed.get_worker().address
+    except ValueError:  # not on a worker (e.g. a synchronous scheduler)
+        worker = local_worker()
+    return [_run_member(member, upstreams, worker) for member in members]
+
+
+def _run_member(member: _Member, upstreams: Mapping[str, list[Outcome]], worker: str) -> Outcome:
+    started_at = datetime.now(UTC)
+    try:
+        invocation, values = pickle.loads(member.blob)
+    except Exception as exc:
+        info = error_info(exc)
+        message = (
+            f"task {member.task_key!r} cannot be loaded on worker {worker}: {info.message}; "
+            "make its function's module importable on the workers (install it there)"
+        )
+        error = ErrorInfo("ledgerflow.FunctionNotImportable", message, info.traceback)
+        return failed_outcome(
+            member.task_key,
+            member.attempt,
+            error,
+            is_retryable=False,
+            started_at=started_at,
+            worker=worker,
+        )
+    try:
+        for key, (dask_key, position) in member.links.items():
+            values[key] = outcome_value(upstreams[dask_key][position])
+        args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
+    except Exception as exc:
+        return input_failure(invocation, exc, started_at=started_at, worker=worker)
+    return run_invocation(invocation, args, kwargs, worker=worker)
+
+
+class DaskExecutor:
+    """Run invocations on a Dask cluster: a given client, an address, or an embedded one.
+
+    A given ``client`` is never closed by us; with an ``address`` we connect a client;
+    with neither we start a ``LocalCluster(processes=True, **cluster_kwargs)``. An
+    invocation whose ``resources`` no worker offers for ``resource_timeout`` seconds
+    ends FAILED (``ledgerflow.NoWorkerForResources``).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        client: distributed.Client | None = None,
+        *,
+        resource_timeout: float = 30.0,
+        **cluster_kwargs: Any,
+    ) -> None:
+        self._cluster: distributed.LocalCluster | None = None
+        if client is not None:
+            self._client, self._owns_client = client, False
+        elif address is not None:
+            self._client, self._owns_client = distributed.Client(address), True
+        else:
+            self._cluster = distributed.LocalCluster(processes=True, **cluster_kwargs)
+            self._client, self._owns_client = distributed.Client(self._cluster), True
+        self._resource_timeout = resource_timeout
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}  # Dask key -> what waits for it
+        self._links: dict[Future[Outcome], tuple[distributed.Future, int]] = {}
+        self._run_futures: dict[str, list[Future[Outcome]]] = {}
+        self._threads, self._threads_read_at = 1, -math.inf
+        self._completions = distributed.as_completed(
+            [], loop=self._client.loop, with_results=True, raise_errors=False
+        )
+        self._has_work = threading.Event()
+        self._closed = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._collector = threading.Thread(
+            target=self._collect, name="ledgerflow-dask-collector", daemon=True
+        )
+        self._collector.start()
+
+    @property
+    def client(self) -> distributed.Client:
+        """The ``distributed.Client`` the invocations are submitted through."""
+        return self._client
+
+    def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
+        """Submit the invocations to Dask (batching independent ones); never blocks on them."""
+        started_at = datetime.now(UTC)
+        futures: list[Future[Outcome]] = []
+        groups: dict[tuple[tuple[str, float], ...], list[tuple[Future[Outcome], _Member]]] = {}
+        for invocation in invocations:
+            future: Future[Outcome] = Future()
+            future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
+            futures.append(future)
+            self._run_futures.setdefault(invocation.run_id, []).append(future)
+            prepared = self._prepare(invocation, future, started_at)
+            if prepared is None:
+                continue
+            member, upstreams = prepared
+            if upstreams or invocation.timeout is not None:
+                self._submit([(future, member)], upstreams, invocation.resources, started_at)
+            else:
+                resources_key = tuple(sorted(invocation.resources.items()))
+                groups.setdefault(resources_key, []).append((future, member))
+        for resources_key, entries in groups.items():
+            for chunk in self._chunks(entries):
+                self._submit(chunk, {}, dict(resources_key), started_at)
+        return futures
+
+    def release(self, run_id: str) -> None:
+        """Drop our references to the run's Dask futures (Dask may then free their data)."""
+        for future in self._run_futures.pop(run_id, []):
+            self._links.pop(future, None)
+
+    def close(self) -> None:
+        """Fail what is still pending, stop our threads, close what we created."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for entry in pending:
+            self._fail(entry, "ledgerflow.ExecutorClosed", "the Dask executor was closed first")
+        if pending:
+            self._client.cancel([entry.dask_future for entry in pending])
+        self._has_work.set()
+        self._collector.join(timeout=5)
+        self._links.clear()
+        self._run_futures.clear()
+        if self._owns_client:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _prepare(
+        self, invocation: Invocation, future: Future[Outcome], started_at: datetime
+    ) -> tuple[_Member, dict[str, distributed.Future]] | None:
+        """The member to send and the Dask futures it reads; None if it failed already."""
+        values: dict[str, Any] = {}
+        links: dict[str, tuple[str, int]] = {}
+        upstreams: dict[str, distributed.Future] = {}
+        try:
+            for key, source in invocation.inputs.items():
+                if isinstance(source, Value):
+                    values[key] = source.value
+                    continue
+                link = self._links.get(source)
+                if link is not None and not _is_without_result(source):
+                    upstreams[link[0].key] = link[0]
+                    links[key] = (link[0].key, link[1])
+                else:  # not ours (or released): its value travels with the invocation
+                    values[key] = outcome_value(source.result())
+        except Exception as exc:
+            future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
+            return None
+        try:
+            blob = cloudpickle.dumps((dataclasses.replace(invocation, inputs={}), values))
+        except Exception as exc:
+            future.set_result(_not_serializable(invocation, exc, started_at))
+            return None
+        member = _Member(invocation.task_key, invocation.attempt, blob, links)
+        return member, upstreams
+
+    def _chunks(
+        self, entries: list[tuple[Future[Outcome], _Member]]
+    ) -> list[list[tuple[Future[Outcome], _Member]]]:
+        if len(entries) == 1:
+            return [entries]
+        per_chunk = math.ceil(len(entries) / (_CHUNKS_PER_THREAD * self._total_threads()))
+        size = min(_CHUNK_CAP, per_chunk)
+        return [entries[start : start + size] for start in range(0, len(entries), size)]
+
+    def _total_threads(self) -> int:
+        now = time.monotonic()
+        if now - self._threads_read_at > _THREADS_REFRESH:
+            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+            self._threads = max(1, sum(info["nthreads"] for info in workers.values()))
+            self._threads_read_at = now
+        return self._threads
+
+    def _submit(
+        self,
+        entries: list[tuple[Future[Outcome], _Member]],
+        upstreams: dict[str, distributed.Future],
+        resources: Mapping[str, float],
+        started_at: datetime,
+    ) -> None:
+        members = [member for _, member in entries]
+        label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
+        key = f"lf-{label}-{uuid.uuid4().hex}"
+        futures = [future for future, _ in entries]
+        try:
+            dask_future = self._client.submit(
+                _run_members, members, upstreams, key=key, resources=dict(resources) or None
+            )
+        except Exception as exc:  # e.g. the client lost its scheduler
+            for future, member in entries:
+                future.set_result(_dask_failure(member, exc, started_at))
+            return
+        unmet_since = time.monotonic() if resources else None
+        entry = _Pending(dask_future, futures, members, started_at, dict(resources), unmet_since)
+        with self._lock:
+            self._pending[key] = entry
+        for position, future in enumerate(futures):
+            self._links[future] = (dask_future, position)
+        self._completions.add(dask_future)
+        self._has_work.set()
+        if resources:
+            self._watch_resources()
+
+    def _collect(self) -> None:
+        """Background thread: set each future as its Dask task completes, in batches."""
+        while not self._closed.is_set():
+            self._has_work.wait()
+            self._has_work.clear()
+            for batch in self._completions.batches():
+                for dask_future, result in batch:
+                    self._deliver(dask_future, result)
+
+    def _deliver(self, dask_future: distributed.Future, result: Any) -> None:
+        with self._lock:
+            entry = self._pending.pop(dask_future.key, None)
+        if entry is None:  # already failed (no worker for its resources, or closed)
+            return
+        if dask_future.status == "finished" and len(result) == len(entry.futures):
+            for future, outcome in zip(entry.futures, result, strict=True):
+                future.set_result(outcome)
+            return
+        exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
+        if not isinstance(exc, BaseException):
+            exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
+        logger.warning("Dask task %s failed: %r", dask_future.key, exc)
+        for future, member in zip(entry.futures, entry.members, strict=True):
+            future.set_result(_dask_failure(member, exc, entry.started_at))
+
+    def _fail(self, entry: _Pending, error_type: str, reason: str) -> None:
+        for future, member in zip(entry.futures, entry.members, strict=True):
+            error = ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback="")
+            outcome = failed_outcome(
+                member.task_key,
+                member.attempt,
+                error,
+                is_retryable=False,
+                started_at=entry.started_at,
+                worker=None,
+            )
+            future.set_result(outcome)
+
+    def _watch_resources(self) -> None:
+        with self._lock:
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._check_resources, name="ledgerflow-dask-resources", daemon=True
+                )
+                self._watchdog.start()
+
+    def _check_resources(self) -> None:
+        """Background thread: fail tasks whose resources no worker offers for too long."""
+        interval = min(1.0, self._resource_timeout / 4)
+        while not self._closed.wait(interval):
+            with self._lock:
+                watched = [entry for entry in self._pending.values() if entry.resources]
+                if not watched:
+                    self._watchdog = None
+                    return
+            offers = self._offers()
+            for entry in watched:
+                self._check_entry(entry, offers)
+
+    def _offers(self) -> dict[str, dict[str, float]]:
+        try:
+            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+        except Exception:  # scheduler unreachable: nobody offers anything
+            return {}
+        return {address: dict(info.get("resources") or {}) for address, info in workers.items()}
+
+    def _check_entry(self, entry: _Pending, offers: dict[str, dict[str, float]]) -> None:
+        now = time.monotonic()
+        if any(_is_enough(offer, entry.resources) for offer in offers.values()):
+            entry.unmet_since = None
+            return
+        if entry.unmet_since is None:
+            entry.unmet_since = now
+        if now - entry.unmet_since < self._resource_timeout:
+            return
+        with self._lock:
+            if self._pending.pop(entry.dask_future.key, None) is None:
+                return
+        self._client.cancel(entry.dask_future)
+        wanted = ", ".join(f"{name}={amount:g}" for name, amount in entry.resources.items())
+        offered = "; ".join(f"{address}: {offer or 'none'}" for address, offer in offers.items())
+        reason = (
+            f"no Dask worker offers the resources it needs ({wanted}) after waiting "
+            f"{self._resource_timeout:g} s; workers offer: {offered or 'no workers'}"
+        )
+        logger.warning("Dask task %s: %s", entry.dask_future.key, reason)
+        self._fail(entry, "ledgerflow.NoWorkerForResources", reason)
+
+
+def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
+    return all(offer.get(name, 0) >= amount for name, amount in wanted.items())
+
+
+def _is_without_result(future: Future[Outcome]) -> bool:
+    """True if an upstream future ended without a result (FAILED or SKIPPED)."""
+    return future.done() and future.result().result is None
+
+
+def _not_serializable(invocation: Invocation, exc: Exception, started_at: datetime) -> Outcome:
+    info = error_info(exc)
+    message = (
+        f"task {invocation.task_key!r} cannot be sent to the Dask workers: its function "
+        f"or arguments cannot be pickled ({info.message})"
+    )
+    error = ErrorInfo("ledgerflow.InvocationNotSerializable", message, info.traceback)
+    return failed_outcome(
+        invocation.task_key,
+        invocation.attempt,
+        error,
+        is_retryable=False,
+        started_at=started_at,
+        worker=None,
+    )
+
+
+def _dask_failure(member: _Member, exc: BaseException, started_at: datetime) -> Outcome:
+    """A FAILED outcome for a Dask-level failure (worker died, cancelled, comm error)."""
+    if isinstance(exc, KilledWorker):
+        reason = "the Dask workers running it died (KilledWorker)"
+    elif isinstance(exc, CancelledError):
+        reason = "its Dask task was cancelled"
+    else:
+        reason = "Dask could not run it"
+    info = error_info(exc)
+    message = f"task {member.task_key!r}: {reason}: {info.message}"
+    return failed_outcome(
+        member.task_key,
+        member.attempt,
+        ErrorInfo(qualified_name(type(exc)), message, info.traceback),
+        is_retryable=isinstance(exc, _RETRYABLE_FAILURES),
+        started_at=started_at,
+        worker=None,
+    )

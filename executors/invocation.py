@@ -1,0 +1,103 @@
+"""What an executor is asked to run (an invocation) and what it gives back (an outcome)."""
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A placeholder, inside an invocation's arguments, for an upstream task's result.
+
+    ``index`` selects one element of a list result (a child of a dynamic map).
+    Placeholders may appear as arguments or nested in lists, tuples and dict values.
+    """
+
+    task_key: str
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """An input whose value the scheduler already holds (e.g. loaded from the result store)."""
+
+    value: Any
+
+
+# For each upstream task key named by an ``Upstream`` placeholder: either a future this
+# executor returned earlier (its data stays where it is) or a ``Value``.
+Input = Future["Outcome"] | Value
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One attempt of one task, ready to run."""
+
+    run_id: str
+    task_key: str
+    attempt: int
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    inputs: Mapping[str, Input] = field(default_factory=dict)
+    timeout: float | None = None
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key unique to this attempt, for making side effects idempotent."""
+        return f"{self.run_id}:{self.task_key}:{self.attempt}"
+
+
+class OutcomeStatus(StrEnum):
+    """How an attempt ended."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure, described in plain data so it can cross processes and enter the log."""
+
+    type: str  # qualified exception class name, e.g. "builtins.ValueError"
+    message: str
+    traceback: str
+
+    def to_payload(self) -> dict[str, str]:
+        """The error as an event payload fragment."""
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResult:
+    """A task's return value, encoded for the result store."""
+
+    format: str  # "json" (orjson bytes) or "pickle" (unsigned; the store signs it)
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one attempt. Executors never raise: every ending is an outcome."""
+
+    task_key: str
+    attempt: int
+    status: OutcomeStatus
+    started_at: datetime
+    finished_at: datetime
+    result: EncodedResult | None = None
+    error: ErrorInfo | None = None
+    is_retryable: bool = False  # the error matched the invocation's retry_on
+    skip_reason: str | None = None
+    worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
+
+    @property
+    def duration(self) -> float:
+        """Seconds the attempt ran."""
+        return (self.finished_at - self.started_at).total_seconds()

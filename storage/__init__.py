@@ -1,0 +1,99 @@
+"""Storage: the hash-chained event log, the result store, and their database."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from .codec import GENESIS_HASH, RawEvent, canonical_event_bytes, canonical_payload, chain_hash
+from .database import create_db_engine, masked_url, retry_unavailable
+from .errors import (
+    AppendConflict,
+    CorruptEvent,
+    InvalidAppend,
+    PayloadNotJSON,
+    ResultNotFound,
+    ResultNotSerializable,
+    ResultRefused,
+    RunNotFound,
+    StorageError,
+    StorageUnavailable,
+)
+from .migrate import ensure_schema, upgrade
+from .protocols import EventLog, ResultStore, RunSummary, StoredResult
+from .read_model import rebuild_read_model
+from .results import SqlResultStore
+from .serialization import decode_result, encode_result, load_result_key
+from .sql_log import SqlEventLog
+
+__all__ = [
+    "GENESIS_HASH",
+    "AppendConflict",
+    "CorruptEvent",
+    "EventLog",
+    "InvalidAppend",
+    "PayloadNotJSON",
+    "RawEvent",
+    "ResultNotFound",
+    "ResultNotSerializable",
+    "ResultRefused",
+    "ResultStore",
+    "RunNotFound",
+    "RunSummary",
+    "SqlEventLog",
+    "SqlResultStore",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "StoredResult",
+    "canonical_event_bytes",
+    "canonical_payload",
+    "chain_hash",
+    "create_db_engine",
+    "decode_result",
+    "encode_result",
+    "ensure_schema",
+    "load_result_key",
+    "open_storage",
+    "rebuild_read_model",
+    "retry_unavailable",
+    "upgrade",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """An open database: its engine, event log and result store. Close it when done."""
+
+    engine: sa.Engine
+    log: SqlEventLog
+    results: SqlResultStore
+    url: str  # password masked
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Storage":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_storage(database_url: str | None, home: Path) -> Storage:
+    """Open (and create or upgrade the schema of) the database; None is SQLite in ``home``."""
+    engine = create_db_engine(database_url, home)
+    try:
+        ensure_schema(engine)
+        key = load_result_key(home)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Storage(engine, SqlEventLog(engine), SqlResultStore(engine, key), masked_url(engine))

@@ -1,0 +1,151 @@
+"""Canonical bytes of an event: the one encoding hashed on append and re-hashed in replay.
+
+The canonical form of an event is the sorted-key JSON object of its six recorded fields
+``{"payload", "run_id", "seq", "task_key", "ts", "type"}``. The payload is embedded as
+its stored canonical text, verbatim, so verification hashes exactly what is stored.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+
+import orjson
+
+from .errors import PayloadNotJSON
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of seq 1."""
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """A stored event row as read, without decoding its payload text."""
+
+    run_id: str
+    seq: int
+    task_key: str | None
+    type: str
+    payload: str
+    ts: datetime
+    prev_hash: str
+    hash: str
+
+
+def _offending(value: Any) -> tuple[str, str]:
+    """Find the first value that is not plain JSON: (its type name, why)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return type(key).__name__, f"dict key {key!r} is not a str"
+            found = _offending(item)
+            if found[0]:
+                return found
+        return "", ""
+    if isinstance(value, list):
+        for item in value:
+            found = _offending(item)
+            if found[0]:
+                return found
+        return "", ""
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return "int", f"integer {value} exceeds 64 bits"
+    if not isinstance(value, _JSON_TYPES):
+        return type(value).__name__, f"{type(value).__qualname__} is not a JSON type"
+    return "", ""
+
+
+def canonical_payload(payload: Mapping[str, Any]) -> bytes:
+    """The canonical JSON bytes of a payload (sorted keys); the exact text stored.
+
+    Raises ``PayloadNotJSON`` naming the offending type for anything but plain JSON.
+    """
+    try:
+        return orjson.dumps(payload, option=_OPTIONS)
+    except TypeError as exc:
+        type_name, reason = _offending(payload)
+        raise PayloadNotJSON(type_name or type(payload).__name__, reason or str(exc)) from exc
+
+
+def format_ts(ts: datetime) -> str:
+    """A timestamp as UTC ISO-8601 with microseconds, e.g. 2026-01-02T03:04:05.123456+00:00."""
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} is naive; ledgerflow timestamps are UTC-aware")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_event_bytes(
+    run_id: str,
+    seq: int,
+    task_key: str | None,
+    type: str,
+    payload: bytes | str | Mapping[str, Any],
+    ts: datetime,
+) -> bytes:
+    """Sorted-key JSON of the six hashed fields; a bytes/str payload is embedded verbatim."""
+    return ChainHasher(run_id).canonical(seq, task_key, type, payload, ts)
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    """sha256(prev_hash || canonical bytes) as hex: the hash of an event."""
+    return sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+class ChainHasher:
+    """Hashes successive events of one run fast (the run id and recent ts encoded once)."""
+
+    __slots__ = ("_run_json", "_ts", "_ts_json", "_types")
+
+    def __init__(self, run_id: str) -> None:
+        self._run_json = orjson.dumps(run_id)
+        self._ts: datetime | None = None
+        self._ts_json = b""
+        self._types: dict[str, bytes] = {}
+
+    def canonical(
+        self,
+        seq: int,
+        task_key: str | None,
+        type: str,
+        payload: bytes | str | Mapping[str, Any],
+        ts: datetime,
+    ) -> bytes:
+        """The canonical bytes of this run's event (see ``canonical_event_bytes``)."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        elif not isinstance(payload, bytes):
+            payload = canonical_payload(payload)
+        if ts != self._ts:  # equal instants format equally (in UTC)
+            self._ts_json = orjson.dumps(format_ts(ts))
+            self._ts = ts
+        type_json = self._types.get(type)
+        if type_json is None:
+            type_json = self._types[type] = orjson.dumps(type)
+        return _TEMPLATE % (
+            payload,
+            self._run_json,
+            seq,
+            orjson.dumps(task_key),
+            self._ts_json,
+            type_json,
+        )
+
+    def hash(
+        self,
+        prev_hash: str,
+        seq: int,
+        task_key: str | None,
+        type: str,
+        payload: bytes | str | Mapping[str, Any],
+        ts: datetime,
+    ) -> str:
+        """The chained hash of this run's event."""
+        canonical = self.canonical(seq, task_key, type, payload, ts)
+        return sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+_TEMPLATE = b'{"payload":%b,"run_id":%b,"seq":%d,"task_key":%b,"ts":%b,"type":%b}'

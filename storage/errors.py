@@ -1,0 +1,90 @@
+"""Errors raised at the storage boundary; driver errors are chained with ``from``."""
+
+from ..errors import LedgerflowError
+
+
+class StorageError(LedgerflowError):
+    """A storage operation failed."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached (retried with backoff, then raised)."""
+
+
+class AppendConflict(StorageError):
+    """Another writer appended to the run first: stop driving it."""
+
+    def __init__(self, run_id: str, expected_seq: int, message: str | None = None) -> None:
+        self.run_id = run_id
+        self.expected_seq = expected_seq
+        super().__init__(
+            message
+            or f"run {run_id}: another writer appended after seq {expected_seq}; "
+            "this process must stop driving the run (resume it to take it over)"
+        )
+
+
+class RunNotFound(StorageError):
+    """No run with this id exists in the database."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"no run with id {run_id!r} in this database (see `ledgerflow runs`)")
+
+
+class CorruptEvent(StorageError):
+    """A stored event row cannot be decoded (bad JSON, unknown type)."""
+
+    def __init__(self, run_id: str, seq: int, reason: str) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(f"run {run_id}, seq {seq}: stored event is corrupt: {reason}")
+
+
+class ResultNotFound(StorageError):
+    """A result reference points at nothing in the result store."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"result {ref!r} is missing from the result store")
+
+
+class ResultRefused(StorageError):
+    """A pickled result's signature does not match: it was altered or signed with another key."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"result {ref!r} was refused: its HMAC signature does not match "
+            "(altered, or written with another LEDGERFLOW_RESULT_KEY)"
+        )
+
+
+class InvalidAppend(StorageError):
+    """An append was malformed (not the engine's races, its bugs): nothing was written."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id}: append refused: {reason}")
+
+
+class PayloadNotJSON(StorageError):
+    """An event payload holds a value JSON cannot represent exactly."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name = type_name
+        super().__init__(
+            f"event payload is not plain JSON: {reason} (offending type: {type_name}); "
+            "payloads may hold only dict (str keys), list, str, int, float, bool and None"
+        )
+
+
+class ResultNotSerializable(StorageError):
+    """A task result can be stored neither as JSON nor as a pickle."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name = type_name
+        super().__init__(
+            f"cannot store a result of type {type_name}: not JSON and not picklable ({reason}); "
+            "return plain data, or a picklable object (module-level classes and functions)"
+        )

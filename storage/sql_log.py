@@ -1,0 +1,257 @@
+"""The event log on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from ..engine.events import Event, EventType, NewEvent
+from . import schema
+from .codec import GENESIS_HASH, ChainHasher, RawEvent, canonical_payload
+from .database import READ_ONLY, retry_unavailable, translated_errors
+from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
+from .protocols import RunSummary
+from .read_model import run_changes
+
+logger = logging.getLogger(__name__)
+
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+_EV = schema.events
+_RUNS = schema.runs
+
+_INSERT_EVENTS = _EV.insert()  # psycopg 3 runs executemany in pipeline mode
+_EVENT_COLUMNS = (
+    _EV.c.run_id, _EV.c.seq, _EV.c.task_key, _EV.c.type,
+    _EV.c.payload, _EV.c.ts, _EV.c.prev_hash, _EV.c.hash,
+)  # fmt: skip
+
+
+def _check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> None:
+    if not run_id or len(run_id) > 64:
+        raise InvalidAppend(run_id, "a run id must have 1 to 64 characters")
+    if expected_seq < 0:
+        raise InvalidAppend(run_id, f"expected_seq {expected_seq} is negative")
+    if expected_seq == 0 and events[0].type != EventType.RUN_CREATED:
+        raise InvalidAppend(run_id, f"a new run must start with run.created, not {events[0].type}")
+    for position, new in enumerate(events):
+        if new.type not in _EVENT_TYPES:
+            raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
+        if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
+            raise InvalidAppend(run_id, "run.created may only be the run's first event")
+
+
+def _chain(
+    run_id: str, first_seq: int, prev_hash: str, ts: datetime,
+    events: Sequence[NewEvent], payloads: Sequence[bytes],
+) -> list[Event]:  # fmt: skip
+    """The events as they will be stored: seqs, one ts, hashes chained from ``prev_hash``."""
+    hasher = ChainHasher(run_id)
+    chained = []
+    seq = first_seq
+    for new, payload in zip(events, payloads, strict=True):
+        digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, ts)
+        chained.append(
+            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), ts, prev_hash, digest)
+        )
+        prev_hash = digest
+        seq += 1
+    return chained
+
+
+def _decode(row: Any) -> Event:
+    run_id, seq, task_key, event_type, payload, ts, prev_hash, digest = row
+    if event_type not in _EVENT_TYPES:
+        raise CorruptEvent(run_id, seq, f"unknown event type {event_type!r}")
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptEvent(run_id, seq, f"payload is not valid JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise CorruptEvent(run_id, seq, f"payload is a {type(parsed).__name__}, not an object")
+    return Event(run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest)
+
+
+def _summary(row: Any) -> RunSummary:
+    return RunSummary(**row._mapping)
+
+
+class SqlEventLog:
+    """An ``EventLog`` on a SQLAlchemy engine; UNIQUE(run_id, seq) fences concurrent writers."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine this log writes to."""
+        return self._engine
+
+    def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
+        """Append ``events`` after ``expected_seq`` in one transaction (see ``EventLog``).
+
+        Raises ``AppendConflict`` if another writer got there first, ``RunNotFound`` for an
+        unknown run, ``InvalidAppend`` for a malformed batch, ``PayloadNotJSON``.
+        """
+        batch = list(events)
+        if not batch:
+            return []
+        _check_batch(run_id, expected_seq, batch)
+        payloads = [canonical_payload(new.payload) for new in batch]
+        attempts: list[list[Event] | None] = []
+        return self._append_retrying(run_id, expected_seq, batch, payloads, attempts)
+
+    @retry_unavailable
+    def _append_retrying(
+        self, run_id: str, expected_seq: int, batch: list[NewEvent],
+        payloads: list[bytes], attempts: list[list[Event] | None],
+    ) -> list[Event]:  # fmt: skip
+        attempts.append(None)
+        try:
+            return self._append_once(run_id, expected_seq, batch, payloads, attempts)
+        except AppendConflict:
+            # An earlier attempt may have committed before its connection died: if the
+            # stored rows are exactly what it computed, that append succeeded.
+            for earlier in attempts[:-1]:
+                if earlier is not None and self._is_stored(earlier):
+                    logger.info("run %s: append after seq %d had committed", run_id, expected_seq)
+                    return earlier
+            raise
+
+    def _append_once(
+        self, run_id: str, expected_seq: int, batch: list[NewEvent],
+        payloads: list[bytes], attempts: list[list[Event] | None],
+    ) -> list[Event]:  # fmt: skip
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq)
+            now = datetime.now(UTC)
+            ts = now if last_ts is None or now >= last_ts else last_ts
+            chained = _chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
+            attempts[-1] = chained
+            changes = run_changes(
+                (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
+            )
+            head = {"head_seq": chained[-1].seq, "head_hash": chained[-1].hash, "updated_at": ts}
+            try:
+                if expected_seq == 0:
+                    connection.execute(
+                        _RUNS.insert().values(run_id=run_id, created_at=ts, **head, **changes)
+                    )
+                connection.execute(
+                    _INSERT_EVENTS,
+                    [_row(event, p) for event, p in zip(chained, payloads, strict=True)],
+                )
+            except sa_exc.IntegrityError as exc:
+                raise AppendConflict(run_id, expected_seq) from exc
+            if expected_seq > 0:
+                connection.execute(
+                    _RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes)
+                )
+        return chained
+
+    def _lock_head(
+        self, connection: sa.Connection, run_id: str, expected_seq: int
+    ) -> tuple[str, datetime | None]:
+        """Lock the run's row and check its head: (head hash, last ts)."""
+        if expected_seq == 0:
+            return GENESIS_HASH, None
+        query = (
+            sa.select(_RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at)
+            .where(_RUNS.c.run_id == run_id)
+            .with_for_update()
+        )
+        row = connection.execute(query).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        if row.head_seq != expected_seq:
+            raise AppendConflict(
+                run_id,
+                expected_seq,
+                f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
+                f"seq {row.head_seq}: another writer appended; stop driving this run "
+                "(resume it to take it over)",
+            )
+        return row.head_hash, row.updated_at
+
+    def _is_stored(self, chained: list[Event]) -> bool:
+        run_id, first, last = chained[0].run_id, chained[0].seq, chained[-1].seq
+        query = (
+            sa.select(_EV.c.seq, _EV.c.hash)
+            .where(_EV.c.run_id == run_id, _EV.c.seq.between(first, last))
+            .order_by(_EV.c.seq)
+        )
+        with translated_errors(self._engine), self._read() as connection:
+            stored = [(seq, digest) for seq, digest in connection.execute(query)]
+        return stored == [(event.seq, event.hash) for event in chained]
+
+    def _read(self) -> sa.Connection:
+        return self._engine.connect().execution_options(**{READ_ONLY: True})
+
+    def _select_rows(
+        self, run_id: str, after_seq: int, upto_seq: int | None
+    ) -> Sequence[sa.Row[Any]]:
+        query = sa.select(*_EVENT_COLUMNS).where(_EV.c.run_id == run_id, _EV.c.seq > after_seq)
+        if upto_seq is not None:
+            query = query.where(_EV.c.seq <= upto_seq)
+        with translated_errors(self._engine), self._read() as connection:
+            rows = connection.execute(query.order_by(_EV.c.seq)).all()
+            if not rows and not self._exists(connection, run_id):
+                raise RunNotFound(run_id)
+        return rows
+
+    @staticmethod
+    def _exists(connection: sa.Connection, run_id: str) -> bool:
+        in_runs = sa.select(_RUNS.c.run_id).where(_RUNS.c.run_id == run_id)
+        in_events = sa.select(_EV.c.run_id).where(_EV.c.run_id == run_id).limit(1)
+        return connection.execute(in_runs).first() is not None or (
+            connection.execute(in_events).first() is not None
+        )
+
+    @retry_unavailable
+    def read(self, run_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Event]:
+        """The events with after_seq < seq <= upto_seq in seq order.
+
+        Raises ``RunNotFound`` for an unknown run and ``CorruptEvent`` for a row that
+        does not decode (unknown type, payload not a JSON object).
+        """
+        return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
+
+    @retry_unavailable
+    def read_raw(self, run_id: str) -> list[RawEvent]:
+        """All stored rows of a run in seq order, payload text undecoded (for verification)."""
+        return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]
+
+    @retry_unavailable
+    def runs(self, limit: int | None = None) -> list[RunSummary]:
+        """Summaries of runs, newest first."""
+        query = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with translated_errors(self._engine), self._read() as connection:
+            return [_summary(row) for row in connection.execute(query)]
+
+    @retry_unavailable
+    def run(self, run_id: str) -> RunSummary:
+        """The summary of one run; raises ``RunNotFound``."""
+        query = sa.select(_RUNS).where(_RUNS.c.run_id == run_id)
+        with translated_errors(self._engine), self._read() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _summary(row)
+
+
+def _row(event: Event, payload: bytes) -> dict[str, Any]:
+    return {
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "task_key": event.task_key,
+        "type": event.type,
+        "payload": payload.decode(),
+        "ts": event.ts,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
