@@ -71,11 +71,14 @@ class Folder:
     Used by ``fold`` and, incrementally, by the scheduler (O(1) per event).
     """
 
-    __slots__ = ("_run", "_tasks")
+    __slots__ = ("_head_hash", "_owner", "_run", "_seq", "_state", "_tasks", "_updated_at")
 
     def __init__(self, start: RunView | None = None) -> None:
         self._run = start
         self._tasks: dict[str, TaskView] = dict(start.tasks) if start is not None else {}
+        if start is not None:
+            self._state, self._seq, self._head_hash = start.state, start.seq, start.head_hash
+            self._updated_at, self._owner = start.updated_at, start.owner
 
     def apply(self, event: Event) -> None:
         """Apply one event, checking seq order and the transition table."""
@@ -83,17 +86,15 @@ class Folder:
         if run is None:
             self._start(event)
             return
-        if event.seq != run.seq + 1:
-            raise InvalidEvent(event.run_id, event.seq, f"expected seq {run.seq + 1}")
+        if event.seq != self._seq + 1:
+            raise InvalidEvent(event.run_id, event.seq, f"expected seq {self._seq + 1}")
         if event.task_key is None:
-            state = _run_state_after(run, event)
-            owner = event.payload.get("owner", run.owner) if state is RunState.RUNNING else run.owner
+            self._state = _run_state_after(run.run_id, self._state, event)
+            if self._state is RunState.RUNNING:
+                self._owner = event.payload.get("owner", self._owner)
         else:
             self._apply_task(run, event)
-            state, owner = run.state, run.owner
-        self._run = replace(
-            run, state=state, seq=event.seq, head_hash=event.hash, updated_at=event.ts, owner=owner
-        )
+        self._seq, self._head_hash, self._updated_at = event.seq, event.hash, event.ts
 
     def apply_all(self, events: Iterable[Event]) -> "Folder":
         """Apply events in order; returns self."""
@@ -103,9 +104,7 @@ class Folder:
 
     def view(self) -> RunView:
         """An immutable snapshot of the state so far."""
-        if self._run is None:
-            raise ValueError("no events folded yet: a run starts with run.created")
-        return replace(self._run, tasks=MappingProxyType(dict(self._tasks)))
+        return self._snapshot(MappingProxyType(dict(self._tasks)))
 
     def live_view(self) -> RunView:
         """A read-only view over the folder's current tasks, without copying them.
@@ -113,28 +112,37 @@ class Folder:
         Unlike ``view()`` it changes as more events are applied: use it only for a
         decision taken before the next ``apply``.
         """
-        if self._run is None:
-            raise ValueError("no events folded yet: a run starts with run.created")
-        return replace(self._run, tasks=MappingProxyType(self._tasks))
+        return self._snapshot(MappingProxyType(self._tasks))
 
     def set_head_hash(self, head_hash: str) -> None:
         """Record the hash the log gave the last applied event (applied before its append)."""
-        assert self._run is not None
-        self._run = replace(self._run, head_hash=head_hash)
+        self._head_hash = head_hash
 
     def task(self, key: str) -> TaskView:
         """The current view of one task (cheap: no snapshot)."""
         return self._tasks[key]
 
+    def _snapshot(self, tasks: Mapping[str, TaskView]) -> RunView:
+        if self._run is None:
+            raise ValueError("no events folded yet: a run starts with run.created")
+        return replace(
+            self._run, state=self._state, seq=self._seq, head_hash=self._head_hash,
+            updated_at=self._updated_at, owner=self._owner, tasks=tasks,
+        )
+
     def _start(self, event: Event) -> None:
         if event.seq != 1 or event.type != EventType.RUN_CREATED:
-            raise InvalidEvent(event.run_id, event.seq, "a run's log must start with run.created at seq 1")
+            raise InvalidEvent(
+                event.run_id, event.seq, "a run's log must start with run.created at seq 1"
+            )
         payload = event.payload
         graph = Graph.from_dict(payload.get("graph") or {})
         self._tasks = {key: TaskView(key=key) for key in graph.nodes}
+        self._state = RunState(payload.get("state", RunState.PENDING.value))
+        self._seq, self._head_hash, self._updated_at, self._owner = 1, event.hash, event.ts, None
         self._run = RunView(
             run_id=event.run_id,
-            state=RunState(payload.get("state", RunState.PENDING.value)),
+            state=self._state,
             seq=1,
             head_hash=event.hash,
             flow=payload.get("flow", ""),
@@ -172,43 +180,38 @@ class Folder:
 
 
 def _task_after(current: TaskView, target: TaskState, event: Event) -> TaskView:
-    payload = event.payload
+    # Positional construction: this runs once per event and must stay cheap.
+    payload, key, parent = event.payload, current.key, current.parent
     if target is TaskState.RUNNING:
         attempt = int(payload.get("attempt", current.attempts + 1))
-        return replace(
-            current, state=target, attempts=attempt, started_at=event.ts, finished_at=None,
-            retry_at=None, seq=event.seq,
-        )
+        return TaskView(key, target, attempt, None, None, None, None, parent, event.ts, None, event.seq)
     if target is TaskState.PENDING:
-        return replace(
-            current, state=target, result=None, error=None, retry_at=None,
-            finished_at=None, seq=event.seq,
+        return TaskView(
+            key, target, current.attempts, None, None, None, None, parent,
+            current.started_at, None, event.seq,
         )
     if target is TaskState.MAPPED:
         count = payload.get("count")
         if not isinstance(count, int) or count < 0:
             raise InvalidEvent(event.run_id, event.seq, "task.mapped needs a count >= 0")
-        return replace(current, state=target, map_count=count, seq=event.seq)
+        return TaskView(key, target, current.attempts, None, None, None, count, parent,
+                        current.started_at, event.ts, event.seq)  # fmt: skip
     retry_at = payload.get("retry_at")
-    return replace(
-        current,
-        state=target,
-        result=payload.get("result"),
-        error=payload.get("error"),
-        retry_at=datetime.fromisoformat(retry_at) if retry_at else None,
-        finished_at=event.ts,
-        seq=event.seq,
+    return TaskView(
+        key, target, current.attempts, payload.get("result"), payload.get("error"),
+        datetime.fromisoformat(retry_at) if retry_at else None, None, parent,
+        current.started_at, event.ts, event.seq,
     )
 
 
-def _run_state_after(run: RunView, event: Event) -> RunState:
+def _run_state_after(run_id: str, current: RunState, event: Event) -> RunState:
     if event.type == EventType.RUN_CREATED:
-        raise InvalidEvent(run.run_id, event.seq, "run.created may only be the first event")
+        raise InvalidEvent(run_id, event.seq, "run.created may only be the first event")
     target = _RUN_TARGETS.get(event.type)
     if target is None:
-        raise InvalidEvent(run.run_id, event.seq, f"unknown run event type {event.type!r}")
-    if target not in RUN_TRANSITIONS[run.state]:
-        raise InvalidTransition(run.run_id, event.seq, None, run.state, target)
+        raise InvalidEvent(run_id, event.seq, f"unknown run event type {event.type!r}")
+    if target not in RUN_TRANSITIONS[current]:
+        raise InvalidTransition(run_id, event.seq, None, current, target)
     return target
 
 

@@ -1,15 +1,17 @@
 """The Dask executor: task bodies run on a ``distributed`` cluster; their data stays there.
 
-Each invocation is pickled on its own (cloudpickle) and unpickled on the worker inside
-the body wrapper, so a function the workers cannot import fails only its own task,
-with a clear outcome. Independent invocations are batched: one Dask task runs a chunk
-of bodies in turn and returns their outcomes as a list; an invocation that consumes an
-earlier future of this executor becomes its own Dask task depending on the upstream
-Dask future, and reads (upstream outcomes, position) on the worker. A background
-thread collects completions with ``distributed.as_completed`` and sets the futures.
+Independent invocations of one function are batched: one Dask task runs a chunk of
+bodies in turn and returns their outcomes as a list. The chunk is pickled by us
+(cloudpickle) and unpickled on the worker inside the wrapper, so a function the
+workers cannot import gives clear FAILED outcomes instead of a Dask error. An
+invocation that consumes an earlier future of this executor becomes its own Dask
+task depending on the upstream Dask future and reads (upstream outcomes, position)
+on the worker: data moves worker to worker. A background thread collects completions
+with ``distributed.as_completed`` and sets the futures.
 """
 
 import dataclasses
+import itertools
 import logging
 import math
 import pickle
@@ -47,12 +49,13 @@ _RETRYABLE_FAILURES = (KilledWorker, CancelledError, OSError, TimeoutError)
 
 
 class _Member(NamedTuple):
-    """One invocation inside a Dask task, as sent to the worker."""
+    """One invocation inside a Dask task; ``payload`` is what the worker unpickles."""
 
+    future: Future[Outcome]
     task_key: str
     attempt: int
-    blob: bytes  # cloudpickle of (invocation without inputs, inline input values)
-    links: dict[str, tuple[str, int]]  # input key -> (upstream Dask key, position)
+    # (invocation without inputs, inline input values, {input key: (Dask key, position)})
+    payload: tuple[Invocation, dict[str, Any], dict[str, tuple[str, int]]]
 
 
 @dataclasses.dataclass(slots=True)
@@ -60,48 +63,54 @@ class _Pending:
     """A submitted Dask task and the futures waiting for its outcomes."""
 
     dask_future: distributed.Future
-    futures: list[Future[Outcome]]
     members: list[_Member]
     started_at: datetime
     resources: dict[str, float]
     unmet_since: float | None  # monotonic time since no worker offers the resources
 
 
-def _run_members(members: list[_Member], upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
-    """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes."""
+def _run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
+    """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes.
+
+    ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
+    walk) name the members even when ``blob`` cannot be loaded.
+    """
     try:
         worker = distributed.get_worker().address
     except ValueError:  # not on a worker (e.g. a synchronous scheduler)
         worker = local_worker()
-    return [_run_member(member, upstreams, worker) for member in members]
-
-
-def _run_member(member: _Member, upstreams: Mapping[str, list[Outcome]], worker: str) -> Outcome:
     started_at = datetime.now(UTC)
     try:
-        invocation, values = pickle.loads(member.blob)
+        payloads = pickle.loads(blob)
     except Exception as exc:
-        info = error_info(exc)
-        message = (
-            f"task {member.task_key!r} cannot be loaded on worker {worker}: {info.message}; "
-            "make its function's module importable on the workers (install it there)"
-        )
-        error = ErrorInfo("ledgerflow.FunctionNotImportable", message, info.traceback)
-        return failed_outcome(
-            member.task_key,
-            member.attempt,
-            error,
-            is_retryable=False,
-            started_at=started_at,
-            worker=worker,
-        )
+        members = pickle.loads(headers)
+        return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
+    return [_run_member(payload, upstreams, worker) for payload in payloads]
+
+
+def _run_member(
+    payload: tuple[Invocation, dict[str, Any], dict[str, tuple[str, int]]],
+    upstreams: Mapping[str, list[Outcome]],
+    worker: str,
+) -> Outcome:
+    invocation, values, links = payload
     try:
-        for key, (dask_key, position) in member.links.items():
+        for key, (dask_key, position) in links.items():
             values[key] = outcome_value(upstreams[dask_key][position])
         args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
     except Exception as exc:
-        return input_failure(invocation, exc, started_at=started_at, worker=worker)
+        return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
     return run_invocation(invocation, args, kwargs, worker=worker)
+
+
+def _not_loadable(task_key: str, attempt: int, exc: Exception, started_at: datetime, worker: str) -> Outcome:
+    info = error_info(exc)
+    message = (
+        f"task {task_key!r} cannot be loaded on worker {worker}: {info.message}; make the "
+        "module of its function (and arguments) importable on the workers"
+    )
+    error = ErrorInfo("ledgerflow.FunctionNotImportable", message, info.traceback)
+    return failed_outcome(task_key, attempt, error, is_retryable=False, started_at=started_at, worker=worker)
 
 
 class DaskExecutor:
@@ -135,6 +144,7 @@ class DaskExecutor:
         self._links: dict[Future[Outcome], tuple[distributed.Future, int]] = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
         self._threads, self._threads_read_at = 1, -math.inf
+        self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
         self._completions = distributed.as_completed(
             [], loop=self._client.loop, with_results=True, raise_errors=False
         )
@@ -155,7 +165,7 @@ class DaskExecutor:
         """Submit the invocations to Dask (batching independent ones); never blocks on them."""
         started_at = datetime.now(UTC)
         futures: list[Future[Outcome]] = []
-        groups: dict[tuple[tuple[str, float], ...], list[tuple[Future[Outcome], _Member]]] = {}
+        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Member]] = {}
         for invocation in invocations:
             future: Future[Outcome] = Future()
             future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
@@ -166,13 +176,13 @@ class DaskExecutor:
                 continue
             member, upstreams = prepared
             if upstreams or invocation.timeout is not None:
-                self._submit([(future, member)], upstreams, invocation.resources, started_at)
+                self._submit([member], upstreams, invocation.resources, started_at)
             else:
-                resources_key = tuple(sorted(invocation.resources.items()))
-                groups.setdefault(resources_key, []).append((future, member))
-        for resources_key, entries in groups.items():
-            for chunk in self._chunks(entries):
-                self._submit(chunk, {}, dict(resources_key), started_at)
+                group = (id(invocation.fn), tuple(sorted(invocation.resources.items())))
+                groups.setdefault(group, []).append(member)
+        for (_, resources), members in groups.items():
+            for chunk in self._chunks(members):
+                self._submit(chunk, {}, dict(resources), started_at)
         return futures
 
     def release(self, run_id: str) -> None:
@@ -228,22 +238,17 @@ class DaskExecutor:
         except Exception as exc:
             future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
             return None
-        try:
-            blob = cloudpickle.dumps((dataclasses.replace(invocation, inputs={}), values))
-        except Exception as exc:
-            future.set_result(_not_serializable(invocation, exc, started_at))
-            return None
-        member = _Member(invocation.task_key, invocation.attempt, blob, links)
-        return member, upstreams
+        # The inputs (futures) stay here: the worker gets their values or links instead.
+        stripped = dataclasses.replace(invocation, inputs={}) if invocation.inputs else invocation
+        payload = (stripped, values, links)
+        return _Member(future, invocation.task_key, invocation.attempt, payload), upstreams
 
-    def _chunks(
-        self, entries: list[tuple[Future[Outcome], _Member]]
-    ) -> list[list[tuple[Future[Outcome], _Member]]]:
-        if len(entries) == 1:
-            return [entries]
-        per_chunk = math.ceil(len(entries) / (_CHUNKS_PER_THREAD * self._total_threads()))
+    def _chunks(self, members: list[_Member]) -> list[list[_Member]]:
+        if len(members) == 1:
+            return [members]
+        per_chunk = math.ceil(len(members) / (_CHUNKS_PER_THREAD * self._total_threads()))
         size = min(_CHUNK_CAP, per_chunk)
-        return [entries[start : start + size] for start in range(0, len(entries), size)]
+        return [members[start : start + size] for start in range(0, len(members), size)]
 
     def _total_threads(self) -> int:
         now = time.monotonic()
@@ -255,29 +260,37 @@ class DaskExecutor:
 
     def _submit(
         self,
-        entries: list[tuple[Future[Outcome], _Member]],
+        members: list[_Member],
         upstreams: dict[str, distributed.Future],
         resources: Mapping[str, float],
         started_at: datetime,
     ) -> None:
-        members = [member for _, member in entries]
+        try:
+            blob = cloudpickle.dumps([member.payload for member in members])
+        except Exception as exc:
+            if len(members) > 1:  # find the culprits: submit the members one by one
+                for member in members:
+                    self._submit([member], upstreams, resources, started_at)
+            else:
+                members[0].future.set_result(_not_serializable(members[0], exc, started_at))
+            return
         label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
-        key = f"lf-{label}-{uuid.uuid4().hex}"
-        futures = [future for future, _ in entries]
+        key = f"lf-{label}-{self._token}-{next(self._counter)}"
+        headers = pickle.dumps([(member.task_key, member.attempt) for member in members])
         try:
             dask_future = self._client.submit(
-                _run_members, members, upstreams, key=key, resources=dict(resources) or None
+                _run_members, headers, blob, upstreams, key=key, resources=dict(resources) or None
             )
         except Exception as exc:  # e.g. the client lost its scheduler
-            for future, member in entries:
-                future.set_result(_dask_failure(member, exc, started_at))
+            for member in members:
+                member.future.set_result(_dask_failure(member, exc, started_at))
             return
         unmet_since = time.monotonic() if resources else None
-        entry = _Pending(dask_future, futures, members, started_at, dict(resources), unmet_since)
+        entry = _Pending(dask_future, members, started_at, dict(resources), unmet_since)
         with self._lock:
             self._pending[key] = entry
-        for position, future in enumerate(futures):
-            self._links[future] = (dask_future, position)
+        for position, member in enumerate(members):
+            self._links[member.future] = (dask_future, position)
         self._completions.add(dask_future)
         self._has_work.set()
         if resources:
@@ -297,19 +310,19 @@ class DaskExecutor:
             entry = self._pending.pop(dask_future.key, None)
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
-        if dask_future.status == "finished" and len(result) == len(entry.futures):
-            for future, outcome in zip(entry.futures, result, strict=True):
-                future.set_result(outcome)
+        if dask_future.status == "finished" and len(result) == len(entry.members):
+            for member, outcome in zip(entry.members, result, strict=True):
+                member.future.set_result(outcome)
             return
         exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
         if not isinstance(exc, BaseException):
             exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
         logger.warning("Dask task %s failed: %r", dask_future.key, exc)
-        for future, member in zip(entry.futures, entry.members, strict=True):
-            future.set_result(_dask_failure(member, exc, entry.started_at))
+        for member in entry.members:
+            member.future.set_result(_dask_failure(member, exc, entry.started_at))
 
     def _fail(self, entry: _Pending, error_type: str, reason: str) -> None:
-        for future, member in zip(entry.futures, entry.members, strict=True):
+        for member in entry.members:
             error = ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback="")
             outcome = failed_outcome(
                 member.task_key,
@@ -319,7 +332,7 @@ class DaskExecutor:
                 started_at=entry.started_at,
                 worker=None,
             )
-            future.set_result(outcome)
+            member.future.set_result(outcome)
 
     def _watch_resources(self) -> None:
         with self._lock:
@@ -381,20 +394,15 @@ def _is_without_result(future: Future[Outcome]) -> bool:
     return future.done() and future.result().result is None
 
 
-def _not_serializable(invocation: Invocation, exc: Exception, started_at: datetime) -> Outcome:
+def _not_serializable(member: _Member, exc: Exception, started_at: datetime) -> Outcome:
     info = error_info(exc)
     message = (
-        f"task {invocation.task_key!r} cannot be sent to the Dask workers: its function "
+        f"task {member.task_key!r} cannot be sent to the Dask workers: its function "
         f"or arguments cannot be pickled ({info.message})"
     )
     error = ErrorInfo("ledgerflow.InvocationNotSerializable", message, info.traceback)
     return failed_outcome(
-        invocation.task_key,
-        invocation.attempt,
-        error,
-        is_retryable=False,
-        started_at=started_at,
-        worker=None,
+        member.task_key, member.attempt, error, is_retryable=False, started_at=started_at, worker=None
     )
 
 

@@ -1,5 +1,7 @@
 """The default executor: task bodies run in a thread pool of this process."""
 
+import os
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -14,26 +16,34 @@ class ThreadExecutor:
     """Run invocations on a ``concurrent.futures.ThreadPoolExecutor``.
 
     Upstream inputs that are futures of this executor are decoded once per run and
-    kept (in this process) until ``release(run_id)``.
+    kept (in this process) until ``release(run_id)``. To keep the cost per task low,
+    a batch is a queue drained by at most ``max_workers`` pool jobs, not one job a task.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ledgerflow")
+        # The default of ThreadPoolExecutor, spelled out because we size batches with it.
+        self._max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="ledgerflow")
+        self._is_closing = False
         # Per run: upstream future -> its decoded value, shared by every downstream task.
         self._decoded: dict[str, dict[Future[Outcome], Any]] = {}
 
     def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
         """Start the invocations on the pool; each future resolves to an ``Outcome``."""
-        submit, run = self._pool.submit, self._run
-        return [submit(run, invocation) for invocation in invocations]
+        work = deque((Future[Outcome](), invocation) for invocation in invocations)
+        futures = [future for future, _ in work]
+        for _ in range(min(len(work), self._max_workers)):
+            self._pool.submit(self._drain, work)
+        return futures
 
     def release(self, run_id: str) -> None:
         """Drop the decoded upstream values kept for ``run_id``."""
         self._decoded.pop(run_id, None)
 
     def close(self) -> None:
-        """Cancel queued invocations, wait for running ones, stop the pool."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Cancel the futures of queued invocations, wait for running ones, stop the pool."""
+        self._is_closing = True
+        self._pool.shutdown(wait=True)
         self._decoded.clear()
 
     def __enter__(self) -> Self:
@@ -41,6 +51,17 @@ class ThreadExecutor:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _drain(self, work: deque[tuple[Future[Outcome], Invocation]]) -> None:
+        while work:
+            try:
+                future, invocation = work.popleft()
+            except IndexError:  # another pool thread took the last one
+                return
+            if self._is_closing:
+                future.cancel()
+            elif future.set_running_or_notify_cancel():
+                future.set_result(self._run(invocation))
 
     def _run(self, invocation: Invocation) -> Outcome:
         try:

@@ -85,13 +85,9 @@ def verify_events(events: Iterable[Any], head: tuple[int, str] | None = None) ->
 def _check_head(head: tuple[int, str], last_seq: int, last_hash: str, checked: int) -> VerifyReport:
     head_seq, head_hash = head
     if last_seq < head_seq:
-        return _bad(
-            last_seq + 1, f"seqs {last_seq + 1}..{head_seq} are missing (deleted tail)", checked
-        )
+        return _bad(last_seq + 1, f"seqs {last_seq + 1}..{head_seq} are missing (deleted tail)", checked)
     if last_seq > head_seq:
-        return _bad(
-            head_seq + 1, f"seq {head_seq + 1} and after lie beyond the recorded head", checked
-        )
+        return _bad(head_seq + 1, f"seq {head_seq + 1} and after lie beyond the recorded head", checked)
     if last_hash != head_hash:
         return _bad(head_seq, "the last hash differs from the recorded head hash", checked)
     return VerifyReport(True, None, None, checked)

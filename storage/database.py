@@ -135,8 +135,7 @@ def _give_up(state: RetryCallState) -> Any:
     assert state.outcome is not None
     exc = state.outcome.exception()
     raise StorageUnavailable(
-        f"{exc} (gave up after {state.attempt_number} attempts "
-        f"in {state.seconds_since_start or 0.0:.1f} s)"
+        f"{exc} (gave up after {state.attempt_number} attempts in {state.seconds_since_start or 0.0:.1f} s)"
     ) from exc
 
 

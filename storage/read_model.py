@@ -79,9 +79,7 @@ def _heads(connection: sa.Connection) -> dict[str, dict[str, Any]]:
     }
 
 
-def _fold_run_events(
-    connection: sa.Connection, heads: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
+def _fold_run_events(connection: sa.Connection, heads: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     ev = schema.events
     query = (
         sa.select(ev.c.run_id, ev.c.type, ev.c.payload)

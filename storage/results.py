@@ -69,7 +69,7 @@ class SqlResultStore:
         refs = [row["ref"] for row in rows]
         query = sa.select(_RESULTS.c.ref, _RESULTS.c.data).where(_RESULTS.c.ref.in_(refs))
         with translated_errors(self._engine), self._engine.begin() as connection:
-            stored = dict(connection.execute(query).tuples().all())
+            stored = {ref: bytes(data) for ref, data in connection.execute(query)}
             for row in rows:
                 if row["ref"] in stored and stored[row["ref"]] != row["data"]:
                     raise StorageError(

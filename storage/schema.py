@@ -53,9 +53,7 @@ metadata = MetaData(
 events = Table(
     "events",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("task_key", Text, nullable=True),

@@ -52,9 +52,7 @@ def encode_result(value: Any) -> EncodedResult:
     try:
         return EncodedResult(PICKLE, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception as exc:  # pickling fails with many types (PicklingError, TypeError, ...)
-        raise ResultNotSerializable(
-            type(value).__qualname__, f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise ResultNotSerializable(type(value).__qualname__, f"{type(exc).__name__}: {exc}") from exc
 
 
 def decode_result(format: str, data: bytes) -> Any:

@@ -137,9 +137,7 @@ class SqlEventLog:
             head = {"head_seq": chained[-1].seq, "head_hash": chained[-1].hash, "updated_at": ts}
             try:
                 if expected_seq == 0:
-                    connection.execute(
-                        _RUNS.insert().values(run_id=run_id, created_at=ts, **head, **changes)
-                    )
+                    connection.execute(_RUNS.insert().values(run_id=run_id, created_at=ts, **head, **changes))
                 connection.execute(
                     _INSERT_EVENTS,
                     [_row(event, p) for event, p in zip(chained, payloads, strict=True)],
@@ -147,9 +145,7 @@ class SqlEventLog:
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
-                connection.execute(
-                    _RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes)
-                )
+                connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
         return chained
 
     def _lock_head(
@@ -190,9 +186,7 @@ class SqlEventLog:
     def _read(self) -> sa.Connection:
         return self._engine.connect().execution_options(**{READ_ONLY: True})
 
-    def _select_rows(
-        self, run_id: str, after_seq: int, upto_seq: int | None
-    ) -> Sequence[sa.Row[Any]]:
+    def _select_rows(self, run_id: str, after_seq: int, upto_seq: int | None) -> Sequence[sa.Row[Any]]:
         query = sa.select(*_EVENT_COLUMNS).where(_EV.c.run_id == run_id, _EV.c.seq > after_seq)
         if upto_seq is not None:
             query = query.where(_EV.c.seq <= upto_seq)

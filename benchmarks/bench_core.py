@@ -1,0 +1,164 @@
+"""Fan-out and chain: ledgerflow against raw Dask, measured side by side in one process.
+
+    python benchmarks/bench_core.py [--fanout 10000] [--chain 200] [--postgres URL]
+
+Runs (a) a fan-out of FANOUT no-op mapped tasks and (b) a chain of CHAIN tasks on:
+raw Dask (``client.map`` / chained ``client.submit``) on a LocalCluster with two worker
+processes, ledgerflow with a DaskExecutor on that same cluster and a PostgreSQL log,
+and ledgerflow with threads on PostgreSQL and on SQLite. Prints wall time, tasks/s,
+events written and the ratio to raw Dask measured in the same run.
+"""
+
+import argparse
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ledgerflow as lf
+import sqlalchemy as sa
+from distributed import Client, LocalCluster, wait
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@lf.task
+def noop(x: int) -> None:
+    return None
+
+
+@lf.task
+def inc(x: int) -> int:
+    return x + 1
+
+
+@lf.flow(name="fanout")
+def fanout(n: int) -> None:
+    noop.map(list(range(n)))
+
+
+@lf.flow(name="chain")
+def chain(n: int) -> Any:
+    value = inc(0)
+    for _ in range(n - 1):
+        value = inc(value)
+    return value
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    system: str
+    tasks: int
+    seconds: float
+    events: int | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.tasks / self.seconds
+
+
+def raw_fanout(client: Client, n: int) -> float:
+    start = time.perf_counter()
+    futures = client.map(noop.fn, range(n), pure=False)
+    wait(futures)
+    elapsed = time.perf_counter() - start
+    client.cancel(futures)
+    return elapsed
+
+
+def raw_chain(client: Client, n: int) -> float:
+    start = time.perf_counter()
+    future = client.submit(inc.fn, 0, pure=False)
+    for _ in range(n - 1):
+        future = client.submit(inc.fn, future, pure=False)
+    assert future.result() == n
+    return time.perf_counter() - start
+
+
+def timed_run(engine: lf.Engine, flow: lf.Flow[..., Any], n: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    run = engine.run(flow, n=n)
+    elapsed = time.perf_counter() - start
+    assert run.state == "SUCCEEDED", run
+    return elapsed, len(engine.events(run.id))
+
+
+def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
+    """Create an empty database on the server; returns its URL and a function dropping it."""
+    server = sa.make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"lf_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return server.set(database=name).render_as_string(hide_password=False), drop
+
+
+def measure_engine(
+    label: str, engine: lf.Engine, sizes: dict[str, int], results: list[Measurement]
+) -> None:
+    timed_run(engine, fanout, 20)  # warm up: imports, connections, schema
+    for scenario, flow in (("fan-out", fanout), ("chain", chain)):
+        seconds, events = timed_run(engine, flow, sizes[scenario])
+        results.append(Measurement(scenario, label, sizes[scenario], seconds, events))
+        print(f"  {label:<28} {scenario:<8} {seconds:8.2f} s", flush=True)
+
+
+def report(results: list[Measurement]) -> None:
+    raw = {m.scenario: m for m in results if m.system == "raw Dask"}
+    print()
+    print(f"{'scenario':<9}{'system':<30}{'tasks':>7}{'wall s':>9}{'tasks/s':>10}"
+          f"{'events':>9}{'rows/task':>10}{'vs raw Dask':>13}")
+    for m in results:
+        base = raw.get(m.scenario)
+        ratio = f"{m.seconds / base.seconds:.2f}x" if base else "-"
+        rows = f"{m.events / m.tasks:.2f}" if m.events else "-"
+        events = str(m.events) if m.events is not None else "-"
+        print(f"{m.scenario:<9}{m.system:<30}{m.tasks:>7}{m.seconds:>9.2f}{m.per_second:>10.0f}"
+              f"{events:>9}{rows:>10}{ratio:>13}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fanout", type=int, default=10_000)
+    parser.add_argument("--chain", type=int, default=200)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LEDGERFLOW_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="a PostgreSQL server URL; a fresh database is created on it and dropped after",
+    )
+    args = parser.parse_args()
+    sizes = {"fan-out": args.fanout, "chain": args.chain}
+    results: list[Measurement] = []
+    postgres_url, drop = fresh_postgres(args.postgres)
+    home = tempfile.mkdtemp(prefix="ledgerflow-bench-")
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            raw_fanout(client, 100)
+            raw_chain(client, 10)
+            results.append(Measurement("fan-out", "raw Dask", args.fanout,
+                                       raw_fanout(client, args.fanout)))
+            results.append(Measurement("chain", "raw Dask", args.chain,
+                                       raw_chain(client, args.chain)))
+            with lf.Engine(postgres_url, lf.DaskExecutor(client=client), home=home) as engine:
+                measure_engine("ledgerflow Dask+PostgreSQL", engine, sizes, results)
+        with lf.Engine(postgres_url, "threads", home=home) as engine:
+            measure_engine("ledgerflow threads+PostgreSQL", engine, sizes, results)
+        with lf.Engine(None, "threads", home=home) as engine:
+            measure_engine("ledgerflow threads+SQLite", engine, sizes, results)
+    finally:
+        drop()
+    report(results)
+
+
+if __name__ == "__main__":
+    main()

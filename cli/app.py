@@ -1,0 +1,74 @@
+"""The ``ledgerflow`` Typer application: commands, logging, and errors as exit codes."""
+
+import logging
+from typing import Annotated, Any
+
+import typer
+from rich.logging import RichHandler
+from sqlalchemy import exc as sa_exc
+from typer.core import TyperGroup
+
+from ..errors import LedgerflowError
+from . import inspect_commands, run_command
+from .db_commands import db_app
+from .errors import EXIT_USAGE, exit_code_for
+from .options import console
+
+
+class LedgerflowGroup(TyperGroup):
+    """Reports a ``LedgerflowError`` as one line on stderr and exits 1 or 2 (no traceback)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerflowError as exc:
+            _report(str(exc), exc)
+            raise typer.Exit(exit_code_for(exc)) from None
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
+            _report(f"invalid database URL: {exc}", exc)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+def _report(message: str, exc: BaseException) -> None:
+    err = console(stderr=True)
+    if logging.getLogger("ledgerflow").isEnabledFor(logging.DEBUG):
+        err.print_exception(show_locals=False)
+    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+app = typer.Typer(
+    name="ledgerflow",
+    cls=LedgerflowGroup,
+    help="ledgerflow: an event-sourced workflow engine. Run flows and audit their logs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold database passwords
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def configure(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log more (-v info, -vv debug).")
+    ] = 0,
+) -> None:
+    """Configure logging for the command (only the CLI installs log handlers)."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logger = logging.getLogger("ledgerflow")
+    logger.setLevel(level)
+    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
+        logger.addHandler(RichHandler(console=console(stderr=True), show_path=False))
+
+
+app.command("run")(run_command.run)
+app.command("runs")(inspect_commands.runs)
+app.command("show")(inspect_commands.show)
+app.command("events")(inspect_commands.events)
+app.command("verify")(inspect_commands.verify)
+app.command("replay")(inspect_commands.replay)
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    """Entry point of the ``ledgerflow`` console script."""
+    app()

@@ -1,0 +1,36 @@
+"""Errors of the command line, and the exit code each kind of error gets."""
+
+from ..engine.errors import InvalidParameter
+from ..engine.flow_ref import FlowNotFound
+from ..errors import LedgerflowError
+from ..storage import RunNotFound
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class BadUsage(LedgerflowError):
+    """The command line asks for something that cannot be done as written."""
+
+
+class ParameterError(BadUsage):
+    """A ``-p key=value`` option is malformed, unknown, or does not convert to its annotation."""
+
+    def __init__(self, flow: str, name: str, reason: str) -> None:
+        self.flow = flow
+        self.name = name
+        super().__init__(f"parameter {name!r} of flow {flow!r}: {reason}")
+
+
+USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
+    BadUsage,
+    FlowNotFound,
+    InvalidParameter,
+    RunNotFound,
+)
+
+
+def exit_code_for(error: LedgerflowError) -> int:
+    """2 for what the user typed (bad flow reference, parameter, run id); 1 for the rest."""
+    return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILED

@@ -1,0 +1,46 @@
+"""Options every command shares, the consoles, and opening the engine they name."""
+
+import os
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..engine.api import Engine
+
+DATABASE_ENV = "LEDGERFLOW_DATABASE_URL"
+PLAIN_WIDTH = 200
+"""Console width when the output is not a terminal (so piped tables are not cut at 80)."""
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=DATABASE_ENV,
+        metavar="URL",
+        help="Database URL (sqlite:///path or postgresql://...); "
+        "default: the SQLite file in $LEDGERFLOW_HOME (~/.ledgerflow).",
+        show_default=False,
+    ),
+]
+
+
+class ExecutorName(StrEnum):
+    """Where task bodies run."""
+
+    threads = "threads"
+    dask = "dask"
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A Rich console on stdout (or stderr); wide and plain when not a terminal."""
+    made = Console(stderr=stderr, highlight=False)
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made = Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
+    return made
+
+
+def open_engine(database: str | None, executor: ExecutorName | None = None) -> Engine:
+    """An engine on ``database`` (or the environment's default), creating the schema if needed."""
+    return Engine(database or None, executor.value if executor is not None else None)

@@ -1,0 +1,240 @@
+"""Rendering runs, tasks and events as Rich tables and plain text."""
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from rich.table import Table
+from rich.text import Text
+
+from ..engine.events import Event
+from ..engine.fold import RunView, TaskView
+from ..engine.states import RunState, TaskState
+from ..storage import RunSummary
+
+MAX_CHILDREN_SHOWN = 20
+"""A group of mapped children larger than this is shown as one row with counts per state."""
+
+RESULT_CHARS = 200
+PAYLOAD_CHARS = 60
+HASH_CHARS = 12
+
+_INDEXED = re.compile(r"^(?P<base>.+)\[\d+\]$")
+
+STATE_STYLES: Mapping[str, str] = {
+    "SUCCEEDED": "green",
+    "CACHED": "green",
+    "MAPPED": "cyan",
+    "RUNNING": "blue",
+    "RETRYING": "yellow",
+    "PENDING": "dim",
+    "SCHEDULED": "dim",
+    "SKIPPED": "dim",
+    "FAILED": "red",
+    "UPSTREAM_FAILED": "red",
+    "CRASHED": "red",
+    "CANCELLED": "magenta",
+}
+
+
+def styled_state(state: str) -> Text:
+    """A state name in its colour."""
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.012s``, ``4.2s``, ``3m 07s``, ``2h 05m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.3f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_time(moment: datetime | None) -> str:
+    """A UTC timestamp to the second, ISO-like."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_json(value: Any, limit: int) -> str:
+    """Compact JSON of ``value``, truncated."""
+    return truncate(orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode(), limit)
+
+
+def state_counts(counts: Mapping[str, int]) -> str:
+    """``3 SUCCEEDED, 1 FAILED`` in the order of ``TaskState``."""
+    order = {state.value: index for index, state in enumerate(TaskState)}
+    ordered = sorted(((s, n) for s, n in counts.items() if n), key=lambda item: order.get(item[0], 99))
+    return ", ".join(f"{n} {s}" for s, n in ordered)
+
+
+@dataclass(slots=True)
+class _Group:
+    """Mapped children of one parent, shown together when there are many."""
+
+    base: str
+    members: list[TaskView] = field(default_factory=list)
+
+
+def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskView | _Group]:
+    """Tasks in log order, with large groups of indexed children (``key[i]``) folded into one."""
+    groups: dict[str, _Group] = {}
+    for task in tasks.values():
+        match = _INDEXED.match(task.key)
+        if match is not None:
+            groups.setdefault(match["base"], _Group(match["base"])).members.append(task)
+    large = {base for base, group in groups.items() if len(group.members) > MAX_CHILDREN_SHOWN}
+    rows: list[TaskView | _Group] = []
+    placed: set[str] = set()
+    for task in tasks.values():
+        match = _INDEXED.match(task.key)
+        base = match["base"] if match is not None else None
+        if expand or base not in large:
+            rows.append(task)
+        elif base is not None and base not in placed:
+            placed.add(base)
+            rows.append(groups[base])
+    return rows
+
+
+def task_table(tasks: Mapping[str, TaskView], *, expand: bool = False, title: str | None = None) -> Table:
+    """Task key, state, attempts and duration; many mapped children become one row."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("task", no_wrap=True)
+    table.add_column("state")
+    table.add_column("attempts", justify="right")
+    table.add_column("duration", justify="right")
+    for row in task_rows(tasks, expand):
+        if isinstance(row, _Group):
+            _add_group_row(table, row)
+        else:
+            table.add_row(row.key, styled_state(row.state.value), str(row.attempts),
+                          format_duration(row.duration))
+    return table
+
+
+def _add_group_row(table: Table, group: _Group) -> None:
+    members = group.members
+    counts = Counter(task.state.value for task in members)
+    durations = [d for d in (task.duration for task in members) if d is not None]
+    longest = f"max {format_duration(max(durations))}" if durations else ""
+    table.add_row(
+        f"{group.base}[0..{len(members) - 1}] ({len(members)} tasks)",
+        state_counts(counts),
+        str(sum(task.attempts for task in members)),
+        longest,
+    )
+
+
+def error_table(tasks: Mapping[str, TaskView], limit: int = MAX_CHILDREN_SHOWN) -> Table | None:
+    """The type and message of each FAILED task's error (None if no task failed)."""
+    failed = [task for task in tasks.values() if task.state is TaskState.FAILED]
+    if not failed:
+        return None
+    table = Table(title="errors", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    table.add_column("error", style="red", no_wrap=True)
+    table.add_column("message")
+    for task in failed[:limit]:
+        error = task.error or {}
+        message = str(error.get("message", "")).strip().splitlines()
+        table.add_row(task.key, str(error.get("type", "?")), truncate(message[0] if message else "", 300))
+    if len(failed) > limit:
+        table.add_row(f"… {len(failed) - limit} more", "", "")
+    return table
+
+
+def run_header(view: RunView) -> Table:
+    """The run's identity: id, flow, reference, state, times, parameters."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", view.run_id)
+    grid.add_row("flow", f"{view.flow}" + (f"  ({view.flow_ref})" if view.flow_ref else ""))
+    grid.add_row("state", styled_state(view.state.value))
+    grid.add_row("created", format_time(view.created_at))
+    grid.add_row("updated", f"{format_time(view.updated_at)}  (seq {view.seq})")
+    grid.add_row("parameters", Text(short_json(dict(view.parameters), 2000)))
+    return grid
+
+
+def runs_table(runs: Iterable[RunSummary]) -> Table:
+    """Run id, flow, state, created, updated, number of events."""
+    table = Table()
+    for name in ("run id", "flow", "state", "created", "updated"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("events", justify="right")
+    for run in runs:
+        table.add_row(run.run_id, run.flow, styled_state(run.state), format_time(run.created_at),
+                      format_time(run.updated_at), str(run.head_seq))
+    return table
+
+
+def run_summary_json(run: RunSummary) -> dict[str, Any]:
+    """A run summary as a JSON object."""
+    return {
+        "run_id": run.run_id,
+        "flow": run.flow,
+        "state": run.state,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "events": run.head_seq,
+        "head_hash": run.head_hash,
+        "owner": run.owner,
+    }
+
+
+def events_table(events: Sequence[Event]) -> Table:
+    """Seq, time, task key, type, a short payload and the hash prefix of each event."""
+    table = Table()
+    table.add_column("seq", justify="right")
+    table.add_column("ts", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("payload", overflow="ellipsis", no_wrap=True)
+    table.add_column("hash", no_wrap=True)
+    for event in events:
+        table.add_row(
+            str(event.seq), event.ts.strftime("%H:%M:%S.%f")[:-3], event.task_key or "",
+            event.type, short_json(dict(event.payload), PAYLOAD_CHARS), event.hash[:HASH_CHARS],
+        )
+    return table
+
+
+def event_json(event: Event) -> bytes:
+    """One event as a JSON Lines record with every field."""
+    return orjson.dumps({
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "task_key": event.task_key,
+        "type": event.type,
+        "payload": dict(event.payload),
+        "ts": event.ts.isoformat(),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    })
+
+
+def result_text(value: Any) -> str:
+    """A truncated repr of a run's result."""
+    return truncate(repr(value), RESULT_CHARS)
+
+
+def state_line(state: RunState) -> Text:
+    """``state: SUCCEEDED`` in colour."""
+    return Text.assemble(("state: ", "bold"), styled_state(state.value))

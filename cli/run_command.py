@@ -1,0 +1,78 @@
+"""``ledgerflow run``: load a flow, convert its parameters, run it with live progress."""
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ..engine.flow import Flow
+from ..engine.flow_ref import load_flow
+from ..engine.run import Run
+from ..engine.states import RunState
+from ..errors import LedgerflowError
+from .errors import EXIT_FAILED, BadUsage
+from .options import DatabaseOption, ExecutorName, console, open_engine
+from .parameters import parse_parameters
+from .progress import run_progress
+from .render import error_table, result_text, state_line, task_table
+
+
+def run(
+    flow_ref: Annotated[
+        str,
+        typer.Argument(metavar="FILE_OR_MODULE:FLOW", help="e.g. flows.py:pipeline or my_pkg.flows:pipeline"),
+    ],
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", metavar="KEY=VALUE",
+            help="A flow parameter, converted by the flow's type annotation (repeatable).",
+        ),
+    ] = None,
+    executor: Annotated[
+        ExecutorName | None,
+        typer.Option("--executor", "-e", help="Where tasks run (default: threads).", show_default=False),
+    ] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="List every mapped child in the summary.")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Run a flow until it ends: live progress, then a summary table, the run id and the result.
+
+    Exits 1 if the run did not succeed, 2 if the flow or a parameter is wrong.
+    """
+    flow = _load(flow_ref)
+    parameters = parse_parameters(flow, parameter or [])
+    flow.bind(parameters)  # missing parameters are bad usage, found before touching the database
+    out = console()
+    with open_engine(database, executor) as engine, run_progress(out) as listener:
+        finished = engine.run_flow(flow, parameters, on_events=listener)
+    _summarize(out, finished, expand)
+    if finished.state is not RunState.SUCCEEDED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _load(flow_ref: str) -> Flow[..., Any]:
+    """The flow of a reference; an exception while importing the user's code is bad usage."""
+    try:
+        return load_flow(flow_ref)
+    except LedgerflowError:
+        raise
+    except Exception as exc:
+        raise BadUsage(
+            f"importing {flow_ref!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _summarize(out: Console, finished: Run, expand: bool) -> None:
+    out.print(task_table(finished.tasks, expand=expand, title=f"flow {finished.flow}"))
+    errors = error_table(finished.tasks)
+    if errors is not None:
+        out.print(errors)
+    out.print(f"run id: {finished.id}", highlight=False, soft_wrap=True)
+    out.print(state_line(finished.state))
+    if finished.state is RunState.SUCCEEDED:
+        out.print(f"result: {result_text(finished.result())}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        out.print(f"see `ledgerflow show {finished.id}`", highlight=False, markup=False)
