@@ -33,7 +33,8 @@ def _report(message: str, exc: BaseException) -> None:
     err = console(stderr=True)
     if logging.getLogger("ledgerflow").isEnabledFor(logging.DEBUG):
         err.print_exception(show_locals=False)
-    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    one_line = " ".join(message.split())
+    err.print(f"error: {one_line}", style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(

@@ -1,8 +1,7 @@
 """Reading runs back: ``runs``, ``show``, ``events``, ``verify`` and ``replay``."""
 
-import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
@@ -77,14 +76,8 @@ def events(
     with open_engine(database) as engine:
         found = engine.events(run_id)
     if as_json:
-        out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
         for event in found:
-            line = event_json(event) + b"\n"
-            if out is not None:
-                out.write(line)
-            else:
-                sys.stdout.write(line.decode())
-        sys.stdout.flush()
+            typer.echo(event_json(event).decode())
         return
     console().print(events_table(found))
 
@@ -123,7 +116,7 @@ def replay(
         try:
             view = engine.state_at(run_id, seq=seq, at=moment)
         except ValueError as exc:
-            raise BadUsage(f"run {run_id}: {exc}") from None
+            raise BadUsage(str(exc)) from None
     out = console()
     out.print(run_header(view))
     out.print(f"as of seq {view.seq} of {head} ({format_time(view.updated_at)} UTC)", highlight=False)
@@ -142,7 +135,7 @@ def parse_point(text: str) -> tuple[int | None, datetime | None]:
             raise BadUsage(f"--at {text!r}: a seq starts at 1")
         return seq, None
     try:
-        moment: Any = datetime.fromisoformat(stripped)
+        moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise BadUsage(
             f"--at {text!r} is neither a seq nor an ISO-8601 time (e.g. 2026-11-29T03:15:00Z)"

@@ -49,15 +49,18 @@ def parse_parameters(flow: Flow[..., Any], options: Sequence[str]) -> dict[str, 
 
 
 def _annotations(flow: Flow[..., Any]) -> dict[str, Any]:
-    """The parameters' annotations, with string (postponed) annotations resolved if possible."""
-    try:
-        return typing.get_type_hints(flow.fn)
-    except Exception:  # an unresolvable forward reference: keep what is not a string
-        return {
-            name: parameter.annotation
-            for name, parameter in flow.signature.parameters.items()
-            if not isinstance(parameter.annotation, str)
-        }
+    """The parameters' annotations; postponed (string) ones resolved in the flow's module."""
+    namespace = getattr(flow.fn, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, parameter in flow.signature.parameters.items():
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # the user's own module, already executed
+            except Exception:  # an unresolvable name: treat the parameter as unannotated
+                annotation = inspect.Parameter.empty
+        hints[name] = annotation
+    return hints
 
 
 def convert(raw: str, annotation: Any) -> Any:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ledgerflow as lf
+from ledgerflow.engine.errors import InvalidParameter
 
 # Model name -> the hyper-parameter grid it is evaluated on (one task per point and fold).
 GRIDS: dict[str, list[dict[str, Any]]] = {
@@ -32,7 +33,8 @@ def model_grid(models: str) -> list[dict[str, Any]]:
     names = [name.strip() for name in models.split(",") if name.strip()]
     unknown = [name for name in names if name not in GRIDS]
     if unknown or not names:
-        raise ValueError(f"unknown models {unknown or models!r}; choose from {', '.join(GRIDS)}")
+        reason = f"unknown models {unknown or models!r}; choose from {', '.join(GRIDS)}"
+        raise InvalidParameter("experiments", "models", reason)
     return [{"model": name, "params": params} for name in names for params in GRIDS[name]]
 
 

@@ -48,14 +48,18 @@ _THREADS_REFRESH = 5.0  # seconds between reads of the cluster's thread count
 _RETRYABLE_FAILURES = (KilledWorker, CancelledError, OSError, TimeoutError)
 
 
+# What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
+# pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
+_Payload = tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[str, int]]]
+
+
 class _Member(NamedTuple):
     """One invocation inside a Dask task; ``payload`` is what the worker unpickles."""
 
     future: Future[Outcome]
     task_key: str
     attempt: int
-    # (invocation without inputs, inline input values, {input key: (Dask key, position)})
-    payload: tuple[Invocation, dict[str, Any], dict[str, tuple[str, int]]]
+    payload: "_Payload"
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,11 +93,13 @@ def _run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outco
 
 
 def _run_member(
-    payload: tuple[Invocation, dict[str, Any], dict[str, tuple[str, int]]],
+    payload: _Payload,
     upstreams: Mapping[str, list[Outcome]],
     worker: str,
 ) -> Outcome:
-    invocation, values, links = payload
+    fields, values, links = payload
+    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on = fields
+    invocation = Invocation(run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on)
     try:
         for key, (dask_key, position) in links.items():
             values[key] = outcome_value(upstreams[dask_key][position])
@@ -238,9 +244,17 @@ class DaskExecutor:
         except Exception as exc:
             future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
             return None
-        # The inputs (futures) stay here: the worker gets their values or links instead.
-        stripped = dataclasses.replace(invocation, inputs={}) if invocation.inputs else invocation
-        payload = (stripped, values, links)
+        fields = (
+            invocation.run_id,
+            invocation.task_key,
+            invocation.attempt,
+            invocation.fn,
+            invocation.args,
+            invocation.kwargs,
+            invocation.timeout,
+            invocation.retry_on,
+        )
+        payload = (fields, values, links)
         return _Member(future, invocation.task_key, invocation.attempt, payload), upstreams
 
     def _chunks(self, members: list[_Member]) -> list[list[_Member]]:

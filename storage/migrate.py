@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .database import retry_unavailable, translated_errors
+from .database import READ_ONLY, retry_unavailable, translated_errors
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,10 @@ def head_revision() -> str:
 
 def current_revision(engine: sa.Engine) -> str | None:
     """The database's schema revision (None for an empty database)."""
-    with translated_errors(engine), engine.connect() as connection:
+    with (
+        translated_errors(engine),
+        engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+    ):
         return MigrationContext.configure(connection).get_current_revision()
 
 

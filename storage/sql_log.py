@@ -42,20 +42,26 @@ def _check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> 
             raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
         if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
             raise InvalidAppend(run_id, "run.created may only be the run's first event")
+        if new.ts is not None and new.ts.utcoffset() is None:
+            raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
 
 
 def _chain(
     run_id: str, first_seq: int, prev_hash: str, ts: datetime,
     events: Sequence[NewEvent], payloads: Sequence[bytes],
 ) -> list[Event]:  # fmt: skip
-    """The events as they will be stored: seqs, one ts, hashes chained from ``prev_hash``."""
+    """The events as they will be stored: seqs, hashes chained from ``prev_hash``.
+
+    Each event keeps the ts its writer stamped (the scheduler folds with it), else ``ts``.
+    """
     hasher = ChainHasher(run_id)
     chained = []
     seq = first_seq
     for new, payload in zip(events, payloads, strict=True):
-        digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, ts)
+        stamp = ts if new.ts is None else new.ts.astimezone(UTC)
+        digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, stamp)
         chained.append(
-            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), ts, prev_hash, digest)
+            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
         )
         prev_hash = digest
         seq += 1
@@ -134,10 +140,13 @@ class SqlEventLog:
             changes = run_changes(
                 (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
             )
-            head = {"head_seq": chained[-1].seq, "head_hash": chained[-1].hash, "updated_at": ts}
+            last = chained[-1]
+            head = {"head_seq": last.seq, "head_hash": last.hash, "updated_at": last.ts}
             try:
                 if expected_seq == 0:
-                    connection.execute(_RUNS.insert().values(run_id=run_id, created_at=ts, **head, **changes))
+                    connection.execute(
+                        _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
+                    )
                 connection.execute(
                     _INSERT_EVENTS,
                     [_row(event, p) for event, p in zip(chained, payloads, strict=True)],

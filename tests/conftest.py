@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import distributed
 import pytest
 import sqlalchemy as sa
 from ledgerflow.storage import Storage, open_storage
@@ -54,3 +55,15 @@ def storage(database_url: str, tmp_path: Path) -> Iterator[Storage]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[distributed.Client]:
+    """A client of a LocalCluster of two single-threaded worker processes, one per session."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client

@@ -3,9 +3,8 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import ledgerflow as lf
+import pytest
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 import ledgerflow as lf
+import pytest
 from ledgerflow.engine.errors import InvalidParameter
 from ledgerflow.engine.fold import fold
 

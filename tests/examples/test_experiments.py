@@ -3,9 +3,9 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import ledgerflow as lf
+import pytest
+from ledgerflow.engine.errors import InvalidParameter
 from ledgerflow.examples import experiments as example
 
 
@@ -35,9 +35,10 @@ def test_experiments_retries_the_flaky_step_and_picks_the_best_model(engine: lf.
     assert engine.verify(run.id).ok
 
 
-def test_model_grid_rejects_an_unknown_model() -> None:
-    with pytest.raises(ValueError, match="unknown models"):
-        example.model_grid("logreg,svm")
+def test_an_unknown_model_is_a_bad_parameter(engine: lf.Engine) -> None:
+    with pytest.raises(InvalidParameter, match="unknown models"):
+        engine.run(example.experiments, models="logreg,svm")
+    assert engine.runs() == []
 
 
 def test_main_runs_on_the_default_engine(

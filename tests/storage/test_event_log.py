@@ -3,7 +3,7 @@
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from ledgerflow.engine.events import NewEvent
@@ -211,3 +211,14 @@ def test_genuine_conflict_after_unknown_outcome_is_still_a_conflict(
     with pytest.raises(AppendConflict):
         storage.log.append("r1", 2, task_events(1, start=1))
     assert [e.task_key for e in storage.log.read("r1", after_seq=2)] == ["x"]
+
+
+def test_a_writer_stamped_ts_is_kept(storage: Storage) -> None:
+    stamped = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone(timedelta(hours=2)))
+    storage.log.append("r1", 0, [created()])
+    written = storage.log.append("r1", 1, [NewEvent("t", "task.running", {"attempt": 1}, stamped)])
+    assert written[0].ts == stamped and written[0].ts.tzinfo is UTC
+    assert storage.log.read("r1")[1:] == written
+    assert storage.log.run("r1").updated_at == stamped
+    with pytest.raises(InvalidAppend, match="naive ts"):
+        storage.log.append("r1", 2, [NewEvent("t", "task.running", {}, datetime(2026, 1, 1))])
