@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import ledgerflow as lf
 import sqlalchemy as sa
 from distributed import Client, LocalCluster, wait
+
+import ledgerflow as lf
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -18,7 +18,7 @@ from .options import console
 class LedgerflowGroup(TyperGroup):
     """Reports a ``LedgerflowError`` as one line on stderr and exits 1 or 2 (no traceback)."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
         try:
             return super().invoke(ctx)
         except LedgerflowError as exc:

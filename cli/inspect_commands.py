@@ -8,7 +8,6 @@ import typer
 
 from ..engine.run import Run
 from ..engine.states import RunState
-from ..errors import LedgerflowError
 from .errors import EXIT_FAILED, BadUsage
 from .options import DatabaseOption, console, open_engine
 from .render import (
@@ -63,8 +62,8 @@ def _result(found: Run) -> str | None:
         return None
     try:
         return result_text(found.result())
-    except LedgerflowError as exc:
-        return f"<cannot load: {exc}>"
+    except Exception as exc:  # e.g. a pickle of a class from flow code this process never imported
+        return f"<cannot load: {type(exc).__name__}: {exc}>"
 
 
 def events(
@@ -89,9 +88,9 @@ def verify(run_id: RunArgument, database: DatabaseOption = None) -> None:
     if report.ok:
         typer.echo(f"OK: run {run_id}: {report.events_checked} events verified, the chain holds")
         return
-    where = f"first bad seq {report.first_bad_seq}" if report.first_bad_seq is not None else "no bad seq"
+    where = f"first bad seq {report.first_bad_seq}: " if report.first_bad_seq is not None else ""
     typer.echo(
-        f"FAILED: run {run_id}: {where}: {report.reason} "
+        f"FAILED: run {run_id}: {where}{report.reason} "
         f"({report.events_checked} events verified before it)"
     )
     raise typer.Exit(EXIT_FAILED)

@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,32 +83,45 @@ def state_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {s}" for s, n in ordered)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Group:
     """Mapped children of one parent, shown together when there are many."""
 
     base: str
-    members: list[TaskView] = field(default_factory=list)
+    members: list[TaskView]
+
+
+def _parent_key(key: str) -> str | None:
+    match = _INDEXED.match(key)
+    return match["base"] if match is not None else None
 
 
 def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskView | _Group]:
-    """Tasks in log order, with large groups of indexed children (``key[i]``) folded into one."""
-    groups: dict[str, _Group] = {}
+    """Tasks in log order, each map's children (``key[i]``) right after their parent, and
+    a group of more than ``MAX_CHILDREN_SHOWN`` children folded into one row."""
+    children: dict[str, list[TaskView]] = {}
     for task in tasks.values():
-        match = _INDEXED.match(task.key)
-        if match is not None:
-            groups.setdefault(match["base"], _Group(match["base"])).members.append(task)
-    large = {base for base, group in groups.items() if len(group.members) > MAX_CHILDREN_SHOWN}
+        parent = _parent_key(task.key)
+        if parent is not None:
+            children.setdefault(parent, []).append(task)
     rows: list[TaskView | _Group] = []
-    placed: set[str] = set()
+
+    def add_children(parent: str) -> None:
+        members = children.get(parent, [])
+        if not expand and len(members) > MAX_CHILDREN_SHOWN:
+            rows.append(_Group(parent, members))
+            return
+        for member in members:
+            rows.append(member)
+            add_children(member.key)
+
     for task in tasks.values():
-        match = _INDEXED.match(task.key)
-        base = match["base"] if match is not None else None
-        if expand or base not in large:
+        parent = _parent_key(task.key)
+        if parent is None:
             rows.append(task)
-        elif base is not None and base not in placed:
-            placed.add(base)
-            rows.append(groups[base])
+            add_children(task.key)
+        elif parent not in tasks and task is children[parent][0]:  # a static map: no parent task
+            add_children(parent)
     return rows
 
 

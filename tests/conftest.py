@@ -8,9 +8,10 @@ from pathlib import Path
 import distributed
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
 from ledgerflow.storage import Storage, open_storage
 from ledgerflow.storage.database import normalize_url
-from sqlalchemy import exc as sa_exc
 
 POSTGRES_ENV = "LEDGERFLOW_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

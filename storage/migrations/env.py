@@ -1,8 +1,9 @@
 """Alembic environment: runs on the connection ``storage.migrate`` passes in."""
 
 from alembic import context
-from ledgerflow.storage.schema import metadata
 from sqlalchemy import create_engine
+
+from ledgerflow.storage.schema import metadata
 
 config = context.config
 

@@ -6,8 +6,9 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from ledgerflow.cli import app
 from typer.testing import CliRunner, Result
+
+from ledgerflow.cli import app
 
 FLOWS = dedent(
     '''

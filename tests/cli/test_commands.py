@@ -5,6 +5,7 @@ from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
+
 from ledgerflow.storage import create_db_engine
 
 from .conftest import Invoke

@@ -1,8 +1,9 @@
 """Errors that need no database: unreachable or malformed URLs, help, the default database."""
 
 import pytest
-from ledgerflow.cli import app
 from typer.testing import CliRunner
+
+from ledgerflow.cli import app
 
 
 def test_an_unreachable_database_is_one_line_with_the_password_masked(

@@ -2,8 +2,9 @@
 
 from typing import Any, Literal
 
-import ledgerflow as lf
 import pytest
+
+import ledgerflow as lf
 from ledgerflow.cli.errors import ParameterError
 from ledgerflow.cli.parameters import parse_parameters
 

@@ -3,8 +3,9 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-import ledgerflow as lf
 import pytest
+
+import ledgerflow as lf
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from typing import Any
 
 import cloudpickle
 import distributed
-import ledgerflow as lf
 import pytest
+
+import ledgerflow as lf
 from ledgerflow.engine.fold import fold
 
 from . import flows

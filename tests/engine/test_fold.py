@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from ledgerflow.engine.errors import InvalidEvent, InvalidTransition
 from ledgerflow.engine.events import Event
 from ledgerflow.engine.fold import Folder, apply, fold

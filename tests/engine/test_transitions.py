@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+
 from ledgerflow.engine.states import RunState, TaskState
 from ledgerflow.engine.transitions import (
     RUN_TRANSITIONS,

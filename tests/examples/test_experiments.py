@@ -3,8 +3,9 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-import ledgerflow as lf
 import pytest
+
+import ledgerflow as lf
 from ledgerflow.engine.errors import InvalidParameter
 from ledgerflow.examples import experiments as example
 

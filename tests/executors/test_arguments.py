@@ -1,6 +1,7 @@
 """resolve_arguments: Upstream placeholders replaced at any depth."""
 
 import pytest
+
 from ledgerflow.executors import Upstream
 from ledgerflow.executors.arguments import resolve_arguments
 

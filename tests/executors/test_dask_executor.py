@@ -10,6 +10,7 @@ from typing import Any
 import cloudpickle
 import distributed
 import pytest
+
 from ledgerflow.executors import DaskExecutor, Invocation, OutcomeStatus, Upstream
 from ledgerflow.executors.body import outcome_value
 

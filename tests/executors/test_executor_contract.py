@@ -9,6 +9,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
+
 from ledgerflow.executors import (
     Executor,
     Invocation,

@@ -2,6 +2,7 @@
 
 import distributed
 import pytest
+
 from ledgerflow.executors import DaskExecutor, ThreadExecutor, make_executor
 
 

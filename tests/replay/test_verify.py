@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from ledgerflow.replay import VerifyReport, verify_events, verify_run
 from ledgerflow.storage import RawEvent, Storage
 from ledgerflow.storage.codec import ChainHasher

@@ -3,6 +3,7 @@
 from typing import Any
 
 import sqlalchemy as sa
+
 from ledgerflow.engine.events import NewEvent
 from ledgerflow.storage import SqlEventLog
 

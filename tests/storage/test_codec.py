@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+
 from ledgerflow.storage import PayloadNotJSON
 from ledgerflow.storage.codec import (
     GENESIS_HASH,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from ledgerflow.storage import StorageUnavailable, open_storage
 from ledgerflow.storage.database import create_db_engine, normalize_url
 from ledgerflow.storage.migrate import current_revision, ensure_schema, head_revision, upgrade

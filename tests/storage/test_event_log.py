@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from ledgerflow.engine.events import NewEvent
 from ledgerflow.storage import (
     AppendConflict,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ledgerflow.storage import ResultNotSerializable, StorageError
 from ledgerflow.storage.serialization import (
     decode_result,

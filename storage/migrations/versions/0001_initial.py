@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 from ledgerflow.storage.schema import UTCDateTime
 
 revision: str = "0001"
