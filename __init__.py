@@ -4,6 +4,8 @@ Every task and run transition is appended to a durable, hash-chained event log; 
 state of a run is a fold of its log; Dask or a thread pool runs the work.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .engine.api import Engine
 from .engine.cache import inputs_hash
 from .engine.events import Event, EventType
@@ -15,8 +17,11 @@ from .engine.states import RunState, TaskState
 from .engine.task import Task, task
 from .engine.tracing import unmapped
 from .errors import LedgerflowError
-from .executors import DaskExecutor, ThreadExecutor, context
+from .executors import ThreadExecutor, context
 from .executors.signals import Skip
+
+if TYPE_CHECKING:
+    from .executors.dask_executor import DaskExecutor
 
 __version__ = "0.1.0"
 
@@ -44,3 +49,12 @@ __all__ = [
     "task",
     "unmapped",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # DaskExecutor is imported on first use: importing distributed takes about a second.
+    if name == "DaskExecutor":
+        from .executors.dask_executor import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,13 +5,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
-from sqlalchemy import exc as sa_exc
 from typer.core import TyperGroup
 
 from ..errors import LedgerflowError
 from . import inspect_commands, run_command
 from .db_commands import db_app
-from .errors import EXIT_USAGE, exit_code_for
+from .errors import exit_code_for
 from .options import console
 
 
@@ -24,9 +23,6 @@ class LedgerflowGroup(TyperGroup):
         except LedgerflowError as exc:
             _report(str(exc), exc)
             raise typer.Exit(exit_code_for(exc)) from None
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
-            _report(f"invalid database URL: {exc}", exc)
-            raise typer.Exit(EXIT_USAGE) from None
 
 
 def _report(message: str, exc: BaseException) -> None:

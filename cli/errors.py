@@ -4,6 +4,7 @@ from ..engine.errors import InvalidParameter
 from ..engine.flow_ref import FlowNotFound
 from ..errors import LedgerflowError
 from ..storage import RunNotFound
+from ..storage.errors import InvalidDatabaseURL
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -26,6 +27,7 @@ class ParameterError(BadUsage):
 USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     BadUsage,
     FlowNotFound,
+    InvalidDatabaseURL,
     InvalidParameter,
     RunNotFound,
 )

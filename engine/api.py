@@ -3,7 +3,7 @@
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -12,9 +12,11 @@ from ..executors import Executor, make_executor
 from ..replay.point_in_time import state_at
 from ..replay.verify import VerifyReport, verify_run
 from ..storage import Storage, open_storage
+from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary
 from .events import Event, EventType, NewEvent
 from .flow import Flow
+from .flow_ref import FlowNotFound, load_flow
 from .fold import RunView, fold
 from .run import Run
 from .scheduler import EventListener, Scheduler, load_result
@@ -118,11 +120,13 @@ class Engine:
             owner=self.owner,
             on_events=on_events,
         )
-        return Run(scheduler.drive(), self._load)
+        view = scheduler.drive()
+        return Run(view, self._loader(view))
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id, folded from its log."""
-        return Run(fold(self.events(run_id)), self._load)
+        view = fold(self.events(run_id))
+        return Run(view, self._loader(view))
 
     def runs(self, limit: int | None = None) -> list[RunSummary]:
         """Summaries of runs, newest first."""
@@ -143,8 +147,24 @@ class Engine:
         """The run's state as it was after event ``seq`` or at time ``at``."""
         return state_at(self.events(run_id), seq=seq, at=at)
 
-    def _load(self, payload: Mapping[str, Any] | None) -> Any:
-        return load_result(payload, self.storage.results)
+    def _loader(self, view: RunView) -> Callable[[Mapping[str, Any] | None], Any]:
+        """Loads results of this run; a pickle naming the flow's module imports it first."""
+
+        def load(payload: Mapping[str, Any] | None) -> Any:
+            try:
+                return load_result(payload, self.storage.results)
+            except ResultNotLoadable:
+                if view.flow_ref is None:
+                    raise
+                try:
+                    load_flow(view.flow_ref)
+                except FlowNotFound:
+                    raise ResultNotLoadable(
+                        str((payload or {}).get("ref")), f"flow {view.flow_ref!r} is not importable"
+                    ) from None
+                return load_result(payload, self.storage.results)
+
+        return load
 
 
 _default: Engine | None = None

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import cloudpickle
+
 from .errors import FlowDefinitionError
 from .flow import Flow
 
@@ -60,4 +62,7 @@ def _load_file(path_text: str) -> ModuleType:
     except Exception:
         del sys.modules[name]
         raise
+    # Workers of another process cannot import a file by this synthetic name: ship its
+    # functions by value when they are pickled for Dask.
+    cloudpickle.register_pickle_by_value(module)
     return module

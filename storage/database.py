@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import StorageError, StorageUnavailable
+from .errors import InvalidDatabaseURL, StorageError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,14 @@ def masked_url(engine: sa.Engine) -> str:
 
 def create_db_engine(url: str | None, home: Path) -> sa.Engine:
     """Create the engine for ``url`` (None: SQLite file home/ledgerflow.db)."""
-    sa_url = sa.make_url(normalize_url(url, home))
+    try:
+        return _create(sa.make_url(normalize_url(url, home)))
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
+        shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url or "")
+        raise InvalidDatabaseURL(shown, str(exc)) from exc
+
+
+def _create(sa_url: sa.URL) -> sa.Engine:
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -88,3 +88,21 @@ class ResultNotSerializable(StorageError):
             f"cannot store a result of type {type_name}: not JSON and not picklable ({reason}); "
             "return plain data, or a picklable object (module-level classes and functions)"
         )
+
+
+class ResultNotLoadable(StorageError):
+    """A pickled result names a module or class this process cannot import."""
+
+    def __init__(self, ref: str, reason: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"result {ref!r} cannot be unpickled here: {reason}; import the module that "
+            "defines its classes (for a flow file, load the flow first)"
+        )
+
+
+class InvalidDatabaseURL(StorageError):
+    """The database URL cannot be parsed or names a driver that is not installed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid database URL {url!r}: {reason}")

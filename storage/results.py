@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import ResultNotFound, ResultRefused, StorageError
+from .errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
 from .protocols import StoredResult
 from .serialization import JSON, PICKLE, decode_result, is_signature_valid, sign
 
@@ -98,4 +98,7 @@ class SqlResultStore:
         if fmt == PICKLE and not is_signature_valid(self._key, data, signature):
             logger.warning("refused result %s: bad signature", ref)
             raise ResultRefused(ref)
-        return decode_result(fmt, data)
+        try:
+            return decode_result(fmt, data)
+        except (ImportError, AttributeError) as exc:
+            raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
