@@ -72,6 +72,7 @@ class Scheduler:
         self._handles: dict[str, Future[Outcome]] = {}
         self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         self._in_flight = 0
+        self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
 
     def drive(self) -> RunView:
         """Run until every task has settled; record and return the final state."""
@@ -154,8 +155,8 @@ class Scheduler:
             args, kwargs = child_arguments(call, int(key[len(task_view.parent) + 1 : -1]))
         else:
             args, kwargs = call.args, dict(call.kwargs)
-        state = self._folder.live_view()
-        args, kwargs = expand_parents((args, kwargs), state)
+        if self._has_dynamic_maps:
+            args, kwargs = expand_parents((args, kwargs), self._folder.live_view())
         inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
         task = call.task
         return Invocation(

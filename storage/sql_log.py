@@ -14,6 +14,7 @@ from . import schema
 from .codec import GENESIS_HASH, ChainHasher, RawEvent, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
+from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import RunSummary
 from .read_model import run_changes
 
@@ -147,10 +148,7 @@ class SqlEventLog:
                     connection.execute(
                         _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
                     )
-                connection.execute(
-                    _INSERT_EVENTS,
-                    [_row(event, p) for event, p in zip(chained, payloads, strict=True)],
-                )
+                _insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
@@ -245,6 +243,21 @@ class SqlEventLog:
         if row is None:
             raise RunNotFound(run_id)
         return _summary(row)
+
+
+def _insert_events(
+    connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]
+) -> None:
+    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
+        rows = [
+            (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
+            for e, p in zip(chained, payloads, strict=True)
+        ]
+        copy_events(connection, rows)
+        return
+    connection.execute(
+        _INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)]
+    )
 
 
 def _row(event: Event, payload: bytes) -> dict[str, Any]:

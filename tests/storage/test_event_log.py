@@ -223,3 +223,16 @@ def test_a_writer_stamped_ts_is_kept(storage: Storage) -> None:
     assert storage.log.run("r1").updated_at == stamped
     with pytest.raises(InvalidAppend, match="naive ts"):
         storage.log.append("r1", 2, [NewEvent("t", "task.running", {}, datetime(2026, 1, 1))])
+
+
+@pytest.mark.parametrize("batch", [3, 100])  # 100 rows take the bulk (COPY) path on PostgreSQL
+def test_a_taken_seq_inside_a_batch_is_a_conflict(storage: Storage, batch: int) -> None:
+    new_run(storage.log, "r1", tasks=1)
+    execute(
+        storage.engine,
+        "INSERT INTO events (run_id, seq, task_key, type, payload, ts, prev_hash, hash) "
+        "VALUES ('r1', 3, NULL, 'run.running', '{}', CURRENT_TIMESTAMP, 'x', 'y')",
+    )
+    with pytest.raises(AppendConflict, match="r1"):
+        storage.log.append("r1", 2, task_events(batch))
+    assert [e.seq for e in storage.log.read("r1")][-1] == 3  # nothing of the batch was written
