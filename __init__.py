@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.api import Engine
 from .engine.cache import inputs_hash
+from .engine.errors import FlowDefinitionError, InvalidParameter, InvalidTransition
 from .engine.events import Event, EventType
 from .engine.flow import Flow, flow
 from .engine.fold import RunView, TaskView
@@ -31,6 +32,9 @@ __all__ = [
     "Event",
     "EventType",
     "Flow",
+    "FlowDefinitionError",
+    "InvalidParameter",
+    "InvalidTransition",
     "LedgerflowError",
     "Run",
     "RunFailed",

@@ -32,10 +32,13 @@ class TaskView:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     seq: int = 0
+    runtime: float | None = None  # seconds the last attempt's body ran, as measured where it ran
 
     @property
     def duration(self) -> float | None:
-        """Seconds from the start of the last attempt to its end, if both are known."""
+        """Seconds the last attempt ran: its measured runtime, else the span of its events."""
+        if self.runtime is not None:
+            return self.runtime
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
@@ -200,7 +203,7 @@ def _task_after(current: TaskView, target: TaskState, event: Event) -> TaskView:
     return TaskView(
         key, target, current.attempts, payload.get("result"), payload.get("error"),
         datetime.fromisoformat(retry_at) if retry_at else None, None, parent,
-        current.started_at, event.ts, event.seq,
+        current.started_at, event.ts, event.seq, payload.get("duration"),
     )
 
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import ledgerflow as lf
-from ledgerflow.engine.errors import InvalidParameter
 
 # Model name -> the hyper-parameter grid it is evaluated on (one task per point and fold).
 GRIDS: dict[str, list[dict[str, Any]]] = {
@@ -34,7 +33,7 @@ def model_grid(models: str) -> list[dict[str, Any]]:
     unknown = [name for name in names if name not in GRIDS]
     if unknown or not names:
         reason = f"unknown models {unknown or models!r}; choose from {', '.join(GRIDS)}"
-        raise InvalidParameter("experiments", "models", reason)
+        raise lf.InvalidParameter("experiments", "models", reason)
     return [{"model": name, "params": params} for name in names for params in GRIDS[name]]
 
 

@@ -1,0 +1,47 @@
+"""A built wheel holds the package mapped from the repository root, and nothing else."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("ledgerflow-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "ledgerflow/__init__.py",
+        "ledgerflow/engine/fold.py",
+        "ledgerflow/storage/migrations/env.py",
+        "ledgerflow/storage/migrations/script.py.mako",
+        "ledgerflow/storage/migrations/versions/0001_initial.py",
+        "ledgerflow/executors/dask_executor.py",
+        "ledgerflow/replay/verify.py",
+        "ledgerflow/cli/__init__.py",
+        "ledgerflow/examples/experiments.py",
+    ):
+        assert expected in names
+    assert not any(name.startswith(("ledgerflow/tests/", "tests/", "benchmarks/")) for name in names)
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    probe = "import ledgerflow, ledgerflow.engine, ledgerflow.storage.migrate; print(ledgerflow.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.strip().startswith(str(target))
