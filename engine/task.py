@@ -88,7 +88,8 @@ class Task(Generic[P, R]):
             raise FlowDefinitionError(f"{self.name}.map(...) can only be used inside a flow")
         self._check_arguments(args, kwargs)
         key = tracer.next_key(self.name)
-        mapped = {**{i: a for i, a in enumerate(args)}, **kwargs}
+        mapped: dict[int | str, Any] = dict(enumerate(args))
+        mapped.update(kwargs)
         mapped = {k: v for k, v in mapped.items() if not isinstance(v, Unmapped)}
         if not mapped:
             raise FlowDefinitionError(f"{self.name}.map(...) needs at least one mapped argument")

@@ -66,7 +66,7 @@ class _Member(NamedTuple):
 class _Pending:
     """A submitted Dask task and the futures waiting for its outcomes."""
 
-    dask_future: distributed.Future
+    dask_future: distributed.Future[Any]
     members: list[_Member]
     started_at: datetime
     resources: dict[str, float]
@@ -147,7 +147,7 @@ class DaskExecutor:
         self._resource_timeout = resource_timeout
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}  # Dask key -> what waits for it
-        self._links: dict[Future[Outcome], tuple[distributed.Future, int]] = {}
+        self._links: dict[Future[Outcome], tuple[distributed.Future[Any], int]] = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
         self._threads, self._threads_read_at = 1, -math.inf
         self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
@@ -225,11 +225,11 @@ class DaskExecutor:
 
     def _prepare(
         self, invocation: Invocation, future: Future[Outcome], started_at: datetime
-    ) -> tuple[_Member, dict[str, distributed.Future]] | None:
+    ) -> tuple[_Member, dict[str, distributed.Future[Any]]] | None:
         """The member to send and the Dask futures it reads; None if it failed already."""
         values: dict[str, Any] = {}
         links: dict[str, tuple[str, int]] = {}
-        upstreams: dict[str, distributed.Future] = {}
+        upstreams: dict[str, distributed.Future[Any]] = {}
         try:
             for key, source in invocation.inputs.items():
                 if isinstance(source, Value):
@@ -237,8 +237,8 @@ class DaskExecutor:
                     continue
                 link = self._links.get(source)
                 if link is not None and not _is_without_result(source):
-                    upstreams[link[0].key] = link[0]
-                    links[key] = (link[0].key, link[1])
+                    upstreams[str(link[0].key)] = link[0]
+                    links[key] = (str(link[0].key), link[1])
                 else:  # not ours (or released): its value travels with the invocation
                     values[key] = outcome_value(source.result())
         except Exception as exc:
@@ -275,7 +275,7 @@ class DaskExecutor:
     def _submit(
         self,
         members: list[_Member],
-        upstreams: dict[str, distributed.Future],
+        upstreams: dict[str, distributed.Future[Any]],
         resources: Mapping[str, float],
         started_at: datetime,
     ) -> None:
@@ -319,9 +319,9 @@ class DaskExecutor:
                 for dask_future, result in batch:
                     self._deliver(dask_future, result)
 
-    def _deliver(self, dask_future: distributed.Future, result: Any) -> None:
+    def _deliver(self, dask_future: distributed.Future[Any], result: Any) -> None:
         with self._lock:
-            entry = self._pending.pop(dask_future.key, None)
+            entry = self._pending.pop(str(dask_future.key), None)
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
         if dask_future.status == "finished" and len(result) == len(entry.members):
@@ -386,7 +386,7 @@ class DaskExecutor:
         if now - entry.unmet_since < self._resource_timeout:
             return
         with self._lock:
-            if self._pending.pop(entry.dask_future.key, None) is None:
+            if self._pending.pop(str(entry.dask_future.key), None) is None:
                 return
         self._client.cancel(entry.dask_future)
         wanted = ", ".join(f"{name}={amount:g}" for name, amount in entry.resources.items())

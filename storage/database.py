@@ -147,7 +147,7 @@ def _give_up(state: RetryCallState) -> Any:
     ) from exc
 
 
-retry_unavailable: Callable[[F], F] = retry(
+retry_unavailable: Callable[[F], F] = retry(  # type: ignore[assignment]
     retry=retry_if_exception_type(StorageUnavailable),
     wait=wait_exponential(multiplier=0.1, max=2.0),
     stop=_stop,

@@ -193,7 +193,7 @@ class SqlEventLog:
     def _read(self) -> sa.Connection:
         return self._engine.connect().execution_options(**{READ_ONLY: True})
 
-    def _select_rows(self, run_id: str, after_seq: int, upto_seq: int | None) -> Sequence[sa.Row[Any]]:
+    def _select_rows(self, run_id: str, after_seq: int, upto_seq: int | None) -> Sequence[Any]:
         query = sa.select(*_EVENT_COLUMNS).where(_EV.c.run_id == run_id, _EV.c.seq > after_seq)
         if upto_seq is not None:
             query = query.where(_EV.c.seq <= upto_seq)
@@ -223,7 +223,7 @@ class SqlEventLog:
     @retry_unavailable
     def read_raw(self, run_id: str) -> list[RawEvent]:
         """All stored rows of a run in seq order, payload text undecoded (for verification)."""
-        return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]
+        return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]  # columns in field order
 
     @retry_unavailable
     def runs(self, limit: int | None = None) -> list[RunSummary]:

@@ -4,6 +4,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import ledgerflow as lf
 from ledgerflow.engine.errors import InvalidParameter
@@ -161,3 +162,20 @@ def test_flow_run_uses_the_default_engine_from_the_environment(
     monkeypatch.setattr("ledgerflow.engine.api._default", None)
     assert flows.chain(n=2) == {"first": 3, "second": 3, "more": 7}
     assert (tmp_path / "ledgerflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "bad_seq"),
+    [
+        ("UPDATE events SET payload = :edited WHERE run_id = :run AND seq = 4", 4),
+        ("DELETE FROM events WHERE run_id = :run AND seq = 5", 5),
+    ],
+)
+def test_verify_finds_an_edited_or_deleted_event(
+    engine: lf.Engine, tamper: str, bad_seq: int
+) -> None:
+    run = engine.run(flows.chain, n=2)
+    with engine.storage.engine.begin() as connection:
+        connection.execute(sa.text(tamper), {"run": run.id, "edited": '{"attempt":9}'})
+    report = engine.verify(run.id)
+    assert not report.ok and report.first_bad_seq == bad_seq
