@@ -17,6 +17,7 @@ from .engine.run import Run, RunFailed
 from .engine.states import RunState, TaskState
 from .engine.task import Task, task
 from .engine.tracing import unmapped
+from .engine.worker import Worker
 from .errors import LedgerflowError
 from .executors import ThreadExecutor, context
 from .executors.signals import Skip
@@ -46,6 +47,7 @@ __all__ = [
     "TaskView",
     "ThreadExecutor",
     "Trigger",
+    "Worker",
     "__version__",
     "context",
     "flow",

@@ -3,7 +3,8 @@
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -14,10 +15,13 @@ from ..replay.verify import VerifyReport, verify_run
 from ..storage import Storage, open_storage
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary
+from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
-from .flow import Flow
+from .flow import Flow, TracedFlow
 from .flow_ref import FlowNotFound, load_flow
 from .fold import RunView, fold
+from .lease import LeaseKeeper
+from .restart import tasks_to_reopen
 from .run import Run
 from .scheduler import EventListener, Scheduler, load_result
 from .states import RunState
@@ -48,6 +52,7 @@ class Engine:
         executor: Executor | str | None = None,
         *,
         home: str | Path | None = None,
+        lease_ttl: float = 30.0,
     ) -> None:
         self.home = Path(home) if home is not None else ledgerflow_home()
         url = database_url or os.environ.get("LEDGERFLOW_DATABASE_URL") or None
@@ -56,6 +61,7 @@ class Engine:
         self._executor: Executor | None = executor if not isinstance(executor, str | None) else None
         self._owns_executor = self._executor is None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_ttl = lease_ttl
 
     def __enter__(self) -> Self:
         return self
@@ -110,22 +116,120 @@ class Engine:
         events = self.storage.log.append(run_id, 0, [created])
         if on_events is not None:
             on_events(events)
-        scheduler = Scheduler(
-            run_id=run_id,
-            traced=traced,
-            events=events,
-            log=self.storage.log,
-            results=self.storage.results,
-            executor=self.executor,
-            owner=self.owner,
-            on_events=on_events,
+        return self._drive(traced, events, on_events=on_events, reason="start")
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        allow_graph_change: bool = False,
+        on_events: EventListener | None = None,
+    ) -> Run:
+        """Continue a run whose driver died, from its log, in this process.
+
+        Takes the run over at once (the caller says the old driver is gone; a live one
+        stands down at its next append). Finished tasks are not re-run; tasks left RUNNING
+        start a new attempt. A finished run is returned as it is (see ``restart``).
+        """
+        return self._resume(run_id, allow_graph_change, on_events, is_claimed=False)
+
+    def restart(
+        self,
+        run_id: str,
+        *,
+        from_task: str | None = None,
+        on_events: EventListener | None = None,
+    ) -> Run:
+        """Re-run the failed part of a finished run, keeping its successes and history.
+
+        Appends ``task.pending`` for every FAILED, UPSTREAM_FAILED or CANCELLED task (or,
+        with ``from_task``, for that task and everything downstream of it), then drives
+        the run again under the same id.
+        """
+        events = self.events(run_id)
+        view = fold(events)
+        if not view.state.is_terminal:
+            raise RunNotFinished(run_id, view.state)
+        traced = self._trace_recorded(view, allow_graph_change=False)
+        try:
+            reopen = tasks_to_reopen(view.graph, view, from_task)
+        except KeyError:
+            raise UnknownTask(run_id, str(from_task)) from None
+        return self._drive(traced, events, on_events=on_events, reason="restart", reopen=reopen)
+
+    def resume_claimed(self, run_id: str) -> Run:
+        """Resume a run whose lease this engine's owner has just claimed (see ``Worker``)."""
+        return self._resume(run_id, False, None, is_claimed=True)
+
+    def _resume(
+        self,
+        run_id: str,
+        allow_graph_change: bool,
+        on_events: EventListener | None,
+        is_claimed: bool,
+    ) -> Run:
+        events = self.events(run_id)
+        view = fold(events)
+        if view.state.is_terminal:
+            if is_claimed:
+                self.storage.log.release(run_id, self.owner)
+            return Run(view, self._loader(view))
+        traced = self._trace_recorded(view, allow_graph_change)
+        return self._drive(
+            traced, events, on_events=on_events, reason="resume", is_claimed=is_claimed
         )
-        view = scheduler.drive()
+
+    def _trace_recorded(self, view: RunView, allow_graph_change: bool) -> TracedFlow:
+        """Re-create a run's graph from its recorded flow reference and parameters."""
+        if view.flow_ref is None:
+            raise FlowNotFound(f"run {view.run_id} recorded no flow reference")
+        flow = load_flow(view.flow_ref)
+        traced = flow.trace(dict(view.parameters))
+        if traced.graph.digest() != view.graph_hash:
+            if not allow_graph_change:
+                raise GraphChanged(view, traced.graph)
+            missing = [key for key in view.graph.nodes if key not in traced.calls]
+            if missing:
+                raise GraphChanged(view, traced.graph)
+            traced = TracedFlow(graph=view.graph, calls=traced.calls)
+        return traced
+
+    def _drive(
+        self,
+        traced: TracedFlow,
+        events: Sequence[Event],
+        *,
+        on_events: EventListener | None,
+        reason: str,
+        reopen: Sequence[str] = (),
+        is_claimed: bool = False,
+    ) -> Run:
+        run_id = events[0].run_id
+        if not is_claimed:
+            self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
+        with LeaseKeeper(self.storage.log, run_id, self.owner, self.lease_ttl) as lease:
+            scheduler = Scheduler(
+                run_id=run_id,
+                traced=traced,
+                events=events,
+                log=self.storage.log,
+                results=self.storage.results,
+                executor=self.executor,
+                owner=self.owner,
+                on_events=on_events,
+                lease=lease,
+                reason=reason,
+                reopen=reopen,
+                cache=self.storage.log,
+            )
+            view = scheduler.drive()
         return Run(view, self._loader(view))
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id, folded from its log."""
         view = fold(self.events(run_id))
+        if view.state is RunState.RUNNING and self.storage.log.run(run_id).state == "CRASHED":
+            view = replace(view, state=RunState.CRASHED)  # its driver's lease expired
         return Run(view, self._loader(view))
 
     def runs(self, limit: int | None = None) -> list[RunSummary]:

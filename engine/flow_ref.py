@@ -46,7 +46,8 @@ def _load_file(path_text: str) -> ModuleType:
     path = Path(path_text).resolve()
     if not path.is_file():
         raise FlowNotFound(f"no such file: {path}")
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    # The file's content is part of the name: an edited file is loaded afresh.
+    digest = hashlib.sha256(str(path).encode() + path.read_bytes()).hexdigest()[:12]
     name = f"ledgerflow_user_{path.stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, auto
 
-from .fold import RunView, TaskView
-from .graph import Graph, TaskNode, Trigger, child_key
-from .states import TaskState
+from .fold import RunView
+from .graph import Graph, Trigger, child_key
+from .states import TERMINAL_TASK_STATES, TaskState
 
 
 class Outlook(Enum):
@@ -72,7 +72,13 @@ _OUTLOOK_OF_STATE: Mapping[TaskState, Outlook] = {
 
 
 def frontier(graph: Graph, state: RunView) -> Frontier:
-    """Decide which tasks to start, expand, skip or mark UPSTREAM_FAILED."""
+    """Decide which tasks to start, expand, skip or mark UPSTREAM_FAILED.
+
+    One pass over the tasks (the scheduler calls it after every batch of events, and a
+    resumed run may have tens of thousands): each upstream outlook is computed once,
+    and the children of a dynamic map, which share their parent's upstreams and
+    trigger, share one decision.
+    """
     ready: list[str] = []
     expand: list[str] = []
     upstream_failed: dict[str, tuple[str, ...]] = {}
@@ -80,27 +86,43 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
     retry_due: dict[str, datetime] = {}
     running: list[str] = []
     unsettled = 0
+    nodes = graph.nodes
+    mapped: dict[str, Outlook] = {}  # outlooks of mapped parents, each computed once
+    by_parent: dict[str, str | tuple[str, ...] | None] = {}
     for task in state.tasks.values():
-        if task.state is TaskState.MAPPED:
-            continue  # settled through its children
-        if task.state is TaskState.RETRYING:
-            assert task.retry_at is not None
-            retry_due[task.key] = task.retry_at
-        elif task.state is TaskState.RUNNING:
-            running.append(task.key)
-        if task.state is not TaskState.PENDING:
-            unsettled += not task.state.is_terminal
+        task_state = task.state
+        if task_state is not _PENDING:
+            if task_state in _SETTLED:
+                continue  # a mapped parent settles through its children
+            if task_state is _RUNNING:
+                running.append(task.key)
+            else:
+                assert task.retry_at is not None  # RETRYING
+                retry_due[task.key] = task.retry_at
+            unsettled += 1
             continue
         unsettled += 1
-        node = _node_of(graph, task)
-        decision = _decide(node, [(key, outlook(state, key)) for key in node.upstream])
-        if decision is None:
-            continue
-        if isinstance(decision, tuple):
+        parent = task.parent
+        if parent is None:
+            node = nodes[task.key]
+            if node.upstream or node.trigger is _ANY_FAILED:
+                decision = _decide(node.trigger, node.upstream, state, mapped)
+            else:
+                decision = "run"  # a root task (what _decide says, without the call)
+            if decision == "run" and node.map_over is not None:
+                expand.append(task.key)
+                continue
+        elif parent in by_parent:
+            decision = by_parent[parent]
+        else:  # a child of a dynamic map behaves as its parent node, minus the map
+            node = nodes[parent]
+            decision = _decide(node.trigger, node.upstream, state, mapped)
+            by_parent[parent] = decision
+        if decision == "run":
+            ready.append(task.key)
+        elif isinstance(decision, tuple):
             upstream_failed[task.key] = decision
-        elif decision == "run":
-            (expand if node.map_over is not None and task.parent is None else ready).append(task.key)
-        else:
+        elif decision is not None:
             skipped[task.key] = decision
     return Frontier(
         ready=tuple(ready),
@@ -113,28 +135,40 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
     )
 
 
-def _node_of(graph: Graph, task: TaskView) -> TaskNode:
-    """A child of a dynamic map behaves as its parent node, minus the map."""
-    if task.parent is None:
-        return graph.nodes[task.key]
-    parent = graph.nodes[task.parent]
-    return TaskNode(key=task.key, task=parent.task, upstream=parent.upstream, trigger=parent.trigger)
+# Enum members as module constants: reading TaskState.PENDING costs more than a dict lookup.
+_PENDING, _RUNNING, _MAPPED = TaskState.PENDING, TaskState.RUNNING, TaskState.MAPPED
+_SETTLED = TERMINAL_TASK_STATES | {TaskState.MAPPED}
+_WAITING, _FAILED, _SKIPPED = Outlook.WAITING, Outlook.FAILED, Outlook.SKIPPED
+_ALL_FINISHED, _ANY_FAILED = Trigger.ALL_FINISHED, Trigger.ANY_FAILED
 
 
-def _decide(node: TaskNode, upstream: list[tuple[str, Outlook]]) -> str | tuple[str, ...] | None:
-    """None: wait; "run"; a skip reason; or the failed upstream keys (UPSTREAM_FAILED)."""
-    if any(look is Outlook.WAITING for _, look in upstream):
-        return None
-    failed = tuple(key for key, look in upstream if look is Outlook.FAILED)
-    if node.trigger is Trigger.ALL_FINISHED:
+def _decide(
+    trigger: Trigger, upstream: tuple[str, ...], state: RunView, mapped: dict[str, Outlook]
+) -> str | tuple[str, ...] | None:
+    """None: wait; "run"; a skip reason; or the failed upstream keys (UPSTREAM_FAILED).
+
+    ``mapped`` keeps the outlooks of mapped parents computed so far in this frontier.
+    """
+    tasks, is_skipped = state.tasks, False
+    failed: list[str] = []
+    for key in upstream:  # one pass, stopping at the first upstream still to finish
+        task_state = tasks[key].state
+        look = _OUTLOOK_OF_STATE[task_state]
+        if task_state is _MAPPED and (look := mapped.get(key)) is None:
+            look = mapped[key] = outlook(state, key)
+        if look is _WAITING:
+            return None
+        if look is _FAILED:
+            failed.append(key)
+        elif look is _SKIPPED:
+            is_skipped = True
+    if trigger is _ALL_FINISHED:
         return "run"
-    if node.trigger is Trigger.ANY_FAILED:
+    if trigger is _ANY_FAILED:
         return "run" if failed else "trigger any_failed: no upstream task failed"
     if failed:
-        return failed
-    if any(look is Outlook.SKIPPED for _, look in upstream):
-        return "an upstream task was skipped"
-    return "run"
+        return tuple(failed)
+    return "an upstream task was skipped" if is_skipped else "run"
 
 
 def children_keys(parent: str, count: int) -> list[str]:

@@ -7,7 +7,7 @@ re-created by tracing the flow with the recorded parameters.
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -68,7 +68,7 @@ class TaskNode:
             key=data["key"],
             task=data["task"],
             upstream=tuple(data.get("upstream", ())),
-            trigger=_TRIGGERS[data.get("trigger", Trigger.ALL_SUCCESSFUL.value)],
+            trigger=_TRIGGERS[data.get("trigger", "all_successful")],
             map_over=None if map_over is None else tuple(map_over),
         )
 
@@ -86,9 +86,8 @@ class Graph:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Graph":
-        """Read a graph written by ``to_dict``."""
-        nodes = [TaskNode.from_dict(item) for item in data.get("nodes", ())]
-        return cls(nodes={node.key: node for node in nodes}, result=data.get("result"))
+        """Read a graph written by ``to_dict`` (its nodes are parsed on first use)."""
+        return cls(nodes=RecordedNodes(data.get("nodes", ())), result=data.get("result"))
 
     def digest(self) -> str:
         """A stable hash of the graph's shape (keys, tasks, edges, triggers, maps)."""
@@ -103,6 +102,52 @@ class Graph:
             for upstream in node.upstream:
                 found[upstream].append(node.key)
         return found
+
+
+class RecordedNodes(Mapping[str, TaskNode]):
+    """The nodes of a graph read back from ``run.created``, parsed on first use.
+
+    Folding a run needs only the keys of its nodes; parsing ten thousand of them up
+    front would cost more than folding all their events. Read-only, like the dict of
+    nodes it stands for (and equal to it).
+    """
+
+    __slots__ = ("_items", "_keys", "_nodes")
+
+    def __init__(self, items: Iterable[Mapping[str, Any]]) -> None:
+        self._items = list(items)
+        self._keys = dict.fromkeys([item["key"] for item in self._items])
+        self._nodes: dict[str, TaskNode] | None = None
+
+    def __getitem__(self, key: str) -> TaskNode:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __repr__(self) -> str:
+        return repr(self._parsed())
+
+    def keys(self) -> KeysView[str]:
+        return self._keys.keys()
+
+    def values(self) -> ValuesView[TaskNode]:
+        return self._parsed().values()
+
+    def items(self) -> ItemsView[str, TaskNode]:
+        return self._parsed().items()
+
+    def _parsed(self) -> dict[str, TaskNode]:
+        nodes = self._nodes
+        if nodes is None:  # two threads may both parse: same result, no harm
+            nodes = self._nodes = {node.key: node for node in map(TaskNode.from_dict, self._items)}
+        return nodes
 
 
 def child_key(parent: str, index: int) -> str:

@@ -11,14 +11,17 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
 from ..storage.protocols import EventLog, ResultStore, StoredResult
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
+from .caching import CacheIndex, decide_cache_key
 from .events import Event, EventType, NewEvent
 from .flow import TracedFlow
 from .fold import Folder, RunView
 from .frontier import Frontier, frontier
+from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .states import TaskState
 from .tracing import TaskCall
@@ -56,6 +59,10 @@ class Scheduler:
         owner: str,
         clock: Clock | None = None,
         on_events: EventListener | None = None,
+        lease: LeaseKeeper | None = None,
+        reason: str = "start",
+        reopen: Sequence[str] = (),
+        cache: CacheIndex | None = None,
     ) -> None:
         self.run_id = run_id
         self._traced = traced
@@ -65,6 +72,11 @@ class Scheduler:
         self._owner = owner
         self._clock = clock or SystemClock()
         self._on_events = on_events
+        self._lease = lease
+        self._reason = reason
+        self._reopen = tuple(reopen)
+        self._cache = cache
+        self._cache_notes: dict[str, dict[str, str]] = {}  # per task: key or why not cached
         self._folder = Folder().apply_all(events)
         self._seq = events[-1].seq if events else 0
         self._buffer: list[NewEvent] = []
@@ -76,7 +88,9 @@ class Scheduler:
 
     def drive(self) -> RunView:
         """Run until every task has settled; record and return the final state."""
-        self._record(None, EventType.RUN_RUNNING, {"owner": self._owner})
+        self._record(None, EventType.RUN_RUNNING, {"owner": self._owner, "reason": self._reason})
+        for key in self._reopen:
+            self._record(key, EventType.TASK_PENDING, {"reason": self._reason})
         try:
             while True:
                 step, to_submit = self._decide()
@@ -105,11 +119,39 @@ class Scheduler:
             now = self._clock.now()
             due = [key for key, when in step.retry_due.items() if when <= now]
             for key in (*step.ready, *due):
+                if key in step.ready and self._is_cached(key, now):
+                    continue
                 attempt = self._folder.task(key).attempts + 1
-                self._record(key, EventType.TASK_RUNNING, {"attempt": attempt})
+                notes = self._cache_notes.get(key, {})
+                self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
                 to_submit.append(key)
             if step.is_idle:
                 return step, to_submit
+
+    def _is_cached(self, key: str, now: datetime) -> bool:
+        """Look the task up in the cache; on a hit record ``task.cached`` and return True."""
+        task = self._call_of(key).task
+        if task.cache_key is None or self._cache is None:
+            return False
+        args, kwargs = self._arguments(key)
+        values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
+        args, kwargs = resolve_arguments(args, kwargs, values)
+        decision = decide_cache_key(task, args, kwargs)
+        if decision.key is None:
+            self._cache_notes[key] = {"cache": f"not cached: {decision.reason}"}
+            return False
+        entry = self._cache.cache_lookup(decision.key, now)
+        if entry is None:
+            self._cache_notes[key] = {"cache_key": decision.key}
+            return False
+        payload = {
+            "cache_key": decision.key,
+            "result": dict(entry.result),
+            "source_run": entry.run_id,
+            "source_task": entry.task_key,
+        }
+        self._record(key, EventType.TASK_CACHED, payload)
+        return True
 
     def _orphans(self) -> list[str]:
         """Tasks the log shows RUNNING that this driver is not running: start a new attempt."""
@@ -148,7 +190,8 @@ class Scheduler:
             self._in_flight += 1
             future.add_done_callback(self._done.put)
 
-    def _invocation(self, key: str) -> Invocation:
+    def _arguments(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The task's arguments with ``Upstream`` placeholders for upstream results."""
         task_view = self._folder.task(key)
         call = self._call_of(key)
         if task_view.parent is not None:
@@ -157,6 +200,12 @@ class Scheduler:
             args, kwargs = call.args, dict(call.kwargs)
         if self._has_dynamic_maps:
             args, kwargs = expand_parents((args, kwargs), self._folder.live_view())
+        return tuple(args), kwargs
+
+    def _invocation(self, key: str) -> Invocation:
+        task_view = self._folder.task(key)
+        call = self._call_of(key)
+        args, kwargs = self._arguments(key)
         inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
         task = call.task
         return Invocation(
@@ -182,6 +231,9 @@ class Scheduler:
             return Value(None)  # a failed or skipped upstream of an all_finished/any_failed task
         handle = self._handles.get(key)
         return handle if handle is not None else Value(self._load(key))
+
+    def _load_if_succeeded(self, key: str) -> Any:
+        return self._load(key) if self._folder.task(key).state.is_success else None
 
     def _load(self, key: str) -> Any:
         return load_result(self._folder.task(key).result, self._results)
@@ -218,7 +270,17 @@ class Scheduler:
             )
             return
         task = self._call_of(outcome.task_key).task
-        recording = record_outcome(self.run_id, task, outcome, self._clock.now())
+        now = self._clock.now()
+        recording = record_outcome(self.run_id, task, outcome, now)
+        notes = self._cache_notes.get(outcome.task_key, {})
+        if recording.type is not EventType.TASK_RETRYING:
+            self._cache_notes.pop(outcome.task_key, None)
+        cache_key = notes.get("cache_key")
+        if cache_key is not None and recording.type is EventType.TASK_SUCCEEDED:
+            recording.payload["cache_key"] = cache_key
+            if task.cache_expiration is not None:
+                expires = now + task.cache_expiration
+                recording.payload["cache_expires_at"] = expires.isoformat(timespec="microseconds")
         if recording.stored is not None:
             self._stored.append(recording.stored)
         if recording.type is not EventType.TASK_SUCCEEDED:
@@ -250,6 +312,8 @@ class Scheduler:
         """Store pending results, then append buffered events in one transaction."""
         if not self._buffer:
             return
+        if self._lease is not None:
+            self._lease.check()
         if self._stored:
             self._results.put_many(self._stored)
             self._stored = []

@@ -29,7 +29,7 @@ _R = RunState
 
 RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     _R.SCHEDULED: frozenset({_R.PENDING, _R.RUNNING, _R.CANCELLED}),
-    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLED}),
+    _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLED, _R.CRASHED}),
     # RUNNING -> RUNNING: another driver took the run over (resume).
     _R.RUNNING: frozenset({_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}),
     _R.CRASHED: frozenset({_R.RUNNING, _R.CANCELLED}),

@@ -22,7 +22,7 @@ from .errors import (
     StorageUnavailable,
 )
 from .migrate import ensure_schema, upgrade
-from .protocols import EventLog, ResultStore, RunSummary, StoredResult
+from .protocols import CacheEntry, CacheIndex, EventLog, Leases, ResultStore, RunSummary, StoredResult
 from .read_model import rebuild_read_model
 from .results import SqlResultStore
 from .serialization import decode_result, encode_result, load_result_key
@@ -31,10 +31,13 @@ from .sql_log import SqlEventLog
 __all__ = [
     "GENESIS_HASH",
     "AppendConflict",
+    "CacheEntry",
+    "CacheIndex",
     "CorruptEvent",
     "EventLog",
     "InvalidAppend",
     "InvalidDatabaseURL",
+    "Leases",
     "PayloadNotJSON",
     "RawEvent",
     "ResultNotFound",

@@ -24,6 +24,18 @@ class RunSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A cached task result: the latest ``task.succeeded`` recorded with this cache key."""
+
+    cache_key: str
+    run_id: str
+    task_key: str
+    result: dict[str, Any]  # the result payload: {"inline": value} or {"ref": ...}
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResult:
     """An encoded task result ready to be put in the result store."""
 
@@ -58,6 +70,40 @@ class EventLog(Protocol):
 
     def run(self, run_id: str) -> RunSummary:
         """The summary of one run; raises ``RunNotFound``."""
+        ...
+
+
+class Leases(Protocol):
+    """Who drives a run: an owner's lease on it, extended by heartbeats.
+
+    Times are the caller's clock (``now``, default the current UTC time), so drivers
+    and workers sharing a database need roughly synchronized clocks (as for event ts).
+    """
+
+    def take_over(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> None:
+        """Take the run's lease unconditionally (the old driver is gone); ``RunNotFound``."""
+        ...
+
+    def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
+        """Extend ``owner``'s lease by ``ttl`` s; False if ``owner`` no longer holds it (stand down)."""
+        ...
+
+    def release(self, run_id: str, owner: str) -> None:
+        """Give the lease up if ``owner`` holds it (another owner's lease stays); ``RunNotFound``."""
+        ...
+
+    def claim_crashed(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
+    ) -> list[str]:
+        """Atomically take the leases of up to ``limit`` runs a dead driver left, oldest first."""
+        ...
+
+
+class CacheIndex(Protocol):
+    """Cached task results by cache key (a read model of ``task.succeeded`` events)."""
+
+    def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
+        """The latest unexpired entry for ``cache_key``, or None."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The runs read model: how run events change a summary, and its rebuild from the events."""
+"""The runs read model: how run events change a summary, and the rebuild of every read
+model (runs, cache_entries) from the events."""
 
 import logging
 from collections.abc import Iterable, Mapping
@@ -8,6 +9,7 @@ import orjson
 import sqlalchemy as sa
 
 from . import schema
+from .cache_index import rebuild_cache_index
 from .database import retry_unavailable, translated_errors
 
 logger = logging.getLogger(__name__)
@@ -38,15 +40,30 @@ def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, An
 
 @retry_unavailable
 def rebuild_read_model(engine: sa.Engine) -> int:
-    """Recompute the runs table from the events alone; returns the number of runs."""
+    """Recompute the runs and cache_entries tables from the events alone; returns the
+    number of runs.
+
+    Leases (owner, lease_expires_at) are not facts of the log: a run that still has a
+    row keeps its lease; a run without one gets the owner of its last run.running.
+    """
     with translated_errors(engine), engine.begin() as connection:
         heads = _heads(connection)
         rows = _fold_run_events(connection, heads)
+        _keep_leases(connection, heads)
         connection.execute(schema.runs.delete())
         for start in range(0, len(rows), _BATCH):
             connection.execute(schema.runs.insert(), rows[start : start + _BATCH])
+        rebuild_cache_index(connection)
     logger.info("rebuilt the runs read model: %d runs", len(rows))
     return len(rows)
+
+
+def _keep_leases(connection: sa.Connection, heads: dict[str, dict[str, Any]]) -> None:
+    runs = schema.runs
+    query = sa.select(runs.c.run_id, runs.c.owner, runs.c.lease_expires_at)
+    for run_id, owner, lease_expires_at in connection.execute(query):
+        if run_id in heads:
+            heads[run_id].update(owner=owner, lease_expires_at=lease_expires_at)
 
 
 def _heads(connection: sa.Connection) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""Every table, in one SQLAlchemy Core ``MetaData`` (Alembic migrations create them)."""
+"""Every table, in one SQLAlchemy Core ``MetaData`` (Alembic migrations create them).
+
+``runs`` and ``cache_entries`` are read models of ``events``: updated in the append's
+transaction and rebuildable from the events alone (``rebuild_read_model``).
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -91,4 +95,15 @@ results = Table(
     Column("signature", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "run_id"),
+)
+
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("cache_key", String(512), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("task_key", Text, nullable=False),
+    Column("result", Text, nullable=False),  # canonical JSON of the task.succeeded result payload
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
 )

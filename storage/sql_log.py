@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ..engine.events import Event, EventType, NewEvent
-from . import schema
+from . import leases, schema
+from .cache_index import cache_fields_problem, index_appended, lookup
 from .codec import GENESIS_HASH, ChainHasher, RawEvent, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
 from .postgres import COPY_THRESHOLD, copy_events
-from .protocols import RunSummary
+from .protocols import CacheEntry, RunSummary
 from .read_model import run_changes
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ def _check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> 
             raise InvalidAppend(run_id, "run.created may only be the run's first event")
         if new.ts is not None and new.ts.utcoffset() is None:
             raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
+        if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
+            raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
 
 
 def _chain(
@@ -82,12 +86,20 @@ def _decode(row: Any) -> Event:
     return Event(run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest)
 
 
-def _summary(row: Any) -> RunSummary:
-    return RunSummary(**row._mapping)
+def _summary(row: Any, now: datetime) -> RunSummary:
+    """A runs row as a summary; a RUNNING run whose lease expired is shown as CRASHED."""
+    summary = RunSummary(**row._mapping)
+    if leases.is_lease_expired(summary.state, summary.lease_expires_at, now):
+        return replace(summary, state="CRASHED")
+    return summary
 
 
 class SqlEventLog:
-    """An ``EventLog`` on a SQLAlchemy engine; UNIQUE(run_id, seq) fences concurrent writers."""
+    """An ``EventLog`` (with ``Leases`` and a ``CacheIndex``) on a SQLAlchemy engine.
+
+    UNIQUE(run_id, seq) fences concurrent writers. Lease times are the caller's clock:
+    ``now`` defaults to the current UTC time of this process (see ``storage.leases``).
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -153,6 +165,7 @@ class SqlEventLog:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
                 connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
+            index_appended(connection, chained)
         return chained
 
     def _lock_head(
@@ -226,23 +239,76 @@ class SqlEventLog:
         return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]  # columns in field order
 
     @retry_unavailable
-    def runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Summaries of runs, newest first."""
+    def runs(self, limit: int | None = None, now: datetime | None = None) -> list[RunSummary]:
+        """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``)."""
+        now = leases.utc_now(now)
         query = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
         if limit is not None:
             query = query.limit(limit)
         with translated_errors(self._engine), self._read() as connection:
-            return [_summary(row) for row in connection.execute(query)]
+            return [_summary(row, now) for row in connection.execute(query)]
 
     @retry_unavailable
-    def run(self, run_id: str) -> RunSummary:
-        """The summary of one run; raises ``RunNotFound``."""
+    def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
+        """The summary of one run (CRASHED as in ``runs``); raises ``RunNotFound``."""
+        now = leases.utc_now(now)
         query = sa.select(_RUNS).where(_RUNS.c.run_id == run_id)
         with translated_errors(self._engine), self._read() as connection:
             row = connection.execute(query).first()
         if row is None:
             raise RunNotFound(run_id)
-        return _summary(row)
+        return _summary(row, now)
+
+    @retry_unavailable
+    def take_over(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> None:
+        """Take the run's lease for ``ttl`` s whoever holds it (the caller says the old driver
+        is gone; fencing on seq stops a live one); raises ``RunNotFound``."""
+        expires = leases.lease_expiry(leases.utc_now(now), ttl)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            if not leases.take_over(connection, run_id, owner, expires):
+                raise RunNotFound(run_id)
+        logger.info("run %s: %s took the lease over until %s", run_id, owner, expires)
+
+    @retry_unavailable
+    def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
+        """Extend ``owner``'s lease to now + ``ttl``; False if ``owner`` no longer holds it
+        (another took it over or claimed it, or it was released): stop driving the run."""
+        expires = leases.lease_expiry(leases.utc_now(now), ttl)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            if leases.heartbeat(connection, run_id, owner, expires):
+                return True
+            if not leases.exists(connection, run_id):
+                raise RunNotFound(run_id)
+        logger.warning("run %s: %s lost its lease", run_id, owner)
+        return False
+
+    @retry_unavailable
+    def release(self, run_id: str, owner: str) -> None:
+        """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            if not leases.release(connection, run_id, owner) and not leases.exists(connection, run_id):
+                raise RunNotFound(run_id)
+
+    @retry_unavailable
+    def claim_crashed(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
+    ) -> list[str]:
+        """Take the leases (for ``ttl`` s) of up to ``limit`` runs a dead driver left, oldest
+        first: RUNNING or PENDING with an expired lease, or with none and no append for
+        ``ttl`` s. Concurrent claimers never get the same run."""
+        now = leases.utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            claimed = leases.claim_crashed(connection, owner, ttl, limit, now)
+        if claimed:
+            logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
+        return claimed
+
+    @retry_unavailable
+    def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
+        """The latest entry recorded for ``cache_key`` unless it expired at ``now``, or None."""
+        now = leases.utc_now(now)
+        with translated_errors(self._engine), self._read() as connection:
+            return lookup(connection, cache_key, now)
 
 
 def _insert_events(

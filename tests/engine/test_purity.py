@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
-PURE_MODULES = ["states", "transitions", "events", "graph", "fold", "frontier", "errors", "ids"]
+PURE_MODULES = [
+    "states", "transitions", "events", "graph", "fold", "frontier", "errors", "ids", "restart",
+]
 FORBIDDEN_STDLIB = {"logging", "random", "threading", "time", "socket", "os", "subprocess"}
 
 

@@ -1,0 +1,147 @@
+"""The cache index: ``cache_entries``, a read model of ``task.succeeded`` events with a cache key.
+
+An event ``task.succeeded`` whose payload has a str ``"cache_key"`` makes (or replaces,
+if newer) the entry of that key: its ``result`` payload, the run and task it came from,
+the event's ts as ``created_at``, and ``"cache_expires_at"`` (UTC ISO-8601, optional)
+as ``expires_at``. A key that is absent or None writes no entry. Entries are upserted
+in the append's transaction and rebuilt from the events alone.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..engine.events import Event, EventType
+from . import schema
+from .protocols import CacheEntry
+
+logger = logging.getLogger(__name__)
+
+MAX_CACHE_KEY_LENGTH = 512
+_CACHE = schema.cache_entries
+_BATCH = 1000
+
+
+def cache_fields_problem(payload: Mapping[str, Any]) -> str | None:
+    """Why a task.succeeded payload's cache fields cannot be indexed (None if they can)."""
+    key = payload.get("cache_key")
+    if not isinstance(key, str):
+        return None
+    if not 0 < len(key) <= MAX_CACHE_KEY_LENGTH:
+        return f"cache_key must have 1 to {MAX_CACHE_KEY_LENGTH} characters, not {len(key)}"
+    if not isinstance(payload.get("result"), dict):
+        return "a task.succeeded with a cache_key needs a result payload (an object)"
+    expires = payload.get("cache_expires_at")
+    if expires is not None and _parse_expiry(expires) is None:
+        return f"cache_expires_at {expires!r} is not a UTC-aware ISO-8601 timestamp"
+    return None
+
+
+def _parse_expiry(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
+
+
+def entry_row(
+    run_id: str, task_key: str | None, event_type: str, payload: Mapping[str, Any], ts: datetime
+) -> dict[str, Any] | None:
+    """The cache_entries row an event makes, or None (not a cacheable success, or malformed)."""
+    if event_type != EventType.TASK_SUCCEEDED or not isinstance(payload.get("cache_key"), str):
+        return None
+    if cache_fields_problem(payload) is not None:
+        return None
+    expires = payload.get("cache_expires_at")
+    return {
+        "cache_key": payload["cache_key"],
+        "run_id": run_id,
+        "task_key": task_key or "",
+        "result": orjson.dumps(payload["result"], option=orjson.OPT_SORT_KEYS).decode(),
+        "created_at": ts,
+        "expires_at": None if expires is None else _parse_expiry(expires),
+    }
+
+
+def _latest_per_key(rows: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The last row of each key, sorted by key (a fixed lock order: no upsert deadlocks)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row is not None:
+            latest[row["cache_key"]] = row
+    return [latest[key] for key in sorted(latest)]
+
+
+def index_appended(connection: sa.Connection, events: Sequence[Event]) -> None:
+    """Upsert the entries of freshly appended events, in the append's transaction."""
+    rows = _latest_per_key(
+        entry_row(e.run_id, e.task_key, e.type, e.payload, e.ts)
+        for e in events
+        if e.type == EventType.TASK_SUCCEEDED
+    )
+    if rows:
+        _upsert(connection, rows)
+
+
+def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert, or replace an entry that is not newer than ours."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(_CACHE)
+    changed = {name: insert.excluded[name] for name in rows[0] if name != "cache_key"}
+    statement = insert.on_conflict_do_update(
+        index_elements=[_CACHE.c.cache_key],
+        set_=changed,
+        where=insert.excluded.created_at >= _CACHE.c.created_at,
+    )
+    connection.execute(statement, rows)
+
+
+def lookup(connection: sa.Connection, cache_key: str, now: datetime) -> CacheEntry | None:
+    """The entry of ``cache_key`` unless it expired at ``now``."""
+    query = sa.select(_CACHE).where(
+        _CACHE.c.cache_key == cache_key,
+        sa.or_(_CACHE.c.expires_at.is_(None), _CACHE.c.expires_at > now),
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        return None
+    fields = dict(row._mapping)
+    fields["result"] = orjson.loads(fields["result"])
+    return CacheEntry(**fields)
+
+
+def rebuild_cache_index(connection: sa.Connection) -> int:
+    """Recompute cache_entries from the events alone; returns the number of entries."""
+    ev = schema.events
+    query = (
+        sa.select(ev.c.run_id, ev.c.task_key, ev.c.type, ev.c.payload, ev.c.ts)
+        .where(ev.c.type == EventType.TASK_SUCCEEDED.value)
+        .where(ev.c.payload.contains('"cache_key"', autoescape=True))
+        .order_by(ev.c.ts, ev.c.id)  # newer replaces older
+    )
+    rows = _latest_per_key(
+        entry_row(run_id, task_key, event_type, _lenient(payload), ts)
+        for run_id, task_key, event_type, payload, ts in connection.execute(query)
+    )
+    connection.execute(_CACHE.delete())
+    for start in range(0, len(rows), _BATCH):
+        connection.execute(_CACHE.insert(), rows[start : start + _BATCH])
+    logger.info("rebuilt the cache index: %d entries", len(rows))
+    return len(rows)
+
+
+def _lenient(payload: str) -> dict[str, Any]:
+    """A stored payload, or {} if corrupt (verify reports it; the rest stays rebuildable)."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

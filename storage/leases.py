@@ -1,0 +1,117 @@
+"""Leases on the runs read model: which driver holds a run, until when, and claims of crashed runs.
+
+A lease is ``runs.owner`` plus ``runs.lease_expires_at``. It is not a fact of the log
+(appends are fenced by UNIQUE(run_id, seq), not by leases): it tells workers which runs
+a dead driver left. Every time here is the caller's clock, passed in as ``now`` (UTC):
+the same clock that stamps events, so drivers sharing a database need synchronized
+clocks (NTP) and a ttl well above their skew.
+"""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from . import schema
+
+_RUNS = schema.runs
+CLAIMABLE_STATES = ("RUNNING", "PENDING")
+"""Stored run states a driver is (or was about to be) driving."""
+
+
+def utc_now(now: datetime | None) -> datetime:
+    """``now`` checked to be UTC-aware, or the current UTC time."""
+    if now is None:
+        return datetime.now(UTC)
+    if now.utcoffset() is None:
+        raise ValueError(f"naive time {now!r}: ledgerflow leases take UTC-aware times")
+    return now.astimezone(UTC)
+
+
+def lease_expiry(now: datetime, ttl: float) -> datetime:
+    """When a lease taken at ``now`` for ``ttl`` seconds expires."""
+    if not (math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"a lease ttl must be a positive number of seconds, not {ttl!r}")
+    return now + timedelta(seconds=ttl)
+
+
+def is_lease_expired(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
+    """True for a RUNNING run whose lease expired: its driver died (shown as CRASHED)."""
+    return state == "RUNNING" and lease_expires_at is not None and lease_expires_at <= now
+
+
+def take_over(connection: sa.Connection, run_id: str, owner: str, expires: datetime) -> bool:
+    """Set the run's lease whoever held it; False if the run has no row."""
+    done = connection.execute(
+        _RUNS.update().where(_RUNS.c.run_id == run_id).values(owner=owner, lease_expires_at=expires)
+    )
+    return done.rowcount == 1
+
+
+def heartbeat(connection: sa.Connection, run_id: str, owner: str, expires: datetime) -> bool:
+    """Extend the lease if ``owner`` holds it (even if it lapsed, as long as nobody took it)."""
+    done = connection.execute(
+        _RUNS.update()
+        .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
+        .values(lease_expires_at=expires)
+    )
+    return done.rowcount == 1
+
+
+def release(connection: sa.Connection, run_id: str, owner: str) -> bool:
+    """Clear the lease if ``owner`` holds it; True if it did."""
+    done = connection.execute(
+        _RUNS.update()
+        .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
+        .values(owner=None, lease_expires_at=None)
+    )
+    return done.rowcount == 1
+
+
+def exists(connection: sa.Connection, run_id: str) -> bool:
+    """True if the run has a row in the read model."""
+    return connection.execute(sa.select(_RUNS.c.run_id).where(_RUNS.c.run_id == run_id)).first() is not None
+
+
+def _left_by_a_dead_driver(now: datetime, ttl: float) -> sa.ColumnElement[bool]:
+    """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
+    for ``ttl`` (a driver that died between run.created and taking its lease)."""
+    return sa.and_(
+        _RUNS.c.state.in_(CLAIMABLE_STATES),
+        sa.or_(
+            _RUNS.c.lease_expires_at <= now,
+            sa.and_(
+                _RUNS.c.lease_expires_at.is_(None),
+                _RUNS.c.updated_at <= now - timedelta(seconds=ttl),
+            ),
+        ),
+    )
+
+
+def claim_crashed(connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime) -> list[str]:
+    """Take the leases of up to ``limit`` runs a dead driver left, oldest first.
+
+    PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED``, so concurrent
+    claimers pass each other by. SQLite ignores FOR UPDATE, but the write transaction is
+    BEGIN IMMEDIATE, so claimers run one at a time. Either way each UPDATE re-checks the
+    condition and only a row it changed counts as claimed.
+    """
+    if limit < 1:
+        raise ValueError(f"claim at least one run, not {limit}")
+    expires = lease_expiry(now, ttl)
+    left = _left_by_a_dead_driver(now, ttl)
+    candidates = (
+        sa.select(_RUNS.c.run_id)
+        .where(left)
+        .order_by(_RUNS.c.created_at, _RUNS.c.run_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for run_id in connection.execute(candidates).scalars().all():
+        done = connection.execute(
+            _RUNS.update().where(_RUNS.c.run_id == run_id, left).values(owner=owner, lease_expires_at=expires)
+        )
+        if done.rowcount == 1:
+            claimed.append(run_id)
+    return claimed

@@ -1,0 +1,156 @@
+"""The cache index: written with the append, looked up by key, expiring, rebuilt from the
+events, on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledgerflow.engine.events import NewEvent
+from ledgerflow.storage import (
+    AppendConflict,
+    CacheEntry,
+    CacheIndex,
+    InvalidAppend,
+    Storage,
+    rebuild_read_model,
+)
+from ledgerflow.storage.schema import cache_entries
+
+from .builders import created, execute, task_events
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def succeeded(task_key: str, ts: datetime = T0, **payload: Any) -> NewEvent:
+    """A task.succeeded event with an inline result (override with result=...)."""
+    return NewEvent(task_key, "task.succeeded", {"attempt": 1, "result": {"inline": task_key}, **payload}, ts)
+
+
+def started(storage: Storage, run_id: str, ts: datetime = T0) -> int:
+    storage.log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f"}, ts)])
+    return 1
+
+
+def all_entries(storage: Storage) -> list[tuple[Any, ...]]:
+    with storage.engine.connect() as connection:
+        rows = connection.execute(sa.select(cache_entries).order_by(cache_entries.c.cache_key))
+        return [tuple(row) for row in rows]
+
+
+def test_a_cacheable_success_is_indexed(storage: Storage) -> None:
+    index: CacheIndex = storage.log
+    seq = started(storage, "r1")
+    result = {"ref": "r1/t", "format": "json", "size": 3, "sha256": "ab"}
+    storage.log.append("r1", seq, [succeeded("t", T0 + timedelta(seconds=1), cache_key="k1", result=result)])
+    assert index.cache_lookup("k1") == CacheEntry("k1", "r1", "t", result, T0 + timedelta(seconds=1), None)
+    assert index.cache_lookup("k2") is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        succeeded("t"),  # no key
+        succeeded("t", cache_key=None),  # the key could not be computed
+        NewEvent("t", "task.cached", {"cache_key": "k1", "result": {"inline": 1}}),
+        NewEvent("t", "task.running", {"attempt": 1, "cache_key": "k1"}),
+    ],
+)
+def test_other_events_index_nothing(storage: Storage, event: NewEvent) -> None:
+    seq = started(storage, "r1")
+    storage.log.append("r1", seq, [event])
+    assert all_entries(storage) == []
+
+
+def test_newer_replaces_older_and_never_the_reverse(storage: Storage) -> None:
+    for i, run_id in enumerate(("r1", "r2", "r3")):
+        started(storage, run_id, T0)
+        storage.log.append(run_id, 1, [succeeded(f"t{i}", T0 + timedelta(seconds=10 * i), cache_key="k")])
+    assert storage.log.cache_lookup("k", now=T0).run_id == "r3"  # type: ignore[union-attr]
+    started(storage, "old", T0)
+    storage.log.append("old", 1, [succeeded("t", T0 + timedelta(seconds=5), cache_key="k")])
+    assert storage.log.cache_lookup("k", now=T0).run_id == "r3"  # type: ignore[union-attr]
+
+
+def test_the_last_of_a_batch_wins(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    batch = [succeeded("a", cache_key="k"), succeeded("b", cache_key="k"), succeeded("c", cache_key="j")]
+    storage.log.append("r1", seq, batch)
+    assert [(key, task) for key, _, task, *_ in all_entries(storage)] == [("j", "c"), ("k", "b")]
+
+
+def test_an_expired_entry_is_ignored(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    expiry = T0 + timedelta(hours=1)
+    storage.log.append("r1", seq, [succeeded("t", cache_key="k", cache_expires_at=expiry.isoformat())])
+    entry = storage.log.cache_lookup("k", now=expiry - timedelta(microseconds=1))
+    assert entry is not None and entry.expires_at == expiry and entry.expires_at.tzinfo is UTC
+    assert storage.log.cache_lookup("k", now=expiry) is None
+    assert storage.log.cache_lookup("k") is None  # default: the current time, long after
+    storage.log.append("r1", seq + 1, [succeeded("t", expiry, cache_key="k")])  # a fresh success
+    assert storage.log.cache_lookup("k") is not None
+
+
+def test_an_offset_expiry_is_read_as_utc(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    expiry = "2026-05-01T14:00:00+02:00"
+    storage.log.append("r1", seq, [succeeded("t", cache_key="k", cache_expires_at=expiry)])
+    entry = storage.log.cache_lookup("k", now=T0 - timedelta(seconds=1))
+    assert entry is not None and entry.expires_at == T0
+
+
+def test_a_conflicting_append_indexes_nothing(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    storage.log.append("r1", seq, task_events(1))
+    with pytest.raises(AppendConflict):
+        storage.log.append("r1", seq, [succeeded("t", cache_key="k")])
+    assert storage.log.cache_lookup("k", now=T0) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ({"cache_key": "k" * 513}, "1 to 512 characters"),
+        ({"cache_key": ""}, "1 to 512 characters"),
+        ({"cache_key": "k", "result": None}, "needs a result payload"),
+        ({"cache_key": "k", "cache_expires_at": "2026-05-01T12:00:00"}, "UTC-aware"),
+        ({"cache_key": "k", "cache_expires_at": "tomorrow"}, "UTC-aware"),
+        ({"cache_key": "k", "cache_expires_at": 1234}, "UTC-aware"),
+    ],
+)
+def test_malformed_cache_fields_write_nothing(storage: Storage, payload: dict[str, Any], match: str) -> None:
+    seq = started(storage, "r1")
+    with pytest.raises(InvalidAppend, match=match):
+        storage.log.append("r1", seq, [*task_events(1), succeeded("t", **payload)])
+    assert len(storage.log.read("r1")) == 1 and all_entries(storage) == []
+
+
+def test_rebuild_recreates_the_cache_index_from_the_events(storage: Storage) -> None:
+    for i in range(3):
+        run_id = f"r{i}"
+        storage.log.append(run_id, 0, [created()])
+        batch = [
+            succeeded("a", T0 + timedelta(seconds=i), cache_key="shared", result={"inline": [i, 0.5]}),
+            succeeded("b", T0, cache_key=f"own-{i}", cache_expires_at=(T0 + timedelta(days=i)).isoformat()),
+            succeeded("c", T0, cache_key=None),
+            *task_events(2),
+        ]
+        storage.log.append(run_id, 1, batch)
+    storage.log.append("r0", 6, [succeeded("a", T0 - timedelta(days=1), cache_key="shared")])  # older
+    before = all_entries(storage)
+    assert len(before) == 4
+    execute(storage.engine, "DELETE FROM cache_entries")
+    assert storage.log.cache_lookup("shared") is None
+    assert rebuild_read_model(storage.engine) == 3
+    assert all_entries(storage) == before
+    entry = storage.log.cache_lookup("shared", now=T0)
+    assert entry is not None and (entry.run_id, entry.result) == ("r2", {"inline": [2, 0.5]})
+
+
+def test_rebuild_skips_a_corrupt_payload(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    storage.log.append("r1", seq, [succeeded("a", cache_key="k1"), succeeded("b", cache_key="k2")])
+    execute(storage.engine, "UPDATE events SET payload = :p WHERE seq = 2", p='{"cache_key": oops')
+    rebuild_read_model(storage.engine)
+    assert [key for key, *_ in all_entries(storage)] == ["k2"]
