@@ -8,7 +8,7 @@ from rich.logging import RichHandler
 from typer.core import TyperGroup
 
 from ..errors import LedgerflowError
-from . import inspect_commands, run_command
+from . import inspect_commands, recovery_commands, run_command, worker_command
 from .db_commands import db_app
 from .errors import exit_code_for
 from .options import console
@@ -58,11 +58,14 @@ def configure(
 
 
 app.command("run")(run_command.run)
+app.command("resume")(recovery_commands.resume)
+app.command("restart")(recovery_commands.restart)
 app.command("runs")(inspect_commands.runs)
 app.command("show")(inspect_commands.show)
 app.command("events")(inspect_commands.events)
 app.command("verify")(inspect_commands.verify)
 app.command("replay")(inspect_commands.replay)
+app.command("worker")(worker_command.worker)
 app.add_typer(db_app, name="db")
 
 

@@ -1,6 +1,6 @@
 """Errors of the command line, and the exit code each kind of error gets."""
 
-from ..engine.errors import InvalidParameter
+from ..engine.errors import InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
 from ..errors import LedgerflowError
 from ..storage import RunNotFound
@@ -29,10 +29,13 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     FlowNotFound,
     InvalidDatabaseURL,
     InvalidParameter,
+    RunNotFinished,
     RunNotFound,
+    UnknownTask,
 )
 
 
 def exit_code_for(error: LedgerflowError) -> int:
-    """2 for what the user typed (bad flow reference, parameter, run id); 1 for the rest."""
+    """2 for what the user typed (bad flow reference, parameter, run id, task key, or a
+    restart of an unfinished run); 1 for the rest (a changed graph, an unreachable database)."""
     return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILED

@@ -9,7 +9,7 @@ import typer
 from ..engine.run import Run
 from ..engine.states import RunState
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, console, open_engine
+from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
 from .render import (
     error_table,
     event_json,
@@ -21,9 +21,6 @@ from .render import (
     runs_table,
     task_table,
 )
-
-RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id (see `ledgerflow runs`).")]
-ExpandOption = Annotated[bool, typer.Option("--expand", help="List every mapped child.")]
 
 
 def runs(
@@ -54,6 +51,11 @@ def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOp
         out.print(errors)
     if result is not None:
         out.print(f"result: {result}", markup=False, soft_wrap=True)
+    if found.state is RunState.CRASHED:
+        out.print(
+            f"its driver died: `ledgerflow resume {run_id}` continues it here, "
+            "or a running `ledgerflow worker` will", markup=False, soft_wrap=True,
+        )
 
 
 def _result(found: Run) -> str | None:

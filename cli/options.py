@@ -33,6 +33,14 @@ class ExecutorName(StrEnum):
     dask = "dask"
 
 
+ExecutorOption = Annotated[
+    ExecutorName | None,
+    typer.Option("--executor", "-e", help="Where tasks run (default: threads).", show_default=False),
+]
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id (see `ledgerflow runs`).")]
+ExpandOption = Annotated[bool, typer.Option("--expand", help="List every mapped child.")]
+
+
 def console(*, stderr: bool = False) -> Console:
     """A Rich console on stdout (or stderr); wide and plain when not a terminal."""
     made = Console(stderr=stderr, highlight=False)

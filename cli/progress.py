@@ -86,9 +86,13 @@ def _is_done(state: str) -> bool:
 
 
 @contextmanager
-def run_progress(console: Console) -> Iterator[EventListener]:
-    """A listener for ``Engine.run_flow(on_events=...)`` that shows progress on ``console``."""
+def run_progress(console: Console, history: Sequence[Event] = ()) -> Iterator[EventListener]:
+    """A listener for ``Engine.run_flow(on_events=...)`` that shows progress on ``console``.
+
+    ``history``: the events a resumed or restarted run already has, counted before the new ones.
+    """
     counts = StateCounts()
+    counts.apply(history)
     if not console.is_terminal:
         yield _plain_listener(console, counts)
         return
@@ -108,6 +112,8 @@ def run_progress(console: Console) -> Iterator[EventListener]:
             progress.update(bar, description=description, total=counts.total,
                             completed=counts.done, states=counts.describe())
 
+        if history:
+            listen(())
         yield listen
 
 

@@ -11,7 +11,7 @@ from ..engine.run import Run
 from ..engine.states import RunState
 from ..errors import LedgerflowError
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, ExecutorName, console, open_engine
+from .options import DatabaseOption, ExecutorOption, console, open_engine
 from .parameters import parse_parameters
 from .progress import run_progress
 from .render import error_table, result_text, state_line, task_table
@@ -29,10 +29,7 @@ def run(
             help="A flow parameter, converted by the flow's type annotation (repeatable).",
         ),
     ] = None,
-    executor: Annotated[
-        ExecutorName | None,
-        typer.Option("--executor", "-e", help="Where tasks run (default: threads).", show_default=False),
-    ] = None,
+    executor: ExecutorOption = None,
     expand: Annotated[
         bool, typer.Option("--expand", help="List every mapped child in the summary.")
     ] = False,
@@ -42,18 +39,17 @@ def run(
 
     Exits 1 if the run did not succeed, 2 if the flow or a parameter is wrong.
     """
-    flow = _load(flow_ref)
+    flow = load_user_flow(flow_ref)
     parameters = parse_parameters(flow, parameter or [])
     flow.bind(parameters)  # missing parameters are bad usage, found before touching the database
     out = console()
     with open_engine(database, executor) as engine, run_progress(out) as listener:
         finished = engine.run_flow(flow, parameters, on_events=listener)
-    _summarize(out, finished, expand)
-    if finished.state is not RunState.SUCCEEDED:
-        raise typer.Exit(EXIT_FAILED)
+    print_summary(out, finished, expand)
+    exit_for(finished)
 
 
-def _load(flow_ref: str) -> Flow[..., Any]:
+def load_user_flow(flow_ref: str) -> Flow[..., Any]:
     """The flow of a reference; an exception while importing the user's code is bad usage."""
     try:
         return load_flow(flow_ref)
@@ -65,7 +61,14 @@ def _load(flow_ref: str) -> Flow[..., Any]:
         ) from exc
 
 
-def _summarize(out: Console, finished: Run, expand: bool) -> None:
+def exit_for(finished: Run) -> None:
+    """Exit 1 unless the run succeeded (the exit code of ``run``, ``resume`` and ``restart``)."""
+    if finished.state is not RunState.SUCCEEDED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def print_summary(out: Console, finished: Run, expand: bool) -> None:
+    """The task table, the errors of failed tasks, the run id, its state and its result."""
     out.print(task_table(finished.tasks, expand=expand, title=f"flow {finished.flow}"))
     errors = error_table(finished.tasks)
     if errors is not None:

@@ -180,7 +180,7 @@ class Folder:
             )
         payload = event.payload
         graph = Graph.from_dict(payload.get("graph") or {})
-        self._tasks = {key: _new_view(TaskView, (key, *_PENDING)) for key in graph.nodes}
+        self._tasks = {key: _new_view(TaskView, (key, *_FRESH_FIELDS)) for key in graph.nodes}
         self._state = RunState(payload.get("state", RunState.PENDING.value))
         self._seq, self._head_hash, self._updated_at, self._owner = 1, event.hash, event.ts, None
         self._run = RunView(
@@ -236,7 +236,7 @@ class Folder:
 
 # Building the tuple directly skips NamedTuple's generated __new__ (a Python call).
 _new_view = tuple.__new__
-_PENDING = TaskView("").__getnewargs__()[1:]  # the fields of a fresh task after its key
+_FRESH_FIELDS = tuple(TaskView(""))[1:]  # a fresh task's fields after its key
 
 
 def _task_rejection(run_id: str, current: TaskView, event: Event) -> InvalidEvent | InvalidTransition:

@@ -153,8 +153,11 @@ def _decide(
     failed: list[str] = []
     for key in upstream:  # one pass, stopping at the first upstream still to finish
         task_state = tasks[key].state
-        look = _OUTLOOK_OF_STATE[task_state]
-        if task_state is _MAPPED and (look := mapped.get(key)) is None:
+        if task_state is not _MAPPED:
+            look = _OUTLOOK_OF_STATE[task_state]
+        elif (known := mapped.get(key)) is not None:
+            look = known
+        else:
             look = mapped[key] = outlook(state, key)
         if look is _WAITING:
             return None

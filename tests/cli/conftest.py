@@ -1,14 +1,19 @@
-"""Fixtures of the CLI tests: an isolated LEDGERFLOW_HOME, a flows file, and a CLI invoker."""
+"""Fixtures of the CLI tests: an isolated LEDGERFLOW_HOME, flows files, a CLI invoker, and
+runs whose driver died."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
 from typer.testing import CliRunner, Result
 
+import ledgerflow as lf
 from ledgerflow.cli import app
+from ledgerflow.engine.flow_ref import load_flow
+from ledgerflow.executors import Invocation, Outcome, ThreadExecutor
 
 FLOWS = dedent(
     '''
@@ -55,7 +60,35 @@ FLOWS = dedent(
     '''
 )
 
+STEPS = dedent(
+    '''
+    from pathlib import Path
+
+    import ledgerflow as lf
+
+    HERE = Path(__file__).parent
+
+
+    @lf.task
+    def step(x: int, name: str) -> int:
+        with (HERE / "ran.txt").open("a") as out:
+            out.write(name + "\\n")
+        if (HERE / f"fail-{name}").exists():
+            raise RuntimeError(f"asked to fail {name}")
+        return x + 1
+
+
+    @lf.flow
+    def steps(n: int = 4):
+        value = 0
+        for i in range(n):
+            value = step(value, f"s{i}")
+        return value
+    '''
+)
+
 Invoke = Callable[..., Result]
+CrashAt = Callable[..., str]
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +122,46 @@ def cli(database_url: str) -> Invoke:
         return runner.invoke(app, [*args, "--database", database_url])
 
     return invoke
+
+
+@pytest.fixture
+def steps_file(tmp_path: Path) -> Path:
+    """A chain ``step`` -> ``step-1`` -> ... whose tasks append their name (s0, s1, ...) to
+    ``ran.txt`` beside the file, and fail while a file ``fail-<name>`` exists there."""
+    folder = tmp_path / "steps"
+    folder.mkdir()
+    path = folder / "steps_flow.py"
+    path.write_text(STEPS)
+    return path
+
+
+def ran(steps_file: Path) -> list[str]:
+    """The names of the step bodies that ran, in order."""
+    ledger = steps_file.with_name("ran.txt")
+    return ledger.read_text().split() if ledger.exists() else []
+
+
+class CrashingExecutor(ThreadExecutor):
+    """Dies (as a driver process would) when asked to run the task ``fatal``."""
+
+    def __init__(self, fatal: str) -> None:
+        super().__init__()
+        self.fatal = fatal
+
+    def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
+        if any(invocation.task_key == self.fatal for invocation in invocations):
+            raise SystemExit("driver died")
+        return super().submit_many(invocations)
+
+
+@pytest.fixture
+def crash_at(database_url: str, steps_file: Path, tmp_path: Path) -> CrashAt:
+    """Run ``steps`` until its driver dies on submitting task ``fatal``; returns the run id."""
+
+    def crash(fatal: str, n: int = 4) -> str:
+        with lf.Engine(database_url, CrashingExecutor(fatal), home=tmp_path) as engine:
+            with pytest.raises(SystemExit):
+                engine.run(load_flow(f"{steps_file}:steps"), n=n)
+            return engine.runs()[0].run_id
+
+    return crash

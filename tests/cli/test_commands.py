@@ -160,7 +160,8 @@ def test_verify_of_a_tampered_run_names_the_seq(
 
 
 def test_unknown_run_ids_are_a_clear_error(cli: Invoke) -> None:
-    for command in (["show"], ["events"], ["events", "--json"], ["verify"], ["replay", "--at", "1"]):
+    for command in (["show"], ["events"], ["events", "--json"], ["verify"], ["replay", "--at", "1"],
+                    ["resume"], ["restart"], ["restart", "--from", "x"]):
         result = cli(command[0], "20000101-000000-deadbeef", *command[1:])
         assert result.exit_code == 2, (command, result.output)
         assert "no run with id '20000101-000000-deadbeef'" in result.stderr

@@ -1,20 +1,31 @@
 """The installed ``ledgerflow`` console script in real subprocesses."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 
+import ledgerflow as lf
+
+from .conftest import CrashAt, ran
+
 SCRIPT = Path(sys.executable).with_name("ledgerflow")
+
+
+def script_env(home: Path, database_url: str) -> dict[str, str]:
+    """The environment with LEDGERFLOW_HOME and LEDGERFLOW_DATABASE_URL set."""
+    return {**os.environ, "LEDGERFLOW_HOME": str(home), "LEDGERFLOW_DATABASE_URL": database_url}
 
 
 def ledgerflow(home: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the console script with LEDGERFLOW_HOME and LEDGERFLOW_DATABASE_URL set."""
-    env = {**os.environ, "LEDGERFLOW_HOME": str(home), "LEDGERFLOW_DATABASE_URL": database_url}
     return subprocess.run(
-        [str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [str(SCRIPT), *args], env=script_env(home, database_url), capture_output=True, text=True,
+        timeout=120, check=False,
     )
 
 
@@ -53,3 +64,30 @@ def test_the_script_upgrades_the_schema(tmp_path: Path, database_url: str) -> No
     upgraded = ledgerflow(tmp_path, database_url, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "is up to date" in upgraded.stdout
+
+
+def test_a_worker_process_resumes_a_crashed_run_and_stops_on_sigterm(
+    tmp_path: Path, database_url: str, crash_at: CrashAt, steps_file: Path
+) -> None:
+    worker = subprocess.Popen(
+        [str(SCRIPT), "worker", "--poll", "0.2"], env=script_env(tmp_path, database_url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        run_id = crash_at("step-2")
+        with lf.Engine(database_url, home=tmp_path) as engine:
+            deadline = time.monotonic() + 60
+            while engine.get_run(run_id).state != "SUCCEEDED":
+                assert worker.poll() is None, worker.communicate()
+                assert time.monotonic() < deadline, "the worker did not finish the crashed run"
+                time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, stderr
+    assert f"resumed run {run_id} (flow steps): SUCCEEDED" in stderr
+    assert "stopped" in stderr and "Traceback" not in stderr
+    assert ran(steps_file) == ["s0", "s1", "s2", "s3"]

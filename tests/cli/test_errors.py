@@ -41,7 +41,9 @@ def test_the_default_database_lives_in_ledgerflow_home(isolated) -> None:
     assert (isolated / "ledgerflow.db").exists()
 
 
-@pytest.mark.parametrize("command", ["run", "runs", "show", "events", "verify", "replay"])
+@pytest.mark.parametrize(
+    "command", ["run", "runs", "show", "events", "verify", "replay", "resume", "restart", "worker"]
+)
 def test_every_command_documents_database(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0

@@ -161,3 +161,14 @@ def test_a_worker_resumes_a_crashed_run_and_two_workers_do_not_both(
         assert first.engine.get_run(run_id).state == "SUCCEEDED"
         assert second.run_once() == []
     assert _ran(tmp_path) == ["s0", "s1", "s2", "s3"]
+
+
+def test_a_run_whose_driver_died_shows_as_crashed(
+    database_url: str, tmp_path: Path, flow_file: Path
+) -> None:
+    run_id = _crash_at(database_url, tmp_path, flow_file, "step-1", n=3)
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        assert engine.runs()[0].state == "CRASHED"
+        assert engine.get_run(run_id).state == "CRASHED"
+        assert engine.resume(run_id).state == "SUCCEEDED"
+        assert engine.runs()[0].state == "SUCCEEDED"

@@ -1,0 +1,95 @@
+"""``resume`` and ``restart``: drive an existing run again, with the progress and summary of ``run``."""
+
+from typing import Annotated
+
+import typer
+
+from ..engine.flow_ref import FlowNotFound
+from ..engine.fold import RunView, fold
+from ..engine.states import RunState
+from .errors import BadUsage
+from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_engine
+from .progress import run_progress
+from .run_command import exit_for, load_user_flow, print_summary
+
+
+def resume(
+    run_id: RunArgument,
+    allow_graph_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-graph-change",
+            help="Resume although the flow now builds a different graph, "
+            "if every recorded task still exists.",
+        ),
+    ] = False,
+    executor: ExecutorOption = None,
+    expand: ExpandOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Continue a run whose driver died, in this process, without re-running finished tasks.
+
+    Takes the run over at once: only resume a run whose driver is gone (`ledgerflow runs`
+    shows it CRASHED once its lease expired). Exits 1 if the run did not succeed or its
+    flow now builds a different graph, 2 for an unknown run or a flow that does not load.
+    """
+    out = console()
+    with open_engine(database, executor) as engine:
+        history = engine.events(run_id)
+        view = fold(history)
+        if view.state.is_terminal:
+            finished = engine.resume(run_id)  # changes nothing: returns the run as it is
+        else:
+            _import_flow(view)
+            with run_progress(out, history) as listener:
+                finished = engine.resume(
+                    run_id, allow_graph_change=allow_graph_change, on_events=listener
+                )
+    print_summary(out, finished, expand)
+    if view.state.is_terminal:
+        hint = "" if view.state is RunState.SUCCEEDED else f" (`ledgerflow restart {run_id}` re-runs it)"
+        out.print(f"run {run_id} had already finished: nothing to resume{hint}",
+                  highlight=False, markup=False, soft_wrap=True)
+    exit_for(finished)
+
+
+def restart(
+    run_id: RunArgument,
+    from_task: Annotated[
+        str | None,
+        typer.Option(
+            "--from", metavar="TASK_KEY",
+            help="Re-run this task and everything downstream of it, whatever their state "
+            "(default: every FAILED, UPSTREAM_FAILED or CANCELLED task).",
+            show_default=False,
+        ),
+    ] = None,
+    executor: ExecutorOption = None,
+    expand: ExpandOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Re-run the failed part of a finished run under the same id, keeping its successes.
+
+    Exits 1 if the run did not succeed, 2 for an unknown run or task key, or a run that
+    has not finished (resume it instead).
+    """
+    out = console()
+    with open_engine(database, executor) as engine:
+        history = engine.events(run_id)
+        view = fold(history)
+        if view.state.is_terminal:  # else the engine refuses it: RunNotFinished
+            _import_flow(view)
+        with run_progress(out, history) as listener:
+            finished = engine.restart(run_id, from_task=from_task, on_events=listener)
+    print_summary(out, finished, expand)
+    exit_for(finished)
+
+
+def _import_flow(view: RunView) -> None:
+    """Import the run's flow first, so that an exception in the user's code is one line."""
+    if view.flow_ref is None:
+        return  # the engine says the run recorded no flow reference
+    try:
+        load_user_flow(view.flow_ref)
+    except (BadUsage, FlowNotFound) as exc:
+        raise BadUsage(f"run {view.run_id}: {exc}") from exc

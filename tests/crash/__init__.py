@@ -1,0 +1,1 @@
+"""Crash tests: real child processes, real SIGKILL/SIGSTOP, resumed from the log."""

@@ -1,0 +1,191 @@
+"""The code the child processes run, written to a test's tmp_path.
+
+``chain.py`` is the flow: ``step`` tasks in a line, each appending ``task_key attempt``
+to ``ledger.txt`` (fsync'd) so the test can count how often each body ran. Children
+instrument storage *in their own process* (``crash_harness.py``): they announce each
+committed append on stdout, may wait for the parent after it, and may SIGKILL
+themselves right after a chosen result was stored or a chosen event appended.
+"""
+
+from pathlib import Path
+from textwrap import dedent
+
+STEPS = 22
+BIG_STEPS = frozenset({2, 7, 12, 17})  # their results are > 1 KiB: kept in the result store
+
+
+def expected_result(steps: int = STEPS) -> int:
+    """The result of an uncrashed run of ``chain(steps)``."""
+    return sum(i * i for i in range(steps))
+
+
+def task_keys(steps: int = STEPS) -> list[str]:
+    """The keys of the tasks of ``chain(steps)``, in order."""
+    return ["step", *(f"step-{i}" for i in range(1, steps)), "total"]
+
+
+TASKS = dedent(
+    f"""
+    import os
+    import time
+    from pathlib import Path
+
+    import ledgerflow as lf
+
+    HERE = Path(__file__).resolve().parent
+    LEDGER = HERE / "ledger.txt"
+    STEPS = {STEPS}
+    BIG_STEPS = {set(BIG_STEPS)!r}
+
+
+    def record():
+        ctx = lf.context()
+        with LEDGER.open("a") as out:
+            out.write(f"{{ctx.task_key}} {{ctx.attempt}}\\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return ctx
+
+
+    def block_if_asked(ctx) -> None:
+        # Only where the test asked for it (an environment variable of that process), and only
+        # in the first attempt: a resumed attempt runs straight through.
+        if os.environ.get("CRASH_BLOCK_TASK") != ctx.task_key or ctx.attempt != 1:
+            return
+        (HERE / f"started-{{ctx.task_key}}").touch()
+        print("started", ctx.task_key, ctx.attempt, flush=True)
+        deadline = time.monotonic() + 120
+        while not (HERE / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+    @lf.task
+    def step(previous: list[int], i: int) -> list[int]:
+        block_if_asked(record())
+        return [previous[0] + i * i] + [i] * (600 if i in BIG_STEPS else 0)
+
+
+    @lf.task
+    def total(previous: list[int]) -> int:
+        record()
+        return previous[0]
+
+
+    @lf.flow
+    def chain(steps: int = STEPS):
+        value = [0]
+        for i in range(steps):
+            value = step(value, i)
+        return total(value)
+    """
+)
+
+HARNESS = dedent(
+    """
+    import os
+    import signal
+    import sys
+
+    from ledgerflow.storage import SqlEventLog, SqlResultStore
+
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+    def instrument() -> None:
+        \"\"\"Wrap storage in this process as CRASH_MODE / CRASH_TARGET / CRASH_PAUSE ask.\"\"\"
+        mode = os.environ.get("CRASH_MODE", "announce")
+        target = os.environ.get("CRASH_TARGET")
+        pause = os.environ.get("CRASH_PAUSE") == "1"
+        append, put_many = SqlEventLog.append, SqlResultStore.put_many
+
+        def announcing_append(self, run_id, expected_seq, events):
+            appended = append(self, run_id, expected_seq, events)
+            if mode == "after-event" and any(
+                e.type == "task.succeeded" and e.task_key == target for e in appended
+            ):
+                die()
+            words = [f"{e.type}:{e.task_key or ''}" for e in appended]
+            print("appended", run_id, appended[-1].seq, *words, flush=True)
+            if pause:
+                sys.stdin.readline()  # the parent lets us go on, or kills us here
+            return appended
+
+        def dying_put_many(self, results):
+            put_many(self, results)
+            if any(result.task_key == target for result in results):
+                die()
+
+        SqlEventLog.append = announcing_append
+        if mode == "after-result":
+            SqlResultStore.put_many = dying_put_many
+    """
+)
+
+DRIVE = dedent(
+    """
+    import os
+    import sys
+
+    import crash_harness
+    import ledgerflow as lf
+    from ledgerflow.engine.flow_ref import load_flow
+
+    url, home, ref = sys.argv[1:4]
+    crash_harness.instrument()
+    ttl = float(os.environ.get("CRASH_LEASE_TTL", "30"))
+    with lf.Engine(url, home=home, lease_ttl=ttl) as engine:
+        run = engine.run(load_flow(ref))
+        print("finished", run.id, run.state.value, flush=True)
+    """
+)
+
+MAIN_BLOCK = dedent(
+    """
+
+    if __name__ == "__main__":
+        import sys
+
+        import crash_harness
+
+        crash_harness.instrument()
+        with lf.Engine(sys.argv[1], home=sys.argv[2]) as engine:
+            run = engine.run(chain)
+            print("finished", run.id, run.state.value, flush=True)
+    """
+)
+
+WORK = dedent(
+    """
+    import sys
+    import time
+
+    import ledgerflow as lf
+
+    url, home, run_id, ttl = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    with lf.Worker(url, home=home, lease_ttl=ttl) as worker:
+        log = worker.engine.storage.log
+        print("ready", worker.engine.owner, flush=True)
+        sys.stdin.readline()  # "go": both workers start claiming together
+        deadline = time.monotonic() + 120
+        while log.run(run_id).state not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            if time.monotonic() > deadline:
+                sys.exit("the run did not finish in 120 s")
+            claimed = worker.run_once()
+            if claimed:
+                print("claimed", worker.engine.owner, *claimed, flush=True)
+            else:
+                time.sleep(0.02)  # poll interval of this test worker
+        print("done", worker.engine.owner, log.run(run_id).state, flush=True)
+    """
+)
+
+
+def write_scripts(directory: Path) -> None:
+    """Write chain.py, main_chain.py (the flow run as __main__) and the child scripts."""
+    (directory / "chain.py").write_text(TASKS)
+    (directory / "main_chain.py").write_text(TASKS + MAIN_BLOCK)
+    (directory / "crash_harness.py").write_text(HARNESS)
+    (directory / "drive.py").write_text(DRIVE)
+    (directory / "work.py").write_text(WORK)
