@@ -143,7 +143,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="ledgerflow-bench-")
     try:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             raw_fanout(client, 100)
             raw_chain(client, 10)
             results.append(Measurement("fan-out", "raw Dask", args.fanout,

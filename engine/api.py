@@ -155,7 +155,9 @@ class Engine:
             reopen = tasks_to_reopen(view.graph, view, from_task)
         except KeyError:
             raise UnknownTask(run_id, str(from_task)) from None
-        return self._drive(traced, events, on_events=on_events, reason="restart", reopen=reopen)
+        return self._drive(
+            traced, events, on_events=on_events, reason="restart", reopen=reopen, state=view
+        )
 
     def resume_claimed(self, run_id: str) -> Run:
         """Resume a run whose lease this engine's owner has just claimed (see ``Worker``)."""
@@ -176,7 +178,7 @@ class Engine:
             return Run(view, self._loader(view))
         traced = self._trace_recorded(view, allow_graph_change)
         return self._drive(
-            traced, events, on_events=on_events, reason="resume", is_claimed=is_claimed
+            traced, events, on_events=on_events, reason="resume", is_claimed=is_claimed, state=view
         )
 
     def _trace_recorded(self, view: RunView, allow_graph_change: bool) -> TracedFlow:
@@ -203,6 +205,7 @@ class Engine:
         reason: str,
         reopen: Sequence[str] = (),
         is_claimed: bool = False,
+        state: RunView | None = None,
     ) -> Run:
         run_id = events[0].run_id
         if not is_claimed:
@@ -221,6 +224,7 @@ class Engine:
                 reason=reason,
                 reopen=reopen,
                 cache=self.storage.log,
+                state=state,
             )
             view = scheduler.drive()
         return Run(view, self._loader(view))

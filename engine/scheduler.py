@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 EventListener = Callable[[Sequence[Event]], None]
 
+# At most this many tasks start per step: the first submissions happen early and a
+# huge frontier is committed in several transactions rather than one.
+MAX_STARTS_PER_STEP = 1000
+
 
 class Clock(Protocol):
     """Where the scheduler gets the time it records."""
@@ -63,6 +67,7 @@ class Scheduler:
         reason: str = "start",
         reopen: Sequence[str] = (),
         cache: CacheIndex | None = None,
+        state: RunView | None = None,
     ) -> None:
         self.run_id = run_id
         self._traced = traced
@@ -77,13 +82,14 @@ class Scheduler:
         self._reopen = tuple(reopen)
         self._cache = cache
         self._cache_notes: dict[str, dict[str, str]] = {}  # per task: key or why not cached
-        self._folder = Folder().apply_all(events)
+        self._folder = Folder(state) if state is not None else Folder().apply_all(events)
         self._seq = events[-1].seq if events else 0
         self._buffer: list[NewEvent] = []
         self._stored: list[StoredResult] = []
         self._handles: dict[str, Future[Outcome]] = {}
         self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         self._in_flight = 0
+        self._has_more_ready = False
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
 
     def drive(self) -> RunView:
@@ -99,7 +105,7 @@ class Scheduler:
                 if step.is_finished:
                     self._finish()
                     return self._folder.view()
-                self._collect(step)
+                self._collect(step, block=not self._has_more_ready)
         finally:
             self._executor.release(self.run_id)
 
@@ -118,14 +124,19 @@ class Scheduler:
                 self._expand(key)
             now = self._clock.now()
             due = [key for key, when in step.retry_due.items() if when <= now]
+            ready = set(step.ready)
             for key in (*step.ready, *due):
-                if key in step.ready and self._is_cached(key, now):
+                if len(to_submit) >= MAX_STARTS_PER_STEP:
+                    self._has_more_ready = True  # start the rest next step, without waiting
+                    return step, to_submit
+                if key in ready and self._is_cached(key, now):
                     continue
                 attempt = self._folder.task(key).attempts + 1
                 notes = self._cache_notes.get(key, {})
                 self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
                 to_submit.append(key)
             if step.is_idle:
+                self._has_more_ready = False
                 return step, to_submit
 
     def _is_cached(self, key: str, now: datetime) -> bool:
@@ -240,16 +251,16 @@ class Scheduler:
 
     # -- recording ----------------------------------------------------------------
 
-    def _collect(self, step: Frontier) -> None:
+    def _collect(self, step: Frontier, block: bool = True) -> None:
         """Wait for at least one outcome (or the next retry), then take all that are done."""
-        timeout = None
-        if step.retry_due:
+        timeout = None if block else 0.0
+        if block and step.retry_due:
             earliest = min(step.retry_due.values())
             timeout = max(0.0, (earliest - self._clock.now()).total_seconds())
-        if self._in_flight == 0 and timeout is None:
+        if block and self._in_flight == 0 and timeout is None:
             raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
         try:
-            futures = [self._done.get(timeout=timeout)]
+            futures = [self._done.get(timeout=timeout) if block else self._done.get_nowait()]
         except queue.Empty:
             return
         while True:

@@ -114,15 +114,19 @@ def to_arguments(value: Any) -> Any:
     return value
 
 
-def _upstream_keys(value: Any) -> Iterator[str]:
-    if isinstance(value, Upstream):
-        yield value.task_key
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _upstream_keys(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _upstream_keys(item)
+def _upstream_keys(value: Any) -> list[str]:
+    """Task keys of the ``Upstream`` markers in a nested structure, in order."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Upstream):
+            found.append(item.task_key)
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return found
 
 
 def result_structure(value: Any) -> Any:

@@ -63,7 +63,7 @@ def dask_client() -> Iterator[distributed.Client]:
     """A client of a LocalCluster of two single-threaded worker processes, one per session."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -1,10 +1,11 @@
 """The code the child processes run, written to a test's tmp_path.
 
-``chain.py`` is the flow: ``step`` tasks in a line, each appending ``task_key attempt``
+``chain.py`` is the main flow: ``step`` tasks in a line, each appending ``task_key attempt``
 to ``ledger.txt`` (fsync'd) so the test can count how often each body ran. Children
 instrument storage *in their own process* (``crash_harness.py``): they announce each
 committed append on stdout, may wait for the parent after it, and may SIGKILL
 themselves right after a chosen result was stored or a chosen event appended.
+``variants.py`` adds a dynamic map (``fan``) and a task that fails once (``retried``).
 """
 
 from pathlib import Path
@@ -12,6 +13,8 @@ from textwrap import dedent
 
 STEPS = 22
 BIG_STEPS = frozenset({2, 7, 12, 17})  # their results are > 1 KiB: kept in the result store
+FAN_WIDTH = 12  # children of the dynamic map of flow ``fan``
+RETRY_DELAY = 1.0  # seconds before ``flaky`` (of flow ``retried``) is tried again
 
 
 def expected_result(steps: int = STEPS) -> int:
@@ -24,7 +27,7 @@ def task_keys(steps: int = STEPS) -> list[str]:
     return ["step", *(f"step-{i}" for i in range(1, steps)), "total"]
 
 
-TASKS = dedent(
+RECORDING = dedent(
     f"""
     import os
     import time
@@ -36,6 +39,8 @@ TASKS = dedent(
     LEDGER = HERE / "ledger.txt"
     STEPS = {STEPS}
     BIG_STEPS = {set(BIG_STEPS)!r}
+    FAN_WIDTH = {FAN_WIDTH}
+    RETRY_DELAY = {RETRY_DELAY}
 
 
     def record():
@@ -49,8 +54,9 @@ TASKS = dedent(
 
     def block_if_asked(ctx) -> None:
         # Only where the test asked for it (an environment variable of that process), and only
-        # in the first attempt: a resumed attempt runs straight through.
-        if os.environ.get("CRASH_BLOCK_TASK") != ctx.task_key or ctx.attempt != 1:
+        # in the attempt it named (default the first): other attempts run straight through.
+        block_attempt = int(os.environ.get("CRASH_BLOCK_ATTEMPT", "1"))
+        if os.environ.get("CRASH_BLOCK_TASK") != ctx.task_key or ctx.attempt != block_attempt:
             return
         (HERE / f"started-{{ctx.task_key}}").touch()
         print("started", ctx.task_key, ctx.attempt, flush=True)
@@ -58,6 +64,12 @@ TASKS = dedent(
         while not (HERE / "release").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
 
+
+    """
+)
+
+CHAIN = dedent(
+    """
 
     @lf.task
     def step(previous: list[int], i: int) -> list[int]:
@@ -85,6 +97,8 @@ HARNESS = dedent(
     import os
     import signal
     import sys
+    import time
+    from pathlib import Path
 
     from ledgerflow.storage import SqlEventLog, SqlResultStore
 
@@ -120,6 +134,24 @@ HARNESS = dedent(
         SqlEventLog.append = announcing_append
         if mode == "after-result":
             SqlResultStore.put_many = dying_put_many
+        if os.environ.get("CRASH_STALL_HEARTBEATS") == "1":
+            stall_heartbeats()
+
+
+    def stall_heartbeats() -> None:
+        # Once a task body has started (a started-* file), heartbeats hang until the file
+        # heartbeats-back exists: a driver whose heartbeat is stuck (partitioned, swapping).
+        heartbeat = SqlEventLog.heartbeat
+
+        def stalled_heartbeat(self, *args, **kwargs):
+            deadline = time.monotonic() + 120
+            while any(Path.cwd().glob("started-*")) and not Path("heartbeats-back").exists():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            return heartbeat(self, *args, **kwargs)
+
+        SqlEventLog.heartbeat = stalled_heartbeat
     """
 )
 
@@ -137,6 +169,63 @@ DRIVE = dedent(
     ttl = float(os.environ.get("CRASH_LEASE_TTL", "30"))
     with lf.Engine(url, home=home, lease_ttl=ttl) as engine:
         run = engine.run(load_flow(ref))
+        print("finished", run.id, run.state.value, flush=True)
+    """
+)
+
+VARIANTS = dedent(
+    """
+
+    @lf.task
+    def produce(n: int) -> list[int]:
+        record()
+        return list(range(n))
+
+
+    @lf.task
+    def square(x: int) -> int:
+        record()
+        return x * x
+
+
+    @lf.task
+    def add(values: list[int]) -> int:
+        record()
+        return sum(values)
+
+
+    @lf.flow
+    def fan(n: int = FAN_WIDTH):
+        return add(square.map(produce(n)))
+
+
+    @lf.task(retries=2, retry_delay=RETRY_DELAY)
+    def flaky(previous: list[int]) -> list[int]:
+        if record().attempt == 1:
+            raise RuntimeError("the first attempt fails")
+        return previous
+
+
+    @lf.flow
+    def retried(steps: int = 4):
+        value = [0]
+        for i in range(steps):
+            value = step(value, i)
+        return total(flaky(value))
+    """
+)
+
+RESUME = dedent(
+    """
+    import sys
+
+    import crash_harness
+    import ledgerflow as lf
+
+    url, home, run_id = sys.argv[1:4]
+    crash_harness.instrument()
+    with lf.Engine(url, home=home) as engine:
+        run = engine.resume(run_id)
         print("finished", run.id, run.state.value, flush=True)
     """
 )
@@ -184,8 +273,10 @@ WORK = dedent(
 
 def write_scripts(directory: Path) -> None:
     """Write chain.py, main_chain.py (the flow run as __main__) and the child scripts."""
-    (directory / "chain.py").write_text(TASKS)
-    (directory / "main_chain.py").write_text(TASKS + MAIN_BLOCK)
+    (directory / "chain.py").write_text(RECORDING + CHAIN)
+    (directory / "main_chain.py").write_text(RECORDING + CHAIN + MAIN_BLOCK)
+    (directory / "variants.py").write_text(RECORDING + CHAIN + VARIANTS)
     (directory / "crash_harness.py").write_text(HARNESS)
     (directory / "drive.py").write_text(DRIVE)
+    (directory / "resume.py").write_text(RESUME)
     (directory / "work.py").write_text(WORK)

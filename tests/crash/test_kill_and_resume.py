@@ -11,7 +11,7 @@ from ledgerflow.engine.flow_ref import load_flow
 
 from .checks import check_log, check_recovered, crash_of, ran, read_ledger
 from .conftest import Spawn
-from .processes import PYTHON, Child
+from .processes import PYTHON, Child, wait_until
 from .scripts import BIG_STEPS, expected_result, task_keys
 
 TASKS = len(task_keys())
@@ -124,3 +124,40 @@ def test_killed_while_a_task_body_runs(database_url: str, crash_dir: Path, spawn
         orphaned = [e.payload for e in events if e.task_key == target and e.type == "task.running"]
         assert orphaned == [{"attempt": 1}, {"attempt": 2, "reason": "orphaned"}]
     assert ran(crash_dir, target) == [1, 2]
+
+
+def test_killed_twice_the_attempts_number_on(database_url: str, crash_dir: Path, spawn: Spawn) -> None:
+    target = "step-9"
+    first = drive(spawn, crash_dir, database_url, CRASH_BLOCK_TASK=target)
+    first.wait_for(lambda line: line == f"started {target} 1")
+    assert first.kill() == -9
+    run_id = next(line.split()[1] for line in first.lines if line.startswith("appended "))
+    second = spawn(
+        PYTHON, "resume.py", database_url, str(crash_dir), run_id,
+        name="resumer", CRASH_BLOCK_TASK=target, CRASH_BLOCK_ATTEMPT="2",
+    )  # fmt: skip
+    second.wait_for(lambda line: line == f"started {target} 2")
+    assert second.kill() == -9
+    with lf.Engine(database_url, home=crash_dir) as engine:
+        crash = crash_of(engine, run_id)
+        assert crash.running == {target: 2}
+        engine.resume(run_id)
+        run = check_recovered(engine, run_id, crash, crash_dir, drivers=("start", "resume", "resume"))
+        assert run.tasks[target].attempts == 3
+    assert ran(crash_dir, target) == [1, 2, 3]
+
+
+def test_killed_before_it_took_its_lease_a_worker_recovers_it(
+    database_url: str, crash_dir: Path, spawn: Spawn
+) -> None:
+    child = drive(spawn, crash_dir, database_url, CRASH_PAUSE="1")
+    line = child.wait_for(lambda line: line.startswith("appended "))  # run.created, nothing else
+    assert line.split()[2:] == ["1", "run.created:"]
+    assert child.kill() == -9
+    run_id = line.split()[1]
+    with lf.Worker(database_url, home=crash_dir, lease_ttl=1.0) as worker:
+        summary = worker.engine.storage.log.run(run_id)
+        assert (summary.state, summary.owner) == ("PENDING", None)
+        crash = crash_of(worker.engine, run_id)
+        wait_until(lambda: worker.run_once() == [run_id], "a worker claimed it (1 s after its last append)")
+        check_recovered(worker.engine, run_id, crash, crash_dir, drivers=("resume",))

@@ -30,7 +30,8 @@ def test_two_workers_racing_for_a_crashed_run_drive_it_once(
         for worker in workers:
             worker.wait_for(lambda line: line.startswith("done "))
             assert worker.wait() == 0, worker.describe()
-        claims = [line.split()[1:] for worker in workers for line in worker.lines if line.startswith("claimed ")]
+        lines = [line for worker in workers for line in worker.lines]
+        claims = [line.split()[1:] for line in lines if line.startswith("claimed ")]
         assert len(claims) == 1, f"claims: {claims}"
         ((winner, claimed),) = claims
         assert claimed == run_id and winner in owners

@@ -86,7 +86,7 @@ def unroutable() -> Any:
 def test_resources_become_dask_worker_resources(tmp_path: Path) -> None:
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
             resources={"MEMORY": 100},
         ) as cluster,
         distributed.Client(cluster) as client,
