@@ -8,9 +8,18 @@ from rich.logging import RichHandler
 from typer.core import TyperGroup
 
 from ..errors import LedgerflowError
-from . import inspect_commands, recovery_commands, run_command, worker_command
+from . import (
+    inspect_commands,
+    logs_command,
+    recovery_commands,
+    run_command,
+    submit_command,
+    worker_command,
+    workers_command,
+)
 from .db_commands import db_app
 from .errors import exit_code_for
+from .limits_command import limits_app
 from .options import console
 
 
@@ -65,8 +74,12 @@ app.command("show")(inspect_commands.show)
 app.command("events")(inspect_commands.events)
 app.command("verify")(inspect_commands.verify)
 app.command("replay")(inspect_commands.replay)
+app.command("logs")(logs_command.logs)
 app.command("worker")(worker_command.worker)
+app.command("submit")(submit_command.submit)
+app.command("workers")(workers_command.workers)
 app.add_typer(db_app, name="db")
+app.add_typer(limits_app, name="limits")
 
 
 def main() -> None:

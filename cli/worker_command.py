@@ -1,8 +1,9 @@
-"""``ledgerflow worker``: resume runs whose driver died, until SIGINT or SIGTERM stops it."""
+"""``ledgerflow worker``: drive submitted runs and resume crashed ones, until SIGINT or SIGTERM."""
 
+import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
@@ -10,23 +11,23 @@ from typing import Annotated
 import typer
 
 from ..engine.worker import Worker
+from ..executors import Executor
 from .options import DatabaseOption, ExecutorOption, console
 from .render import format_time
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 
 
 class ReportingWorker(Worker):
-    """A ``Worker`` that reports each run it resumed, and how the run ended, on stderr."""
+    """A ``Worker`` that reports each run it drove, and how the run ended, on stderr."""
 
-    def run_once(self) -> list[str]:
-        """Claim and drive at most one crashed run; report it; return the ids driven."""
-        driven = super().run_once()
-        for run_id in driven:
-            summary = self.engine.storage.log.run(run_id)
-            hint = "" if summary.state == "SUCCEEDED" else f" (see `ledgerflow show {run_id}`)"
-            say(f"resumed run {run_id} (flow {summary.flow}): {summary.state}{hint}")
-        return driven
+    def driven(self, run_id: str, reason: str) -> None:
+        """Report the run and its final state."""
+        summary = self.engine.storage.log.run(run_id)
+        hint = "" if summary.state == "SUCCEEDED" else f" (see `ledgerflow show {run_id}`)"
+        verb = "resumed" if reason == "resume" else "drove submitted"
+        say(f"{verb} run {run_id} (flow {summary.flow}): {summary.state}{hint}")
 
 
 def worker(
@@ -42,53 +43,88 @@ def worker(
         ),
     ] = 30.0,
     executor: ExecutorOption = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address", envvar=DASK_ADDRESS_ENV, metavar="ADDRESS",
+            help="Drive runs on this Dask cluster (tcp://host:port of its scheduler).",
+            show_default=False,
+        ),
+    ] = None,
+    resource_timeout: Annotated[
+        float,
+        typer.Option(
+            "--resource-timeout", metavar="SECONDS", min=0.01,
+            help="With Dask: fail a task whose resources no worker offers after this long.",
+        ),
+    ] = 30.0,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Name in the workers registry (default: host:pid:token).", show_default=False
+        ),
+    ] = None,
     once: Annotated[
-        bool, typer.Option("--once", help="Resume at most one crashed run, then exit.")
+        bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Resume runs whose driver died (their lease expired), one at a time, until stopped.
+    """Drive runs: resume those whose driver died (their lease expired), then those submitted
+    with `ledgerflow submit`, one at a time, until stopped.
 
-    SIGINT (Ctrl-C) or SIGTERM stops the worker after the run it is driving (a second
-    signal acts at once). Each resumed run and its final state is reported on stderr.
+    The worker registers itself (see `ledgerflow workers`) and heartbeats every poll.
+    SIGINT (Ctrl-C) or SIGTERM stops it after the run it is driving; a second signal hands
+    that run back at once (its lease lapses and another worker resumes it).
     """
-    with ReportingWorker(
-        database or None,
-        executor.value if executor is not None else None,
-        poll_interval=poll,
-        lease_ttl=lease_ttl,
-    ) as running:
+    with ExitStack() as stack:
+        chosen: Executor | str | None = executor.value if executor is not None else None
+        if dask_address:
+            from ..executors.dask_executor import DaskExecutor
+
+            cluster = DaskExecutor(address=dask_address, resource_timeout=resource_timeout)
+            chosen = stack.enter_context(cluster)
+        running = stack.enter_context(
+            ReportingWorker(database or None, chosen, poll_interval=poll, lease_ttl=lease_ttl, name=name)
+        )
         where = running.engine.storage.url
         if once:
             if not running.run_once():
-                say(f"no crashed run to resume in {where}")
+                say(f"no crashed run to resume and no scheduled run to drive in {where}")
             return
-        say(f"worker {running.engine.owner} polls {where} every {poll:g}s; stop it with Ctrl-C or SIGTERM")
+        say(f"worker {running.name} polls {where} every {poll:g}s; stop it with Ctrl-C or SIGTERM")
         with stop_on_signals(running):
             running.run()
-        say(f"worker {running.engine.owner} stopped")
+        say(f"worker {running.name} stopped")
 
 
 @contextmanager
 def stop_on_signals(running: Worker) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM ask ``running`` to stop after its current run; the
-    first signal restores the previous handlers, so a second one acts as it usually does."""
+    """While inside, SIGINT and SIGTERM ask ``running`` to stop after its current run; a
+    second signal hands the run back: the worker signs off and exits at once, leaving the
+    run's lease to lapse so another worker resumes it."""
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-
-    def restore() -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    signals_seen = 0
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        running.stop()
-        restore()
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            running.stop()
+            say(f"worker {running.name} stops after its current run (a second signal hands it back)")
+            return
+        say(f"worker {running.name} hands its run back and exits now")
+        try:
+            running.registry.mark_stopped(running.name)
+        finally:
+            os._exit(128 + signum)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, handle)
     try:
         yield
     finally:
-        restore()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def say(message: str) -> None:

@@ -12,9 +12,9 @@ from typing import Any, Self
 from ..executors import Executor, make_executor
 from ..replay.point_in_time import state_at
 from ..replay.verify import VerifyReport, verify_run
-from ..storage import Storage, open_storage
+from ..storage import Storage, TaskLogLine, open_storage
 from ..storage.errors import ResultNotLoadable
-from ..storage.protocols import RunSummary
+from ..storage.protocols import RunSummary, TagUsage
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
@@ -95,10 +95,31 @@ class Engine:
         on_events: EventListener | None = None,
     ) -> Run:
         """Like ``run``, with parameters as a mapping and a listener for appended events."""
+        traced, events = self._create(flow, parameters, RunState.PENDING)
+        if on_events is not None:
+            on_events(events)
+        return self._drive(traced, events, on_events=on_events, reason="start")
+
+    def submit(self, flow: Flow[..., Any], /, **parameters: Any) -> str:
+        """Record a run of ``flow`` as SCHEDULED and return its id at once.
+
+        A ``Worker`` (``ledgerflow worker``) claims and drives it, loading the flow from
+        its recorded reference, so the flow must be importable where the workers run.
+        """
+        return self.submit_flow(flow, parameters)
+
+    def submit_flow(self, flow: Flow[..., Any], parameters: Mapping[str, Any]) -> str:
+        """Like ``submit``, with parameters as a mapping."""
+        _, events = self._create(flow, parameters, RunState.SCHEDULED)
+        return events[0].run_id
+
+    def _create(
+        self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState
+    ) -> tuple[TracedFlow, list[Event]]:
+        """Trace ``flow`` and append the run.created event of a new run in ``state``."""
         bound = flow.bind(parameters)
         traced = flow.trace(bound)
         now = datetime.now(UTC)
-        run_id = new_run_id(now)
         created = NewEvent(
             None,
             EventType.RUN_CREATED.value,
@@ -108,15 +129,12 @@ class Engine:
                 "parameters": bound,
                 "graph": traced.graph.to_dict(),
                 "graph_hash": traced.graph.digest(),
-                "state": RunState.PENDING.value,
+                "state": state.value,
                 "engine_version": ENGINE_VERSION,
             },
             now,
         )
-        events = self.storage.log.append(run_id, 0, [created])
-        if on_events is not None:
-            on_events(events)
-        return self._drive(traced, events, on_events=on_events, reason="start")
+        return traced, self.storage.log.append(new_run_id(now), 0, [created])
 
     def resume(
         self,
@@ -159,9 +177,10 @@ class Engine:
             traced, events, on_events=on_events, reason="restart", reopen=reopen, state=view
         )
 
-    def resume_claimed(self, run_id: str) -> Run:
-        """Resume a run whose lease this engine's owner has just claimed (see ``Worker``)."""
-        return self._resume(run_id, False, None, is_claimed=True)
+    def resume_claimed(self, run_id: str, *, reason: str = "resume") -> Run:
+        """Drive a run whose lease this engine's owner has just claimed (see ``Worker``):
+        a crashed run (``reason`` "resume") or a SCHEDULED one (``reason`` "worker")."""
+        return self._resume(run_id, False, None, is_claimed=True, reason=reason)
 
     def _resume(
         self,
@@ -169,6 +188,7 @@ class Engine:
         allow_graph_change: bool,
         on_events: EventListener | None,
         is_claimed: bool,
+        reason: str = "resume",
     ) -> Run:
         events = self.events(run_id)
         view = fold(events)
@@ -177,8 +197,17 @@ class Engine:
                 self.storage.log.release(run_id, self.owner)
             return Run(view, self._loader(view))
         traced = self._trace_recorded(view, allow_graph_change)
+        if not is_claimed:
+            # Take the lease first, then read the log again: an old driver's append that
+            # raced in before the take-over is folded in, and any later one is fenced off.
+            self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
+            events = self.events(run_id)
+            view = fold(events)
+            if view.state.is_terminal:  # the old driver finished it meanwhile
+                self.storage.log.release(run_id, self.owner)
+                return Run(view, self._loader(view))
         return self._drive(
-            traced, events, on_events=on_events, reason="resume", is_claimed=is_claimed, state=view
+            traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view
         )
 
     def _trace_recorded(self, view: RunView, allow_graph_change: bool) -> TracedFlow:
@@ -224,7 +253,9 @@ class Engine:
                 reason=reason,
                 reopen=reopen,
                 cache=self.storage.log,
+                limits=self.storage.limits,
                 state=state,
+                task_logs=self.storage.task_logs,
             )
             view = scheduler.drive()
         return Run(view, self._loader(view))
@@ -236,6 +267,15 @@ class Engine:
             view = replace(view, state=RunState.CRASHED)  # its driver's lease expired
         return Run(view, self._loader(view))
 
+    def set_limit(self, tag: str, limit: int) -> None:
+        """Let at most ``limit`` tasks tagged ``tag`` run at once, across every run and
+        process on this database (0 pauses the tag; raises ``ValueError`` below 0)."""
+        self.storage.limits.set_limit(tag, limit)
+
+    def limits(self) -> list[TagUsage]:
+        """Every tag with a limit: the limit, the slots in use and the tasks waiting."""
+        return self.storage.limits.limits()
+
     def runs(self, limit: int | None = None) -> list[RunSummary]:
         """Summaries of runs, newest first."""
         return self.storage.log.runs(limit)
@@ -244,6 +284,12 @@ class Engine:
         """Every event of a run, in seq order; raises ``RunNotFound``."""
         self.storage.log.run(run_id)
         return self.storage.log.read(run_id)
+
+    def logs(self, run_id: str, task_key: str | None = None) -> list[TaskLogLine]:
+        """What the run's task attempts printed and logged, by task key, attempt and seq;
+        raises ``RunNotFound``. Operational data: not part of the hash chain."""
+        self.storage.log.run(run_id)
+        return self.storage.task_logs.read_logs(run_id, task_key)
 
     def verify(self, run_id: str) -> VerifyReport:
         """Re-hash the run's chain: ``.ok`` and ``.first_bad_seq`` of an edited or missing event."""

@@ -13,6 +13,16 @@ from .events import EventType
 from .task import Task
 
 INLINE_LIMIT = 1024  # bytes of JSON a result may have to travel inside its event
+INFRASTRUCTURE_RETRIES = 3
+"""Extra attempts a task gets for losing its worker, on top of its own ``retries``."""
+INFRASTRUCTURE_ERRORS = frozenset({
+    "distributed.scheduler.KilledWorker",
+    "distributed.comm.core.CommClosedError",
+    "distributed.client.FutureCancelledError",
+    "concurrent.futures._base.CancelledError",
+    "asyncio.exceptions.CancelledError",
+})
+"""Error types the Dask executor reports when the cluster, not the task, failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +50,33 @@ def record_outcome(run_id: str, task: Task[..., Any], outcome: Outcome, now: dat
             base["error"] = outcome.error.to_payload()
             if outcome.is_retryable and task.retry.allows_another(outcome.attempt):
                 delay = task.retry.delay_after(outcome.attempt)
-                retry_at = (now + timedelta(seconds=delay)).isoformat(timespec="microseconds")
-                payload = {**base, "delay": round(delay, 6), "retry_at": retry_at}
+                return Recording(EventType.TASK_RETRYING, _retrying(base, delay, now))
+            budget = task.retry.retries + INFRASTRUCTURE_RETRIES
+            if is_infrastructure_loss(outcome) and outcome.attempt <= budget:
+                payload = {**_retrying(base, 0.0, now), "infrastructure": True}
                 return Recording(EventType.TASK_RETRYING, payload)
             return Recording(EventType.TASK_FAILED, base)
     raise AssertionError(f"unknown outcome status {outcome.status!r}")
+
+
+def is_infrastructure_loss(outcome: Outcome) -> bool:
+    """True if the attempt failed because its worker or the connection to it was lost.
+
+    Such a failure says nothing about the task, so it gets up to ``INFRASTRUCTURE_RETRIES``
+    attempts beyond the task's own retries (counted in attempts: a task that keeps killing
+    its workers ends FAILED, the cause recorded).
+    """
+    return (
+        outcome.is_retryable
+        and outcome.worker is None  # reported by the executor, not by the task body
+        and outcome.error is not None
+        and outcome.error.type in INFRASTRUCTURE_ERRORS
+    )
+
+
+def _retrying(base: dict[str, Any], delay: float, now: datetime) -> dict[str, Any]:
+    retry_at = (now + timedelta(seconds=delay)).isoformat(timespec="microseconds")
+    return {**base, "delay": round(delay, 6), "retry_at": retry_at}
 
 
 def result_payload(run_id: str, outcome: Outcome) -> tuple[dict[str, Any], StoredResult | None]:

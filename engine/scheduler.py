@@ -14,7 +14,9 @@ from typing import Any, Protocol
 from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
-from ..storage.protocols import EventLog, ResultStore, StoredResult
+from ..storage.errors import StorageError
+from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore, StoredResult
+from ..storage.task_logs import TaskLogLine, TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import CacheIndex, decide_cache_key
 from .events import Event, EventType, NewEvent
@@ -33,6 +35,8 @@ EventListener = Callable[[Sequence[Event]], None]
 # At most this many tasks start per step: the first submissions happen early and a
 # huge frontier is committed in several transactions rather than one.
 MAX_STARTS_PER_STEP = 1000
+# While tasks wait for concurrency slots, look again this often: other processes free them.
+SLOT_POLL_SECONDS = 0.5
 
 
 class Clock(Protocol):
@@ -68,6 +72,8 @@ class Scheduler:
         reopen: Sequence[str] = (),
         cache: CacheIndex | None = None,
         state: RunView | None = None,
+        limits: ConcurrencyLimits | None = None,
+        task_logs: TaskLogSink | None = None,
     ) -> None:
         self.run_id = run_id
         self._traced = traced
@@ -82,10 +88,16 @@ class Scheduler:
         self._reopen = tuple(reopen)
         self._cache = cache
         self._cache_notes: dict[str, dict[str, str]] = {}  # per task: key or why not cached
+        self._limits = limits
+        self._holding: set[str] = set()  # tasks holding their slots
+        self._releasing: list[str] = []  # tasks to give their slots back after the next append
+        self._slot_waiting: set[str] = set()  # tasks that did not get their slots this step
         self._folder = Folder(state) if state is not None else Folder().apply_all(events)
         self._seq = events[-1].seq if events else 0
         self._buffer: list[NewEvent] = []
         self._stored: list[StoredResult] = []
+        self._task_logs = task_logs
+        self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
         self._handles: dict[str, Future[Outcome]] = {}
         self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         self._in_flight = 0
@@ -107,12 +119,16 @@ class Scheduler:
                     return self._folder.view()
                 self._collect(step, block=not self._has_more_ready)
         finally:
-            self._executor.release(self.run_id)
+            try:
+                self._executor.release(self.run_id)
+            finally:
+                self._release_slots()
 
     # -- deciding -----------------------------------------------------------------
 
     def _decide(self) -> tuple[Frontier, list[str]]:
         """Apply the frontier until it is stable; returns it and the tasks to submit."""
+        self._slot_waiting = set()
         to_submit = self._orphans()
         while True:
             step = frontier(self._traced.graph, self._folder.live_view())
@@ -129,13 +145,15 @@ class Scheduler:
                 if len(to_submit) >= MAX_STARTS_PER_STEP:
                     self._has_more_ready = True  # start the rest next step, without waiting
                     return step, to_submit
-                if key in ready and self._is_cached(key, now):
+                if key in self._slot_waiting or (key in ready and self._is_cached(key, now)):
+                    continue
+                if not self._acquire(key):
                     continue
                 attempt = self._folder.task(key).attempts + 1
                 notes = self._cache_notes.get(key, {})
                 self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
                 to_submit.append(key)
-            if step.is_idle:
+            if step.is_idle or self._is_only_waiting(step):
                 self._has_more_ready = False
                 return step, to_submit
 
@@ -169,12 +187,38 @@ class Scheduler:
         orphans = [
             task.key
             for task in self._folder.live_view().tasks.values()
-            if task.state is TaskState.RUNNING and task.key not in self._handles
+            if task.state is TaskState.RUNNING and task.key not in self._handles and self._acquire(task.key)
         ]
         for key in orphans:
             attempt = self._folder.task(key).attempts + 1
             self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, "reason": "orphaned"})
         return orphans
+
+    def _acquire(self, key: str) -> bool:
+        """Take the task's concurrency slots before it is submitted; False: it waits for them."""
+        tags = self._call_of(key).task.tags
+        if self._limits is None or not tags or key in self._holding:
+            return True
+        if self._limits.try_acquire(self.run_id, key, tags, self._owner):
+            self._holding.add(key)
+            return True
+        self._slot_waiting.add(key)
+        return False
+
+    def _is_only_waiting(self, step: Frontier) -> bool:
+        """Nothing to decide now but tasks that did not get their slots."""
+        if step.expand or step.upstream_failed or step.skipped:
+            return False
+        return all(key in self._slot_waiting for key in step.ready)
+
+    def _release_slots(self) -> None:
+        """The drive ended: give back every slot this driver holds for the run."""
+        if self._limits is None:
+            return
+        try:
+            self._limits.release_run(self.run_id, self._owner)
+        except StorageError:
+            logger.warning("run %s: could not give back its slots; they expire with its lease", self.run_id)
 
     def _expand(self, key: str) -> None:
         state = self._folder.live_view()
@@ -254,9 +298,11 @@ class Scheduler:
     def _collect(self, step: Frontier, block: bool = True) -> None:
         """Wait for at least one outcome (or the next retry), then take all that are done."""
         timeout = None if block else 0.0
-        if block and step.retry_due:
-            earliest = min(step.retry_due.values())
-            timeout = max(0.0, (earliest - self._clock.now()).total_seconds())
+        retry_due = [when for key, when in step.retry_due.items() if key not in self._slot_waiting]
+        if block and retry_due:
+            timeout = max(0.0, (min(retry_due) - self._clock.now()).total_seconds())
+        if block and self._slot_waiting:
+            timeout = SLOT_POLL_SECONDS if timeout is None else min(timeout, SLOT_POLL_SECONDS)
         if block and self._in_flight == 0 and timeout is None:
             raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
         try:
@@ -273,6 +319,7 @@ class Scheduler:
             self._complete(future.result())
 
     def _complete(self, outcome: Outcome) -> None:
+        self._keep_logs(outcome)  # a stale attempt's output is still what it printed
         current = self._folder.task(outcome.task_key)
         if current.state is not TaskState.RUNNING or current.attempts != outcome.attempt:
             logger.warning(
@@ -313,14 +360,40 @@ class Scheduler:
 
     def _record(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
         """Buffer an event and fold it at once, so decisions see it before it is flushed."""
+        if task_key in self._holding and type_ is not EventType.TASK_RUNNING:
+            self._holding.discard(task_key)  # terminal or retrying: no slot once recorded
+            self._releasing.append(task_key)
         new = NewEvent(task_key, type_.value, payload, self._clock.now())
         seq = self._seq + len(self._buffer) + 1
         assert new.ts is not None
         self._folder.apply(Event(self.run_id, seq, task_key, new.type, payload, new.ts, "", ""))
         self._buffer.append(new)
 
+    def _keep_logs(self, outcome: Outcome) -> None:
+        if self._task_logs is None:
+            return
+        self._pending_logs.extend(
+            TaskLogLine(
+                self.run_id, outcome.task_key, outcome.attempt, seq, line.ts, line.stream,
+                line.message, line.level, line.logger,
+            )
+            for seq, line in enumerate(outcome.logs)
+        )
+
+    def _flush_logs(self) -> None:
+        """Write the outcomes' output in one batch. Before the append: no event refers to it,
+        and the output of an attempt whose completion a crash lost is still kept."""
+        if not self._pending_logs or self._task_logs is None:
+            return
+        lines, self._pending_logs = self._pending_logs, []
+        try:
+            self._task_logs.put_logs(lines)
+        except StorageError as exc:  # operational data: losing it must not stop the run
+            logger.warning("run %s: dropped %d captured log lines: %s", self.run_id, len(lines), exc)
+
     def _flush(self) -> None:
-        """Store pending results, then append buffered events in one transaction."""
+        """Store task output and pending results, then append buffered events in one transaction."""
+        self._flush_logs()
         if not self._buffer:
             return
         if self._lease is not None:
@@ -328,10 +401,13 @@ class Scheduler:
         if self._stored:
             self._results.put_many(self._stored)
             self._stored = []
-        appended = self._log.append(self.run_id, self._seq, self._buffer)
+        appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
         self._buffer = []
         self._seq = appended[-1].seq
         self._folder.set_head_hash(appended[-1].hash)
+        if self._releasing and self._limits is not None:
+            released, self._releasing = self._releasing, []
+            self._limits.release(self.run_id, *released)
         if self._on_events is not None:
             self._on_events(appended)
 

@@ -1,12 +1,15 @@
-"""``lf.Worker``: resume runs whose driver died, claiming each by lease."""
+"""``lf.Worker``: drive submitted (SCHEDULED) runs and resume runs whose driver died."""
 
 import logging
+import os
+import socket
 import threading
 from pathlib import Path
 from typing import Self
 
 from ..errors import LedgerflowError
 from ..executors import Executor
+from ..storage import AppendConflict, WorkerRegistry
 from .api import Engine
 from .events import EventType, NewEvent
 
@@ -14,11 +17,13 @@ logger = logging.getLogger(__name__)
 
 
 class Worker:
-    """Polls the database for runs whose lease expired and resumes them.
+    """Polls the database for runs to drive: crashed ones first, then SCHEDULED ones.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
-    resume the same run. A run that cannot be resumed (its flow no longer loads) is
-    recorded as CRASHED with the reason, and left for a person to look at.
+    drive the same run. A run that cannot be resumed (its flow no longer loads) is
+    recorded as CRASHED with the reason, and left for a person to look at. While
+    ``run`` runs, the worker is listed in the ``workers`` registry under ``name``
+    (default: its lease owner) with a heartbeat every ``poll_interval`` seconds.
     """
 
     def __init__(
@@ -29,10 +34,14 @@ class Worker:
         home: str | Path | None = None,
         poll_interval: float = 5.0,
         lease_ttl: float = 30.0,
+        name: str | None = None,
     ) -> None:
         self.engine = Engine(database_url, executor, home=home, lease_ttl=lease_ttl)
         self.poll_interval = poll_interval
+        self.name = name or self.engine.owner
+        self.registry = WorkerRegistry(self.engine.storage.engine)
         self._stop = threading.Event()
+        self._is_registered = False
 
     def __enter__(self) -> Self:
         return self
@@ -49,28 +58,68 @@ class Worker:
         self._stop.set()
 
     def run_once(self) -> list[str]:
-        """Claim and drive at most one crashed run; returns the ids driven."""
-        log = self.engine.storage.log
-        claimed = log.claim_crashed(self.engine.owner, self.engine.lease_ttl, limit=1)
+        """Claim and drive at most one run (a crashed one first, else a scheduled one);
+        returns the ids driven."""
+        log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
+        claimed, reason = log.claim_crashed(owner, ttl, limit=1), "resume"
+        if not claimed:
+            claimed, reason = log.claim_scheduled(owner, ttl, limit=1), "worker"
         for run_id in claimed:
-            logger.info("worker %s: resuming run %s", self.engine.owner, run_id)
+            logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
             try:
-                self.engine.resume_claimed(run_id)
+                self.engine.resume_claimed(run_id, reason=reason)
+            except AppendConflict as exc:  # another driver appended first: it is not ours to mark
+                logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, exc)
             except LedgerflowError as exc:
-                logger.error("worker %s: cannot resume run %s: %s", self.engine.owner, run_id, exc)
+                logger.error("worker %s: cannot drive run %s: %s", self.name, run_id, exc)
                 self._record_crash(run_id, str(exc))
+            self.driven(run_id, reason)
+        if claimed and self._is_registered:
+            self._beat(runs_driven=len(claimed))
         return claimed
 
+    def driven(self, run_id: str, reason: str) -> None:
+        """Called after driving each claimed run (``reason``: "resume" or "worker"); a hook."""
+
     def run(self) -> None:
-        """Resume crashed runs until ``stop()`` is called."""
-        while not self._stop.is_set():
-            if not self.run_once():
-                self._stop.wait(self.poll_interval)
+        """Register, drive runs until ``stop()`` is called, then sign off as stopped."""
+        self.register()
+        beating = threading.Thread(target=self._keep_beating, name="ledgerflow-worker-heartbeat", daemon=True)
+        beating.start()
+        try:
+            while not self._stop.is_set():
+                if not self.run_once():
+                    self._stop.wait(self.poll_interval)
+        finally:
+            self._stop.set()
+            beating.join(timeout=self.poll_interval + 5)
+            self.registry.mark_stopped(self.name)
+            self._is_registered = False
+
+    def register(self) -> None:
+        """List this worker in the registry as running."""
+        self.registry.register(self.name, socket.gethostname(), os.getpid())
+        self._is_registered = True
+
+    def _keep_beating(self) -> None:
+        """Background thread: heartbeat every poll interval, idle or driving a run."""
+        while not self._stop.wait(self.poll_interval):
+            self._beat()
+
+    def _beat(self, runs_driven: int = 0) -> None:
+        try:
+            self.registry.heartbeat(self.name, runs_driven)
+        except LedgerflowError:
+            logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
 
     def _record_crash(self, run_id: str, reason: str) -> None:
         log = self.engine.storage.log
         head = log.run(run_id)
-        if head.owner != self.engine.owner or head.state not in ("RUNNING", "CRASHED", "PENDING"):
+        if head.owner != self.engine.owner:
+            return
+        if head.state == "SCHEDULED":  # never started: keep the claim; it is retried when it lapses
+            return
+        if head.state not in ("RUNNING", "CRASHED", "PENDING"):
             return
         crashed = NewEvent(None, EventType.RUN_CRASHED.value, {"reason": reason[:2000]})
         try:

@@ -10,10 +10,12 @@ import socket
 import threading
 import traceback
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ..storage.serialization import decode_result, encode_result
+from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
 from .signals import Skip, TaskTimeout
@@ -93,13 +95,17 @@ def run_invocation(
     """Run ``invocation.fn(*args, **kwargs)`` as one attempt and describe how it ended.
 
     ``args``/``kwargs`` are already resolved (no ``Upstream`` placeholders). ``worker``
-    names where this runs (default ``hostname:pid``).
+    names where this runs (default ``hostname:pid``). What the body prints and logs
+    comes back in ``Outcome.logs`` (see ``executors.capture``).
     """
     worker = worker or local_worker()
     started_at = datetime.now(UTC)
+    captured = AttemptLog()
     if invocation.timeout is None:
-        return _run_body(invocation, args, kwargs, started_at, worker)
-    return _run_with_timeout(invocation, args, kwargs, started_at, worker)
+        outcome = _run_body(invocation, args, kwargs, started_at, worker, captured)
+    else:
+        outcome = _run_with_timeout(invocation, args, kwargs, started_at, worker, captured)
+    return replace(outcome, logs=captured.lines())
 
 
 def _run_body(
@@ -108,11 +114,13 @@ def _run_body(
     kwargs: Mapping[str, Any],
     started_at: datetime,
     worker: str,
+    captured: AttemptLog,
 ) -> Outcome:
     task_context = TaskContext(invocation.run_id, invocation.task_key, invocation.attempt)
     token = current_task.set(task_context)
     try:
-        value = invocation.fn(*args, **kwargs)
+        with capturing(captured):
+            value = invocation.fn(*args, **kwargs)
     except Skip as exc:
         return Outcome(
             task_key=invocation.task_key,
@@ -174,13 +182,14 @@ def _run_with_timeout(
     kwargs: Mapping[str, Any],
     started_at: datetime,
     worker: str,
+    captured: AttemptLog,
 ) -> Outcome:
     finished: list[Outcome] = []
     done = threading.Event()
 
     def target() -> None:
         try:
-            finished.append(_run_body(invocation, args, kwargs, started_at, worker))
+            finished.append(_run_body(invocation, args, kwargs, started_at, worker, captured))
         finally:
             done.set()
 

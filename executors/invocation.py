@@ -83,6 +83,21 @@ class EncodedResult:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a task attempt printed or logged, captured where it ran.
+
+    ``stream`` is "stdout", "stderr" or "log" (a ``logging`` record, with its ``level``
+    name and ``logger`` name); ``ts`` is timezone-aware UTC.
+    """
+
+    ts: datetime
+    stream: str
+    message: str
+    level: str | None = None
+    logger: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The result of one attempt. Executors never raise: every ending is an outcome."""
 
@@ -96,6 +111,7 @@ class Outcome:
     is_retryable: bool = False  # the error matched the invocation's retry_on
     skip_reason: str | None = None
     worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
+    logs: tuple[LogLine, ...] = ()  # what the body printed and logged, in order (bounded)
 
     @property
     def duration(self) -> float:

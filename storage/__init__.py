@@ -21,18 +21,33 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
+from .limits import SqlLimits
 from .migrate import ensure_schema, upgrade
-from .protocols import CacheEntry, CacheIndex, EventLog, Leases, ResultStore, RunSummary, StoredResult
+from .protocols import (
+    CacheEntry,
+    CacheIndex,
+    ConcurrencyLimits,
+    EventLog,
+    Leases,
+    ResultStore,
+    RunSummary,
+    StoredResult,
+    TagUsage,
+    WaitingTask,
+)
 from .read_model import rebuild_read_model
 from .results import SqlResultStore
 from .serialization import decode_result, encode_result, load_result_key
 from .sql_log import SqlEventLog
+from .task_logs import SqlTaskLogStore, TaskLogLine, TaskLogSink
+from .workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
     "GENESIS_HASH",
     "AppendConflict",
     "CacheEntry",
     "CacheIndex",
+    "ConcurrencyLimits",
     "CorruptEvent",
     "EventLog",
     "InvalidAppend",
@@ -47,11 +62,19 @@ __all__ = [
     "RunNotFound",
     "RunSummary",
     "SqlEventLog",
+    "SqlLimits",
     "SqlResultStore",
+    "SqlTaskLogStore",
     "Storage",
     "StorageError",
     "StorageUnavailable",
     "StoredResult",
+    "TagUsage",
+    "TaskLogLine",
+    "TaskLogSink",
+    "WaitingTask",
+    "WorkerRecord",
+    "WorkerRegistry",
     "canonical_event_bytes",
     "canonical_payload",
     "chain_hash",
@@ -75,6 +98,16 @@ class Storage:
     log: SqlEventLog
     results: SqlResultStore
     url: str  # password masked
+
+    @property
+    def limits(self) -> SqlLimits:
+        """Concurrency limits by tag and their slots, in this database."""
+        return SqlLimits(self.engine)
+
+    @property
+    def task_logs(self) -> SqlTaskLogStore:
+        """Captured task output (prints, log records) in this database; not hash-chained."""
+        return SqlTaskLogStore(self.engine)
 
     def close(self) -> None:
         """Release the engine's connections."""

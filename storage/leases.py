@@ -115,3 +115,42 @@ def claim_crashed(connection: sa.Connection, owner: str, ttl: float, limit: int,
         if done.rowcount == 1:
             claimed.append(run_id)
     return claimed
+
+
+def _waiting_to_start(now: datetime) -> sa.ColumnElement[bool]:
+    """SCHEDULED, and nobody holds it (or the worker that claimed it died before starting)."""
+    return sa.and_(
+        _RUNS.c.state == "SCHEDULED",
+        sa.or_(_RUNS.c.lease_expires_at.is_(None), _RUNS.c.lease_expires_at <= now),
+    )
+
+
+def claim_scheduled(
+    connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime
+) -> list[str]:
+    """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first.
+
+    Locks like ``claim_crashed``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the BEGIN
+    IMMEDIATE write transaction on SQLite; each UPDATE re-checks the condition.
+    """
+    if limit < 1:
+        raise ValueError(f"claim at least one run, not {limit}")
+    expires = lease_expiry(now, ttl)
+    waiting = _waiting_to_start(now)
+    candidates = (
+        sa.select(_RUNS.c.run_id)
+        .where(waiting)
+        .order_by(_RUNS.c.created_at, _RUNS.c.run_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for run_id in connection.execute(candidates).scalars().all():
+        done = connection.execute(
+            _RUNS.update()
+            .where(_RUNS.c.run_id == run_id, waiting)
+            .values(owner=owner, lease_expires_at=expires)
+        )
+        if done.rowcount == 1:
+            claimed.append(run_id)
+    return claimed

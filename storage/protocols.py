@@ -1,6 +1,6 @@
 """The storage contracts the scheduler and replay depend on."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -46,17 +46,37 @@ class StoredResult:
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingTask:
+    """A task waiting for a slot of a limited tag, since ``since``."""
+
+    run_id: str
+    task_key: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagUsage:
+    """A tag's concurrency limit, the slots its tasks hold now and the tasks waiting for one."""
+
+    tag: str
+    limit: int
+    in_use: int
+    waiting: tuple[WaitingTask, ...]
+
+
 class EventLog(Protocol):
     """An append-only, hash-chained log of run events."""
 
     def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
     ) -> list[Event]:
         """Append ``events`` after ``expected_seq`` in one transaction.
 
         ``expected_seq`` is the seq of the last event the caller has seen (0 for a new
         run, whose first event must be ``run.created``). Raises ``AppendConflict`` if
-        another writer appended first.
+        another writer appended first, or, with ``owner``, if ``owner`` no longer holds
+        the run's lease (fencing a driver whose run was taken over).
         """
         ...
 
@@ -98,12 +118,34 @@ class Leases(Protocol):
         """Atomically take the leases of up to ``limit`` runs a dead driver left, oldest first."""
         ...
 
+    def claim_scheduled(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
+    ) -> list[str]:
+        """Atomically take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first."""
+        ...
+
 
 class CacheIndex(Protocol):
     """Cached task results by cache key (a read model of ``task.succeeded`` events)."""
 
     def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
         """The latest unexpired entry for ``cache_key``, or None."""
+        ...
+
+
+class ConcurrencyLimits(Protocol):
+    """Slots of limited tags, taken before a task is submitted and given back after."""
+
+    def try_acquire(self, run_id: str, task_key: str, tags: Iterable[str], owner: str) -> bool:
+        """Take a slot of every limited tag or none; False: a tag is full (the task waits)."""
+        ...
+
+    def release(self, run_id: str, *task_keys: str) -> None:
+        """Give back these tasks' slots (after their terminal or retrying event is recorded)."""
+        ...
+
+    def release_run(self, run_id: str, owner: str | None = None) -> None:
+        """Give back every slot the run holds (the drive ended)."""
         ...
 
 

@@ -2,6 +2,8 @@
 
 ``runs`` and ``cache_entries`` are read models of ``events``: updated in the append's
 transaction and rebuildable from the events alone (``rebuild_read_model``).
+``concurrency_*`` are not: they hold the limits by tag and the slots drivers hold now
+(see ``storage.limits``).
 """
 
 from datetime import UTC, datetime
@@ -106,4 +108,64 @@ cache_entries = Table(
     Column("result", Text, nullable=False),  # canonical JSON of the task.succeeded result payload
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("runs_driven", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # "running" or "stopped"
+)
+
+concurrency_limits = Table(
+    "concurrency_limits",
+    metadata,
+    Column("tag", String(255), primary_key=True),
+    Column("limit", Integer, nullable=False),  # 0 pauses the tag
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+concurrency_slots = Table(
+    "concurrency_slots",
+    metadata,
+    Column("tag", String(255), primary_key=True),
+    Column("run_id", String(64), primary_key=True),
+    Column("task_key", Text, primary_key=True),
+    Column("owner", String(255), nullable=False),  # the driver; the slot lives as its lease
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Index(None, "run_id"),
+)
+
+concurrency_waiting = Table(
+    "concurrency_waiting",
+    metadata,
+    Column("tag", String(255), primary_key=True),
+    Column("run_id", String(64), primary_key=True),
+    Column("task_key", Text, primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Index(None, "run_id"),
+)
+
+# Operational output of task attempts (prints, log records): not part of the audit log,
+# not hash-chained, never referenced by events.
+task_logs = Table(
+    "task_logs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("task_key", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("seq_in_attempt", Integer, nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("stream", String(16), nullable=False),
+    Column("level", String(16), nullable=True),
+    Column("logger", String(255), nullable=True),
+    Column("message", Text, nullable=False),
+    Index(None, "run_id", "task_key"),
 )

@@ -109,11 +109,15 @@ class SqlEventLog:
         """The engine this log writes to."""
         return self._engine
 
-    def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
+    def append(
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
+    ) -> list[Event]:
         """Append ``events`` after ``expected_seq`` in one transaction (see ``EventLog``).
 
-        Raises ``AppendConflict`` if another writer got there first, ``RunNotFound`` for an
-        unknown run, ``InvalidAppend`` for a malformed batch, ``PayloadNotJSON``.
+        With ``owner``, the append is fenced: it is refused unless ``owner`` still holds
+        the run's lease. Raises ``AppendConflict`` if another writer got there first or took
+        the run over, ``RunNotFound`` for an unknown run, ``InvalidAppend`` for a malformed
+        batch, ``PayloadNotJSON``.
         """
         batch = list(events)
         if not batch:
@@ -121,16 +125,16 @@ class SqlEventLog:
         _check_batch(run_id, expected_seq, batch)
         payloads = [canonical_payload(new.payload) for new in batch]
         attempts: list[list[Event] | None] = []
-        return self._append_retrying(run_id, expected_seq, batch, payloads, attempts)
+        return self._append_retrying(run_id, expected_seq, batch, payloads, attempts, owner)
 
     @retry_unavailable
     def _append_retrying(
         self, run_id: str, expected_seq: int, batch: list[NewEvent],
-        payloads: list[bytes], attempts: list[list[Event] | None],
+        payloads: list[bytes], attempts: list[list[Event] | None], owner: str | None,
     ) -> list[Event]:  # fmt: skip
         attempts.append(None)
         try:
-            return self._append_once(run_id, expected_seq, batch, payloads, attempts)
+            return self._append_once(run_id, expected_seq, batch, payloads, attempts, owner)
         except AppendConflict:
             # An earlier attempt may have committed before its connection died: if the
             # stored rows are exactly what it computed, that append succeeded.
@@ -142,10 +146,10 @@ class SqlEventLog:
 
     def _append_once(
         self, run_id: str, expected_seq: int, batch: list[NewEvent],
-        payloads: list[bytes], attempts: list[list[Event] | None],
+        payloads: list[bytes], attempts: list[list[Event] | None], owner: str | None,
     ) -> list[Event]:  # fmt: skip
         with translated_errors(self._engine), self._engine.begin() as connection:
-            prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq)
+            prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq, owner)
             now = datetime.now(UTC)
             ts = now if last_ts is None or now >= last_ts else last_ts
             chained = _chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
@@ -169,13 +173,13 @@ class SqlEventLog:
         return chained
 
     def _lock_head(
-        self, connection: sa.Connection, run_id: str, expected_seq: int
+        self, connection: sa.Connection, run_id: str, expected_seq: int, owner: str | None
     ) -> tuple[str, datetime | None]:
-        """Lock the run's row and check its head: (head hash, last ts)."""
+        """Lock the run's row, check its head and lease holder: (head hash, last ts)."""
         if expected_seq == 0:
             return GENESIS_HASH, None
         query = (
-            sa.select(_RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at)
+            sa.select(_RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at, _RUNS.c.owner)
             .where(_RUNS.c.run_id == run_id)
             .with_for_update()
         )
@@ -189,6 +193,14 @@ class SqlEventLog:
                 f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
                 f"seq {row.head_seq}: another writer appended; stop driving this run "
                 "(resume it to take it over)",
+            )
+        if owner is not None and row.owner != owner:
+            raise AppendConflict(
+                run_id,
+                expected_seq,
+                f"run {run_id}: driver {owner} no longer holds the run's lease "
+                f"(now {row.owner or 'nobody'}): another process took the run over; "
+                "this driver stops driving it",
             )
         return row.head_hash, row.updated_at
 
@@ -301,6 +313,19 @@ class SqlEventLog:
             claimed = leases.claim_crashed(connection, owner, ttl, limit, now)
         if claimed:
             logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
+        return claimed
+
+    @retry_unavailable
+    def claim_scheduled(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
+    ) -> list[str]:
+        """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs nobody drives,
+        oldest first. Concurrent claimers never get the same run."""
+        now = leases.utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            claimed = leases.claim_scheduled(connection, owner, ttl, limit, now)
+        if claimed:
+            logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
         return claimed
 
     @retry_unavailable

@@ -1,15 +1,13 @@
 """Fixtures of the crash tests: the child scripts in tmp_path, and children killed at teardown."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .processes import Child
+from .processes import Child, Spawn
 from .scripts import write_scripts
-
-Spawn = Callable[..., Child]
 
 
 @pytest.fixture
@@ -26,6 +24,7 @@ def spawn(crash_dir: Path) -> Iterator[Spawn]:
 
     def start(*args: str, name: str, **env: str) -> Child:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "CRASH_"))}
+        environment["PYTHONFAULTHANDLER"] = "1"  # a child that crashes by itself shows where
         environment.update(env)
         child = Child(args, crash_dir, environment, name)
         children.append(child)

@@ -124,3 +124,35 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = DEADLI
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds} s waiting until {what}")
         time.sleep(0.02)
+
+
+Spawn = Callable[..., Child]
+"""The ``spawn`` fixture: ``spawn(*args, name=..., **environment) -> Child``."""
+
+
+def drive(
+    spawn: Spawn, crash_dir: Path, database_url: str, flow: str = "chain.py:chain", **env: str
+) -> Child:
+    """A child that runs a flow of ``crash_dir`` (drive.py), instrumented as ``env`` says."""
+    ref = str(crash_dir / flow)
+    return spawn(PYTHON, "drive.py", database_url, str(crash_dir), ref, name="driver", **env)
+
+
+def kill_after_kth_success(child: Child, k: int, *, is_paused: bool) -> str:
+    """Read the child's appends until the k-th task.succeeded, SIGKILL it; returns the run id.
+
+    ``is_paused``: the child waits after each append (CRASH_PAUSE=1); it is let go on after
+    every append before the k-th, so the kill lands right after that commit.
+    """
+    seen = 0
+
+    def is_kth(line: str) -> bool:
+        nonlocal seen
+        if not line.startswith("appended "):
+            return False
+        seen += sum(word.startswith("task.succeeded:") for word in line.split())
+        return seen >= k
+
+    line = child.wait_for(is_kth, reply=is_paused)
+    assert child.kill() == -signal.SIGKILL, "the child ended before the kill"
+    return line.split()[1]

@@ -114,8 +114,8 @@ HARNESS = dedent(
         pause = os.environ.get("CRASH_PAUSE") == "1"
         append, put_many = SqlEventLog.append, SqlResultStore.put_many
 
-        def announcing_append(self, run_id, expected_seq, events):
-            appended = append(self, run_id, expected_seq, events)
+        def announcing_append(self, run_id, expected_seq, events, *args, **kwargs):
+            appended = append(self, run_id, expected_seq, events, *args, **kwargs)
             if mode == "after-event" and any(
                 e.type == "task.succeeded" and e.task_key == target for e in appended
             ):
@@ -126,8 +126,8 @@ HARNESS = dedent(
                 sys.stdin.readline()  # the parent lets us go on, or kills us here
             return appended
 
-        def dying_put_many(self, results):
-            put_many(self, results)
+        def dying_put_many(self, results, *args, **kwargs):
+            put_many(self, results, *args, **kwargs)
             if any(result.task_key == target for result in results):
                 die()
 

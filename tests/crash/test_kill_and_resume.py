@@ -10,33 +10,10 @@ import ledgerflow as lf
 from ledgerflow.engine.flow_ref import load_flow
 
 from .checks import check_log, check_recovered, crash_of, ran, read_ledger
-from .conftest import Spawn
-from .processes import PYTHON, Child, wait_until
+from .processes import PYTHON, Spawn, drive, kill_after_kth_success, wait_until
 from .scripts import BIG_STEPS, expected_result, task_keys
 
 TASKS = len(task_keys())
-
-
-def drive(spawn: Spawn, crash_dir: Path, database_url: str, **env: str) -> Child:
-    """A child that runs chain.py:chain, instrumented as ``env`` says."""
-    ref = f"{crash_dir / 'chain.py'}:chain"
-    return spawn(PYTHON, "drive.py", database_url, str(crash_dir), ref, name="driver", **env)
-
-
-def kill_after_kth_success(child: Child, k: int, *, is_paused: bool) -> str:
-    """Read the child's appends until the k-th task.succeeded, SIGKILL it; returns the run id."""
-    seen = 0
-
-    def is_kth(line: str) -> bool:
-        nonlocal seen
-        if not line.startswith("appended "):
-            return False
-        seen += sum(word.startswith("task.succeeded:") for word in line.split())
-        return seen >= k
-
-    line = child.wait_for(is_kth, reply=is_paused)
-    assert child.kill() == -9, "the child ended before the kill"
-    return line.split()[1]
 
 
 def resume(database_url: str, crash_dir: Path, run_id: str) -> None:

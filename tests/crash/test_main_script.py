@@ -5,9 +5,7 @@ from pathlib import Path
 import ledgerflow as lf
 
 from .checks import check_recovered, crash_of
-from .conftest import Spawn
-from .processes import LEDGERFLOW_CLI, PYTHON
-from .test_kill_and_resume import kill_after_kth_success
+from .processes import LEDGERFLOW_CLI, PYTHON, Spawn, kill_after_kth_success
 
 
 def test_a_script_flow_killed_mid_run_is_resumed_by_the_cli(

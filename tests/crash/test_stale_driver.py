@@ -12,10 +12,8 @@ from sqlalchemy import exc as sa_exc
 import ledgerflow as lf
 
 from .checks import check_log, ran
-from .conftest import Spawn
-from .processes import Child, wait_until
+from .processes import Child, Spawn, drive, wait_until
 from .scripts import expected_result
-from .test_kill_and_resume import drive
 
 
 def is_run_locked(database_url: str, run_id: str) -> bool:

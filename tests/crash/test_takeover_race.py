@@ -17,10 +17,8 @@ import pytest
 import ledgerflow as lf
 
 from .checks import check_log
-from .conftest import Spawn
-from .processes import DEADLINE_SECONDS, Child, wait_until
+from .processes import DEADLINE_SECONDS, Child, Spawn, drive, wait_until
 from .scripts import expected_result
-from .test_kill_and_resume import drive
 
 TARGET = "step-7"
 

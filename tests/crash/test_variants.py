@@ -8,22 +8,15 @@ import pytest
 import ledgerflow as lf
 
 from .checks import check_recovered, crash_of, ran
-from .conftest import Spawn
-from .processes import PYTHON, Child
+from .processes import Spawn, drive, kill_after_kth_success
 from .scripts import FAN_WIDTH, expected_result
-from .test_kill_and_resume import kill_after_kth_success
-
-
-def drive_variant(spawn: Spawn, crash_dir: Path, database_url: str, flow: str, **env: str) -> Child:
-    ref = f"{crash_dir / 'variants.py'}:{flow}"
-    return spawn(PYTHON, "drive.py", database_url, str(crash_dir), ref, name=flow, **env)
 
 
 @pytest.mark.parametrize("k", [1, 5, 10])
 def test_killed_in_the_middle_of_a_dynamic_map(
     database_url: str, crash_dir: Path, spawn: Spawn, k: int
 ) -> None:
-    child = drive_variant(spawn, crash_dir, database_url, "fan", CRASH_PAUSE="1")
+    child = drive(spawn, crash_dir, database_url, "variants.py:fan", CRASH_PAUSE="1")
     run_id = kill_after_kth_success(child, k, is_paused=True)  # k = 1: only produce succeeded
     keys = ["produce", *(f"square[{i}]" for i in range(FAN_WIDTH)), "add"]
     with lf.Engine(database_url, home=crash_dir) as engine:
@@ -36,8 +29,10 @@ def test_killed_in_the_middle_of_a_dynamic_map(
         assert [e.type for e in engine.events(run_id)].count("task.mapped") == 1  # expanded once
 
 
-def test_killed_while_a_task_waits_for_its_retry(database_url: str, crash_dir: Path, spawn: Spawn) -> None:
-    child = drive_variant(spawn, crash_dir, database_url, "retried", CRASH_PAUSE="1")
+def test_killed_while_a_task_waits_for_its_retry(
+    database_url: str, crash_dir: Path, spawn: Spawn
+) -> None:
+    child = drive(spawn, crash_dir, database_url, "variants.py:retried", CRASH_PAUSE="1")
     line = child.wait_for(lambda line: "task.retrying:flaky" in line.split(), reply=True)
     assert child.kill() == -9
     run_id = line.split()[1]

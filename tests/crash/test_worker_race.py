@@ -5,9 +5,7 @@ from pathlib import Path
 import ledgerflow as lf
 
 from .checks import check_recovered, crash_of
-from .conftest import Spawn
-from .processes import PYTHON, wait_until
-from .test_kill_and_resume import drive, kill_after_kth_success
+from .processes import PYTHON, Spawn, drive, kill_after_kth_success, wait_until
 
 WORKER_LEASE_TTL = "5"  # the winner's lease: long enough never to lapse while it drives
 

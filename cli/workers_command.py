@@ -1,0 +1,67 @@
+"""``ledgerflow workers``: the registered workers, their heartbeats and health."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from ..storage import WorkerRecord, WorkerRegistry
+from .options import DatabaseOption, console, open_engine
+from .render import format_duration, format_time
+
+
+def workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    poll: Annotated[
+        float,
+        typer.Option(
+            "--poll", metavar="SECONDS", min=0.01,
+            help="The workers' poll interval: a heartbeat older than 3 polls (and 60 s) is unhealthy.",
+        ),
+    ] = 5.0,
+    database: DatabaseOption = None,
+) -> None:
+    """List the workers that registered in the database: host, pid, runs driven, heartbeat age
+    and whether they are healthy (running, and beat recently)."""
+    with open_engine(database) as engine:
+        found = WorkerRegistry(engine.storage.engine).workers()
+    now = datetime.now(UTC)
+    if as_json:
+        payload = [worker_json(record, now, poll) for record in found]
+        typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return
+    console().print(workers_table(found, now, poll))
+
+
+def worker_json(record: WorkerRecord, now: datetime, poll: float) -> dict[str, Any]:
+    """One worker as plain JSON data."""
+    return {
+        "name": record.name,
+        "host": record.host,
+        "pid": record.pid,
+        "state": record.state,
+        "started_at": record.started_at.isoformat(),
+        "heartbeat_at": record.heartbeat_at.isoformat(),
+        "heartbeat_age": round(record.heartbeat_age(now), 3),
+        "runs_driven": record.runs_driven,
+        "healthy": record.is_healthy(now, poll),
+    }
+
+
+def workers_table(found: list[WorkerRecord], now: datetime, poll: float) -> Table:
+    """A table of workers, most recently started first."""
+    table = Table(title="workers")
+    for column in ("name", "host", "pid", "state", "started", "heartbeat age", "runs", "health"):
+        table.add_column(column, overflow="fold")
+    for record in found:
+        is_healthy = record.is_healthy(now, poll)
+        health = "[green]healthy[/]" if is_healthy else "[red]unhealthy[/]"
+        if record.state != "running":
+            health = "[dim]stopped[/]"
+        table.add_row(
+            record.name, record.host, str(record.pid), record.state, format_time(record.started_at),
+            format_duration(record.heartbeat_age(now)), str(record.runs_driven), health,
+        )
+    return table

@@ -1,0 +1,241 @@
+"""Capture what a task attempt prints and logs, in the thread that runs it, bounded.
+
+While at least one attempt runs in a process, ``sys.stdout`` and ``sys.stderr`` are
+proxies: every write still goes to the stream they replaced (a user at a terminal sees
+prints as before) and, in a thread running an attempt, also to that attempt's buffer.
+A context variable names the buffer, so other threads (and other attempts running at the
+same time in the same process) never see each other's lines. A handler on the root
+logger, installed once per process, routes ``logging`` records emitted in such a thread
+to the buffer (INFO and above; the loggers' own levels still apply).
+
+Output written by threads that a task body starts itself is not captured (a new thread
+starts with an empty context), and neither is output written straight to file
+descriptors 1 and 2 (by C code or subprocesses).
+"""
+
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from .invocation import LogLine
+
+STDOUT = "stdout"
+STDERR = "stderr"
+LOG = "log"
+CAPTURE_LEVEL = logging.INFO
+HEAD_LINES = 1000  # an attempt keeps its first HEAD_LINES lines ...
+TAIL_LINES = 1000  # ... and its last TAIL_LINES; the lines between are counted, not kept
+MAX_LINE_CHARS = 8000
+NOTE_LOGGER = "ledgerflow.capture"
+
+
+class AttemptLog:
+    """The bounded buffer of one attempt: its first and last lines, and how many were dropped.
+
+    Thread-safe: a timed-out attempt's abandoned thread may still write while the
+    outcome takes a snapshot.
+    """
+
+    def __init__(
+        self, head: int = HEAD_LINES, tail: int = TAIL_LINES, max_chars: int = MAX_LINE_CHARS
+    ) -> None:
+        self._lock = threading.Lock()
+        self._head_size = head
+        self._head: list[LogLine] = []
+        self._tail: deque[LogLine] = deque(maxlen=tail)
+        self._max_chars = max_chars
+        self._dropped = 0
+        self._first_dropped_at: datetime | None = None
+        # stream -> (time of the first write, text, characters cut) of a line not ended yet
+        self._partial: dict[str, tuple[datetime, str, int]] = {}
+
+    def add(self, line: LogLine) -> None:
+        """Keep a complete line (or count it as dropped)."""
+        with self._lock:
+            self._add(line)
+
+    def write(self, stream: str, text: str) -> None:
+        """Text written to stdout or stderr: each completed line becomes a ``LogLine``."""
+        now = datetime.now(UTC)
+        with self._lock:
+            started, pending, cut = self._partial.pop(stream, (now, "", 0))
+            *complete, rest = (pending + text).split("\n")
+            for message in complete:
+                self._add(LogLine(started, stream, message), cut)
+                started, cut = now, 0
+            if len(rest) > self._max_chars:  # a huge line without a newline yet: keep its start
+                rest, cut = rest[: self._max_chars], cut + len(rest) - self._max_chars
+            if rest or cut:
+                self._partial[stream] = (started, rest, cut)
+
+    def lines(self) -> tuple[LogLine, ...]:
+        """The kept lines in order (pending partial lines included), with a note for a gap."""
+        with self._lock:
+            for stream, (started, rest, cut) in sorted(self._partial.items()):
+                self._add(LogLine(started, stream, rest), cut)
+            self._partial.clear()
+            if not self._dropped:
+                return (*self._head, *self._tail)
+            assert self._first_dropped_at is not None
+            note = LogLine(
+                self._first_dropped_at,
+                LOG,
+                f"{self._dropped} line(s) dropped: an attempt keeps its first {self._head_size} "
+                f"and its last {self._tail.maxlen} lines",
+                level="WARNING",
+                logger=NOTE_LOGGER,
+            )
+            return (*self._head, note, *self._tail)
+
+    def _add(self, line: LogLine, cut: int = 0) -> None:
+        cut += max(0, len(line.message) - self._max_chars)
+        if cut:
+            line = replace(line, message=f"{line.message[: self._max_chars]}... [{cut} characters cut]")
+        if len(self._head) < self._head_size:
+            self._head.append(line)
+            return
+        if len(self._tail) == self._tail.maxlen:
+            evicted = self._tail[0] if self._tail else line
+            self._dropped += 1
+            if self._first_dropped_at is None:
+                self._first_dropped_at = evicted.ts
+        self._tail.append(line)
+
+
+_current: ContextVar[AttemptLog | None] = ContextVar("ledgerflow_attempt_log", default=None)
+# True while the capture handler forwards a record to logging.lastResort (which writes to
+# sys.stderr): the record is already captured as a log line, not again as stderr.
+_is_forwarding: ContextVar[bool] = ContextVar("ledgerflow_log_forwarding", default=False)
+
+
+class _TeeStream:
+    """Stands in for sys.stdout or sys.stderr: writes go through, and to the attempt's buffer."""
+
+    def __init__(self, stream: str, target: TextIO) -> None:
+        self.stream = stream
+        self.target = target
+
+    def write(self, text: str) -> int:
+        buffer = _current.get()
+        if buffer is not None and isinstance(text, str) and not _is_forwarding.get():
+            buffer.write(self.stream, text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+class _CaptureHandler(logging.Handler):
+    """On the root logger: a record emitted in an attempt's thread becomes a line of it.
+
+    Having a handler on the root logger turns off ``logging.lastResort`` for records no
+    other handler takes, so this handler forwards those to it: WARNING and above still
+    reach stderr as they did before it was installed.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            buffer = _current.get()
+            if buffer is not None:
+                ts = datetime.fromtimestamp(record.created, UTC)
+                buffer.add(LogLine(ts, LOG, _record_text(record), record.levelname, record.name))
+            last_resort = logging.lastResort
+            if (
+                last_resort is not None
+                and record.levelno >= last_resort.level
+                and not _has_other_handlers(record.name, self)
+            ):
+                token = _is_forwarding.set(True)
+                try:
+                    last_resort.handle(record)
+                finally:
+                    _is_forwarding.reset(token)
+        except Exception:
+            self.handleError(record)
+
+
+def _record_text(record: logging.LogRecord) -> str:
+    text = record.getMessage()
+    if record.exc_info:
+        text = f"{text}\n{_FORMATTER.formatException(record.exc_info)}"
+    if record.stack_info:
+        text = f"{text}\n{_FORMATTER.formatStack(record.stack_info)}"
+    return text
+
+
+def _has_other_handlers(name: str, ours: logging.Handler) -> bool:
+    """Whether a handler besides ``ours`` takes records of logger ``name`` (as logging finds them)."""
+    logger: logging.Logger | None = (
+        logging.getLogger() if name == logging.getLogger().name else logging.getLogger(name)
+    )
+    while logger is not None:
+        if any(handler is not ours for handler in logger.handlers):
+            return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return False
+
+
+_FORMATTER = logging.Formatter()
+_lock = threading.Lock()
+_active = 0  # attempts capturing in this process right now
+_handler = _CaptureHandler(CAPTURE_LEVEL)
+
+
+def _install_handler() -> None:
+    """Add the capture handler to the root logger (again, if logging was reconfigured)."""
+    root = logging.getLogger()
+    if _handler in root.handlers:
+        return
+    # Logging left unconfigured (no handlers, the default WARNING level) would drop INFO
+    # records before any handler sees them: let them through. Configured levels stay.
+    if not root.handlers and root.level == logging.WARNING:
+        root.setLevel(CAPTURE_LEVEL)
+    root.addHandler(_handler)
+
+
+def _start() -> None:
+    global _active
+    with _lock:
+        _install_handler()
+        _active += 1
+        if _active == 1:
+            if sys.stdout is not None and not isinstance(sys.stdout, _TeeStream):
+                sys.stdout = _TeeStream(STDOUT, sys.stdout)
+            if sys.stderr is not None and not isinstance(sys.stderr, _TeeStream):
+                sys.stderr = _TeeStream(STDERR, sys.stderr)
+
+
+def _stop() -> None:
+    global _active
+    with _lock:
+        _active -= 1
+        if _active == 0:
+            # Put the streams back unless someone replaced them meanwhile.
+            if isinstance(sys.stdout, _TeeStream):
+                sys.stdout = sys.stdout.target
+            if isinstance(sys.stderr, _TeeStream):
+                sys.stderr = sys.stderr.target
+
+
+@contextmanager
+def capturing(buffer: AttemptLog) -> Iterator[AttemptLog]:
+    """Route this thread's prints and log records to ``buffer`` for the ``with`` block."""
+    _start()
+    token = _current.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _current.reset(token)
+        _stop()

@@ -1,0 +1,178 @@
+"""Global concurrency limits by tag: slots taken before a task is submitted, held with a lease.
+
+A limit caps how many tasks carrying a tag run at once, across every run and process
+sharing the database; a tag without a limit is unlimited and 0 pauses it. A slot is a
+row naming the driver (``owner``) that holds it. It counts only while that driver holds
+its run's lease (``runs.owner`` and ``runs.lease_expires_at``), so a crashed driver's
+slots come back when its lease expires; acquirers delete such slots as they go.
+
+Acquiring is all or none across a task's tags and safe across processes: PostgreSQL
+locks the limit rows ``FOR UPDATE`` in sorted tag order before counting; on SQLite the
+write transaction is BEGIN IMMEDIATE, so acquirers run one at a time. A task that did
+not get its slots is recorded as waiting (per blocking tag) until it gets them or is
+released: the log keeps facts, this table shows who waits now.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from . import leases, schema
+from .database import READ_ONLY, retry_unavailable, translated_errors
+from .protocols import TagUsage, WaitingTask
+
+logger = logging.getLogger(__name__)
+
+_LIMITS = schema.concurrency_limits
+_SLOTS = schema.concurrency_slots
+_WAITING = schema.concurrency_waiting
+_RUNS = schema.runs
+MAX_TAG_LENGTH = 255
+
+
+def check_limit(tag: str, limit: int) -> None:
+    """Raise ``ValueError`` unless ``tag`` is a tag name and ``limit`` an int >= 0."""
+    if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
+        raise ValueError(f"a tag must be a string of 1 to {MAX_TAG_LENGTH} characters, not {tag!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"the limit of tag {tag!r} must be an integer >= 0 (0 pauses it), not {limit!r}")
+
+
+def _is_held(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    """The row's owner still holds its run's lease at ``now``."""
+    return sa.exists().where(
+        _RUNS.c.run_id == table.c.run_id,
+        _RUNS.c.owner == table.c.owner,
+        _RUNS.c.lease_expires_at > now,
+    )
+
+
+class SqlLimits:
+    """Concurrency limits and slots on a SQLAlchemy engine (``Storage.limits``).
+
+    Times are the caller's clock (``now``, default the current UTC time), as for leases.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @retry_unavailable
+    def set_limit(self, tag: str, limit: int, now: datetime | None = None) -> None:
+        """Cap the tasks tagged ``tag`` running at once at ``limit`` (0 pauses the tag)."""
+        check_limit(tag, limit)
+        values = {"limit": limit, "updated_at": leases.utc_now(now)}
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            done = connection.execute(_LIMITS.update().where(_LIMITS.c.tag == tag).values(**values))
+            if done.rowcount == 0:
+                try:
+                    with connection.begin_nested():
+                        connection.execute(_LIMITS.insert().values(tag=tag, **values))
+                except sa_exc.IntegrityError:  # another process inserted it just now
+                    connection.execute(_LIMITS.update().where(_LIMITS.c.tag == tag).values(**values))
+        logger.info("limit of tag %s set to %d", tag, limit)
+
+    @retry_unavailable
+    def limits(self, now: datetime | None = None) -> list[TagUsage]:
+        """Every tag with a limit, by name: its limit, slots in use and tasks waiting."""
+        now = leases.utc_now(now)
+        in_use = (
+            sa.select(_SLOTS.c.tag, sa.func.count().label("n"))
+            .where(_is_held(_SLOTS, now))
+            .group_by(_SLOTS.c.tag)
+        )
+        waiting = (
+            sa.select(_WAITING.c.tag, _WAITING.c.run_id, _WAITING.c.task_key, _WAITING.c.since)
+            .where(_is_held(_WAITING, now))
+            .order_by(_WAITING.c.since, _WAITING.c.run_id, _WAITING.c.task_key)
+        )
+        with translated_errors(self._engine), self._read() as connection:
+            tags = connection.execute(sa.select(_LIMITS.c.tag, _LIMITS.c.limit).order_by(_LIMITS.c.tag)).all()
+            counts: dict[str, int] = {tag: n for tag, n in connection.execute(in_use)}
+            waiters: dict[str, list[WaitingTask]] = {}
+            for tag, run_id, task_key, since in connection.execute(waiting):
+                waiters.setdefault(tag, []).append(WaitingTask(run_id, task_key, since))
+        return [
+            TagUsage(tag, limit, counts.get(tag, 0), tuple(waiters.get(tag, ())))
+            for tag, limit in tags
+        ]
+
+    @retry_unavailable
+    def try_acquire(
+        self, run_id: str, task_key: str, tags: Iterable[str], owner: str,
+        now: datetime | None = None,
+    ) -> bool:  # fmt: skip
+        """Take one slot of every limited tag in ``tags`` for the task, or none.
+
+        True if the task may start (it holds its slots, or none of its tags is limited);
+        False if a limited tag is full, and the task is then recorded as waiting on it.
+        ``owner`` must hold the run's lease: the slots live as long as it does.
+        """
+        wanted = sorted(set(tags))
+        if not wanted:
+            return True
+        now = leases.utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            locked = (
+                sa.select(_LIMITS.c.tag, _LIMITS.c.limit)
+                .where(_LIMITS.c.tag.in_(wanted))
+                .order_by(_LIMITS.c.tag)
+                .with_for_update()
+            )
+            limits = {tag: limit for tag, limit in connection.execute(locked)}
+            if not limits:
+                return True
+            full = _full_tags(connection, run_id, task_key, limits, now)
+            mine = (_WAITING.c.run_id == run_id, _WAITING.c.task_key == task_key)
+            connection.execute(_WAITING.delete().where(*mine))
+            table, stamp = (_WAITING, "since") if full else (_SLOTS, "acquired_at")
+            rows = [
+                {"tag": tag, "run_id": run_id, "task_key": task_key, "owner": owner, stamp: now}
+                for tag in (full or sorted(limits))
+            ]
+            connection.execute(table.insert(), rows)
+        if full:
+            logger.debug("run %s task %s waits for a slot of %s", run_id, task_key, ", ".join(full))
+        return not full
+
+    @retry_unavailable
+    def release(self, run_id: str, *task_keys: str) -> None:
+        """Give back the slots of these tasks of the run, and forget that they wait."""
+        if not task_keys:
+            return
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            for table in (_SLOTS, _WAITING):
+                connection.execute(
+                    table.delete().where(table.c.run_id == run_id, table.c.task_key.in_(task_keys))
+                )
+
+    @retry_unavailable
+    def release_run(self, run_id: str, owner: str | None = None) -> None:
+        """Give back every slot of the run (only those ``owner`` holds, if given)."""
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            for table in (_SLOTS, _WAITING):
+                query = table.delete().where(table.c.run_id == run_id)
+                if owner is not None:
+                    query = query.where(table.c.owner == owner)
+                connection.execute(query)
+
+    def _read(self) -> sa.Connection:
+        return self._engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def _full_tags(
+    connection: sa.Connection, run_id: str, task_key: str, limits: dict[str, int], now: datetime
+) -> list[str]:
+    """The tags whose slots are all held by others, after deleting lapsed slots and the
+    task's own (a new attempt, or a new driver, takes them again)."""
+    tags = list(limits)
+    for table in (_SLOTS, _WAITING):
+        connection.execute(table.delete().where(table.c.tag.in_(tags), sa.not_(_is_held(table, now))))
+    mine = (_SLOTS.c.run_id == run_id, _SLOTS.c.task_key == task_key)
+    connection.execute(_SLOTS.delete().where(_SLOTS.c.tag.in_(tags), *mine))
+    count = sa.select(_SLOTS.c.tag, sa.func.count()).where(_SLOTS.c.tag.in_(tags)).group_by(_SLOTS.c.tag)
+    used: dict[str, int] = {tag: n for tag, n in connection.execute(count)}
+    return [tag for tag in tags if used.get(tag, 0) >= limits[tag]]
+

@@ -1,0 +1,96 @@
+"""The worker registry: each ``ledgerflow worker`` registers, heartbeats and signs off here.
+
+The registry is operational data, not a fact of the log: it says which workers poll
+the database and whether they still beat, so an operator can see their health. Times
+are the caller's clock (UTC), like leases.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from . import schema
+from .database import READ_ONLY, retry_unavailable, translated_errors
+from .leases import utc_now
+
+logger = logging.getLogger(__name__)
+
+_WORKERS = schema.workers
+RUNNING, STOPPED = "running", "stopped"
+MIN_HEALTHY_AGE = 60.0
+"""A running worker whose heartbeat is younger than this is healthy, whatever its poll."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """One row of the registry."""
+
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    runs_driven: int
+    state: str  # "running" or "stopped"
+
+    def heartbeat_age(self, now: datetime) -> float:
+        """Seconds since the last heartbeat."""
+        return max(0.0, (now - self.heartbeat_at).total_seconds())
+
+    def is_healthy(self, now: datetime, poll_interval: float = 5.0) -> bool:
+        """Running, and beat within ``max(3 * poll_interval, 60 s)``."""
+        limit = max(3 * poll_interval, MIN_HEALTHY_AGE)
+        return self.state == RUNNING and self.heartbeat_age(now) <= limit
+
+
+class WorkerRegistry:
+    """The ``workers`` table on one database engine."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @retry_unavailable
+    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
+        """Record ``name`` as running since ``now`` (a name seen before starts afresh)."""
+        now = utc_now(now)
+        row = {
+            "host": host, "pid": pid, "started_at": now, "heartbeat_at": now,
+            "runs_driven": 0, "state": RUNNING,
+        }
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            done = connection.execute(_WORKERS.update().where(_WORKERS.c.name == name).values(**row))
+            if done.rowcount == 0:
+                connection.execute(_WORKERS.insert().values(name=name, **row))
+        logger.info("worker %s registered (host %s, pid %s)", name, host, pid)
+
+    @retry_unavailable
+    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
+        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+        now = utc_now(now)
+        values = {"heartbeat_at": now, "runs_driven": _WORKERS.c.runs_driven + runs_driven}
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            done = connection.execute(_WORKERS.update().where(_WORKERS.c.name == name).values(**values))
+        return done.rowcount == 1
+
+    @retry_unavailable
+    def mark_stopped(self, name: str, now: datetime | None = None) -> None:
+        """Record that ``name`` exited cleanly."""
+        now = utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            connection.execute(
+                _WORKERS.update().where(_WORKERS.c.name == name).values(state=STOPPED, heartbeat_at=now)
+            )
+        logger.info("worker %s stopped", name)
+
+    @retry_unavailable
+    def workers(self) -> list[WorkerRecord]:
+        """Every registered worker, most recently started first."""
+        query = sa.select(_WORKERS).order_by(_WORKERS.c.started_at.desc(), _WORKERS.c.name)
+        with (
+            translated_errors(self._engine),
+            self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+        ):
+            return [WorkerRecord(**row._asdict()) for row in connection.execute(query)]
+
