@@ -16,6 +16,7 @@ from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
 from ..storage.errors import StorageError
 from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore, StoredResult
+from ..storage.serialization import decode_result
 from ..storage.task_logs import TaskLogLine, TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import CacheIndex, decide_cache_key
@@ -95,13 +96,15 @@ class Scheduler:
         self._folder = Folder(state) if state is not None else Folder().apply_all(events)
         self._seq = events[-1].seq if events else 0
         self._buffer: list[NewEvent] = []
-        self._stored: list[StoredResult] = []
+        self._stored: dict[str, StoredResult] = {}  # results to put before the next append
         self._task_logs = task_logs
         self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
         self._handles: dict[str, Future[Outcome]] = {}
         self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         self._in_flight = 0
         self._has_more_ready = False
+        self._orphans_adopted = False
+        self._waiting_orphans = False
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
 
     def drive(self) -> RunView:
@@ -183,12 +186,21 @@ class Scheduler:
         return True
 
     def _orphans(self) -> list[str]:
-        """Tasks the log shows RUNNING that this driver is not running: start a new attempt."""
-        orphans = [
+        """Tasks the log shows RUNNING that this driver is not running: start a new attempt.
+
+        Only a log written by another driver has them: after the first step, every
+        RUNNING task is this driver's own (or one waiting for a slot, retried here).
+        """
+        if self._orphans_adopted and not self._waiting_orphans:
+            return []
+        self._orphans_adopted = True
+        candidates = [
             task.key
             for task in self._folder.live_view().tasks.values()
-            if task.state is TaskState.RUNNING and task.key not in self._handles and self._acquire(task.key)
+            if task.state is TaskState.RUNNING and task.key not in self._handles
         ]
+        orphans = [key for key in candidates if self._acquire(key)]
+        self._waiting_orphans = len(orphans) < len(candidates)  # some wait for a slot
         for key in orphans:
             attempt = self._folder.task(key).attempts + 1
             self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, "reason": "orphaned"})
@@ -291,7 +303,11 @@ class Scheduler:
         return self._load(key) if self._folder.task(key).state.is_success else None
 
     def _load(self, key: str) -> Any:
-        return load_result(self._folder.task(key).result, self._results)
+        payload = self._folder.task(key).result
+        pending = self._stored.get(payload["ref"]) if payload and "ref" in payload else None
+        if pending is not None:  # recorded in this step, not yet flushed to the store
+            return decode_result(pending.format, pending.data)
+        return load_result(payload, self._results)
 
     # -- recording ----------------------------------------------------------------
 
@@ -340,7 +356,7 @@ class Scheduler:
                 expires = now + task.cache_expiration
                 recording.payload["cache_expires_at"] = expires.isoformat(timespec="microseconds")
         if recording.stored is not None:
-            self._stored.append(recording.stored)
+            self._stored[recording.stored.ref] = recording.stored
         if recording.type is not EventType.TASK_SUCCEEDED:
             self._handles.pop(outcome.task_key, None)
         self._record(outcome.task_key, recording.type, recording.payload)
@@ -399,8 +415,8 @@ class Scheduler:
         if self._lease is not None:
             self._lease.check()
         if self._stored:
-            self._results.put_many(self._stored)
-            self._stored = []
+            self._results.put_many(list(self._stored.values()))
+            self._stored = {}
         appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
         self._buffer = []
         self._seq = appended[-1].seq

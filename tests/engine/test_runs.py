@@ -179,3 +179,12 @@ def test_verify_finds_an_edited_or_deleted_event(
         connection.execute(sa.text(tamper), {"run": run.id, "edited": '{"attempt":9}'})
     report = engine.verify(run.id)
     assert not report.ok and report.first_bad_seq == bad_seq
+
+
+def test_a_dynamic_map_over_a_large_stored_result(engine: lf.Engine) -> None:
+    # 400 numbers are more than the inline limit: the list goes to the result store, and
+    # the map expands in the same step that records it, before the store is written.
+    run = engine.run(flows.mapped_twice, n=400, offset=0)
+    assert run.state == "SUCCEEDED"
+    assert run.result()["sum"] == sum(range(1, 401))
+    assert "ref" in (run.tasks["numbers"].result or {})
