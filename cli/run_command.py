@@ -9,8 +9,7 @@ from ..engine.flow import Flow
 from ..engine.flow_ref import load_flow
 from ..engine.run import Run
 from ..engine.states import RunState
-from ..errors import LedgerflowError
-from .errors import EXIT_FAILED, BadUsage
+from .errors import EXIT_FAILED
 from .options import DatabaseOption, ExecutorOption, console, open_engine
 from .parameters import parse_parameters
 from .progress import run_progress
@@ -50,15 +49,8 @@ def run(
 
 
 def load_user_flow(flow_ref: str) -> Flow[..., Any]:
-    """The flow of a reference; an exception while importing the user's code is bad usage."""
-    try:
-        return load_flow(flow_ref)
-    except LedgerflowError:
-        raise
-    except Exception as exc:
-        raise BadUsage(
-            f"importing {flow_ref!r} failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    """The flow of a reference; ``FlowNotFound`` (bad usage) names what went wrong."""
+    return load_flow(flow_ref)
 
 
 def exit_for(finished: Run) -> None:

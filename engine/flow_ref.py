@@ -38,8 +38,8 @@ def _import(name: str) -> ModuleType:
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(name)
-    except ImportError as exc:
-        raise FlowNotFound(f"cannot import module {name!r}: {exc}") from exc
+    except Exception as exc:
+        raise FlowNotFound(f"cannot import module {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _load_file(path_text: str) -> ModuleType:
@@ -60,9 +60,9 @@ def _load_file(path_text: str) -> ModuleType:
         sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except Exception as exc:
         del sys.modules[name]
-        raise
+        raise FlowNotFound(f"loading {path} failed: {type(exc).__name__}: {exc}") from exc
     # Workers of another process cannot import a file by this synthetic name: ship its
     # functions by value when they are pickled for Dask.
     cloudpickle.register_pickle_by_value(module)

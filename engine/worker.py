@@ -11,7 +11,9 @@ from ..errors import LedgerflowError
 from ..executors import Executor
 from ..storage import AppendConflict, WorkerRegistry
 from .api import Engine
+from .errors import FlowDefinitionError, GraphChanged
 from .events import EventType, NewEvent
+from .lease import LeaseLost
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +70,13 @@ class Worker:
             logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
             try:
                 self.engine.resume_claimed(run_id, reason=reason)
-            except AppendConflict as exc:  # another driver appended first: it is not ours to mark
+            except (AppendConflict, LeaseLost) as exc:  # another driver has it: not ours to mark
                 logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, exc)
-            except LedgerflowError as exc:
+            except (FlowDefinitionError, GraphChanged) as exc:  # it cannot be resumed as it is
                 logger.error("worker %s: cannot drive run %s: %s", self.name, run_id, exc)
                 self._record_crash(run_id, str(exc))
+            except LedgerflowError as exc:  # e.g. the database is away: the lease lapses, retry later
+                logger.error("worker %s: driving run %s failed: %s", self.name, run_id, exc)
             self.driven(run_id, reason)
         if claimed and self._is_registered:
             self._beat(runs_driven=len(claimed))
@@ -123,7 +127,7 @@ class Worker:
             return
         crashed = NewEvent(None, EventType.RUN_CRASHED.value, {"reason": reason[:2000]})
         try:
-            log.append(run_id, head.head_seq, [crashed])
+            log.append(run_id, head.head_seq, [crashed], owner=self.engine.owner)
         except LedgerflowError:
             logger.warning("worker: could not record run %s as crashed", run_id, exc_info=True)
         log.release(run_id, self.engine.owner)

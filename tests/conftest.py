@@ -2,7 +2,9 @@
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import distributed
@@ -10,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ledgerflow.storage import Storage, open_storage
+from ledgerflow.storage import Storage, create_db_engine, ensure_schema, open_storage
 from ledgerflow.storage.database import normalize_url
 
 POSTGRES_ENV = "LEDGERFLOW_TEST_POSTGRES_URL"
@@ -21,18 +23,18 @@ def _postgres_server(tmp_path: Path) -> sa.URL:
     return sa.make_url(normalize_url(os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL), tmp_path))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL database (dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledgerflow-test.db'}"
-        return
+@contextmanager
+def _postgres_database(tmp_path: Path, template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database (a copy of ``template`` if given), dropped after."""
     server = _postgres_server(tmp_path)
     name = f"lf_test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    admin = sa.create_engine(
+        server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
     except sa_exc.OperationalError as exc:
         admin.dispose()
         pytest.fail(
@@ -46,6 +48,55 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def _migrate(url: str, home: Path) -> None:
+    engine = create_db_engine(url, home)
+    try:
+        ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy."""
+    home = tmp_path_factory.mktemp("sqlite-template")
+    _migrate(f"sqlite:///{home / 'template.db'}", home)
+    return home / "template.db"
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database migrated once per session; each test gets a copy of it."""
+    home = tmp_path_factory.mktemp("postgres-template")
+    with _postgres_database(home) as url:
+        _migrate(url, home)
+        yield str(sa.make_url(url).database)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a database with the current schema and no data: a SQLite file, or a fresh
+    PostgreSQL database (dropped after). Both are copies of a database migrated once."""
+    if request.param == "sqlite":
+        target = tmp_path / "ledgerflow-test.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("_postgres_template")
+    with _postgres_database(tmp_path, template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database (no schema), for tests of migrations."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledgerflow-empty.db'}"
+        return
+    with _postgres_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_resume_of_a_flow_that_no_longer_loads_is_one_line(
     steps_file.write_text("raise ImportError('needs a missing dependency')\n")
     broken = cli("resume", run_id)
     assert broken.exit_code == 2
-    assert broken.stderr.startswith(f"error: run {run_id}: importing '{steps_file}:steps' failed")
+    assert broken.stderr.startswith(f"error: run {run_id}: loading {steps_file} failed")
     assert "ImportError: needs a missing dependency" in broken.stderr
     steps_file.unlink()
     missing = cli("resume", run_id)

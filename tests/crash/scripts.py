@@ -115,7 +115,11 @@ HARNESS = dedent(
         append, put_many = SqlEventLog.append, SqlResultStore.put_many
 
         def announcing_append(self, run_id, expected_seq, events, *args, **kwargs):
-            appended = append(self, run_id, expected_seq, events, *args, **kwargs)
+            try:
+                appended = append(self, run_id, expected_seq, events, *args, **kwargs)
+            except Exception as exc:
+                print("refused", run_id, expected_seq, type(exc).__name__, flush=True)
+                raise
             if mode == "after-event" and any(
                 e.type == "task.succeeded" and e.task_key == target for e in appended
             ):

@@ -45,8 +45,8 @@ def test_unreachable_postgres_fails_fast_and_clearly(tmp_path: Path, monkeypatch
     assert "Check that the server is running" in message and "gave up after" in message
 
 
-def test_schema_is_at_head_and_upgrade_is_idempotent(database_url: str, tmp_path: Path) -> None:
-    engine = create_db_engine(database_url, tmp_path)
+def test_schema_is_at_head_and_upgrade_is_idempotent(empty_database_url: str, tmp_path: Path) -> None:
+    engine = create_db_engine(empty_database_url, tmp_path)
     try:
         assert current_revision(engine) is None
         upgrade(engine)
@@ -59,18 +59,18 @@ def test_schema_is_at_head_and_upgrade_is_idempotent(database_url: str, tmp_path
         engine.dispose()
 
 
-def test_concurrent_first_use_creates_the_schema_once(database_url: str, tmp_path: Path) -> None:
+def test_concurrent_first_use_creates_the_schema_once(empty_database_url: str, tmp_path: Path) -> None:
     barrier = threading.Barrier(4)
 
     def first_use(i: int) -> int:
         barrier.wait()
-        with open_storage(database_url, tmp_path) as storage:
+        with open_storage(empty_database_url, tmp_path) as storage:
             storage.log.append(f"r{i}", 0, [created()])
             return len(storage.log.read(f"r{i}"))
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(first_use, range(4))) == [1, 1, 1, 1]
-    engine = create_db_engine(database_url, tmp_path)
+    engine = create_db_engine(empty_database_url, tmp_path)
     with engine.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     engine.dispose()

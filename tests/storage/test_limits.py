@@ -181,8 +181,8 @@ def test_processes_share_the_limit(storage: Storage, database_url: str, tmp_path
     assert len(intervals) == 32 and peak_overlap(intervals) <= 2
 
 
-def test_migration_0003_adds_and_drops_the_limit_tables(database_url: str, tmp_path: Path) -> None:
-    engine = create_db_engine(database_url, tmp_path)
+def test_migration_0003_adds_and_drops_the_limit_tables(empty_database_url: str, tmp_path: Path) -> None:
+    engine = create_db_engine(empty_database_url, tmp_path)
     try:
         upgrade(engine, "0002")
         assert not {"concurrency_limits", "concurrency_slots"} & set(sa.inspect(engine).get_table_names())

@@ -16,8 +16,8 @@ from .builders import created, new_run
 
 
 @pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_db_engine(database_url, tmp_path)
+def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = create_db_engine(empty_database_url, tmp_path)
     try:
         yield engine
     finally:
