@@ -28,8 +28,8 @@ def _postgres_database(tmp_path: Path, template: str | None = None) -> Iterator[
     """A fresh PostgreSQL database (a copy of ``template`` if given), dropped after."""
     server = _postgres_server(tmp_path)
     name = f"lf_test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(
-        server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    admin = sa.create_engine(  # pre-ping: some tests restart the server meanwhile
+        server, isolation_level="AUTOCOMMIT", pool_pre_ping=True, connect_args={"connect_timeout": 5}
     )
     copy = f' TEMPLATE "{template}"' if template else ""
     try:
