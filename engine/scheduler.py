@@ -6,6 +6,7 @@ executor and clock, and never names a concrete backend.
 
 import logging
 import queue
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ EventListener = Callable[[Sequence[Event]], None]
 # At most this many tasks start per step: the first submissions happen early and a
 # huge frontier is committed in several transactions rather than one.
 MAX_STARTS_PER_STEP = 1000
+# How long a step waits for more outcomes after the first, while other tasks still run.
+GROUP_COMMIT_WINDOW = 0.005
 # While tasks wait for concurrency slots, look again this often: other processes free them.
 SLOT_POLL_SECONDS = 0.5
 
@@ -325,14 +328,21 @@ class Scheduler:
             futures = [self._done.get(timeout=timeout) if block else self._done.get_nowait()]
         except queue.Empty:
             return
-        while True:
-            try:
-                futures.append(self._done.get_nowait())
-            except queue.Empty:
-                break
+        self._gather_more(futures)
         for future in futures:
             self._in_flight -= 1
             self._complete(future.result())
+
+    def _gather_more(self, futures: list[Future[Outcome]]) -> None:
+        """Group commit: take what is done, and what completes within a short window while
+        other tasks are still running, so one transaction records many outcomes."""
+        deadline = time.monotonic() + GROUP_COMMIT_WINDOW
+        while len(futures) < min(self._in_flight, MAX_STARTS_PER_STEP):
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                futures.append(self._done.get(timeout=remaining) if remaining else self._done.get_nowait())
+            except queue.Empty:
+                return
 
     def _complete(self, outcome: Outcome) -> None:
         self._keep_logs(outcome)  # a stale attempt's output is still what it printed
