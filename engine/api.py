@@ -19,7 +19,7 @@ from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
 from .flow_ref import FlowNotFound, load_flow
-from .fold import RunView, fold
+from .fold import Folder, RunView, fold
 from .lease import LeaseKeeper
 from .restart import tasks_to_reopen
 from .run import Run
@@ -201,8 +201,10 @@ class Engine:
             # Take the lease first, then read the log again: an old driver's append that
             # raced in before the take-over is folded in, and any later one is fenced off.
             self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
-            events = self.events(run_id)
-            view = fold(events)
+            raced = self.storage.log.read(run_id, after_seq=view.seq)
+            if raced:
+                events = [*events, *raced]
+                view = Folder(view).apply_all(raced).view()
             if view.state.is_terminal:  # the old driver finished it meanwhile
                 self.storage.log.release(run_id, self.owner)
                 return Run(view, self._loader(view))
