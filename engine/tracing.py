@@ -85,7 +85,11 @@ class Tracer:
         self, key: str, call: TaskCall, trigger: Trigger, map_over: tuple[str, ...] | None = None
     ) -> None:
         """Record a node for ``call`` whose upstreams are the placeholders in its arguments."""
-        upstream = tuple(dict.fromkeys(_upstream_keys((call.args, dict(call.kwargs)))))
+        values = (*call.args, *call.kwargs.values())
+        if all(type(value) in _SCALARS for value in values):  # e.g. a mapped child
+            upstream: tuple[str, ...] = ()
+        else:
+            upstream = tuple(dict.fromkeys(_upstream_keys(values)))
         self.nodes[key] = TaskNode(
             key=key, task=call.task.name, upstream=upstream, trigger=trigger, map_over=map_over
         )
@@ -99,8 +103,13 @@ class Tracer:
 current_tracer: ContextVar[Tracer | None] = ContextVar("ledgerflow_tracer", default=None)
 
 
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
 def to_arguments(value: Any) -> Any:
     """Replace placeholders by ``Upstream`` markers, recursively in lists, tuples and dicts."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, TaskResult):
         return Upstream(value.key)
     if isinstance(value, Unmapped):
