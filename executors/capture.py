@@ -210,12 +210,11 @@ def _start() -> None:
     with _lock:
         _install_handler()
         _active += 1
-        # Checked on every start, not only the first: the streams may have been replaced
-        # while an attempt (e.g. an abandoned timed-out one) kept the count above zero.
-        if sys.stdout is not None and not isinstance(sys.stdout, _TeeStream):
-            sys.stdout = _TeeStream(STDOUT, sys.stdout)
-        if sys.stderr is not None and not isinstance(sys.stderr, _TeeStream):
-            sys.stderr = _TeeStream(STDERR, sys.stderr)
+        if _active == 1:
+            if sys.stdout is not None and not isinstance(sys.stdout, _TeeStream):
+                sys.stdout = _TeeStream(STDOUT, sys.stdout)
+            if sys.stderr is not None and not isinstance(sys.stderr, _TeeStream):
+                sys.stderr = _TeeStream(STDERR, sys.stderr)
 
 
 def _stop() -> None:
