@@ -96,13 +96,23 @@ def claim_crashed(connection: sa.Connection, owner: str, ttl: float, limit: int,
     BEGIN IMMEDIATE, so claimers run one at a time. Either way each UPDATE re-checks the
     condition and only a row it changed counts as claimed.
     """
+    return _claim(connection, _left_by_a_dead_driver(now, ttl), owner, lease_expiry(now, ttl), limit)
+
+
+def _claim(
+    connection: sa.Connection,
+    condition: sa.ColumnElement[bool],
+    owner: str,
+    expires: datetime,
+    limit: int,
+) -> list[str]:
+    """Lease up to ``limit`` runs matching ``condition``, oldest first; each UPDATE
+    re-checks the condition, and only a row it changed counts as claimed."""
     if limit < 1:
         raise ValueError(f"claim at least one run, not {limit}")
-    expires = lease_expiry(now, ttl)
-    left = _left_by_a_dead_driver(now, ttl)
     candidates = (
         sa.select(_RUNS.c.run_id)
-        .where(left)
+        .where(condition)
         .order_by(_RUNS.c.created_at, _RUNS.c.run_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -110,7 +120,9 @@ def claim_crashed(connection: sa.Connection, owner: str, ttl: float, limit: int,
     claimed = []
     for run_id in connection.execute(candidates).scalars().all():
         done = connection.execute(
-            _RUNS.update().where(_RUNS.c.run_id == run_id, left).values(owner=owner, lease_expires_at=expires)
+            _RUNS.update()
+            .where(_RUNS.c.run_id == run_id, condition)
+            .values(owner=owner, lease_expires_at=expires)
         )
         if done.rowcount == 1:
             claimed.append(run_id)
@@ -133,24 +145,4 @@ def claim_scheduled(
     Locks like ``claim_crashed``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the BEGIN
     IMMEDIATE write transaction on SQLite; each UPDATE re-checks the condition.
     """
-    if limit < 1:
-        raise ValueError(f"claim at least one run, not {limit}")
-    expires = lease_expiry(now, ttl)
-    waiting = _waiting_to_start(now)
-    candidates = (
-        sa.select(_RUNS.c.run_id)
-        .where(waiting)
-        .order_by(_RUNS.c.created_at, _RUNS.c.run_id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = []
-    for run_id in connection.execute(candidates).scalars().all():
-        done = connection.execute(
-            _RUNS.update()
-            .where(_RUNS.c.run_id == run_id, waiting)
-            .values(owner=owner, lease_expires_at=expires)
-        )
-        if done.rowcount == 1:
-            claimed.append(run_id)
-    return claimed
+    return _claim(connection, _waiting_to_start(now), owner, lease_expiry(now, ttl), limit)
