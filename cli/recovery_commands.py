@@ -4,13 +4,13 @@ from typing import Annotated
 
 import typer
 
-from ..engine.flow_ref import FlowNotFound
+from ..engine.flow_ref import FlowNotFound, load_flow
 from ..engine.fold import RunView, fold
 from ..engine.states import RunState
 from .errors import BadUsage
 from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_engine
 from .progress import run_progress
-from .run_command import exit_for, load_user_flow, print_summary
+from .run_command import exit_for, print_summary
 
 
 def resume(
@@ -90,6 +90,6 @@ def _import_flow(view: RunView) -> None:
     if view.flow_ref is None:
         return  # the engine says the run recorded no flow reference
     try:
-        load_user_flow(view.flow_ref)
+        load_flow(view.flow_ref)
     except (BadUsage, FlowNotFound) as exc:
         raise BadUsage(f"run {view.run_id}: {exc}") from exc

@@ -15,19 +15,22 @@ from .parameters import parse_parameters
 from .progress import run_progress
 from .render import error_table, result_text, state_line, task_table
 
+FlowRefArgument = Annotated[
+    str,
+    typer.Argument(metavar="FILE_OR_MODULE:FLOW", help="e.g. flows.py:pipeline or my_pkg.flows:pipeline"),
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", metavar="KEY=VALUE",
+        help="A flow parameter, converted by the flow's type annotation (repeatable).",
+    ),
+]
+
 
 def run(
-    flow_ref: Annotated[
-        str,
-        typer.Argument(metavar="FILE_OR_MODULE:FLOW", help="e.g. flows.py:pipeline or my_pkg.flows:pipeline"),
-    ],
-    parameter: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param", "-p", metavar="KEY=VALUE",
-            help="A flow parameter, converted by the flow's type annotation (repeatable).",
-        ),
-    ] = None,
+    flow_ref: FlowRefArgument,
+    parameter: ParamOption = None,
     executor: ExecutorOption = None,
     expand: Annotated[
         bool, typer.Option("--expand", help="List every mapped child in the summary.")
@@ -38,9 +41,7 @@ def run(
 
     Exits 1 if the run did not succeed, 2 if the flow or a parameter is wrong.
     """
-    flow = load_user_flow(flow_ref)
-    parameters = parse_parameters(flow, parameter or [])
-    flow.bind(parameters)  # missing parameters are bad usage, found before touching the database
+    flow, parameters = load_flow_and_parameters(flow_ref, parameter)
     out = console()
     with open_engine(database, executor) as engine, run_progress(out) as listener:
         finished = engine.run_flow(flow, parameters, on_events=listener)
@@ -48,9 +49,15 @@ def run(
     exit_for(finished)
 
 
-def load_user_flow(flow_ref: str) -> Flow[..., Any]:
-    """The flow of a reference; ``FlowNotFound`` (bad usage) names what went wrong."""
-    return load_flow(flow_ref)
+def load_flow_and_parameters(
+    flow_ref: str, parameter: list[str] | None
+) -> tuple[Flow[..., Any], dict[str, Any]]:
+    """The flow and its converted ``-p`` parameters; a bad reference, value or missing
+    parameter is bad usage, found before the database is touched."""
+    flow = load_flow(flow_ref)
+    parameters = parse_parameters(flow, parameter or [])
+    flow.bind(parameters)
+    return flow, parameters
 
 
 def exit_for(finished: Run) -> None:
