@@ -116,23 +116,51 @@ _is_forwarding: ContextVar[bool] = ContextVar("ledgerflow_log_forwarding", defau
 
 
 class _TeeStream:
-    """Stands in for sys.stdout or sys.stderr: writes go through, and to the attempt's buffer."""
+    """Stands in for sys.stdout or sys.stderr: writes go through, and to the attempt's buffer.
 
-    def __init__(self, stream: str, target: TextIO) -> None:
+    There is one proxy per stream for the whole process and it is never wrapped in
+    another: if the stream was replaced while attempts ran (a test runner swapping its
+    capture, ``contextlib.redirect_stdout``), the next attempt points the proxy at the new
+    stream instead of stacking a second proxy on it. A write that comes back to the proxy
+    in the same thread (a stream that wraps the proxy) goes nowhere instead of looping.
+    """
+
+    def __init__(self, stream: str, target: TextIO | None) -> None:
         self.stream = stream
         self.target = target
+        self._inside = threading.local()
 
     def write(self, text: str) -> int:
+        if getattr(self._inside, "active", False) or self.target is None:
+            return len(text)
         buffer = _current.get()
         if buffer is not None and isinstance(text, str) and not _is_forwarding.get():
             buffer.write(self.stream, text)
-        return self.target.write(text)
+        self._inside.active = True
+        try:
+            return self.target.write(text)
+        finally:
+            self._inside.active = False
 
     def flush(self) -> None:
-        self.target.flush()
+        if getattr(self._inside, "active", False) or self.target is None:
+            return
+        self._inside.active = True
+        try:
+            self.target.flush()
+        finally:
+            self._inside.active = False
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.target, name)
+        if name.startswith("__") or name in ("stream", "target", "_inside"):
+            raise AttributeError(name)
+        if getattr(self._inside, "active", False):
+            raise AttributeError(name)
+        self._inside.active = True
+        try:
+            return getattr(self.target, name)
+        finally:
+            self._inside.active = False
 
 
 class _CaptureHandler(logging.Handler):
@@ -205,16 +233,33 @@ def _install_handler() -> None:
     root.addHandler(_handler)
 
 
+_proxies = {STDOUT: _TeeStream(STDOUT, None), STDERR: _TeeStream(STDERR, None)}
+
+
+def _install_proxy(name: str) -> None:
+    """Make ``sys.<name>`` the stream's proxy, pointed at whatever stream is there now."""
+    proxy, current = _proxies[name], getattr(sys, name)
+    if current is None or current is proxy:
+        return
+    proxy.target = current
+    setattr(sys, name, proxy)
+
+
+def _remove_proxy(name: str) -> None:
+    """Put the proxied stream back, unless someone replaced the proxy meanwhile."""
+    proxy = _proxies[name]
+    if getattr(sys, name) is proxy:
+        setattr(sys, name, proxy.target)
+
+
 def _start() -> None:
     global _active
     with _lock:
         _install_handler()
         _active += 1
-        if _active == 1:
-            if sys.stdout is not None and not isinstance(sys.stdout, _TeeStream):
-                sys.stdout = _TeeStream(STDOUT, sys.stdout)
-            if sys.stderr is not None and not isinstance(sys.stderr, _TeeStream):
-                sys.stderr = _TeeStream(STDERR, sys.stderr)
+        # Every attempt checks: the streams may have been replaced while others ran.
+        _install_proxy(STDOUT)
+        _install_proxy(STDERR)
 
 
 def _stop() -> None:
@@ -222,11 +267,8 @@ def _stop() -> None:
     with _lock:
         _active -= 1
         if _active == 0:
-            # Put the streams back unless someone replaced them meanwhile.
-            if isinstance(sys.stdout, _TeeStream):
-                sys.stdout = sys.stdout.target
-            if isinstance(sys.stderr, _TeeStream):
-                sys.stderr = sys.stderr.target
+            _remove_proxy(STDOUT)
+            _remove_proxy(STDERR)
 
 
 @contextmanager

@@ -1,5 +1,7 @@
 """Capture of what task attempts print and log: on threads and Dask, per attempt, bounded."""
 
+import contextlib
+import io
 import logging
 import sys
 import threading
@@ -155,6 +157,59 @@ def test_the_default_bounds_keep_an_attempt_small() -> None:
     assert len(outcome.logs) == 2001
     assert outcome.logs[0].message == "flood 0" and outcome.logs[-1].message == "flood 4999"
     assert outcome.logs[1000].message.startswith("3000 line(s) dropped")
+
+
+def test_a_stream_replaced_while_an_attempt_runs_is_captured_by_the_next_attempt() -> None:
+    """A test runner or ``redirect_stdout`` may swap sys.stdout while an attempt (say, one
+    abandoned after its timeout) still runs: later attempts capture anyway, and the proxy
+    is pointed at the new stream rather than stacked on it."""
+    started, release = threading.Event(), threading.Event()
+
+    def lingering() -> None:
+        started.set()
+        release.wait(10)
+
+    abandoned = threading.Thread(
+        target=run_invocation, args=(Invocation("run-1", "slow", 1, lingering, (), {}), (), {})
+    )
+    abandoned.start()
+    started.wait(10)
+    swapped = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(swapped):
+            for n in range(3):
+                outcome = run_invocation(
+                    Invocation("run-1", f"t{n}", 1, print, (f"line {n}",), {}), (f"line {n}",), {}
+                )
+                assert simple(outcome.logs) == [("stdout", None, f"line {n}")]
+            proxy: Any = sys.stdout
+            assert type(proxy).__name__ == "_TeeStream" and proxy.target is swapped
+    finally:
+        release.set()
+        abandoned.join(10)
+    assert swapped.getvalue() == "line 0\nline 1\nline 2\n"
+    assert type(sys.stdout).__name__ != "_TeeStream"
+
+
+def test_a_stream_that_wraps_the_proxy_does_not_loop() -> None:
+    class Wrapper(io.TextIOBase):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def write(self, text: str) -> int:
+            return self.inner.write(text)
+
+    def wrap_and_print() -> None:
+        sys.stdout = Wrapper(sys.stdout)  # wraps the proxy of this attempt
+        try:
+            print("wrapped")
+            inner = run_invocation(Invocation("run-1", "inner", 1, print, ("inner",), {}), ("inner",), {})
+            assert simple(inner.logs) == [("stdout", None, "inner")]
+        finally:
+            sys.stdout = sys.stdout.inner
+
+    outcome = run_invocation(Invocation("run-1", "outer", 1, wrap_and_print, (), {}), (), {})
+    assert outcome.status is OutcomeStatus.SUCCEEDED, outcome.error
 
 
 def test_warnings_outside_tasks_still_reach_stderr(capsys: pytest.CaptureFixture[str]) -> None:
