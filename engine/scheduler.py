@@ -109,6 +109,8 @@ class Scheduler:
         self._orphans_adopted = False
         self._waiting_orphans = False
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
+        # Nodes whose results other tasks take as inputs: only their futures are kept.
+        self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
 
     def drive(self) -> RunView:
         """Run until every task has settled; record and return the final state."""
@@ -135,6 +137,7 @@ class Scheduler:
     def _decide(self) -> tuple[Frontier, list[str]]:
         """Apply the frontier until it is stable; returns it and the tasks to submit."""
         self._slot_waiting = set()
+        self._has_more_ready = False
         to_submit = self._orphans()
         while True:
             step = frontier(self._traced.graph, self._folder.live_view())
@@ -146,21 +149,22 @@ class Scheduler:
                 self._expand(key)
             now = self._clock.now()
             due = [key for key, when in step.retry_due.items() if when <= now]
-            ready = set(step.ready)
+            ready, candidates = set(step.ready), list[str]()
             for key in (*step.ready, *due):
-                if len(to_submit) >= MAX_STARTS_PER_STEP:
+                if len(to_submit) + len(candidates) >= MAX_STARTS_PER_STEP:
                     self._has_more_ready = True  # start the rest next step, without waiting
-                    return step, to_submit
+                    break
                 if key in self._slot_waiting or (key in ready and self._is_cached(key, now)):
                     continue
-                if not self._acquire(key):
-                    continue
+                candidates.append(key)
+            for key in self._acquire(candidates):
                 attempt = self._folder.task(key).attempts + 1
                 notes = self._cache_notes.get(key, {})
                 self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
                 to_submit.append(key)
+            if self._has_more_ready:
+                return step, to_submit
             if step.is_idle or self._is_only_waiting(step):
-                self._has_more_ready = False
                 return step, to_submit
 
     def _is_cached(self, key: str, now: datetime) -> bool:
@@ -202,23 +206,31 @@ class Scheduler:
             for task in self._folder.live_view().tasks.values()
             if task.state is TaskState.RUNNING and task.key not in self._handles
         ]
-        orphans = [key for key in candidates if self._acquire(key)]
+        orphans = self._acquire(candidates)
         self._waiting_orphans = len(orphans) < len(candidates)  # some wait for a slot
         for key in orphans:
             attempt = self._folder.task(key).attempts + 1
             self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, "reason": "orphaned"})
         return orphans
 
-    def _acquire(self, key: str) -> bool:
-        """Take the task's concurrency slots before it is submitted; False: it waits for them."""
-        tags = self._call_of(key).task.tags
-        if self._limits is None or not tags or key in self._holding:
-            return True
-        if self._limits.try_acquire(self.run_id, key, tags, self._owner):
-            self._holding.add(key)
-            return True
-        self._slot_waiting.add(key)
-        return False
+    def _acquire(self, keys: list[str]) -> list[str]:
+        """Take the tasks' concurrency slots (one transaction); the keys that may start.
+
+        The others wait for their slots (``_slot_waiting``) and are tried again next step.
+        """
+        if self._limits is None:
+            return keys
+        tagged = [
+            (key, tags) for key in keys
+            if (tags := self._call_of(key).task.tags) and key not in self._holding
+        ]  # fmt: skip
+        if not tagged:
+            return keys
+        granted = self._limits.try_acquire_many(self.run_id, tagged, self._owner)
+        refused = {key for key, _ in tagged} - granted
+        self._holding.update(key for key, _ in tagged if key in granted)
+        self._slot_waiting.update(refused)
+        return [key for key in keys if key not in refused]
 
     def _is_only_waiting(self, step: Frontier) -> bool:
         """Nothing to decide now but tasks that did not get their slots."""
@@ -290,6 +302,11 @@ class Scheduler:
             retry_on=task.retry_on,
             resources=task.resources,
         )
+
+    def _is_consumed(self, key: str) -> bool:
+        """Whether a downstream task takes this task's result (a child: its parent's)."""
+        parent = self._folder.task(key).parent
+        return (parent if parent is not None else key) in self._has_consumers
 
     def _call_of(self, key: str) -> TaskCall:
         parent = self._folder.task(key).parent
@@ -367,8 +384,8 @@ class Scheduler:
                 recording.payload["cache_expires_at"] = expires.isoformat(timespec="microseconds")
         if recording.stored is not None:
             self._stored[recording.stored.ref] = recording.stored
-        if recording.type is not EventType.TASK_SUCCEEDED:
-            self._handles.pop(outcome.task_key, None)
+        if recording.type is not EventType.TASK_SUCCEEDED or not self._is_consumed(outcome.task_key):
+            self._handles.pop(outcome.task_key, None)  # a downstream task loads it if it must
         self._record(outcome.task_key, recording.type, recording.payload)
 
     def _finish(self) -> None:

@@ -14,7 +14,7 @@ released: the log keeps facts, this table shows who waits now.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -99,7 +99,6 @@ class SqlLimits:
             for tag, limit in tags
         ]
 
-    @retry_unavailable
     def try_acquire(
         self, run_id: str, task_key: str, tags: Iterable[str], owner: str,
         now: datetime | None = None,
@@ -110,32 +109,57 @@ class SqlLimits:
         False if a limited tag is full, and the task is then recorded as waiting on it.
         ``owner`` must hold the run's lease: the slots live as long as it does.
         """
-        wanted = sorted(set(tags))
-        if not wanted:
-            return True
+        return task_key in self.try_acquire_many(run_id, [(task_key, tags)], owner, now)
+
+    @retry_unavailable
+    def try_acquire_many(
+        self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str,
+        now: datetime | None = None,
+    ) -> set[str]:  # fmt: skip
+        """``try_acquire`` for several tasks of a run in one transaction, in their order.
+
+        Returns the keys of the tasks that may start; each of the others is recorded as
+        waiting on the tags that were full when its turn came.
+        """
+        wanted = {key: sorted(set(tags)) for key, tags in tasks}
+        all_tags = sorted({tag for tags in wanted.values() for tag in tags})
+        if not all_tags:
+            return set(wanted)
         now = leases.utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
             locked = (
                 sa.select(_LIMITS.c.tag, _LIMITS.c.limit)
-                .where(_LIMITS.c.tag.in_(wanted))
+                .where(_LIMITS.c.tag.in_(all_tags))
                 .order_by(_LIMITS.c.tag)
                 .with_for_update()
             )
             limits = {tag: limit for tag, limit in connection.execute(locked)}
             if not limits:
-                return True
-            full = _full_tags(connection, run_id, task_key, limits, now)
-            mine = (_WAITING.c.run_id == run_id, _WAITING.c.task_key == task_key)
-            connection.execute(_WAITING.delete().where(*mine))
-            table, stamp = (_WAITING, "since") if full else (_SLOTS, "acquired_at")
-            rows = [
-                {"tag": tag, "run_id": run_id, "task_key": task_key, "owner": owner, stamp: now}
-                for tag in (full or sorted(limits))
-            ]
-            connection.execute(table.insert(), rows)
-        if full:
-            logger.debug("run %s task %s waits for a slot of %s", run_id, task_key, ", ".join(full))
-        return not full
+                return set(wanted)
+            limited = {key: [tag for tag in tags if tag in limits] for key, tags in wanted.items()}
+            keys = [key for key, tags in limited.items() if tags]
+            free = _free_slots(connection, run_id, keys, limits, now)
+            granted, slots, waits = set(wanted), [], []
+            for key in keys:
+                full = [tag for tag in limited[key] if free[tag] <= 0]
+                if full:
+                    granted.discard(key)
+                    waits += [{"tag": tag, "task_key": key, "since": now} for tag in full]
+                    continue
+                for tag in limited[key]:
+                    free[tag] -= 1
+                slots += [{"tag": tag, "task_key": key, "acquired_at": now} for tag in limited[key]]
+            connection.execute(
+                _WAITING.delete().where(_WAITING.c.run_id == run_id, _WAITING.c.task_key.in_(keys))
+            )
+            for table, rows in ((_SLOTS, slots), (_WAITING, waits)):
+                if rows:
+                    connection.execute(
+                        table.insert(), [{**row, "run_id": run_id, "owner": owner} for row in rows]
+                    )
+        if len(granted) < len(wanted):
+            logger.debug("run %s: %d task(s) wait for slots", run_id, len(wanted) - len(granted))
+        return granted
 
     @retry_unavailable
     def release(self, run_id: str, *task_keys: str) -> None:
@@ -162,17 +186,16 @@ class SqlLimits:
         return self._engine.connect().execution_options(**{READ_ONLY: True})
 
 
-def _full_tags(
-    connection: sa.Connection, run_id: str, task_key: str, limits: dict[str, int], now: datetime
-) -> list[str]:
-    """The tags whose slots are all held by others, after deleting lapsed slots and the
-    task's own (a new attempt, or a new driver, takes them again)."""
+def _free_slots(
+    connection: sa.Connection, run_id: str, task_keys: list[str], limits: dict[str, int], now: datetime
+) -> dict[str, int]:
+    """Slots left per tag, after deleting lapsed slots and the tasks' own (a new attempt,
+    or a new driver, takes them again)."""
     tags = list(limits)
     for table in (_SLOTS, _WAITING):
         connection.execute(table.delete().where(table.c.tag.in_(tags), sa.not_(_is_held(table, now))))
-    mine = (_SLOTS.c.run_id == run_id, _SLOTS.c.task_key == task_key)
+    mine = (_SLOTS.c.run_id == run_id, _SLOTS.c.task_key.in_(task_keys))
     connection.execute(_SLOTS.delete().where(_SLOTS.c.tag.in_(tags), *mine))
     count = sa.select(_SLOTS.c.tag, sa.func.count()).where(_SLOTS.c.tag.in_(tags)).group_by(_SLOTS.c.tag)
     used: dict[str, int] = {tag: n for tag, n in connection.execute(count)}
-    return [tag for tag in tags if used.get(tag, 0) >= limits[tag]]
-
+    return {tag: limit - used.get(tag, 0) for tag, limit in limits.items()}

@@ -140,6 +140,12 @@ class ConcurrencyLimits(Protocol):
         """Take a slot of every limited tag or none; False: a tag is full (the task waits)."""
         ...
 
+    def try_acquire_many(
+        self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str
+    ) -> set[str]:
+        """``try_acquire`` for several tasks in one go, in order; returns the keys that may start."""
+        ...
+
     def release(self, run_id: str, *task_keys: str) -> None:
         """Give back these tasks' slots (after their terminal or retrying event is recorded)."""
         ...

@@ -41,7 +41,11 @@ def _as_json(value: Any) -> bytes | None:
         data = orjson.dumps(value)
     except TypeError:
         return None
-    return data if _is_same(orjson.loads(data), value) else None
+    if not _is_same(orjson.loads(data), value):
+        return None
+    # orjson's bytes keep the 4 KiB buffer they were written into: a copy of the exact
+    # size keeps a map of many small results small while their outcomes are held.
+    return bytes(memoryview(data)) if len(data) < 2048 else data
 
 
 def encode_result(value: Any) -> EncodedResult:

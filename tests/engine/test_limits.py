@@ -12,6 +12,8 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.executors import Invocation, Outcome, ThreadExecutor
 
+from ..intervals import peak_overlap
+
 
 @lf.task(tags=["db"])
 def hold(i: Any, seconds: float = 0.05) -> list[float]:
@@ -59,15 +61,6 @@ def retry_frees_the_slot() -> Any:
 @lf.flow
 def db_chain() -> Any:
     return hold(hold(hold(0)))
-
-
-def peak_overlap(intervals: Sequence[Sequence[float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
 
 
 @pytest.fixture

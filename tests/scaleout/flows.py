@@ -74,3 +74,16 @@ def nap(step: int, seconds: float) -> int:
 @lf.flow(name="slow")
 def slow(steps: int = 6, seconds: float = 0.5) -> list[int]:
     return nap.map(list(range(steps)), seconds=lf.unmapped(seconds))
+
+
+@lf.task(tags=["db"])
+def write_window(step: int, seconds: float) -> list[float]:
+    """Holds a slot of the ``db`` tag for ``seconds``; returns when it ran (wall clock)."""
+    started = time.time()
+    time.sleep(seconds)
+    return [started, time.time()]
+
+
+@lf.flow(name="limited")
+def limited(steps: int = 4, seconds: float = 0.4) -> list[list[float]]:
+    return write_window.map(list(range(steps)), seconds=lf.unmapped(seconds))

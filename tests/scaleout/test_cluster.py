@@ -14,6 +14,7 @@ from ledgerflow.engine.flow import Flow
 from ledgerflow.engine.flow_ref import load_flow
 from ledgerflow.executors.dask_executor import DaskExecutor
 
+from ..intervals import peak_overlap
 from .conftest import POLL, SCRIPT, Cluster, LedgerflowWorkers, child_env, registry, wait_until
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -65,6 +66,24 @@ def test_submitted_runs_complete_exactly_once_with_resources_routed(
     error = failed.tasks["on_gpu"].error
     assert error is not None and error["type"] == "ledgerflow.NoWorkerForResources"
     assert "GPU=1" in error["message"]
+
+
+def test_a_tag_limit_holds_across_runs_workers_and_machines(
+    engine: lf.Engine, lf_workers: LedgerflowWorkers
+) -> None:
+    engine.set_limit("db", 2)
+    run_ids = [engine.submit(flow("limited"), steps=4, seconds=0.4) for _ in range(4)]
+    wait_finished(engine, *run_ids)
+    windows = []
+    for run_id in run_ids:
+        run = engine.get_run(run_id)
+        assert run.state == "SUCCEEDED", run_id
+        windows += run.result()
+    drivers = {owner for run_id in run_ids for owner, _ in runnings(engine, run_id)}
+    assert len(windows) == 16 and len(drivers) == 2  # both ledgerflow workers drove some
+    assert peak_overlap(windows) == 2  # 4 Dask threads, but never more than the limit at once
+    [usage] = [tag for tag in engine.limits() if tag.tag == "db"]
+    assert (usage.in_use, usage.waiting) == (0, ())  # every slot given back
 
 
 def test_unoffered_resources_fail_within_the_bounded_wait(

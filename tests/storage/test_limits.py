@@ -15,6 +15,7 @@ from alembic import command
 from ledgerflow.storage import SqlLimits, Storage, TagUsage, create_db_engine, upgrade
 from ledgerflow.storage.migrate import alembic_config
 
+from ..intervals import peak_overlap
 from .builders import new_run
 
 
@@ -30,15 +31,6 @@ def usage(limits: SqlLimits) -> dict[str, tuple[int, int, list[str]]]:
     return {u.tag: (u.limit, u.in_use, [w.task_key for w in u.waiting]) for u in limits.limits()}
 
 
-def peak_overlap(intervals: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
 def test_a_task_takes_every_limited_tag_or_none(storage: Storage) -> None:
     limits = storage.limits
     driven(storage, "r1", "w")
@@ -52,6 +44,19 @@ def test_a_task_takes_every_limited_tag_or_none(storage: Storage) -> None:
     limits.release("r1", "t1", "t3")
     assert limits.try_acquire("r1", "t2", ["a", "b"], "w")
     assert usage(limits) == {"a": (1, 1, []), "b": (2, 1, [])}
+
+
+def test_many_tasks_take_slots_in_their_order_in_one_call(storage: Storage) -> None:
+    limits = storage.limits
+    driven(storage, "r1", "w")
+    limits.set_limit("db", 2)
+    limits.set_limit("gpu", 1)
+    tasks = [("t1", ["db"]), ("t2", ["db", "gpu"]), ("t3", ["db"]), ("t4", ["gpu"]), ("t5", ["free"])]
+    assert limits.try_acquire_many("r1", tasks, "w") == {"t1", "t2", "t5"}
+    assert usage(limits) == {"db": (2, 2, ["t3"]), "gpu": (1, 1, ["t4"])}
+    limits.release("r1", "t1")
+    assert limits.try_acquire_many("r1", [("t3", ["db"]), ("t4", ["gpu"])], "w") == {"t3"}
+    assert usage(limits) == {"db": (2, 2, []), "gpu": (1, 1, ["t4"])}
 
 
 def test_tags_without_a_limit_are_unlimited(storage: Storage) -> None:
