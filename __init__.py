@@ -14,6 +14,7 @@ from .engine.flow import Flow, flow
 from .engine.fold import RunView, TaskView
 from .engine.graph import Trigger
 from .engine.run import Run, RunFailed
+from .engine.secrets import Secret
 from .engine.states import RunState, TaskState
 from .engine.task import Task, task
 from .engine.tracing import unmapped
@@ -41,6 +42,7 @@ __all__ = [
     "RunFailed",
     "RunState",
     "RunView",
+    "Secret",
     "Skip",
     "Task",
     "TaskState",

@@ -9,6 +9,8 @@ from typer.core import TyperGroup
 
 from ..errors import LedgerflowError
 from . import (
+    audit_commands,
+    audit_diff_commands,
     inspect_commands,
     logs_command,
     recovery_commands,
@@ -72,8 +74,11 @@ app.command("restart")(recovery_commands.restart)
 app.command("runs")(inspect_commands.runs)
 app.command("show")(inspect_commands.show)
 app.command("events")(inspect_commands.events)
-app.command("verify")(inspect_commands.verify)
+app.command("verify")(audit_commands.verify)
+app.command("export")(audit_commands.export)
 app.command("replay")(inspect_commands.replay)
+app.command("diff")(audit_diff_commands.diff)
+app.command("lineage")(audit_diff_commands.lineage)
 app.command("logs")(logs_command.logs)
 app.command("worker")(worker_command.worker)
 app.command("submit")(submit_command.submit)

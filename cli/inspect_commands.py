@@ -1,4 +1,4 @@
-"""Reading runs back: ``runs``, ``show``, ``events``, ``verify`` and ``replay``."""
+"""Reading runs back: ``runs``, ``show``, ``events`` and ``replay``."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -8,7 +8,7 @@ import typer
 
 from ..engine.run import Run
 from ..engine.states import RunState
-from .errors import EXIT_FAILED, BadUsage
+from .errors import BadUsage
 from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
 from .render import (
     error_table,
@@ -81,21 +81,6 @@ def events(
             typer.echo(event_json(event).decode())
         return
     console().print(events_table(found))
-
-
-def verify(run_id: RunArgument, database: DatabaseOption = None) -> None:
-    """Verify a run's hash chain; prints OK, or the first bad seq and why (exit 1)."""
-    with open_engine(database) as engine:
-        report = engine.verify(run_id)
-    if report.ok:
-        typer.echo(f"OK: run {run_id}: {report.events_checked} events verified, the chain holds")
-        return
-    where = f"first bad seq {report.first_bad_seq}: " if report.first_bad_seq is not None else ""
-    typer.echo(
-        f"FAILED: run {run_id}: {where}{report.reason} "
-        f"({report.events_checked} events verified before it)"
-    )
-    raise typer.Exit(EXIT_FAILED)
 
 
 def replay(

@@ -2,7 +2,9 @@
 
 int, float, bool (true/false/1/0/yes/no), str; ``X | None`` (``null`` or ``none`` is
 None); unions (first type that fits); ``Literal``; list/tuple/set/dict (JSON, and for
-a list of scalars also ``a,b,c``); unannotated or other types: JSON, else the raw text.
+a list of scalars also ``a,b,c``); ``Annotated[X, ...]`` (``lf.Secret[X]``) as X;
+unannotated or other types: JSON, else the raw text. An error about a secret
+parameter does not show its value.
 """
 
 import inspect
@@ -44,6 +46,9 @@ def parse_parameters(flow: Flow[..., Any], options: Sequence[str]) -> dict[str, 
         try:
             parameters[name] = convert(raw, hints.get(name, inspect.Parameter.empty))
         except _Mismatch as exc:
+            if name in flow.secrets:  # the reason may quote the value
+                reason = "the value does not fit its annotation (not shown: the parameter is secret)"
+                raise ParameterError(flow.name, name, reason) from None
             raise ParameterError(flow.name, name, f"{exc} (got {raw!r})") from None
     return parameters
 
@@ -68,6 +73,8 @@ def convert(raw: str, annotation: Any) -> Any:
     if annotation in (inspect.Parameter.empty, Any, object):
         return _json_or_text(raw)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return convert(raw, args[0])
     if origin in (typing.Union, types.UnionType):
         return _convert_union(raw, args)
     if origin is typing.Literal:
@@ -162,6 +169,8 @@ def coerce(value: Any, annotation: Any) -> Any:
     if annotation in (inspect.Parameter.empty, Any, object):
         return value
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return coerce(value, args[0])
     if origin in (typing.Union, types.UnionType):
         return _coerce_union(value, args)
     if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..engine.events import Event, EventType, entered_run_state, entered_task_state
 from ..engine.graph import child_key
-from ..engine.scheduler import EventListener
+from ..engine.recorder import EventListener
 from ..engine.states import RunState, TaskState
 from .render import state_counts
 

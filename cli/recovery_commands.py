@@ -1,16 +1,27 @@
 """``resume`` and ``restart``: drive an existing run again, with the progress and summary of ``run``."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..engine.flow import Flow
 from ..engine.flow_ref import FlowNotFound, load_flow
 from ..engine.fold import RunView, fold
 from ..engine.states import RunState
 from .errors import BadUsage
 from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_engine
+from .parameters import parse_parameters
 from .progress import run_progress
 from .run_command import exit_for, print_summary
+
+SecretOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", metavar="KEY=VALUE",
+        help="The value of a secret parameter of the run, which its log does not hold "
+        "(repeatable; else LEDGERFLOW_SECRET_<KEY>); checked against the recorded keyed hash.",
+    ),
+]
 
 
 def resume(
@@ -23,6 +34,7 @@ def resume(
             "if every recorded task still exists.",
         ),
     ] = False,
+    parameter: SecretOption = None,
     executor: ExecutorOption = None,
     expand: ExpandOption = False,
     database: DatabaseOption = None,
@@ -40,10 +52,10 @@ def resume(
         if view.state.is_terminal:
             finished = engine.resume(run_id)  # changes nothing: returns the run as it is
         else:
-            _import_flow(view)
+            secrets = _secrets(view, parameter)
             with run_progress(out, history) as listener:
                 finished = engine.resume(
-                    run_id, allow_graph_change=allow_graph_change, on_events=listener
+                    run_id, allow_graph_change=allow_graph_change, on_events=listener, secrets=secrets
                 )
     print_summary(out, finished, expand)
     if view.state.is_terminal:
@@ -64,6 +76,7 @@ def restart(
             show_default=False,
         ),
     ] = None,
+    parameter: SecretOption = None,
     executor: ExecutorOption = None,
     expand: ExpandOption = False,
     database: DatabaseOption = None,
@@ -77,19 +90,30 @@ def restart(
     with open_engine(database, executor) as engine:
         history = engine.events(run_id)
         view = fold(history)
+        secrets = None
         if view.state.is_terminal:  # else the engine refuses it: RunNotFinished
-            _import_flow(view)
+            secrets = _secrets(view, parameter)
         with run_progress(out, history) as listener:
-            finished = engine.restart(run_id, from_task=from_task, on_events=listener)
+            finished = engine.restart(
+                run_id, from_task=from_task, on_events=listener, secrets=secrets
+            )
     print_summary(out, finished, expand)
     exit_for(finished)
 
 
-def _import_flow(view: RunView) -> None:
+def _secrets(view: RunView, options: list[str] | None) -> dict[str, Any] | None:
+    """Import the run's flow, and convert the ``-p`` values of its secret parameters."""
+    flow = _import_flow(view)
+    if not options or flow is None:
+        return None
+    return parse_parameters(flow, options)
+
+
+def _import_flow(view: RunView) -> Flow[..., Any] | None:
     """Import the run's flow first, so that an exception in the user's code is one line."""
     if view.flow_ref is None:
-        return  # the engine says the run recorded no flow reference
+        return None  # the engine says the run recorded no flow reference
     try:
-        load_flow(view.flow_ref)
+        return load_flow(view.flow_ref)
     except (BadUsage, FlowNotFound) as exc:
         raise BadUsage(f"run {view.run_id}: {exc}") from exc

@@ -7,11 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 from ..executors import Executor, make_executor
+from ..replay.checkpoint import Checkpoint
+from ..replay.diff import RunDiff, diff_runs
+from ..replay.export import ExportSummary, export_run
+from ..replay.lineage import Lineage, lineage
 from ..replay.point_in_time import state_at
-from ..replay.verify import VerifyReport, verify_run
+from ..replay.verify import VerifyReport, verify_all, verify_run
 from ..storage import Storage, TaskLogLine, open_storage
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
@@ -21,9 +25,12 @@ from .flow import Flow, TracedFlow
 from .flow_ref import FlowNotFound, load_flow
 from .fold import Folder, RunView, fold
 from .lease import LeaseKeeper
+from .recorder import EventListener
 from .restart import tasks_to_reopen
 from .run import Run
-from .scheduler import EventListener, Scheduler, load_result
+from .scheduler import Scheduler, load_result
+from .secret_restore import restore
+from .secrets import protect
 from .states import RunState
 
 ENGINE_VERSION = "0.1.0"
@@ -108,17 +115,22 @@ class Engine:
         """
         return self.submit_flow(flow, parameters)
 
-    def submit_flow(self, flow: Flow[..., Any], parameters: Mapping[str, Any]) -> str:
-        """Like ``submit``, with parameters as a mapping."""
-        _, events = self._create(flow, parameters, RunState.SCHEDULED)
+    def submit_flow(
+        self, flow: Flow[..., Any], parameters: Mapping[str, Any], *, run_id: str | None = None
+    ) -> str:
+        """Like ``submit``, with parameters as a mapping; ``run_id`` (default: a new one)
+        raises ``AppendConflict`` if a run with that id exists."""
+        _, events = self._create(flow, parameters, RunState.SCHEDULED, run_id)
         return events[0].run_id
 
     def _create(
-        self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState
-    ) -> tuple[TracedFlow, list[Event]]:
+        self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState,
+        run_id: str | None = None,
+    ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
         """Trace ``flow`` and append the run.created event of a new run in ``state``."""
         bound = flow.bind(parameters)
-        traced = flow.trace(bound)
+        secrets = protect(flow, bound, self.home)
+        traced = secrets.trace(flow, bound)
         now = datetime.now(UTC)
         created = NewEvent(
             None,
@@ -126,15 +138,16 @@ class Engine:
             {
                 "flow": flow.name,
                 "flow_ref": flow.ref,
-                "parameters": bound,
+                "parameters": secrets.recorded(bound),
                 "graph": traced.graph.to_dict(),
                 "graph_hash": traced.graph.digest(),
+                "code": {call.task.name: call.task.code_hash for call in traced.calls.values()},
                 "state": state.value,
                 "engine_version": ENGINE_VERSION,
             },
             now,
         )
-        return traced, self.storage.log.append(new_run_id(now), 0, [created])
+        return traced, self.storage.log.append(run_id or new_run_id(now), 0, [created])
 
     def resume(
         self,
@@ -142,14 +155,16 @@ class Engine:
         *,
         allow_graph_change: bool = False,
         on_events: EventListener | None = None,
+        secrets: Mapping[str, Any] | None = None,
     ) -> Run:
         """Continue a run whose driver died, from its log, in this process.
 
         Takes the run over at once (the caller says the old driver is gone; a live one
         stands down at its next append). Finished tasks are not re-run; tasks left RUNNING
         start a new attempt. A finished run is returned as it is (see ``restart``).
+        ``secrets`` gives the values of secret parameters (else ``LEDGERFLOW_SECRET_<NAME>``).
         """
-        return self._resume(run_id, allow_graph_change, on_events, is_claimed=False)
+        return self._resume(run_id, allow_graph_change, on_events, is_claimed=False, secrets=secrets)
 
     def restart(
         self,
@@ -157,18 +172,19 @@ class Engine:
         *,
         from_task: str | None = None,
         on_events: EventListener | None = None,
+        secrets: Mapping[str, Any] | None = None,
     ) -> Run:
         """Re-run the failed part of a finished run, keeping its successes and history.
 
         Appends ``task.pending`` for every FAILED, UPSTREAM_FAILED or CANCELLED task (or,
         with ``from_task``, for that task and everything downstream of it), then drives
-        the run again under the same id.
+        the run again under the same id. ``secrets`` as for ``resume``.
         """
         events = self.events(run_id)
         view = fold(events)
         if not view.state.is_terminal:
             raise RunNotFinished(run_id, view.state)
-        traced = self._trace_recorded(view, allow_graph_change=False)
+        traced = self._trace_recorded(view, allow_graph_change=False, secrets=secrets)
         try:
             reopen = tasks_to_reopen(view.graph, view, from_task)
         except KeyError:
@@ -189,6 +205,7 @@ class Engine:
         on_events: EventListener | None,
         is_claimed: bool,
         reason: str = "resume",
+        secrets: Mapping[str, Any] | None = None,
     ) -> Run:
         events = self.events(run_id)
         view = fold(events)
@@ -196,7 +213,7 @@ class Engine:
             if is_claimed:
                 self.storage.log.release(run_id, self.owner)
             return Run(view, self._loader(view))
-        traced = self._trace_recorded(view, allow_graph_change)
+        traced = self._trace_recorded(view, allow_graph_change, secrets)
         if not is_claimed:
             # Take the lease first, then read the log again: an old driver's append that
             # raced in before the take-over is folded in, and any later one is fenced off.
@@ -212,19 +229,22 @@ class Engine:
             traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view
         )
 
-    def _trace_recorded(self, view: RunView, allow_graph_change: bool) -> TracedFlow:
-        """Re-create a run's graph from its recorded flow reference and parameters."""
+    def _trace_recorded(
+        self, view: RunView, allow_graph_change: bool, secrets: Mapping[str, Any] | None = None
+    ) -> TracedFlow:
+        """Re-create a run's graph from its recorded flow reference and parameters (secret
+        ones from ``secrets`` or the environment, checked against their recorded hashes)."""
         if view.flow_ref is None:
             raise FlowNotFound(f"run {view.run_id} recorded no flow reference")
         flow = load_flow(view.flow_ref)
-        traced = flow.trace(dict(view.parameters))
+        traced = restore(view, flow, secrets, self.home).trace(flow, view.parameters)
         if traced.graph.digest() != view.graph_hash:
             if not allow_graph_change:
                 raise GraphChanged(view, traced.graph)
             missing = [key for key in view.graph.nodes if key not in traced.calls]
             if missing:
                 raise GraphChanged(view, traced.graph)
-            traced = TracedFlow(graph=view.graph, calls=traced.calls)
+            traced = replace(traced, graph=view.graph)
         return traced
 
     def _drive(
@@ -246,7 +266,7 @@ class Engine:
                 run_id=run_id,
                 traced=traced,
                 events=events,
-                log=self.storage.log,
+                log=traced.secrets.guard_log(self.storage.log),
                 results=self.storage.results,
                 executor=self.executor,
                 owner=self.owner,
@@ -257,9 +277,11 @@ class Engine:
                 cache=self.storage.log,
                 limits=self.storage.limits,
                 state=state,
-                task_logs=self.storage.task_logs,
+                task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
             )
             view = scheduler.drive()
+        if traced.secrets:  # the scheduler's view holds errors before redaction: use the log's
+            view = fold(self.storage.log.read(run_id))
         return Run(view, self._loader(view))
 
     def get_run(self, run_id: str) -> Run:
@@ -293,15 +315,39 @@ class Engine:
         self.storage.log.run(run_id)
         return self.storage.task_logs.read_logs(run_id, task_key)
 
-    def verify(self, run_id: str) -> VerifyReport:
-        """Re-hash the run's chain: ``.ok`` and ``.first_bad_seq`` of an edited or missing event."""
-        return verify_run(self.storage, run_id)
+    def verify(self, run_id: str, checkpoint: Checkpoint | None = None) -> VerifyReport:
+        """Re-hash the run's chain: ``.ok`` and ``.first_bad_seq`` of an edited or missing event;
+        against a ``checkpoint`` of an earlier export, also a deleted tail or a rewrite."""
+        return verify_run(self.storage, run_id, checkpoint)
+
+    def verify_all(self) -> dict[str, VerifyReport]:
+        """Verify every run in the database: a report by run id."""
+        return verify_all(self.storage)
+
+    def export(
+        self, run_id: str, target: str | os.PathLike[str] | BinaryIO, key: bytes | None = None
+    ) -> ExportSummary:
+        """Write the run as JSON Lines (header, events with their hashes, checkpoint) to a
+        path or binary file, signed with HMAC-SHA256 if a ``key`` is given."""
+        return export_run(
+            self.storage.engine, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
+        )
 
     def state_at(
         self, run_id: str, seq: int | None = None, at: datetime | None = None
     ) -> RunView:
         """The run's state as it was after event ``seq`` or at time ``at``."""
         return state_at(self.events(run_id), seq=seq, at=at)
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        """Compare two runs: parameters, graph, code hashes, each task side by side, and
+        what changed first; raises ``RunNotFound``."""
+        return diff_runs(self.events(run_a), self.events(run_b))
+
+    def lineage(self, run_id: str, task_key: str) -> Lineage:
+        """Where a task's result came from: its inputs' results, code hash, attempt and worker,
+        back to the parameters; raises ``RunNotFound`` or ``UnknownTask``."""
+        return lineage(self.events(run_id), task_key)
 
     def _loader(self, view: RunView) -> Callable[[Mapping[str, Any] | None], Any]:
         """Loads results of this run; a pickle naming the flow's module imports it first."""

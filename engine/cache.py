@@ -12,6 +12,7 @@ def inputs_hash(inputs: Mapping[str, Any]) -> str | None:
     """A stable hash of a task's inputs (JSON when possible, else pickle); None if neither.
 
     The engine mixes the task's code hash into every cache key, so a changed body misses.
+    A secret flow parameter reaches it as its keyed hash, never as its value.
     """
     try:
         data = orjson.dumps(dict(inputs), option=orjson.OPT_SORT_KEYS)

@@ -2,7 +2,7 @@
 
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -11,6 +11,7 @@ import orjson
 
 from .errors import FlowDefinitionError, InvalidParameter
 from .graph import Graph
+from .secrets import NO_SECRETS, RunSecrets, declared_secrets
 from .tracing import TaskCall, Tracer, current_tracer
 
 if TYPE_CHECKING:
@@ -22,21 +23,30 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class TracedFlow:
-    """A flow traced with its parameters: the graph and how to call each task."""
+    """A flow traced with its parameters: the graph, how to call each task, and the
+    run's secret parameters (see ``engine.secrets``)."""
 
     graph: Graph
     calls: Mapping[str, TaskCall]
+    secrets: RunSecrets = NO_SECRETS
 
 
 class Flow(Generic[P, R]):
-    """A flow. ``flow.run(**params)`` runs it on the default engine and returns the run."""
+    """A flow. ``flow.run(**params)`` runs it on the default engine and returns the run.
 
-    def __init__(self, fn: Callable[P, R], *, name: str | None = None) -> None:
+    ``secrets`` names parameters whose values are never stored in clear text (as does an
+    ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them.
+    """
+
+    def __init__(
+        self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = ()
+    ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
         self.fn = fn
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
+        self.secrets = declared_secrets(self.name, fn, self.signature, secrets)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -109,11 +119,15 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 
 @overload
-def flow(fn: None = None, /, *, name: str | None = None) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+def flow(
+    fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = ()
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
-def flow(fn: Callable[P, R] | None = None, /, *, name: str | None = None) -> Any:
-    """Make a function a flow; usable as ``@flow`` or ``@flow(name=...)``."""
+def flow(
+    fn: Callable[P, R] | None = None, /, *, name: str | None = None, secrets: Iterable[str] = ()
+) -> Any:
+    """Make a function a flow; usable as ``@flow`` or ``@flow(name=..., secrets=[...])``."""
     if fn is not None:
-        return Flow(fn, name=name)
-    return lambda inner: Flow(inner, name=name)
+        return Flow(fn, name=name, secrets=secrets)
+    return lambda inner: Flow(inner, name=name, secrets=secrets)

@@ -23,9 +23,12 @@ class Worker:
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
     drive the same run. A run that cannot be resumed (its flow no longer loads) is
-    recorded as CRASHED with the reason, and left for a person to look at. While
-    ``run`` runs, the worker is listed in the ``workers`` registry under ``name``
-    (default: its lease owner) with a heartbeat every ``poll_interval`` seconds.
+    recorded as CRASHED with the reason, and left for a person to look at. A run's secret
+    parameters come from this process's environment (``LEDGERFLOW_SECRET_<NAME>``, checked
+    against the recorded keyed hash); without them the run is logged and left, and its
+    claim lapses for a worker that has them. While ``run`` runs, the worker is listed in
+    the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
+    every ``poll_interval`` seconds.
     """
 
     def __init__(

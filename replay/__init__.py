@@ -1,5 +1,36 @@
-"""Replay: reading the log back (point-in-time state, verification)."""
+"""Replay: reading the log back (point-in-time state, verification, diff, lineage)."""
 
-from .verify import VerifyReport, verify_events, verify_run
+from .checkpoint import Checkpoint, InvalidCheckpoint, parse_checkpoint
+from .diff import Change, ChangeKind, RunDiff, TaskRow, diff_runs
+from .export import ExportSummary, export_run
+from .lineage import Lineage, LineageNode, lineage
+from .offline import ExportReport, SignatureStatus, checkpoint_of_export, verify_export
+from .records import TaskRecord
+from .result_hash import result_hash
+from .verify import VerifyReport, verify_all, verify_events, verify_run
 
-__all__ = ["VerifyReport", "verify_events", "verify_run"]
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "Checkpoint",
+    "ExportReport",
+    "ExportSummary",
+    "InvalidCheckpoint",
+    "Lineage",
+    "LineageNode",
+    "RunDiff",
+    "SignatureStatus",
+    "TaskRecord",
+    "TaskRow",
+    "VerifyReport",
+    "checkpoint_of_export",
+    "diff_runs",
+    "export_run",
+    "lineage",
+    "parse_checkpoint",
+    "result_hash",
+    "verify_all",
+    "verify_events",
+    "verify_export",
+    "verify_run",
+]

@@ -3,18 +3,21 @@
 Verification never raises for a tampered log: it returns a ``VerifyReport`` whose
 ``first_bad_seq`` is the exact seq where the chain stops holding (the missing seq of a
 deleted row, the seq of an edited, inserted or moved row, the first seq of a deleted
-tail when the expected head is known).
+tail when the expected head is known, the first rewritten seq against a checkpoint).
 """
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from ..storage.codec import GENESIS_HASH, ChainHasher, canonical_payload
-from ..storage.errors import PayloadNotJSON, RunNotFound
+from ..storage.codec import GENESIS_HASH, ChainHasher
+from ..storage.errors import PayloadNotJSON
 from ..storage.sql_log import SqlEventLog
+from .checkpoint import Checkpoint, InvalidCheckpoint
+from .stored import EventRow, open_run, run_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,93 +35,166 @@ class _Storage(Protocol):
     def log(self) -> SqlEventLog: ...
 
 
-def _bad(seq: int, reason: str, checked: int) -> VerifyReport:
-    return VerifyReport(False, seq, reason, checked)
+Source = sa.Engine | _Storage | SqlEventLog
 
 
-def _payload_bytes(payload: Any) -> bytes | None:
-    """A row's payload as the bytes that were hashed (None if it is not encodable)."""
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode()
-    try:
-        return canonical_payload(payload)
-    except PayloadNotJSON:
-        return None
+class ChainCheck:
+    """Re-hashes one run's rows fed in stored order, and stops at the first break.
 
-
-def verify_events(events: Iterable[Any], head: tuple[int, str] | None = None) -> VerifyReport:
-    """Verify one run's events (``Event``s or raw rows with a text payload) in stored order.
-
-    ``head`` is the (seq, hash) the log is expected to end at (the read model's head,
-    or an exported checkpoint): without it a deleted tail cannot be seen.
+    With a checkpoint, every seq whose hash it knows must have that hash, and the chain
+    must reach its seq.
     """
-    hasher: ChainHasher | None = None
-    run_id: str | None = None
-    prev_hash, expected, checked = GENESIS_HASH, 1, 0
-    for event in events:
-        seq = event.seq
-        if hasher is None:
-            run_id = event.run_id
-            hasher = ChainHasher(event.run_id)
-        if seq != expected:
-            kind = "missing (deleted, or rows out of order)" if seq > expected else "out of order"
-            return _bad(expected, f"seq {expected} is {kind}: found seq {seq} there", checked)
-        if event.prev_hash != prev_hash:
-            return _bad(seq, "prev_hash does not link to the previous event's hash", checked)
-        payload = _payload_bytes(event.payload)
-        if event.run_id != run_id or payload is None:
-            return _bad(seq, "the row does not belong to this run's chain", checked)
-        try:
-            digest = hasher.hash(prev_hash, seq, event.task_key, event.type, payload, event.ts)
-        except (ValueError, TypeError, AttributeError) as exc:
-            return _bad(seq, f"a field cannot be encoded ({exc})", checked)
-        if digest != event.hash:
-            return _bad(seq, "the hash does not match the stored fields (edited row)", checked)
-        prev_hash, expected, checked = digest, seq + 1, checked + 1
-    if head is None:
-        return VerifyReport(True, None, None, checked)
-    return _check_head(head, expected - 1, prev_hash, checked)
+
+    __slots__ = ("_checkpoint", "_expected", "_failure", "_hasher", "_known", "_prev_hash")
+
+    def __init__(self, run_id: str, checkpoint: Checkpoint | None = None) -> None:
+        self._checkpoint = checkpoint
+        self._known = checkpoint.expected_hashes() if checkpoint is not None else None
+        self._hasher = ChainHasher(run_id)
+        self._prev_hash = GENESIS_HASH
+        self._expected = 1
+        self._failure: VerifyReport | None = None
+
+    def feed(self, rows: Iterable[EventRow]) -> bool:
+        """Check the run's next ``rows``; False once the chain is broken (later rows are ignored)."""
+        if self._failure is not None:
+            return False
+        hasher, known = self._hasher, self._known
+        prev_hash, expected = self._prev_hash, self._expected
+        for seq, task_key, type_, payload, ts, row_prev_hash, digest in rows:
+            if seq != expected:
+                kind = "missing (deleted, or rows out of order)" if seq > expected else "out of order"
+                return self._break(expected, expected, f"seq {expected} is {kind}: found seq {seq} there")
+            if row_prev_hash != prev_hash:
+                return self._break(expected, seq, "prev_hash does not link to the previous event's hash")
+            try:
+                computed = hasher.hash(prev_hash, seq, task_key, type_, payload, ts)
+            except (ValueError, TypeError, AttributeError, PayloadNotJSON) as exc:
+                return self._break(expected, seq, f"a field cannot be encoded ({exc})")
+            if computed != digest:
+                return self._break(expected, seq, "the hash does not match the stored fields (edited row)")
+            if known is not None and known.get(seq, digest) != digest:
+                return self._break(expected, seq, self._rewritten(seq))
+            prev_hash, expected = digest, seq + 1
+        self._prev_hash, self._expected = prev_hash, expected
+        return True
+
+    def fail(self, reason: str) -> None:
+        """Record a break at the next expected seq, found outside the rows (an unreadable line)."""
+        if self._failure is None:
+            self._break(self._expected, self._expected, reason)
+
+    def report(self, head: tuple[int, str] | None = None) -> VerifyReport:
+        """The outcome; ``head`` is the (seq, hash) the log must end at (the read model's
+        head, or an export's checkpoint): without it a deleted tail cannot be seen."""
+        if self._failure is not None:
+            return self._failure
+        last_seq = self._expected - 1
+        if self._checkpoint is not None and last_seq < self._checkpoint.seq:
+            return self._bad(
+                last_seq + 1,
+                f"seqs {last_seq + 1}..{self._checkpoint.seq} are missing: the checkpoint "
+                f"records seq {self._checkpoint.seq} (deleted tail)",
+            )
+        if head is not None:
+            return self._check_head(head, last_seq)
+        return VerifyReport(True, None, None, self._expected - 1)
+
+    def _check_head(self, head: tuple[int, str], last_seq: int) -> VerifyReport:
+        head_seq, head_hash = head
+        if last_seq < head_seq:
+            return self._bad(last_seq + 1, f"seqs {last_seq + 1}..{head_seq} are missing (deleted tail)")
+        if last_seq > head_seq:
+            return self._bad(head_seq + 1, f"seq {head_seq + 1} and after lie beyond the recorded head")
+        if self._prev_hash != head_hash:
+            return self._bad(head_seq, "the last hash differs from the recorded head hash")
+        return VerifyReport(True, None, None, self._expected - 1)
+
+    def _rewritten(self, seq: int) -> str:
+        assert self._known is not None
+        if seq == 1 or seq - 1 in self._known:
+            return f"the hash differs from the checkpoint's: the chain was rewritten from seq {seq}"
+        return f"the hash differs from the checkpoint's: the chain was rewritten at or before seq {seq}"
+
+    def _bad(self, seq: int, reason: str) -> VerifyReport:
+        return VerifyReport(False, seq, reason, self._expected - 1)
+
+    def _break(self, checked_upto: int, seq: int, reason: str) -> bool:
+        """Record the first break (seqs before ``checked_upto`` verified); returns False."""
+        self._expected = checked_upto
+        self._failure = self._bad(seq, reason)
+        return False
 
 
-def _check_head(head: tuple[int, str], last_seq: int, last_hash: str, checked: int) -> VerifyReport:
-    head_seq, head_hash = head
-    if last_seq < head_seq:
-        return _bad(last_seq + 1, f"seqs {last_seq + 1}..{head_seq} are missing (deleted tail)", checked)
-    if last_seq > head_seq:
-        return _bad(head_seq + 1, f"seq {head_seq + 1} and after lie beyond the recorded head", checked)
-    if last_hash != head_hash:
-        return _bad(head_seq, "the last hash differs from the recorded head hash", checked)
-    return VerifyReport(True, None, None, checked)
+class _Rows:
+    """The rows of events of one run, up to the first event of another run (``stray``)."""
+
+    def __init__(self, events: Iterable[Any]) -> None:
+        self._events = iter(events)
+        self.first = next(self._events, None)
+        self.stray: Any = None
+
+    def __iter__(self) -> Iterator[EventRow]:
+        if self.first is None:
+            return
+        run_id = self.first.run_id
+        for e in itertools.chain([self.first], self._events):
+            if e.run_id != run_id:
+                self.stray = e
+                return
+            yield e.seq, e.task_key, e.type, e.payload, e.ts, e.prev_hash, e.hash
 
 
-def verify_run(source: sa.Engine | _Storage | SqlEventLog, run_id: str) -> VerifyReport:
-    """Read a run's stored rows leniently and verify them against the runs read model's head.
+def verify_events(
+    events: Iterable[Any],
+    head: tuple[int, str] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> VerifyReport:
+    """Verify one run's events (``Event``s or ``RawEvent``s) in stored order.
 
-    Raises ``RunNotFound`` only if the run has neither events nor a runs row.
+    ``head`` is the (seq, hash) the log is expected to end at (the read model's head, or
+    an exported checkpoint); ``checkpoint`` is one the chain must pass through.
     """
+    rows = _Rows(events)
+    check = ChainCheck("" if rows.first is None else rows.first.run_id, checkpoint)
+    check.feed(rows)
+    if rows.stray is not None:
+        check.fail(f"the row at seq {rows.stray.seq} belongs to run {rows.stray.run_id!r}")
+    return check.report(head)
+
+
+def verify_run(source: Source, run_id: str, checkpoint: Checkpoint | None = None) -> VerifyReport:
+    """Stream a run's stored rows and verify them against the runs read model's head
+    (and ``checkpoint``, e.g. from an earlier export).
+
+    Raises ``RunNotFound`` only if the run has neither events nor a runs row, and
+    ``InvalidCheckpoint`` for a checkpoint of another run.
+    """
+    if checkpoint is not None and checkpoint.run_id not in (None, run_id):
+        raise InvalidCheckpoint(
+            f"the checkpoint is of run {checkpoint.run_id}, not of run {run_id}"
+        )
+    check = ChainCheck(run_id, checkpoint)
+    with open_run(_engine(source), run_id) as stored:
+        check.feed(stored.rows)
+    report = check.report(stored.head)
+    if stored.head is None and report.ok:
+        return VerifyReport(
+            False, None, "the run has events but no runs row (rebuild the read model)",
+            report.events_checked,
+        )
+    return report
+
+
+def verify_all(source: Source) -> dict[str, VerifyReport]:
+    """Verify every run in the database (in the runs table or only in events), by run id."""
+    engine = _engine(source)
+    return {run_id: verify_run(engine, run_id) for run_id in run_ids(engine)}
+
+
+def _engine(source: Source) -> sa.Engine:
     if isinstance(source, sa.Engine):
-        log = SqlEventLog(source)
-    elif isinstance(source, SqlEventLog):
-        log = source
-    else:
-        log = source.log
-    rows = log.read_raw(run_id)
-    try:
-        summary = log.run(run_id)
-    except RunNotFound:
-        return _no_head(rows)
-    return verify_events(rows, (summary.head_seq, summary.head_hash))
-
-
-def _no_head(rows: list[Any]) -> VerifyReport:
-    report = verify_events(rows)
-    if not report.ok:
-        return report
-    return VerifyReport(
-        False,
-        None,
-        "the run has events but no runs row (rebuild the read model)",
-        report.events_checked,
-    )
+        return source
+    if isinstance(source, SqlEventLog):
+        return source.engine
+    return source.log.engine

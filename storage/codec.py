@@ -7,7 +7,7 @@ its stored canonical text, verbatim, so verification hashes exactly what is stor
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any
 
@@ -78,6 +78,31 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def ts_json(ts: datetime | str) -> bytes:
+    """``format_ts`` of a timestamp as a JSON string (as the canonical bytes embed it); ``ts``
+    may also be ISO-8601 text as stored or exported.
+
+    Text is read as the database layer reads it (``datetime.fromisoformat``; naive text is
+    UTC, as SQLite stores it), so a stored row hashes the same whether or not it was
+    decoded first. Raises ``ValueError`` for text that is not a timestamp.
+    """
+    # Verification formats every event's ts: orjson writes the same text as format_ts, far
+    # faster, for a time in UTC with microseconds (it omits a zero fraction).
+    if isinstance(ts, str):
+        parsed = datetime.fromisoformat(ts)
+        if parsed.tzinfo is None:
+            if parsed.microsecond:
+                return orjson.dumps(parsed, option=orjson.OPT_NAIVE_UTC)
+            parsed = parsed.replace(tzinfo=UTC)
+        ts = parsed
+    if ts.microsecond and ts.utcoffset() == _ZERO:
+        return orjson.dumps(ts)
+    return orjson.dumps(format_ts(ts))
+
+
+_ZERO = timedelta(0)
+
+
 def canonical_event_bytes(
     run_id: str,
     seq: int,
@@ -96,13 +121,17 @@ def chain_hash(prev_hash: str, canonical: bytes) -> str:
 
 
 class ChainHasher:
-    """Hashes successive events of one run fast (the run id and recent ts encoded once)."""
+    """Hashes successive events of one run fast (the run id, types and last ts encoded once).
 
-    __slots__ = ("_run_json", "_ts", "_ts_json", "_types")
+    A ts may be a datetime or ISO-8601 text as stored or exported (see ``ts_json``).
+    """
+
+    __slots__ = ("_template", "_ts", "_ts_json", "_types")
 
     def __init__(self, run_id: str) -> None:
-        self._run_json = orjson.dumps(run_id)
-        self._ts: datetime | None = None
+        run_json = orjson.dumps(run_id).replace(b"%", b"%%")
+        self._template = _TEMPLATE_START + run_json + _TEMPLATE_END
+        self._ts: datetime | str | None = None
         self._ts_json = b""
         self._types: dict[str, bytes] = {}
 
@@ -112,27 +141,20 @@ class ChainHasher:
         task_key: str | None,
         type: str,
         payload: bytes | str | Mapping[str, Any],
-        ts: datetime,
+        ts: datetime | str,
     ) -> bytes:
         """The canonical bytes of this run's event (see ``canonical_event_bytes``)."""
         if isinstance(payload, str):
             payload = payload.encode()
         elif not isinstance(payload, bytes):
             payload = canonical_payload(payload)
-        if ts != self._ts:  # equal instants format equally (in UTC)
-            self._ts_json = orjson.dumps(format_ts(ts))
+        if ts != self._ts:  # equal instants (or equal texts) format equally
+            self._ts_json = ts_json(ts)
             self._ts = ts
         type_json = self._types.get(type)
         if type_json is None:
             type_json = self._types[type] = orjson.dumps(type)
-        return _TEMPLATE % (
-            payload,
-            self._run_json,
-            seq,
-            orjson.dumps(task_key),
-            self._ts_json,
-            type_json,
-        )
+        return self._template % (payload, seq, orjson.dumps(task_key), self._ts_json, type_json)
 
     def hash(
         self,
@@ -141,11 +163,13 @@ class ChainHasher:
         task_key: str | None,
         type: str,
         payload: bytes | str | Mapping[str, Any],
-        ts: datetime,
+        ts: datetime | str,
     ) -> str:
         """The chained hash of this run's event."""
         canonical = self.canonical(seq, task_key, type, payload, ts)
         return sha256(prev_hash.encode() + canonical).hexdigest()
 
 
-_TEMPLATE = b'{"payload":%b,"run_id":%b,"seq":%d,"task_key":%b,"ts":%b,"type":%b}'
+# The canonical bytes, with the run id in between: sorted keys, no spaces.
+_TEMPLATE_START = b'{"payload":%b,"run_id":'
+_TEMPLATE_END = b',"seq":%d,"task_key":%b,"ts":%b,"type":%b}'

@@ -73,6 +73,9 @@ def _chain(
     return chained
 
 
+_new_event = tuple.__new__  # builds the named tuple without a Python-level __new__ call
+
+
 def _decode(row: Any) -> Event:
     run_id, seq, task_key, event_type, payload, ts, prev_hash, digest = row
     if event_type not in _EVENT_TYPES:
@@ -83,7 +86,7 @@ def _decode(row: Any) -> Event:
         raise CorruptEvent(run_id, seq, f"payload is not valid JSON ({exc})") from exc
     if not isinstance(parsed, dict):
         raise CorruptEvent(run_id, seq, f"payload is a {type(parsed).__name__}, not an object")
-    return Event(run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest)
+    return _new_event(Event, (run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest))
 
 
 def _summary(row: Any, now: datetime) -> RunSummary:

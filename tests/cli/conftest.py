@@ -2,8 +2,7 @@
 runs whose driver died."""
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from textwrap import dedent
 
@@ -13,7 +12,8 @@ from typer.testing import CliRunner, Result
 import ledgerflow as lf
 from ledgerflow.cli import app
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.executors import Invocation, Outcome, ThreadExecutor
+
+from ..crashing import CrashingExecutor
 
 FLOWS = dedent(
     '''
@@ -139,19 +139,6 @@ def ran(steps_file: Path) -> list[str]:
     """The names of the step bodies that ran, in order."""
     ledger = steps_file.with_name("ran.txt")
     return ledger.read_text().split() if ledger.exists() else []
-
-
-class CrashingExecutor(ThreadExecutor):
-    """Dies (as a driver process would) when asked to run the task ``fatal``."""
-
-    def __init__(self, fatal: str) -> None:
-        super().__init__()
-        self.fatal = fatal
-
-    def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
-        if any(invocation.task_key == self.fatal for invocation in invocations):
-            raise SystemExit("driver died")
-        return super().submit_many(invocations)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ transition table and the trigger rules, is run on random logs and must agree exa
 errors included.
 """
 
-from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -161,7 +160,7 @@ def logs(draw: st.DrawFn) -> list[Event]:
     log = LogBuilder(graph)
     created = log.events[0]
     extra = {"parameters": {"n": 1}, "graph_hash": "g", "flow_ref": "m:f"}
-    log.events[0] = replace(created, payload={**created.payload, **extra})
+    log.events[0] = created._replace(payload={**created.payload, **extra})
     states = {key: TaskState.PENDING for key in graph.nodes}
     attempts = dict.fromkeys(graph.nodes, 0)
     run_state = RunState.PENDING

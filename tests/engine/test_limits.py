@@ -2,16 +2,16 @@
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.executors import Invocation, Outcome, ThreadExecutor
+from ledgerflow.executors import ThreadExecutor
 
+from ..crashing import CrashingExecutor
 from ..intervals import peak_overlap
 
 
@@ -128,19 +128,6 @@ def test_limit_zero_pauses_the_tag_until_it_is_raised(
     assert not driver.is_alive() and runs[0].state == "SUCCEEDED"
     assert peak_overlap(runs[0].result()) == 1
     assert in_use(engine) == {"db": (0, 0)}
-
-
-class CrashingExecutor(ThreadExecutor):
-    """Dies (as a driver process would) when asked to run ``fatal``."""
-
-    def __init__(self, fatal: str) -> None:
-        super().__init__()
-        self.fatal = fatal
-
-    def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
-        if any(invocation.task_key == self.fatal for invocation in invocations):
-            raise SystemExit("driver died")
-        return super().submit_many(invocations)
 
 
 def test_a_crashed_driver_gives_its_slots_back(database_url: str, tmp_path: Path) -> None:

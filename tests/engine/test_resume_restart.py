@@ -1,8 +1,6 @@
 """Resume a run whose driver died, and restart a failed one, without redoing finished work."""
 
 import textwrap
-from collections.abc import Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -10,7 +8,9 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.engine.errors import GraphChanged, RunNotFinished, UnknownTask
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.executors import Executor, Invocation, Outcome, ThreadExecutor
+from ledgerflow.executors import Executor
+
+from ..crashing import CrashingExecutor
 
 FLOW_SOURCE = textwrap.dedent(
     """
@@ -36,19 +36,6 @@ FLOW_SOURCE = textwrap.dedent(
         return value
     """
 )
-
-
-class CrashingExecutor(ThreadExecutor):
-    """Dies (as a driver process would) when asked to run ``fatal``."""
-
-    def __init__(self, fatal: str) -> None:
-        super().__init__()
-        self.fatal = fatal
-
-    def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
-        if any(inv.task_key == self.fatal for inv in invocations):
-            raise SystemExit("driver died")
-        return super().submit_many(invocations)
 
 
 @pytest.fixture

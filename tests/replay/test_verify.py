@@ -1,14 +1,27 @@
 """Hash-chain verification finds each kind of tampering at the exact seq, on both databases."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ledgerflow.replay import VerifyReport, verify_events, verify_run
-from ledgerflow.storage import RawEvent, Storage
-from ledgerflow.storage.codec import ChainHasher
+from ledgerflow.replay import (
+    Checkpoint,
+    InvalidCheckpoint,
+    VerifyReport,
+    parse_checkpoint,
+    verify_all,
+    verify_events,
+    verify_run,
+)
+from ledgerflow.storage import RawEvent, RunNotFound, Storage, open_storage
+from ledgerflow.storage.codec import ChainHasher, format_ts, ts_json
 
-from ..storage.builders import execute, new_run
+from ..storage.builders import execute, new_run, task_events
 
 RUN = "run-v"
 
@@ -155,3 +168,141 @@ def _chain(count: int) -> list[RawEvent]:
         rows.append(RawEvent("r", seq, None, "task.running", "{}", ts, prev, digest))
         prev = digest
     return rows
+
+
+def _rewrite_from(run: Storage, seq: int) -> None:
+    """Edit seq ``seq`` and re-chain every later row and the head: a self-consistent chain."""
+    hasher, rows = ChainHasher(RUN), run.log.read_raw(RUN)
+    prev = rows[seq - 2].hash if seq > 1 else "0" * 64
+    for row in rows[seq - 1 :]:
+        payload = '{"attempt":7}' if row.seq == seq else row.payload
+        digest = hasher.hash(prev, row.seq, row.task_key, row.type, payload, row.ts)
+        execute(
+            run.engine,
+            "UPDATE events SET payload = :p, prev_hash = :prev, hash = :h WHERE run_id = :run AND seq = :s",
+            p=payload, prev=prev, h=digest, run=RUN, s=row.seq,
+        )  # fmt: skip
+        prev = digest
+    execute(run.engine, "UPDATE runs SET head_hash = :h WHERE run_id = :run", h=prev, run=RUN)
+
+
+def _truncate_from(run: Storage, seq: int) -> None:
+    """Delete seq >= ``seq`` and move the head back: the prefix is a valid chain."""
+    last = run.log.read(RUN, upto_seq=seq - 1)[-1]
+    execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq >= :s", run=RUN, s=seq)
+    execute(run.engine, "UPDATE runs SET head_seq = :seq, head_hash = :h WHERE run_id = :run",
+            seq=last.seq, h=last.hash, run=RUN)  # fmt: skip
+
+
+def _kept(run: Storage, *, with_history: bool) -> Checkpoint:
+    """The checkpoint an auditor keeps from an export: the head, and every hash if asked."""
+    events = run.log.read(RUN)
+    history = {event.seq: event.hash for event in events} if with_history else {}
+    return Checkpoint(events[-1].seq, events[-1].hash, RUN, history)
+
+
+def test_a_kept_checkpoint_finds_a_truncated_tail_whose_head_was_moved(run: Storage) -> None:
+    kept = _kept(run, with_history=False)
+    _truncate_from(run, 7)
+    assert verify_run(run, RUN).ok  # the read model's head was moved too
+    bad_at(verify_run(run, RUN, kept), 7)
+
+
+def test_a_kept_checkpoint_finds_a_wholesale_rewrite(run: Storage) -> None:
+    head, history = _kept(run, with_history=False), _kept(run, with_history=True)
+    _rewrite_from(run, 4)
+    assert verify_run(run, RUN).ok  # every hash and the head are consistent
+    bad_at(verify_run(run, RUN, head), 10)  # only the head is known: found there
+    report = verify_run(run, RUN, history)
+    bad_at(report, 4)  # every exported hash is known: found where the rewrite starts
+    assert report.reason is not None and "rewritten from seq 4" in report.reason
+
+
+def test_a_run_that_went_on_verifies_against_an_earlier_checkpoint(run: Storage) -> None:
+    kept = _kept(run, with_history=True)
+    run.log.append(RUN, 10, task_events(3, start=9))
+    assert verify_run(run, RUN, kept) == VerifyReport(True, None, None, 13)
+    assert verify_run(run, RUN, parse_checkpoint(str(kept))).ok
+
+
+def test_a_checkpoint_of_another_run_is_refused(run: Storage) -> None:
+    with pytest.raises(InvalidCheckpoint, match="of run other"):
+        verify_run(run, RUN, Checkpoint(1, "a" * 64, "other"))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("12", "not SEQ:HASH"), ("x:" + "a" * 64, "not SEQ:HASH"), ("0:" + "a" * 64, "not a seq"),
+     ("3:abc", "not a hash"), ("3:" + "g" * 64, "not a hash")],
+)  # fmt: skip
+def test_a_malformed_checkpoint_is_named(text: str, problem: str) -> None:
+    with pytest.raises(InvalidCheckpoint, match=problem):
+        parse_checkpoint(text)
+
+
+def test_verify_all_reports_every_run_including_one_without_a_runs_row(storage: Storage) -> None:
+    for run_id in ("a", "b", "c", "d"):
+        new_run(storage.log, run_id, tasks=3)
+    execute(storage.engine, "UPDATE events SET type = 'task.failed' WHERE run_id = 'b' AND seq = 3")
+    execute(storage.engine, "DELETE FROM runs WHERE run_id = 'c'")
+    reports = verify_all(storage)
+    assert list(reports) == ["a", "b", "c", "d"]
+    assert reports["a"] == reports["d"] == VerifyReport(True, None, None, 4)
+    bad_at(reports["b"], 3)
+    assert not reports["c"].ok and "no runs row" in str(reports["c"].reason)
+    assert verify_all(storage.engine) == reports
+
+
+def test_unknown_run_raises(storage: Storage) -> None:
+    with pytest.raises(RunNotFound):
+        verify_run(storage, "nope")
+
+
+def test_a_stored_ts_that_is_not_a_timestamp_is_a_bad_row(tmp_path: Path) -> None:
+    """Only SQLite can hold one (it stores timestamps as text; PostgreSQL's column refuses)."""
+    with open_storage(f"sqlite:///{tmp_path / 'text-ts.db'}", tmp_path) as sqlite:
+        new_run(sqlite.log, RUN)
+        execute(sqlite.engine, "UPDATE events SET ts = 'yesterday' WHERE run_id = :run AND seq = 6", run=RUN)
+        report = verify_run(sqlite, RUN)
+    bad_at(report, 6)
+    assert "cannot be encoded" in str(report.reason)
+
+
+def test_stored_rows_and_decoded_events_hash_alike() -> None:
+    """The codec reads ts text as the database layer does: naive text is UTC."""
+    hasher = ChainHasher("r%s%%")  # a run id with % signs: the template must not format them
+    aware = datetime(2026, 3, 4, 5, 6, 7, 8, tzinfo=UTC)
+    expected = orjson.dumps(
+        {"payload": {"a": 1}, "run_id": "r%s%%", "seq": 2, "task_key": None,
+         "ts": "2026-03-04T05:06:07.000008+00:00", "type": "task.running"},
+        option=orjson.OPT_SORT_KEYS,
+    )  # fmt: skip
+    shifted = aware.astimezone(timezone(timedelta(hours=-3)))
+    texts = ("2026-03-04 05:06:07.000008", "2026-03-04T05:06:07.000008+00:00",
+             "2026-03-04T06:06:07.000008+01:00")  # fmt: skip
+    for ts in (aware, shifted, *texts):
+        assert hasher.canonical(2, None, "task.running", '{"a":1}', ts) == expected, ts
+
+
+def test_rows_of_two_runs_are_a_break_at_the_stray_row() -> None:
+    rows, other = _chain(5), _chain(5)
+    stray = RawEvent("other", 3, None, "task.running", "{}", other[2].ts, other[1].hash, other[2].hash)
+    bad_at(verify_events([*rows[:2], stray, *rows[3:]]), 3)
+
+
+_INSTANTS = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
+_OFFSETS = st.sampled_from([
+    UTC, timezone(timedelta(0)), timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(hours=-8)), ZoneInfo("Etc/UTC"), ZoneInfo("Europe/Paris"),
+])  # fmt: skip
+
+
+@given(_INSTANTS, _OFFSETS)
+def test_ts_json_is_format_ts_for_every_datetime_and_its_texts(naive: datetime, zone: tzinfo) -> None:
+    """The fast paths of the codec give exactly ``format_ts``: an aware datetime, its ISO
+    text (as exported), and naive UTC text (as SQLite stores it)."""
+    aware = naive.replace(tzinfo=zone)
+    expected = orjson.dumps(format_ts(aware))
+    utc = aware.astimezone(UTC).replace(tzinfo=None)
+    texts = (aware.isoformat(), utc.isoformat(" ", "microseconds"), utc.isoformat())
+    assert [ts_json(form) for form in (aware, *texts)] == [expected] * 4

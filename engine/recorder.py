@@ -1,0 +1,111 @@
+"""A driver's record of its run: events folded at once, written in group commits.
+
+The scheduler decides on the folded state, including events not yet written; a flush
+then stores the task output and the results the events refer to, and appends the
+buffered events in one transaction, fenced by the driver's lease and owner.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..executors.invocation import Outcome
+from ..storage.errors import StorageError
+from ..storage.protocols import EventLog, ResultStore, StoredResult
+from ..storage.task_logs import TaskLogLine, TaskLogSink
+from .events import Event, EventType, NewEvent
+from .fold import Folder
+from .lease import LeaseKeeper
+
+logger = logging.getLogger(__name__)
+
+EventListener = Callable[[Sequence[Event]], None]
+
+
+class RunRecorder:
+    """Buffers a run's new events, folding each at once, and appends them in batches."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        folder: Folder,
+        seq: int,
+        log: EventLog,
+        results: ResultStore,
+        owner: str,
+        lease: LeaseKeeper | None = None,
+        task_logs: TaskLogSink | None = None,
+        on_events: EventListener | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.folder = folder
+        self._seq = seq
+        self._log = log
+        self._results = results
+        self._owner = owner
+        self._lease = lease
+        self._task_logs = task_logs
+        self._on_events = on_events
+        self._buffer: list[NewEvent] = []
+        self._stored: dict[str, StoredResult] = {}  # results to put before the next append
+        self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
+
+    def record(
+        self, task_key: str | None, type_: EventType, payload: dict[str, Any], now: datetime
+    ) -> None:
+        """Buffer an event and fold it at once, so decisions see it before it is flushed."""
+        seq = self._seq + len(self._buffer) + 1
+        self.folder.apply(Event(self.run_id, seq, task_key, type_.value, payload, now, "", ""))
+        self._buffer.append(NewEvent(task_key, type_.value, payload, now))
+
+    def keep_result(self, stored: StoredResult) -> None:
+        """A result to store before the event that refers to it is appended."""
+        self._stored[stored.ref] = stored
+
+    def pending_result(self, ref: str) -> StoredResult | None:
+        """A result kept for the next flush (not in the result store yet)."""
+        return self._stored.get(ref)
+
+    def keep_logs(self, outcome: Outcome) -> None:
+        """The attempt's captured output, written at the next flush."""
+        if self._task_logs is None:
+            return
+        self._pending_logs.extend(
+            TaskLogLine(
+                self.run_id, outcome.task_key, outcome.attempt, seq, line.ts, line.stream,
+                line.message, line.level, line.logger,
+            )
+            for seq, line in enumerate(outcome.logs)
+        )
+
+    def flush(self) -> list[Event]:
+        """Store task output and pending results, then append the buffered events in one
+        transaction; returns the appended events (none if nothing was buffered)."""
+        self._flush_logs()
+        if not self._buffer:
+            return []
+        if self._lease is not None:
+            self._lease.check()
+        if self._stored:
+            self._results.put_many(list(self._stored.values()))
+            self._stored = {}
+        appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
+        self._buffer = []
+        self._seq = appended[-1].seq
+        self.folder.set_head_hash(appended[-1].hash)
+        if self._on_events is not None:
+            self._on_events(appended)
+        return appended
+
+    def _flush_logs(self) -> None:
+        """Write the outcomes' output in one batch. Before the append: no event refers to it,
+        and the output of an attempt whose completion a crash lost is still kept."""
+        if not self._pending_logs or self._task_logs is None:
+            return
+        lines, self._pending_logs = self._pending_logs, []
+        try:
+            self._task_logs.put_logs(lines)
+        except StorageError as exc:  # operational data: losing it must not stop the run
+            logger.warning("run %s: dropped %d captured log lines: %s", self.run_id, len(lines), exc)
