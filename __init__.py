@@ -14,6 +14,7 @@ from .engine.flow import Flow, flow
 from .engine.fold import RunView, TaskView
 from .engine.graph import Trigger
 from .engine.run import Run, RunFailed
+from .engine.schedule_runner import ScheduleRunner
 from .engine.secrets import Secret
 from .engine.states import RunState, TaskState
 from .engine.task import Task, task
@@ -42,6 +43,7 @@ __all__ = [
     "RunFailed",
     "RunState",
     "RunView",
+    "ScheduleRunner",
     "Secret",
     "Skip",
     "Task",

@@ -15,6 +15,7 @@ from . import (
     logs_command,
     recovery_commands,
     run_command,
+    schedule_commands,
     submit_command,
     worker_command,
     workers_command,
@@ -85,6 +86,9 @@ app.command("submit")(submit_command.submit)
 app.command("workers")(workers_command.workers)
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
+app.add_typer(schedule_commands.schedule_app, name="schedule")
+app.command("scheduler")(schedule_commands.scheduler)
+app.command("backfill")(schedule_commands.backfill)
 
 
 def main() -> None:

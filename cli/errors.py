@@ -2,8 +2,9 @@
 
 from ..engine.errors import InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
+from ..engine.schedules import InvalidSchedule
 from ..errors import LedgerflowError
-from ..storage import RunNotFound
+from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import InvalidDatabaseURL
 
 EXIT_OK = 0
@@ -29,8 +30,11 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     FlowNotFound,
     InvalidDatabaseURL,
     InvalidParameter,
+    InvalidSchedule,
     RunNotFinished,
     RunNotFound,
+    ScheduleExists,
+    ScheduleNotFound,
     UnknownTask,
 )
 

@@ -1,7 +1,6 @@
 """``ledgerflow worker``: drive submitted runs and resume crashed ones, until SIGINT or SIGTERM."""
 
 import os
-import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -14,8 +13,8 @@ from ..engine.worker import Worker
 from ..executors import Executor
 from .options import DatabaseOption, ExecutorOption, console
 from .render import format_time
+from .signals import handling_stop_signals
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 
 
@@ -64,6 +63,13 @@ def worker(
             "--name", help="Name in the workers registry (default: host:pid:token).", show_default=False
         ),
     ] = None,
+    schedules: Annotated[
+        bool,
+        typer.Option(
+            "--schedules/--no-schedules",
+            help="Also create the runs of due schedules at each poll (see `ledgerflow schedule`).",
+        ),
+    ] = True,
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
@@ -84,7 +90,10 @@ def worker(
             cluster = DaskExecutor(address=dask_address, resource_timeout=resource_timeout)
             chosen = stack.enter_context(cluster)
         running = stack.enter_context(
-            ReportingWorker(database or None, chosen, poll_interval=poll, lease_ttl=lease_ttl, name=name)
+            ReportingWorker(
+                database or None, chosen, poll_interval=poll, lease_ttl=lease_ttl, name=name,
+                schedules=schedules,
+            )
         )
         where = running.engine.storage.url
         if once:
@@ -102,7 +111,6 @@ def stop_on_signals(running: Worker) -> Iterator[None]:
     """While inside, SIGINT and SIGTERM ask ``running`` to stop after its current run; a
     second signal hands the run back: the worker signs off and exits at once, leaving the
     run's lease to lapse so another worker resumes it."""
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     signals_seen = 0
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -118,13 +126,8 @@ def stop_on_signals(running: Worker) -> Iterator[None]:
         finally:
             os._exit(128 + signum)
 
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, handle)
-    try:
+    with handling_stop_signals(handle):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def say(message: str) -> None:

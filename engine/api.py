@@ -16,9 +16,10 @@ from ..replay.export import ExportSummary, export_run
 from ..replay.lineage import Lineage, lineage
 from ..replay.point_in_time import state_at
 from ..replay.verify import VerifyReport, verify_all, verify_run
-from ..storage import Storage, TaskLogLine, open_storage
+from ..storage import ScheduleRecord, Storage, TaskLogLine, open_storage
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
+from .bulk import collector_paused
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
@@ -28,6 +29,7 @@ from .lease import LeaseKeeper
 from .recorder import EventListener
 from .restart import tasks_to_reopen
 from .run import Run
+from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
 from .scheduler import Scheduler, load_result
 from .secret_restore import restore
 from .secrets import protect
@@ -207,13 +209,14 @@ class Engine:
         reason: str = "resume",
         secrets: Mapping[str, Any] | None = None,
     ) -> Run:
-        events = self.events(run_id)
-        view = fold(events)
-        if view.state.is_terminal:
-            if is_claimed:
-                self.storage.log.release(run_id, self.owner)
-            return Run(view, self._loader(view))
-        traced = self._trace_recorded(view, allow_graph_change, secrets)
+        with collector_paused():  # a large log: many small acyclic objects at once
+            events = self.events(run_id)
+            view = fold(events)
+            if view.state.is_terminal:
+                if is_claimed:
+                    self.storage.log.release(run_id, self.owner)
+                return Run(view, self._loader(view))
+            traced = self._trace_recorded(view, allow_graph_change, secrets)
         if not is_claimed:
             # Take the lease first, then read the log again: an old driver's append that
             # raced in before the take-over is folded in, and any later one is fenced off.
@@ -348,6 +351,45 @@ class Engine:
         """Where a task's result came from: its inputs' results, code hash, attempt and worker,
         back to the parameters; raises ``RunNotFound`` or ``UnknownTask``."""
         return lineage(self.events(run_id), task_key)
+
+    def schedule(
+        self, name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,
+        tz: str = "UTC", parameters: Mapping[str, Any] | None = None, catchup: str = "latest",
+        fire_time_param: str | None = None,
+    ) -> ScheduleRecord:  # fmt: skip
+        """Store a schedule: run ``flow`` at each fire time of ``cron`` (on the wall clock of
+        ``tz``) or every ``interval`` (``"15m"`` or seconds). ``catchup`` is ``skip``,
+        ``latest`` or ``backfill:N``. A ``ScheduleRunner`` (``ledgerflow scheduler`` or a
+        worker) creates the runs; see ``engine.schedule_runner``."""
+        record = define_schedule(
+            name, flow, cron=cron, interval=interval, tz=tz, parameters=parameters,
+            catchup=catchup, fire_time_param=fire_time_param,
+        )  # fmt: skip
+        self.storage.schedules.add(record)
+        return record
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name."""
+        return self.storage.schedules.schedules()
+
+    def pause_schedule(self, name: str) -> None:
+        """Stop creating runs of a schedule until it is resumed."""
+        self.storage.schedules.set_paused(name, True)
+
+    def resume_schedule(self, name: str) -> None:
+        """Create runs of a paused schedule again, from now on (paused fire times are skipped)."""
+        self.storage.schedules.set_paused(name, False)
+
+    def remove_schedule(self, name: str) -> None:
+        """Delete a schedule (its runs stay)."""
+        self.storage.schedules.remove(name)
+
+    def backfill(
+        self, name: str, start: datetime, end: datetime, *, max_runs: int = DEFAULT_MAX_BACKFILL
+    ) -> BackfillReport:
+        """Create SCHEDULED runs for the schedule's fire times in ``[start, end]``, skipping
+        those that have one; at most ``max_runs``."""
+        return backfill(self, name, start, end, max_runs=max_runs)
 
     def _loader(self, view: RunView) -> Callable[[Mapping[str, Any] | None], Any]:
         """Loads results of this run; a pickle naming the flow's module imports it first."""

@@ -1,13 +1,12 @@
 """The scheduler: fold the log, act on the frontier, record outcomes in group commits.
 
 The one imperative module of the engine. It is given its event log, result store,
-executor and clock, and never names a concrete backend.
+executor and clock, and never names a concrete backend; writing what it records is
+the ``RunRecorder``'s job.
 """
 
 import logging
-import queue
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,23 +15,23 @@ from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
 from ..storage.errors import StorageError
-from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore, StoredResult
+from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
 from ..storage.serialization import decode_result
-from ..storage.task_logs import TaskLogLine, TaskLogSink
+from ..storage.task_logs import TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import CacheIndex, decide_cache_key
-from .events import Event, EventType, NewEvent
+from .completions import Completions
+from .events import Event, EventType
 from .flow import TracedFlow
 from .fold import Folder, RunView
 from .frontier import Frontier, frontier
 from .lease import LeaseKeeper
 from .outcomes import record_outcome
+from .recorder import EventListener, RunRecorder
 from .states import TaskState
 from .tracing import TaskCall
 
 logger = logging.getLogger(__name__)
-
-EventListener = Callable[[Sequence[Event]], None]
 
 # At most this many tasks start per step: the first submissions happen early and a
 # huge frontier is committed in several transactions rather than one.
@@ -81,13 +80,10 @@ class Scheduler:
     ) -> None:
         self.run_id = run_id
         self._traced = traced
-        self._log = log
         self._results = results
         self._executor = executor
         self._owner = owner
         self._clock = clock or SystemClock()
-        self._on_events = on_events
-        self._lease = lease
         self._reason = reason
         self._reopen = tuple(reopen)
         self._cache = cache
@@ -97,14 +93,12 @@ class Scheduler:
         self._releasing: list[str] = []  # tasks to give their slots back after the next append
         self._slot_waiting: set[str] = set()  # tasks that did not get their slots this step
         self._folder = Folder(state) if state is not None else Folder().apply_all(events)
-        self._seq = events[-1].seq if events else 0
-        self._buffer: list[NewEvent] = []
-        self._stored: dict[str, StoredResult] = {}  # results to put before the next append
-        self._task_logs = task_logs
-        self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
+        self._recorder = RunRecorder(
+            run_id=run_id, folder=self._folder, seq=events[-1].seq if events else 0, log=log,
+            results=results, owner=owner, lease=lease, task_logs=task_logs, on_events=on_events,
+        )
         self._handles: dict[str, Future[Outcome]] = {}
-        self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
-        self._in_flight = 0
+        self._completions = Completions(GROUP_COMMIT_WINDOW, MAX_STARTS_PER_STEP)
         self._has_more_ready = False
         self._orphans_adopted = False
         self._waiting_orphans = False
@@ -269,8 +263,7 @@ class Scheduler:
         futures = self._executor.submit_many(invocations)
         for key, future in zip(keys, futures, strict=True):
             self._handles[key] = future
-            self._in_flight += 1
-            future.add_done_callback(self._done.put)
+            self._completions.watch(future)
 
     def _arguments(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The task's arguments with ``Upstream`` placeholders for upstream results."""
@@ -324,7 +317,7 @@ class Scheduler:
 
     def _load(self, key: str) -> Any:
         payload = self._folder.task(key).result
-        pending = self._stored.get(payload["ref"]) if payload and "ref" in payload else None
+        pending = self._recorder.pending_result(payload["ref"]) if payload and "ref" in payload else None
         if pending is not None:  # recorded in this step, not yet flushed to the store
             return decode_result(pending.format, pending.data)
         return load_result(payload, self._results)
@@ -339,30 +332,13 @@ class Scheduler:
             timeout = max(0.0, (min(retry_due) - self._clock.now()).total_seconds())
         if block and self._slot_waiting:
             timeout = SLOT_POLL_SECONDS if timeout is None else min(timeout, SLOT_POLL_SECONDS)
-        if block and self._in_flight == 0 and timeout is None:
+        if block and self._completions.in_flight == 0 and timeout is None:
             raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
-        try:
-            futures = [self._done.get(timeout=timeout) if block else self._done.get_nowait()]
-        except queue.Empty:
-            return
-        self._gather_more(futures)
-        for future in futures:
-            self._in_flight -= 1
-            self._complete(future.result())
-
-    def _gather_more(self, futures: list[Future[Outcome]]) -> None:
-        """Group commit: take what is done, and what completes within a short window while
-        other tasks are still running, so one transaction records many outcomes."""
-        deadline = time.monotonic() + GROUP_COMMIT_WINDOW
-        while len(futures) < min(self._in_flight, MAX_STARTS_PER_STEP):
-            remaining = max(0.0, deadline - time.monotonic())
-            try:
-                futures.append(self._done.get(timeout=remaining) if remaining else self._done.get_nowait())
-            except queue.Empty:
-                return
+        for outcome in self._completions.take(timeout):
+            self._complete(outcome)
 
     def _complete(self, outcome: Outcome) -> None:
-        self._keep_logs(outcome)  # a stale attempt's output is still what it printed
+        self._recorder.keep_logs(outcome)  # a stale attempt's output is still what it printed
         current = self._folder.task(outcome.task_key)
         if current.state is not TaskState.RUNNING or current.attempts != outcome.attempt:
             logger.warning(
@@ -383,7 +359,7 @@ class Scheduler:
                 expires = now + task.cache_expiration
                 recording.payload["cache_expires_at"] = expires.isoformat(timespec="microseconds")
         if recording.stored is not None:
-            self._stored[recording.stored.ref] = recording.stored
+            self._recorder.keep_result(recording.stored)
         if recording.type is not EventType.TASK_SUCCEEDED or not self._is_consumed(outcome.task_key):
             self._handles.pop(outcome.task_key, None)  # a downstream task loads it if it must
         self._record(outcome.task_key, recording.type, recording.payload)
@@ -402,57 +378,17 @@ class Scheduler:
         self._flush()
 
     def _record(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
-        """Buffer an event and fold it at once, so decisions see it before it is flushed."""
+        """Record an event (folded at once, written at the next flush)."""
         if task_key in self._holding and type_ is not EventType.TASK_RUNNING:
             self._holding.discard(task_key)  # terminal or retrying: no slot once recorded
             self._releasing.append(task_key)
-        new = NewEvent(task_key, type_.value, payload, self._clock.now())
-        seq = self._seq + len(self._buffer) + 1
-        assert new.ts is not None
-        self._folder.apply(Event(self.run_id, seq, task_key, new.type, payload, new.ts, "", ""))
-        self._buffer.append(new)
-
-    def _keep_logs(self, outcome: Outcome) -> None:
-        if self._task_logs is None:
-            return
-        self._pending_logs.extend(
-            TaskLogLine(
-                self.run_id, outcome.task_key, outcome.attempt, seq, line.ts, line.stream,
-                line.message, line.level, line.logger,
-            )
-            for seq, line in enumerate(outcome.logs)
-        )
-
-    def _flush_logs(self) -> None:
-        """Write the outcomes' output in one batch. Before the append: no event refers to it,
-        and the output of an attempt whose completion a crash lost is still kept."""
-        if not self._pending_logs or self._task_logs is None:
-            return
-        lines, self._pending_logs = self._pending_logs, []
-        try:
-            self._task_logs.put_logs(lines)
-        except StorageError as exc:  # operational data: losing it must not stop the run
-            logger.warning("run %s: dropped %d captured log lines: %s", self.run_id, len(lines), exc)
+        self._recorder.record(task_key, type_, payload, self._clock.now())
 
     def _flush(self) -> None:
-        """Store task output and pending results, then append buffered events in one transaction."""
-        self._flush_logs()
-        if not self._buffer:
-            return
-        if self._lease is not None:
-            self._lease.check()
-        if self._stored:
-            self._results.put_many(list(self._stored.values()))
-            self._stored = {}
-        appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
-        self._buffer = []
-        self._seq = appended[-1].seq
-        self._folder.set_head_hash(appended[-1].hash)
-        if self._releasing and self._limits is not None:
+        """Write what was recorded (one transaction); then give back the slots it freed."""
+        if self._recorder.flush() and self._releasing and self._limits is not None:
             released, self._releasing = self._releasing, []
             self._limits.release(self.run_id, *released)
-        if self._on_events is not None:
-            self._on_events(appended)
 
 
 def load_result(payload: Any, results: ResultStore) -> Any:

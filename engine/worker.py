@@ -14,6 +14,7 @@ from .api import Engine
 from .errors import FlowDefinitionError, GraphChanged
 from .events import EventType, NewEvent
 from .lease import LeaseLost
+from .schedule_runner import ScheduleRunner
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class Worker:
     against the recorded keyed hash); without them the run is logged and left, and its
     claim lapses for a worker that has them. While ``run`` runs, the worker is listed in
     the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
-    every ``poll_interval`` seconds.
+    every ``poll_interval`` seconds. With ``schedules`` (the default), each poll also
+    creates the runs of due schedules (see ``ScheduleRunner``).
     """
 
     def __init__(
@@ -40,8 +42,10 @@ class Worker:
         poll_interval: float = 5.0,
         lease_ttl: float = 30.0,
         name: str | None = None,
+        schedules: bool = True,
     ) -> None:
         self.engine = Engine(database_url, executor, home=home, lease_ttl=lease_ttl)
+        self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
         self.name = name or self.engine.owner
         self.registry = WorkerRegistry(self.engine.storage.engine)
@@ -64,7 +68,9 @@ class Worker:
 
     def run_once(self) -> list[str]:
         """Claim and drive at most one run (a crashed one first, else a scheduled one);
-        returns the ids driven."""
+        returns the ids driven. Creates the runs of due schedules first."""
+        if self.schedule_runner is not None:
+            self.schedule_runner.tick()
         log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
         claimed, reason = log.claim_crashed(owner, ttl, limit=1), "resume"
         if not claimed:

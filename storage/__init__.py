@@ -37,6 +37,7 @@ from .protocols import (
 )
 from .read_model import rebuild_read_model
 from .results import SqlResultStore
+from .schedules import FireRecord, ScheduleExists, ScheduleNotFound, ScheduleRecord, SqlSchedules
 from .serialization import decode_result, encode_result, load_result_key
 from .sql_log import SqlEventLog
 from .task_logs import SqlTaskLogStore, TaskLogLine, TaskLogSink
@@ -50,6 +51,7 @@ __all__ = [
     "ConcurrencyLimits",
     "CorruptEvent",
     "EventLog",
+    "FireRecord",
     "InvalidAppend",
     "InvalidDatabaseURL",
     "Leases",
@@ -61,9 +63,13 @@ __all__ = [
     "ResultStore",
     "RunNotFound",
     "RunSummary",
+    "ScheduleExists",
+    "ScheduleNotFound",
+    "ScheduleRecord",
     "SqlEventLog",
     "SqlLimits",
     "SqlResultStore",
+    "SqlSchedules",
     "SqlTaskLogStore",
     "Storage",
     "StorageError",
@@ -103,6 +109,11 @@ class Storage:
     def limits(self) -> SqlLimits:
         """Concurrency limits by tag and their slots, in this database."""
         return SqlLimits(self.engine)
+
+    @property
+    def schedules(self) -> SqlSchedules:
+        """Schedules and their claimed fire times, in this database."""
+        return SqlSchedules(self.engine)
 
     @property
     def task_logs(self) -> SqlTaskLogStore:

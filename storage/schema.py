@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -168,4 +171,34 @@ task_logs = Table(
     Column("logger", String(255), nullable=True),
     Column("message", Text, nullable=False),
     Index(None, "run_id", "task_key"),
+)
+
+# Schedules (see storage.schedules): what to run when, and each fire time claimed once.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("flow_ref", Text, nullable=False),
+    Column("parameters", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("cron", String(255), nullable=True),  # exactly one of cron and interval_seconds
+    Column("interval_seconds", Integer, nullable=True),
+    Column("tz", String(64), nullable=False),
+    Column("fire_time_param", String(255), nullable=True),
+    Column("catchup", String(32), nullable=False),  # skip, latest or backfill:N
+    Column("paused", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("considered_until", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+)
+
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule", String(255), primary_key=True),
+    Column("fire_time", UTCDateTime, primary_key=True),  # the key: one fire per time, ever
+    Column("run_id", String(64), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("run_created_at", UTCDateTime, nullable=True),  # null: the run is still to be created
+    Index(None, "run_created_at"),
 )

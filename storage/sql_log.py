@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from ..engine.bulk import collector_paused
 from ..engine.events import Event, EventType, NewEvent
 from . import leases, schema
 from .cache_index import cache_fields_problem, index_appended, lookup
@@ -246,7 +247,8 @@ class SqlEventLog:
         Raises ``RunNotFound`` for an unknown run and ``CorruptEvent`` for a row that
         does not decode (unknown type, payload not a JSON object).
         """
-        return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
+        with collector_paused():  # thousands of small acyclic objects at once
+            return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
 
     @retry_unavailable
     def read_raw(self, run_id: str) -> list[RawEvent]:
