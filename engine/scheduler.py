@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 # At most this many tasks start per step: the first submissions happen early and a
 # huge frontier is committed in several transactions rather than one.
 MAX_STARTS_PER_STEP = 1000
+# At most this many attempts are submitted and not yet complete: a huge map waits for
+# completions instead of queueing all of its children (bounded memory, here and in Dask).
+MAX_IN_FLIGHT = 5000
 # How long a step waits for more outcomes after the first, while other tasks still run.
 GROUP_COMMIT_WINDOW = 0.005
 # While tasks wait for concurrency slots, look again this often: other processes free them.
@@ -143,10 +146,12 @@ class Scheduler:
                 self._expand(key)
             now = self._clock.now()
             due = [key for key, when in step.retry_due.items() if when <= now]
-            ready, candidates = set(step.ready), list[str]()
+            ready, candidates, capped = set(step.ready), list[str](), False
+            room = min(MAX_STARTS_PER_STEP, MAX_IN_FLIGHT - self._completions.in_flight)
             for key in (*step.ready, *due):
-                if len(to_submit) + len(candidates) >= MAX_STARTS_PER_STEP:
-                    self._has_more_ready = True  # start the rest next step, without waiting
+                if len(to_submit) + len(candidates) >= room:
+                    capped = True  # the rest start next step: at once, or after completions
+                    self._has_more_ready = room == MAX_STARTS_PER_STEP
                     break
                 if key in self._slot_waiting or (key in ready and self._is_cached(key, now)):
                     continue
@@ -156,7 +161,7 @@ class Scheduler:
                 notes = self._cache_notes.get(key, {})
                 self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
                 to_submit.append(key)
-            if self._has_more_ready:
+            if capped:
                 return step, to_submit
             if step.is_idle or self._is_only_waiting(step):
                 return step, to_submit
