@@ -62,6 +62,20 @@ class _Member(NamedTuple):
     payload: "_Payload"
 
 
+_Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
+
+
+class _Package(NamedTuple):
+    """One Dask task to submit: pickled members, the upstream Dask futures they read."""
+
+    key: str
+    headers: bytes
+    blob: bytes
+    upstreams: dict[str, distributed.Future[Any]]
+    resources: _Resources
+    members: list[_Member]
+
+
 @dataclasses.dataclass(slots=True)
 class _Pending:
     """A submitted Dask task and the futures waiting for its outcomes."""
@@ -171,7 +185,8 @@ class DaskExecutor:
         """Submit the invocations to Dask (batching independent ones); never blocks on them."""
         started_at = datetime.now(UTC)
         futures: list[Future[Outcome]] = []
-        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Member]] = {}
+        groups: dict[tuple[int, _Resources], list[_Member]] = {}
+        packages: list[_Package] = []
         for invocation in invocations:
             future: Future[Outcome] = Future()
             future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
@@ -181,14 +196,15 @@ class DaskExecutor:
             if prepared is None:
                 continue
             member, upstreams = prepared
+            resources = tuple(sorted(invocation.resources.items()))
             if upstreams or invocation.timeout is not None:
-                self._submit([member], upstreams, invocation.resources, started_at)
+                packages += self._package([member], upstreams, resources, started_at)
             else:
-                group = (id(invocation.fn), tuple(sorted(invocation.resources.items())))
-                groups.setdefault(group, []).append(member)
+                groups.setdefault((id(invocation.fn), resources), []).append(member)
         for (_, resources), members in groups.items():
             for chunk in self._chunks(members):
-                self._submit(chunk, {}, dict(resources), started_at)
+                packages += self._package(chunk, {}, resources, started_at)
+        self._send(packages, started_at)
         return futures
 
     def release(self, run_id: str) -> None:
@@ -272,43 +288,63 @@ class DaskExecutor:
             self._threads_read_at = now
         return self._threads
 
-    def _submit(
+    def _package(
         self,
         members: list[_Member],
         upstreams: dict[str, distributed.Future[Any]],
-        resources: Mapping[str, float],
+        resources: _Resources,
         started_at: datetime,
-    ) -> None:
+    ) -> list[_Package]:
+        """The Dask task(s) for ``members``; a member that cannot be pickled fails alone."""
         try:
             blob = cloudpickle.dumps([member.payload for member in members])
         except Exception as exc:
-            if len(members) > 1:  # find the culprits: submit the members one by one
-                for member in members:
-                    self._submit([member], upstreams, resources, started_at)
-            else:
-                members[0].future.set_result(_not_serializable(members[0], exc, started_at))
-            return
+            if len(members) > 1:  # find the culprits: package the members one by one
+                return [
+                    package for member in members
+                    for package in self._package([member], upstreams, resources, started_at)
+                ]  # fmt: skip
+            members[0].future.set_result(_not_serializable(members[0], exc, started_at))
+            return []
         label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
         key = f"lf-{label}-{self._token}-{next(self._counter)}"
         headers = pickle.dumps([(member.task_key, member.attempt) for member in members])
-        try:
-            dask_future = self._client.submit(
-                _run_members, headers, blob, upstreams, key=key, resources=dict(resources) or None
-            )
-        except Exception as exc:  # e.g. the client lost its scheduler
-            for member in members:
-                member.future.set_result(_dask_failure(member, exc, started_at))
-            return
-        unmet_since = time.monotonic() if resources else None
-        entry = _Pending(dask_future, members, started_at, dict(resources), unmet_since)
+        return [_Package(key, headers, blob, upstreams, resources, members)]
+
+    def _send(self, packages: list[_Package], started_at: datetime) -> None:
+        """Submit the packages to Dask: one graph update per set of resources, not one per task."""
+        by_resources: dict[_Resources, list[_Package]] = {}
+        for package in packages:
+            by_resources.setdefault(package.resources, []).append(package)
+        for resources, group in by_resources.items():
+            try:
+                dask_futures = self._client.map(
+                    _run_members,
+                    [package.headers for package in group],
+                    [package.blob for package in group],
+                    [package.upstreams for package in group],
+                    key=[package.key for package in group],
+                    resources=dict(resources) or None,
+                    pure=False,
+                )
+            except Exception as exc:  # e.g. the client lost its scheduler
+                for member in (member for package in group for member in package.members):
+                    member.future.set_result(_dask_failure(member, exc, started_at))
+                continue
+            for package, dask_future in zip(group, dask_futures, strict=True):
+                self._track(package, dask_future, started_at)
+            if resources:
+                self._watch_resources()
+
+    def _track(self, package: _Package, dask_future: distributed.Future[Any], started_at: datetime) -> None:
+        unmet_since = time.monotonic() if package.resources else None
+        entry = _Pending(dask_future, package.members, started_at, dict(package.resources), unmet_since)
         with self._lock:
-            self._pending[key] = entry
-        for position, member in enumerate(members):
+            self._pending[package.key] = entry
+        for position, member in enumerate(package.members):
             self._links[member.future] = (dask_future, position)
         self._completions.add(dask_future)
         self._has_work.set()
-        if resources:
-            self._watch_resources()
 
     def _collect(self) -> None:
         """Background thread: set each future as its Dask task completes, in batches."""
