@@ -21,7 +21,7 @@ from .engine.task import Task, task
 from .engine.tracing import unmapped
 from .engine.worker import Worker
 from .errors import LedgerflowError
-from .executors import ThreadExecutor, context
+from .executors import Cancelled, ThreadExecutor, checkpoint, context
 from .executors.signals import Skip
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cancelled",
     "DaskExecutor",
     "Engine",
     "Event",
@@ -53,6 +54,7 @@ __all__ = [
     "Trigger",
     "Worker",
     "__version__",
+    "checkpoint",
     "context",
     "flow",
     "inputs_hash",

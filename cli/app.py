@@ -11,15 +11,18 @@ from ..errors import LedgerflowError
 from . import (
     audit_commands,
     audit_diff_commands,
+    cancel_command,
     inspect_commands,
     logs_command,
     recovery_commands,
     run_command,
     schedule_commands,
     submit_command,
+    watch_command,
     worker_command,
     workers_command,
 )
+from .archive_command import archive_app
 from .db_commands import db_app
 from .errors import exit_code_for
 from .limits_command import limits_app
@@ -72,6 +75,7 @@ def configure(
 app.command("run")(run_command.run)
 app.command("resume")(recovery_commands.resume)
 app.command("restart")(recovery_commands.restart)
+app.command("cancel")(cancel_command.cancel)
 app.command("runs")(inspect_commands.runs)
 app.command("show")(inspect_commands.show)
 app.command("events")(inspect_commands.events)
@@ -84,6 +88,8 @@ app.command("logs")(logs_command.logs)
 app.command("worker")(worker_command.worker)
 app.command("submit")(submit_command.submit)
 app.command("workers")(workers_command.workers)
+app.command("watch")(watch_command.watch)
+app.add_typer(archive_app, name="archive")
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
 app.add_typer(schedule_commands.schedule_app, name="schedule")

@@ -1,13 +1,17 @@
 """Reading runs back: ``runs``, ``show``, ``events`` and ``replay``."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
 import typer
+from rich.table import Table
 
+from ..engine.archive import parse_age
 from ..engine.run import Run
 from ..engine.states import RunState
+from ..storage.archive import Tombstone
 from .errors import BadUsage
 from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
 from .render import (
@@ -19,6 +23,7 @@ from .render import (
     run_header,
     run_summary_json,
     runs_table,
+    styled_state,
     task_table,
 )
 
@@ -26,24 +31,113 @@ from .render import (
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N runs.")] = None,
+    flow: Annotated[
+        str | None, typer.Option("--flow", metavar="NAME", help="Only runs of this flow.")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", metavar="STATE[,STATE]", help="Only runs in these states."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="ISO|AGE", help="Only runs created at or after (e.g. 1d, 12h)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="ISO|AGE", help="Only runs created before.")
+    ] = None,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="List archived runs and where they went instead.")
+    ] = False,
     database: DatabaseOption = None,
 ) -> None:
-    """List runs, newest first: id, flow, state, created, updated and number of events."""
+    """List runs, newest first: id, flow, state, created, updated, duration and number of events."""
+    now = datetime.now(UTC)
+    states = parse_states(state) if state is not None else None
+    start = parse_time("--since", since, now) if since is not None else None
+    end = parse_time("--until", until, now) if until is not None else None
     with open_engine(database) as engine:
-        summaries = engine.runs(limit)
+        if archived:
+            tombstones = engine.archived_runs(limit, flow=flow, states=states, since=start, until=end)
+        else:
+            summaries = engine.runs(limit, flow=flow, states=states, since=start, until=end)
+    if archived:
+        _print_tombstones(tombstones, as_json)
+    elif as_json:
+        payload = [run_summary_json(summary, now) for summary in summaries]
+        typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+    else:
+        console().print(runs_table(summaries, now))
+
+
+def parse_states(text: str) -> list[str]:
+    """``--state``: run state names separated by commas (any case)."""
+    names = [name.strip().upper() for name in text.split(",") if name.strip()]
+    valid = [state.value for state in RunState]
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        raise BadUsage(
+            f"--state {text!r}: {', '.join(unknown) or 'no state'} is not a run state; "
+            f"valid states: {', '.join(valid)}"
+        )
+    return names
+
+
+def parse_time(option: str, text: str, now: datetime) -> datetime:
+    """An ISO-8601 time (naive is UTC), or an age before ``now`` (``1d``, ``12h``, ``30m``)."""
+    try:
+        return now - parse_age(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadUsage(
+            f"{option} {text!r} is neither an ISO-8601 time (e.g. 2026-11-29T03:15:00Z) nor an "
+            "age (a number and d, h, m or s, e.g. 1d)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _print_tombstones(tombstones: Sequence[Tombstone], as_json: bool) -> None:
     if as_json:
-        payload = [run_summary_json(summary) for summary in summaries]
+        payload = [
+            {"run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
+             "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
+             "updated_at": t.updated_at.isoformat(), "file": t.file_name,
+             "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat()}
+            for t in tombstones
+        ]  # fmt: skip
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
-    console().print(runs_table(summaries))
+    table = Table()
+    for name in ("run id", "flow", "state", "created", "archived", "events", "file", "sha256"):
+        table.add_column(name, no_wrap=True)
+    for t in tombstones:
+        table.add_row(t.run_id, t.flow, styled_state(t.state), format_time(t.created_at),
+                      format_time(t.archived_at), str(t.head_seq), t.file_name, t.file_sha256[:12])
+    console().print(table)
+
+
+def archived_note(tombstone: Tombstone) -> str:
+    """Where an archived run went, and how to verify it."""
+    return (
+        f"run {tombstone.run_id} ({tombstone.flow}, {tombstone.state}, {tombstone.head_seq} events) "
+        f"was archived at {format_time(tombstone.archived_at)} UTC to {tombstone.file_name} "
+        f"(sha256 {tombstone.file_sha256}); check it with `ledgerflow archive verify "
+        f"{tombstone.run_id} --file DIR/{tombstone.file_name}`"
+    )
 
 
 def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOption = None) -> None:
     """Show a run: its flow, parameters, state, tasks, the errors of failed tasks, and its result."""
     out = console()
     with open_engine(database) as engine:
+        tombstone = engine.archived_run(run_id)
+        if tombstone is not None:
+            out.print(archived_note(tombstone), markup=False, soft_wrap=True)
+            return
         found = engine.get_run(run_id)
-        result = _result(found)
+        result = result_or_reason(found)
     out.print(run_header(found.view))
     out.print(task_table(found.tasks, expand=expand))
     errors = error_table(found.tasks)
@@ -58,7 +152,7 @@ def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOp
         )
 
 
-def _result(found: Run) -> str | None:
+def result_or_reason(found: Run) -> str | None:
     """The result's truncated repr for a succeeded run (or why it cannot be loaded)."""
     if found.state is not RunState.SUCCEEDED:
         return None

@@ -42,7 +42,7 @@ class StateCounts:
             elif event.type == EventType.RUN_CREATED:
                 self._start(event)
                 changed = True
-            else:
+            elif event.type != EventType.RUN_CANCEL_REQUESTED:  # enters no state
                 self.run_state = entered_run_state(event.type)
                 changed = True
         return changed

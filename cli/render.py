@@ -186,20 +186,31 @@ def run_header(view: RunView) -> Table:
     return grid
 
 
-def runs_table(runs: Iterable[RunSummary]) -> Table:
-    """Run id, flow, state, created, updated, number of events."""
+def run_duration(run: RunSummary, now: datetime) -> tuple[float, bool]:
+    """Seconds from creation to the last event of a finished run, or to ``now``; finished?"""
+    is_finished = RunState(run.state).is_terminal
+    end = run.updated_at if is_finished else now
+    return max((end - run.created_at).total_seconds(), 0.0), is_finished
+
+
+def runs_table(runs: Iterable[RunSummary], now: datetime) -> Table:
+    """Run id, flow, state, created, updated, duration (so far, if not finished), events."""
     table = Table()
     for name in ("run id", "flow", "state", "created", "updated"):
         table.add_column(name, no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
     table.add_column("events", justify="right")
     for run in runs:
+        seconds, is_finished = run_duration(run, now)
+        duration = format_duration(seconds) + ("" if is_finished else " so far")
         table.add_row(run.run_id, run.flow, styled_state(run.state), format_time(run.created_at),
-                      format_time(run.updated_at), str(run.head_seq))
+                      format_time(run.updated_at), duration, str(run.head_seq))
     return table
 
 
-def run_summary_json(run: RunSummary) -> dict[str, Any]:
-    """A run summary as a JSON object."""
+def run_summary_json(run: RunSummary, now: datetime) -> dict[str, Any]:
+    """A run summary as a JSON object, with its duration (so far, if not finished)."""
+    seconds, is_finished = run_duration(run, now)
     return {
         "run_id": run.run_id,
         "flow": run.flow,
@@ -209,6 +220,8 @@ def run_summary_json(run: RunSummary) -> dict[str, Any]:
         "events": run.head_seq,
         "head_hash": run.head_hash,
         "owner": run.owner,
+        "duration_s": round(seconds, 6),
+        "is_finished": is_finished,
     }
 
 

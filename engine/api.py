@@ -3,23 +3,19 @@
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, Self
 
 from ..executors import Executor, make_executor
-from ..replay.checkpoint import Checkpoint
-from ..replay.diff import RunDiff, diff_runs
-from ..replay.export import ExportSummary, export_run
-from ..replay.lineage import Lineage, lineage
-from ..replay.point_in_time import state_at
-from ..replay.verify import VerifyReport, verify_all, verify_run
-from ..storage import ScheduleRecord, Storage, TaskLogLine, open_storage
+from ..storage import ScheduleRecord, Storage, open_storage
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
+from .audit_api import AuditAPI
 from .bulk import collector_paused
+from .cancel import Canceller, CancelReport
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
@@ -34,8 +30,7 @@ from .scheduler import Scheduler, load_result
 from .secret_restore import restore
 from .secrets import protect
 from .states import RunState
-
-ENGINE_VERSION = "0.1.0"
+from .version import ENGINE_VERSION
 
 
 def ledgerflow_home() -> Path:
@@ -48,7 +43,7 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-class Engine:
+class Engine(AuditAPI):
     """Runs flows against an event log (SQLite by default) on an executor (threads by default).
 
     ``database_url`` falls back to ``LEDGERFLOW_DATABASE_URL``, then to a SQLite file in
@@ -146,6 +141,7 @@ class Engine:
                 "code": {call.task.name: call.task.code_hash for call in traced.calls.values()},
                 "state": state.value,
                 "engine_version": ENGINE_VERSION,
+                **({"timeout": flow.timeout} if flow.timeout is not None else {}),
             },
             now,
         )
@@ -281,11 +277,23 @@ class Engine:
                 limits=self.storage.limits,
                 state=state,
                 task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
+                cancels=self.storage.cancel_requests,
             )
             view = scheduler.drive()
         if traced.secrets:  # the scheduler's view holds errors before redaction: use the log's
             view = fold(self.storage.log.read(run_id))
         return Run(view, self._loader(view))
+
+    def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:
+        """Cancel a run from any process: its driver stops submitting, cancels its work and
+        ends it CANCELLED (a run nobody drives is cancelled here). A run that already ended
+        stays as it is (``was_finished``). With ``wait``, return once the run has ended;
+        raises ``RunNotFound``."""
+        canceller = Canceller(
+            self.storage.log, self.storage.cancel_requests, self.storage.limits, self.owner,
+            self.lease_ttl,
+        )  # fmt: skip
+        return canceller.cancel(run_id, reason, wait)
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id, folded from its log."""
@@ -303,54 +311,14 @@ class Engine:
         """Every tag with a limit: the limit, the slots in use and the tasks waiting."""
         return self.storage.limits.limits()
 
-    def runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Summaries of runs, newest first."""
-        return self.storage.log.runs(limit)
-
-    def events(self, run_id: str) -> list[Event]:
-        """Every event of a run, in seq order; raises ``RunNotFound``."""
-        self.storage.log.run(run_id)
-        return self.storage.log.read(run_id)
-
-    def logs(self, run_id: str, task_key: str | None = None) -> list[TaskLogLine]:
-        """What the run's task attempts printed and logged, by task key, attempt and seq;
-        raises ``RunNotFound``. Operational data: not part of the hash chain."""
-        self.storage.log.run(run_id)
-        return self.storage.task_logs.read_logs(run_id, task_key)
-
-    def verify(self, run_id: str, checkpoint: Checkpoint | None = None) -> VerifyReport:
-        """Re-hash the run's chain: ``.ok`` and ``.first_bad_seq`` of an edited or missing event;
-        against a ``checkpoint`` of an earlier export, also a deleted tail or a rewrite."""
-        return verify_run(self.storage, run_id, checkpoint)
-
-    def verify_all(self) -> dict[str, VerifyReport]:
-        """Verify every run in the database: a report by run id."""
-        return verify_all(self.storage)
-
-    def export(
-        self, run_id: str, target: str | os.PathLike[str] | BinaryIO, key: bytes | None = None
-    ) -> ExportSummary:
-        """Write the run as JSON Lines (header, events with their hashes, checkpoint) to a
-        path or binary file, signed with HMAC-SHA256 if a ``key`` is given."""
-        return export_run(
-            self.storage.engine, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
-        )
-
-    def state_at(
-        self, run_id: str, seq: int | None = None, at: datetime | None = None
-    ) -> RunView:
-        """The run's state as it was after event ``seq`` or at time ``at``."""
-        return state_at(self.events(run_id), seq=seq, at=at)
-
-    def diff(self, run_a: str, run_b: str) -> RunDiff:
-        """Compare two runs: parameters, graph, code hashes, each task side by side, and
-        what changed first; raises ``RunNotFound``."""
-        return diff_runs(self.events(run_a), self.events(run_b))
-
-    def lineage(self, run_id: str, task_key: str) -> Lineage:
-        """Where a task's result came from: its inputs' results, code hash, attempt and worker,
-        back to the parameters; raises ``RunNotFound`` or ``UnknownTask``."""
-        return lineage(self.events(run_id), task_key)
+    def runs(
+        self, limit: int | None = None, *, flow: str | None = None,
+        states: Collection[str] | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RunSummary]:  # fmt: skip
+        """Summaries of runs, newest first; optionally only of ``flow``, in ``states``
+        (run state names, CRASHED included), created in ``[since, until)``."""
+        return self.storage.log.runs(limit, flow=flow, states=states, since=since, until=until)
 
     def schedule(
         self, name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,

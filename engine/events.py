@@ -5,6 +5,8 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``run.created``: flow, flow_ref, parameters, graph, graph_hash, state ("PENDING" or
   "SCHEDULED"), engine_version
 - ``run.running``: owner (the driver that took the run)
+- ``run.cancel_requested``: reason, requested_by, requested_at (UTC ISO-8601); changes no
+  state: the driver then cancels the run's tasks and records ``run.cancelled``
 - ``run.succeeded`` / ``run.failed`` / ``run.cancelled`` / ``run.crashed``: reason
 - ``task.running``: attempt (required)
 - ``task.succeeded``: attempt, result (a result payload), duration (seconds)
@@ -41,6 +43,7 @@ class EventType(StrEnum):
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
     RUN_CRASHED = "run.crashed"
+    RUN_CANCEL_REQUESTED = "run.cancel_requested"
     TASK_PENDING = "task.pending"
     TASK_RUNNING = "task.running"
     TASK_RETRYING = "task.retrying"
@@ -69,7 +72,8 @@ def entered_task_state(event_type: str) -> TaskState:
 
 
 def entered_run_state(event_type: str) -> RunState:
-    """The run state an event of this type enters (not for run.created)."""
+    """The run state an event of this type enters (not for run.created or
+    run.cancel_requested, which enter none)."""
     return RunState(event_type[4:].upper())
 
 

@@ -1,6 +1,7 @@
 """``@lf.flow``: a function whose task calls build the graph of a run."""
 
 import inspect
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,14 +36,22 @@ class Flow(Generic[P, R]):
     """A flow. ``flow.run(**params)`` runs it on the default engine and returns the run.
 
     ``secrets`` names parameters whose values are never stored in clear text (as does an
-    ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them.
+    ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them. A run taking
+    longer than ``timeout`` seconds (from its first run.running) is cancelled.
     """
 
     def __init__(
-        self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = ()
-    ) -> None:
+        self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> None:  # fmt: skip
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
+        if timeout is not None and (isinstance(timeout, bool) or not 0 < timeout < math.inf):
+            raise FlowDefinitionError(
+                f"flow {name or fn.__name__!r}: timeout must be a positive number of seconds, "
+                f"not {timeout!r}"
+            )
+        self.timeout = None if timeout is None else float(timeout)
         self.fn = fn
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
@@ -120,14 +129,17 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 @overload
 def flow(
-    fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = ()
+    fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
+    timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(
-    fn: Callable[P, R] | None = None, /, *, name: str | None = None, secrets: Iterable[str] = ()
+    fn: Callable[P, R] | None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
+    timeout: float | None = None,
 ) -> Any:
-    """Make a function a flow; usable as ``@flow`` or ``@flow(name=..., secrets=[...])``."""
+    """Make a function a flow; usable as ``@flow`` or ``@flow(name=..., secrets=[...],
+    timeout=seconds)``."""
     if fn is not None:
-        return Flow(fn, name=name, secrets=secrets)
-    return lambda inner: Flow(inner, name=name, secrets=secrets)
+        return Flow(fn, name=name, secrets=secrets, timeout=timeout)
+    return lambda inner: Flow(inner, name=name, secrets=secrets, timeout=timeout)

@@ -15,7 +15,7 @@ from .errors import InvalidEvent, InvalidTransition
 from .events import Event, EventType
 from .graph import Graph, child_key
 from .states import RunState, TaskState
-from .transitions import RUN_TRANSITIONS, TASK_TRANSITIONS
+from .transitions import CANCEL_REQUESTABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
 
 
 class TaskView(NamedTuple):
@@ -52,7 +52,12 @@ class TaskView(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run's state as the log says it is."""
+    """A run's state as the log says it is.
+
+    ``started_at`` is the time of the run.running that started this execution (kept
+    across resumes, new on a restart); ``timeout`` the seconds the run may take from then
+    (from run.created); ``cancel_request`` the payload of its run.cancel_requested.
+    """
 
     run_id: str
     state: RunState
@@ -67,6 +72,9 @@ class RunView:
     created_at: datetime
     updated_at: datetime
     owner: str | None = None
+    started_at: datetime | None = None
+    timeout: float | None = None
+    cancel_request: Mapping[str, Any] | None = None
 
     def children(self, parent: str) -> list[TaskView]:
         """The children of a mapped task, in index order (empty before it expanded)."""
@@ -80,7 +88,10 @@ class Folder:
     Used by ``fold`` and, incrementally, by the scheduler (O(1) per event).
     """
 
-    __slots__ = ("_head_hash", "_owner", "_run", "_seq", "_state", "_tasks", "_updated_at")
+    __slots__ = (
+        "_cancel", "_head_hash", "_owner", "_run", "_seq", "_started_at", "_state", "_tasks",
+        "_updated_at",
+    )
 
     def __init__(self, start: RunView | None = None) -> None:
         self._run = start
@@ -89,6 +100,7 @@ class Folder:
         if start is not None:
             self._state, self._seq, self._head_hash = start.state, start.seq, start.head_hash
             self._updated_at, self._owner = start.updated_at, start.owner
+            self._started_at, self._cancel = start.started_at, start.cancel_request
 
     def apply(self, event: Event) -> None:
         """Apply one event, checking seq order and the transition table."""
@@ -172,6 +184,7 @@ class Folder:
         return replace(
             self._run, state=self._state, seq=self._seq, head_hash=self._head_hash,
             updated_at=self._updated_at, owner=self._owner, tasks=tasks,
+            started_at=self._started_at, cancel_request=self._cancel,
         )
 
     def _start(self, event: Event) -> None:
@@ -184,6 +197,8 @@ class Folder:
         self._tasks = {key: _new_view(TaskView, (key, *_FRESH_FIELDS)) for key in graph.nodes}
         self._state = RunState(payload.get("state", RunState.PENDING.value))
         self._seq, self._head_hash, self._updated_at, self._owner = 1, event.hash, event.ts, None
+        self._started_at, self._cancel = None, None
+        timeout = payload.get("timeout")
         self._run = RunView(
             run_id=event.run_id,
             state=self._state,
@@ -197,15 +212,28 @@ class Folder:
             tasks=MappingProxyType({}),
             created_at=event.ts,
             updated_at=event.ts,
+            timeout=float(timeout) if timeout is not None else None,
         )
 
     def _apply_run(self, run_id: str, event: Event) -> None:
+        if event.type == EventType.RUN_CANCEL_REQUESTED:
+            if self._state not in CANCEL_REQUESTABLE:
+                raise InvalidEvent(
+                    run_id, event.seq, f"run.cancel_requested on a {self._state} run: "
+                    "only a run that has not finished can be asked to cancel",
+                )
+            self._cancel = MappingProxyType(dict(event.payload))
+            return
         target = _NEXT_RUN_STATE[self._state].get(event.type)
         if target is None:
             raise _run_rejection(run_id, self._state, event)
-        self._state = target
         if target is RunState.RUNNING:
             self._owner = event.payload.get("owner", self._owner)
+            if self._state.is_terminal:  # a restart: a new execution, with its own clock
+                self._started_at, self._cancel = event.ts, None
+            elif self._started_at is None:
+                self._started_at = event.ts
+        self._state = target
 
     def _reopen_or_map(
         self, run_id: str, current: TaskView, target: TaskState, event: Event

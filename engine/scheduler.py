@@ -14,12 +14,12 @@ from typing import Any, Protocol
 from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
-from ..storage.errors import StorageError
 from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
 from ..storage.serialization import decode_result
 from ..storage.task_logs import TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import CacheIndex, decide_cache_key
+from .cancel import CancelSource, CancelWatch, cancelled_recording, closing_events, reason_of, stop_work
 from .completions import Completions
 from .events import Event, EventType
 from .flow import TracedFlow
@@ -28,6 +28,7 @@ from .frontier import Frontier, frontier
 from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .recorder import EventListener, RunRecorder
+from .slots import RunSlots
 from .states import TaskState
 from .tracing import TaskCall
 
@@ -80,6 +81,7 @@ class Scheduler:
         state: RunView | None = None,
         limits: ConcurrencyLimits | None = None,
         task_logs: TaskLogSink | None = None,
+        cancels: CancelSource | None = None,
     ) -> None:
         self.run_id = run_id
         self._traced = traced
@@ -91,10 +93,7 @@ class Scheduler:
         self._reopen = tuple(reopen)
         self._cache = cache
         self._cache_notes: dict[str, dict[str, str]] = {}  # per task: key or why not cached
-        self._limits = limits
-        self._holding: set[str] = set()  # tasks holding their slots
-        self._releasing: list[str] = []  # tasks to give their slots back after the next append
-        self._slot_waiting: set[str] = set()  # tasks that did not get their slots this step
+        self._slots = RunSlots(run_id, owner, limits)
         self._folder = Folder(state) if state is not None else Folder().apply_all(events)
         self._recorder = RunRecorder(
             run_id=run_id, folder=self._folder, seq=events[-1].seq if events else 0, log=log,
@@ -102,6 +101,8 @@ class Scheduler:
         )
         self._handles: dict[str, Future[Outcome]] = {}
         self._completions = Completions(GROUP_COMMIT_WINDOW, MAX_STARTS_PER_STEP)
+        self._watch = CancelWatch(run_id, owner, cancels)
+        self._cancel_reason: str | None = None  # set once the run is being cancelled
         self._has_more_ready = False
         self._orphans_adopted = False
         self._waiting_orphans = False
@@ -110,12 +111,16 @@ class Scheduler:
         self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
 
     def drive(self) -> RunView:
-        """Run until every task has settled; record and return the final state."""
+        """Run until every task has settled or the run is cancelled; return the final state."""
+        if self._folder.live_view().state.is_terminal:
+            self._watch.discard()  # a restart: a request that came after the run ended is stale
         self._record(None, EventType.RUN_RUNNING, {"owner": self._owner, "reason": self._reason})
         for key in self._reopen:
             self._record(key, EventType.TASK_PENDING, {"reason": self._reason})
         try:
             while True:
+                if (request := self._watch.due(self._folder.live_view(), self._clock.now())) is not None:
+                    return self._cancel(request)
                 step, to_submit = self._decide()
                 self._flush()
                 self._submit(to_submit)
@@ -127,13 +132,13 @@ class Scheduler:
             try:
                 self._executor.release(self.run_id)
             finally:
-                self._release_slots()
+                self._slots.give_back_all()
 
     # -- deciding -----------------------------------------------------------------
 
     def _decide(self) -> tuple[Frontier, list[str]]:
         """Apply the frontier until it is stable; returns it and the tasks to submit."""
-        self._slot_waiting = set()
+        self._slots.waiting = set()
         self._has_more_ready = False
         to_submit = self._orphans()
         while True:
@@ -153,10 +158,10 @@ class Scheduler:
                     capped = True  # the rest start next step: at once, or after completions
                     self._has_more_ready = room == MAX_STARTS_PER_STEP
                     break
-                if key in self._slot_waiting or (key in ready and self._is_cached(key, now)):
+                if key in self._slots.waiting or (key in ready and self._is_cached(key, now)):
                     continue
                 candidates.append(key)
-            for key in self._acquire(candidates):
+            for key in self._slots.acquire(candidates, self._tags_of):
                 attempt = self._folder.task(key).attempts + 1
                 notes = self._cache_notes.get(key, {})
                 self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, **notes})
@@ -205,46 +210,21 @@ class Scheduler:
             for task in self._folder.live_view().tasks.values()
             if task.state is TaskState.RUNNING and task.key not in self._handles
         ]
-        orphans = self._acquire(candidates)
+        orphans = self._slots.acquire(candidates, self._tags_of)
         self._waiting_orphans = len(orphans) < len(candidates)  # some wait for a slot
         for key in orphans:
             attempt = self._folder.task(key).attempts + 1
             self._record(key, EventType.TASK_RUNNING, {"attempt": attempt, "reason": "orphaned"})
         return orphans
 
-    def _acquire(self, keys: list[str]) -> list[str]:
-        """Take the tasks' concurrency slots (one transaction); the keys that may start.
-
-        The others wait for their slots (``_slot_waiting``) and are tried again next step.
-        """
-        if self._limits is None:
-            return keys
-        tagged = [
-            (key, tags) for key in keys
-            if (tags := self._call_of(key).task.tags) and key not in self._holding
-        ]  # fmt: skip
-        if not tagged:
-            return keys
-        granted = self._limits.try_acquire_many(self.run_id, tagged, self._owner)
-        refused = {key for key, _ in tagged} - granted
-        self._holding.update(key for key, _ in tagged if key in granted)
-        self._slot_waiting.update(refused)
-        return [key for key in keys if key not in refused]
+    def _tags_of(self, key: str) -> tuple[str, ...]:
+        return self._call_of(key).task.tags
 
     def _is_only_waiting(self, step: Frontier) -> bool:
         """Nothing to decide now but tasks that did not get their slots."""
         if step.expand or step.upstream_failed or step.skipped:
             return False
-        return all(key in self._slot_waiting for key in step.ready)
-
-    def _release_slots(self) -> None:
-        """The drive ended: give back every slot this driver holds for the run."""
-        if self._limits is None:
-            return
-        try:
-            self._limits.release_run(self.run_id, self._owner)
-        except StorageError:
-            logger.warning("run %s: could not give back its slots; they expire with its lease", self.run_id)
+        return all(key in self._slots.waiting for key in step.ready)
 
     def _expand(self, key: str) -> None:
         state = self._folder.live_view()
@@ -332,13 +312,15 @@ class Scheduler:
     def _collect(self, step: Frontier, block: bool = True) -> None:
         """Wait for at least one outcome (or the next retry), then take all that are done."""
         timeout = None if block else 0.0
-        retry_due = [when for key, when in step.retry_due.items() if key not in self._slot_waiting]
+        retry_due = [when for key, when in step.retry_due.items() if key not in self._slots.waiting]
         if block and retry_due:
             timeout = max(0.0, (min(retry_due) - self._clock.now()).total_seconds())
-        if block and self._slot_waiting:
+        if block and self._slots.waiting:
             timeout = SLOT_POLL_SECONDS if timeout is None else min(timeout, SLOT_POLL_SECONDS)
         if block and self._completions.in_flight == 0 and timeout is None:
             raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
+        if block:
+            timeout = self._watch.wait_cap(timeout, self._folder.live_view(), self._clock.now())
         for outcome in self._completions.take(timeout):
             self._complete(outcome)
 
@@ -354,6 +336,7 @@ class Scheduler:
         task = self._call_of(outcome.task_key).task
         now = self._clock.now()
         recording = record_outcome(self.run_id, task, outcome, now)
+        recording = cancelled_recording(recording, outcome, self._cancel_reason)
         notes = self._cache_notes.get(outcome.task_key, {})
         if recording.type is not EventType.TASK_RETRYING:
             self._cache_notes.pop(outcome.task_key, None)
@@ -382,18 +365,30 @@ class Scheduler:
             self._record(None, EventType.RUN_SUCCEEDED, {})
         self._flush()
 
+    def _cancel(self, request: dict[str, Any]) -> RunView:
+        """Record the request, stop the run's work, and end the run CANCELLED."""
+        self._cancel_reason = reason_of(request)
+        if self._folder.live_view().cancel_request is None:
+            self._record(None, EventType.RUN_CANCEL_REQUESTED, request)
+        self._flush()
+        for outcome in stop_work(self._executor, self.run_id, self._completions):
+            self._complete(outcome)  # what does not stop within the grace is abandoned
+        for key, type_, payload in closing_events(self._folder.live_view(), self._cancel_reason):
+            self._record(key, type_, payload)
+        self._flush()
+        self._watch.discard()
+        return self._folder.view()
+
     def _record(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
         """Record an event (folded at once, written at the next flush)."""
-        if task_key in self._holding and type_ is not EventType.TASK_RUNNING:
-            self._holding.discard(task_key)  # terminal or retrying: no slot once recorded
-            self._releasing.append(task_key)
+        if task_key is not None and type_ is not EventType.TASK_RUNNING:
+            self._slots.ended(task_key)  # terminal or retrying: no slot once recorded
         self._recorder.record(task_key, type_, payload, self._clock.now())
 
     def _flush(self) -> None:
         """Write what was recorded (one transaction); then give back the slots it freed."""
-        if self._recorder.flush() and self._releasing and self._limits is not None:
-            released, self._releasing = self._releasing, []
-            self._limits.release(self.run_id, *released)
+        if self._recorder.flush():
+            self._slots.give_back_written()
 
 
 def load_result(payload: Any, results: ResultStore) -> Any:

@@ -39,6 +39,9 @@ RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     _R.CANCELLED: frozenset({_R.RUNNING}),
 }
 
+# run.cancel_requested changes no state: it is allowed while the run has not finished.
+CANCEL_REQUESTABLE: frozenset[RunState] = frozenset({_R.SCHEDULED, _R.PENDING, _R.RUNNING, _R.CRASHED})
+
 
 def is_allowed_task(source: TaskState, target: TaskState) -> bool:
     """Whether a task may move from ``source`` to ``target``."""

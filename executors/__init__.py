@@ -4,7 +4,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .base import Executor
-from .context import TaskContext, context
+from .context import Cancelled, TaskContext, checkpoint, context
 from .invocation import (
     EncodedResult,
     ErrorInfo,
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .dask_executor import DaskExecutor
 
 __all__ = [
+    "Cancelled",
     "DaskExecutor",
     "EncodedResult",
     "ErrorInfo",
@@ -36,6 +37,7 @@ __all__ = [
     "ThreadExecutor",
     "Upstream",
     "Value",
+    "checkpoint",
     "context",
     "make_executor",
 ]

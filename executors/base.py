@@ -18,6 +18,12 @@ class Executor(Protocol):
         """
         ...
 
+    def cancel(self, run_id: str) -> None:
+        """Stop the run's work: what has not started ends at once with a cancelled outcome
+        (error type ``CANCELLED_ERROR``); running bodies see it at their next checkpoint
+        where the executor can tell them (threads), else run on and are not waited for."""
+        ...
+
     def release(self, run_id: str) -> None:
         """Forget the data of a run's tasks (called when the run stops being driven)."""
         ...

@@ -37,6 +37,7 @@ from .body import (
     qualified_name,
     run_invocation,
 )
+from .context import CANCELLED_ERROR
 from .invocation import ErrorInfo, Invocation, Outcome, Value
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,20 @@ class DaskExecutor:
                 packages += self._package(chunk, {}, resources, started_at)
         self._send(packages, started_at)
         return futures
+
+    def cancel(self, run_id: str) -> None:
+        """Cancel the run's Dask tasks; their outcomes end cancelled at once. A body already
+        running on a worker runs on (Dask cannot stop it) and its result is discarded."""
+        with self._lock:
+            entries = [e for key, e in self._pending.items() if _run_of(e) == run_id]
+            for entry in entries:
+                del self._pending[str(entry.dask_future.key)]
+        if not entries:
+            return
+        self._client.cancel([entry.dask_future for entry in entries])
+        for entry in entries:
+            self._fail(entry, CANCELLED_ERROR, "its run was cancelled")
+        logger.info("run %s: cancelled %d Dask tasks", run_id, len(entries))
 
     def release(self, run_id: str) -> None:
         """Drop our references to the run's Dask futures (Dask may then free their data)."""
@@ -433,6 +448,11 @@ class DaskExecutor:
         )
         logger.warning("Dask task %s: %s", entry.dask_future.key, reason)
         self._fail(entry, "ledgerflow.NoWorkerForResources", reason)
+
+
+def _run_of(entry: _Pending) -> str:
+    """The run of a pending Dask task (one batch holds invocations of one run)."""
+    return str(entry.members[0].payload[0][0])
 
 
 def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:

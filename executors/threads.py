@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from .arguments import resolve_arguments
-from .body import input_failure, outcome_value, run_invocation
-from .invocation import Invocation, Outcome, Value
+from .body import failed_outcome, input_failure, outcome_value, run_invocation
+from .context import CANCELLED_ERROR, forget_cancelled, is_cancelled, mark_cancelled
+from .invocation import ErrorInfo, Invocation, Outcome, Value
 
 
 class ThreadExecutor:
@@ -36,9 +37,15 @@ class ThreadExecutor:
             self._pool.submit(self._drain, work)
         return futures
 
+    def cancel(self, run_id: str) -> None:
+        """Queued invocations of the run end cancelled without starting; running bodies
+        see ``lf.context().cancelled`` (``lf.checkpoint()`` raises) until ``release``."""
+        mark_cancelled(run_id)
+
     def release(self, run_id: str) -> None:
-        """Drop the decoded upstream values kept for ``run_id``."""
+        """Drop the decoded upstream values kept for ``run_id`` and its cancellation."""
         self._decoded.pop(run_id, None)
+        forget_cancelled(run_id)
 
     def close(self) -> None:
         """Cancel the futures of queued invocations, wait for running ones, stop the pool."""
@@ -64,6 +71,8 @@ class ThreadExecutor:
                 future.set_result(self._run(invocation))
 
     def _run(self, invocation: Invocation) -> Outcome:
+        if is_cancelled(invocation.run_id):
+            return cancelled_before_start(invocation)
         try:
             values = self._input_values(invocation) if invocation.inputs else {}
             args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
@@ -82,3 +91,12 @@ class ThreadExecutor:
             else:
                 values[key] = decoded[source] = outcome_value(source.result())
         return values
+
+
+def cancelled_before_start(invocation: Invocation) -> Outcome:
+    """The outcome of an invocation whose run was cancelled before its body started."""
+    message = f"task {invocation.task_key!r}: its run was cancelled before it started"
+    return failed_outcome(
+        invocation.task_key, invocation.attempt, ErrorInfo(CANCELLED_ERROR, message, ""),
+        is_retryable=False, started_at=datetime.now(UTC), worker=None,
+    )  # fmt: skip

@@ -1,5 +1,6 @@
 """Replay: reading the log back (point-in-time state, verification, diff, lineage)."""
 
+from .archive import ArchiveCheck, file_sha256, verify_archived
 from .checkpoint import Checkpoint, InvalidCheckpoint, parse_checkpoint
 from .diff import Change, ChangeKind, RunDiff, TaskRow, diff_runs
 from .export import ExportSummary, export_run
@@ -10,6 +11,7 @@ from .result_hash import result_hash
 from .verify import VerifyReport, verify_all, verify_events, verify_run
 
 __all__ = [
+    "ArchiveCheck",
     "Change",
     "ChangeKind",
     "Checkpoint",
@@ -26,10 +28,12 @@ __all__ = [
     "checkpoint_of_export",
     "diff_runs",
     "export_run",
+    "file_sha256",
     "lineage",
     "parse_checkpoint",
     "result_hash",
     "verify_all",
+    "verify_archived",
     "verify_events",
     "verify_export",
     "verify_run",

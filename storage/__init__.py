@@ -6,6 +6,8 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
+from .cancel_requests import CancelRequest, SqlCancelRequests
 from .codec import GENESIS_HASH, RawEvent, canonical_event_bytes, canonical_payload, chain_hash
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
@@ -46,8 +48,11 @@ from .workers import WorkerRecord, WorkerRegistry
 __all__ = [
     "GENESIS_HASH",
     "AppendConflict",
+    "ArchiveCandidate",
+    "ArchiveRefused",
     "CacheEntry",
     "CacheIndex",
+    "CancelRequest",
     "ConcurrencyLimits",
     "CorruptEvent",
     "EventLog",
@@ -66,6 +71,8 @@ __all__ = [
     "ScheduleExists",
     "ScheduleNotFound",
     "ScheduleRecord",
+    "SqlArchive",
+    "SqlCancelRequests",
     "SqlEventLog",
     "SqlLimits",
     "SqlResultStore",
@@ -78,6 +85,7 @@ __all__ = [
     "TagUsage",
     "TaskLogLine",
     "TaskLogSink",
+    "Tombstone",
     "WaitingTask",
     "WorkerRecord",
     "WorkerRegistry",
@@ -104,6 +112,11 @@ class Storage:
     log: SqlEventLog
     results: SqlResultStore
     url: str  # password masked
+
+    @property
+    def cancel_requests(self) -> SqlCancelRequests:
+        """Requests to cancel runs, in this database (see ``storage.cancel_requests``)."""
+        return SqlCancelRequests(self.engine)
 
     @property
     def limits(self) -> SqlLimits:

@@ -25,8 +25,8 @@ def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, An
     """
     changes: dict[str, Any] = {}
     for event_type, payload in events:
-        if not event_type.startswith("run."):
-            continue
+        if not event_type.startswith("run.") or event_type == "run.cancel_requested":
+            continue  # a cancel request changes no state
         if event_type == "run.created":
             changes["flow"] = str(payload.get("flow") or "")
             changes["state"] = str(payload.get("state") or "PENDING")

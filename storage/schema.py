@@ -87,6 +87,8 @@ runs = Table(
     Column("owner", String(255), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Index(None, "created_at"),
+    Index(None, "state", "updated_at"),  # filters of `runs` and the archive's selection
+    Index(None, "flow", "created_at"),
 )
 
 results = Table(
@@ -201,4 +203,32 @@ schedule_fires = Table(
     Column("claimed_at", UTCDateTime, nullable=False),
     Column("run_created_at", UTCDateTime, nullable=True),  # null: the run is still to be created
     Index(None, "run_created_at"),
+)
+
+# Cancel requests (see storage.cancel_requests): written by any process, polled by the run's
+# driver, which records them as events; not part of the audit log themselves.
+cancel_requests = Table(
+    "cancel_requests",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("requested_by", String(255), nullable=False),
+    Column("reason", Text, nullable=True),
+)
+
+# Tombstones of archived runs (see storage.archive): the run's events, results and logs
+# moved to an export file; its head and the file's hash stay, to verify the file later.
+archived_runs = Table(
+    "archived_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("flow", String(255), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("head_seq", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("archived_at", UTCDateTime, nullable=False),
 )

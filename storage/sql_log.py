@@ -1,7 +1,7 @@
 """The event log on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +88,16 @@ def _decode(row: Any) -> Event:
     if not isinstance(parsed, dict):
         raise CorruptEvent(run_id, seq, f"payload is a {type(parsed).__name__}, not an object")
     return _new_event(Event, (run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest))
+
+
+def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
+    """The runs whose shown state is ``state`` (a RUNNING run with an expired lease is CRASHED)."""
+    expired = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now)
+    if state == "CRASHED":
+        return sa.and_(_RUNS.c.state == "RUNNING", expired)
+    if state == "RUNNING":
+        return sa.and_(_RUNS.c.state == "RUNNING", sa.not_(expired))
+    return _RUNS.c.state == state
 
 
 def _summary(row: Any, now: datetime) -> RunSummary:
@@ -256,10 +266,26 @@ class SqlEventLog:
         return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]  # columns in field order
 
     @retry_unavailable
-    def runs(self, limit: int | None = None, now: datetime | None = None) -> list[RunSummary]:
-        """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``)."""
+    def runs(
+        self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
+        states: Collection[str] | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RunSummary]:  # fmt: skip
+        """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``).
+
+        Filters, all in SQL: ``flow`` name, run ``states`` (CRASHED and RUNNING as shown),
+        created at or after ``since`` and before ``until``.
+        """
         now = leases.utc_now(now)
         query = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
+        if flow is not None:
+            query = query.where(_RUNS.c.flow == flow)
+        if states is not None:
+            query = query.where(sa.or_(sa.false(), *(_state_is(state, now) for state in states)))
+        if since is not None:
+            query = query.where(_RUNS.c.created_at >= since)
+        if until is not None:
+            query = query.where(_RUNS.c.created_at < until)
         if limit is not None:
             query = query.limit(limit)
         with translated_errors(self._engine), self._read() as connection:

@@ -20,7 +20,7 @@ from ledgerflow.engine.fold import Folder, RunView, TaskView, fold
 from ledgerflow.engine.frontier import Frontier, Outlook, frontier, outlook
 from ledgerflow.engine.graph import Graph, TaskNode, Trigger, child_key
 from ledgerflow.engine.states import RunState, TaskState
-from ledgerflow.engine.transitions import RUN_TRANSITIONS, TASK_TRANSITIONS
+from ledgerflow.engine.transitions import CANCEL_REQUESTABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
 
 from .builders import LogBuilder, chain_graph
 
@@ -33,12 +33,22 @@ def reference_fold(events: list[Event]) -> RunView:
     graph = Graph.from_dict(created.payload["graph"])
     tasks = {key: TaskView(key=key) for key in graph.nodes}
     state, owner = RunState(created.payload.get("state", "PENDING")), None
+    started_at, cancel_request = None, None
     for event in events[1:]:
         name = event.type.partition(".")[2]
+        if event.type == "run.cancel_requested":
+            if state not in CANCEL_REQUESTABLE:
+                raise InvalidEvent(event.run_id, event.seq, "a finished run cannot be cancelled")
+            cancel_request = MappingProxyType(dict(event.payload))
+            continue
         if event.task_key is None:
             target_run = RunState(name.upper())
             if target_run not in RUN_TRANSITIONS[state]:
                 raise InvalidTransition(event.run_id, event.seq, None, state, target_run)
+            if target_run is RunState.RUNNING and state.is_terminal:  # a restart
+                started_at, cancel_request = event.ts, None
+            elif target_run is RunState.RUNNING and started_at is None:
+                started_at = event.ts
             state = target_run
             owner = event.payload.get("owner", owner) if state is RunState.RUNNING else owner
             continue
@@ -53,7 +63,7 @@ def reference_fold(events: list[Event]) -> RunView:
         created.run_id, state, last.seq, last.hash, created.payload.get("flow", ""),
         created.payload.get("flow_ref"), MappingProxyType(dict(created.payload["parameters"])),
         graph, created.payload.get("graph_hash"), MappingProxyType(tasks), created.ts, last.ts,
-        owner,
+        owner, started_at, created.payload.get("timeout"), cancel_request,
     )
 
 
@@ -165,6 +175,9 @@ def logs(draw: st.DrawFn) -> list[Event]:
     attempts = dict.fromkeys(graph.nodes, 0)
     run_state = RunState.PENDING
     for _ in range(draw(st.integers(0, 40))):
+        if draw(st.integers(0, 19)) == 0 and run_state in CANCEL_REQUESTABLE:
+            log.add(None, "run.cancel_requested", {"reason": "r", "requested_by": "someone"})
+            continue
         if draw(st.integers(0, 9)) == 0:
             run_state = draw(st.sampled_from(sorted(RUN_TRANSITIONS[run_state])))
             log.add(None, f"run.{run_state.value.lower()}", {"owner": f"o{len(log.events)}"})

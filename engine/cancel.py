@@ -1,0 +1,248 @@
+"""Cancellation: noticing a cancel request or a run's timeout, and recording the cancel.
+
+A request from another process is a row of ``cancel_requests`` (see
+``storage.cancel_requests``), never an append to the run's log: the driver owns the log.
+The driver polls the row (``CancelWatch``), records ``run.cancel_requested``, has the
+executor cancel the run's work, records ``task.cancelled`` for every task that did not
+finish and ends the run with ``run.cancelled``. A run nobody drives is cancelled by the
+requester itself, after taking its lease (``Canceller``).
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..executors.base import Executor
+from ..executors.context import CANCELLED_ERROR
+from ..executors.invocation import Outcome
+from ..storage.cancel_requests import CancelRequest
+from ..storage.errors import AppendConflict, StorageError
+from ..storage.protocols import ConcurrencyLimits, EventLog
+from .completions import Completions
+from .events import EventType, NewEvent
+from .fold import Folder, RunView, fold
+from .outcomes import Recording
+from .states import RunState, TaskState
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.5
+"""A driver reads its run's cancel request at most this often."""
+CANCEL_GRACE_SECONDS = 10.0
+"""How long a cancelling driver waits for running attempts to stop before abandoning them."""
+WAIT_POLL_SECONDS = 0.2
+"""How often ``Canceller.cancel(wait=True)`` looks at the run again."""
+TIMEOUT_REASON = "timeout"
+
+CancelEvent = tuple[str | None, EventType, dict[str, Any]]
+
+
+class CancelSource(Protocol):
+    """Where a driver reads the requests to cancel its run."""
+
+    def get(self, run_id: str) -> CancelRequest | None: ...
+
+    def discard(self, run_id: str) -> None: ...
+
+
+class CancelRequests(CancelSource, Protocol):
+    """Where cancel requests are made, and undriven runs' leases taken to cancel them."""
+
+    def request(self, run_id: str, requested_by: str, reason: str | None = None) -> CancelRequest: ...
+
+    def claim_undriven(self, run_id: str, owner: str, ttl: float) -> bool: ...
+
+
+class LeasedLog(EventLog, Protocol):
+    """An event log whose run leases can be given back."""
+
+    def release(self, run_id: str, owner: str) -> None: ...
+
+
+def request_payload(request: CancelRequest) -> dict[str, Any]:
+    """The payload of the ``run.cancel_requested`` that records ``request``."""
+    return {
+        "reason": request.reason,
+        "requested_by": request.requested_by,
+        "requested_at": request.requested_at.isoformat(timespec="microseconds"),
+    }
+
+
+class CancelWatch:
+    """Tells a driver when to cancel its run: a request, or the run's timeout passed."""
+
+    def __init__(self, run_id: str, owner: str, source: CancelSource | None) -> None:
+        self.run_id = run_id
+        self._owner = owner
+        self._source = source
+        self._polled_at = -float("inf")  # monotonic time of the last read of the source
+
+    def due(self, view: RunView, now: datetime) -> dict[str, Any] | None:
+        """The ``run.cancel_requested`` payload if the run must be cancelled now, else None
+        (an already recorded request is due at once: a resumed run goes on cancelling)."""
+        if view.cancel_request is not None:
+            return dict(view.cancel_request)
+        if view.timeout is not None and view.started_at is not None:
+            elapsed = (now - view.started_at).total_seconds()
+            if elapsed >= view.timeout:
+                return {"reason": TIMEOUT_REASON, "requested_by": self._owner, "timeout": view.timeout}
+        if self._source is None or time.monotonic() - self._polled_at < CANCEL_POLL_SECONDS:
+            return None
+        self._polled_at = time.monotonic()
+        try:
+            request = self._source.get(self.run_id)
+        except StorageError as exc:  # the database is away: the next poll tries again
+            logger.warning("run %s: could not read its cancel request: %s", self.run_id, exc)
+            return None
+        return None if request is None else request_payload(request)
+
+    def wait_cap(self, timeout: float | None, view: RunView, now: datetime) -> float | None:
+        """``timeout`` shortened so a blocked driver wakes for the next poll or its deadline."""
+        caps = [] if timeout is None else [timeout]
+        if self._source is not None:
+            caps.append(CANCEL_POLL_SECONDS)
+        if view.timeout is not None and view.started_at is not None:
+            caps.append(max(0.0, view.timeout - (now - view.started_at).total_seconds()))
+        return min(caps) if caps else None
+
+    def discard(self) -> None:
+        """The run has ended: its request (if any) is settled."""
+        if self._source is None:
+            return
+        try:
+            self._source.discard(self.run_id)
+        except StorageError as exc:
+            logger.warning("run %s: could not delete its cancel request: %s", self.run_id, exc)
+
+
+def is_cancelled_outcome(outcome: Outcome) -> bool:
+    """True for an attempt that ended because its run was cancelled."""
+    return outcome.error is not None and outcome.error.type == CANCELLED_ERROR
+
+
+def cancelled_recording(recording: Recording, outcome: Outcome, reason: str | None) -> Recording:
+    """While the run is cancelled (``reason`` given), an attempt that did not succeed ends
+    CANCELLED, never retried; so does one that stopped at ``lf.checkpoint()``."""
+    if reason is None and not is_cancelled_outcome(outcome):
+        return recording
+    if recording.type not in (EventType.TASK_FAILED, EventType.TASK_RETRYING):
+        return recording  # what did succeed (or skip) stays recorded as such
+    payload = {k: v for k, v in recording.payload.items() if k not in ("delay", "retry_at")}
+    payload.pop("infrastructure", None)
+    if is_cancelled_outcome(outcome):
+        payload.pop("error", None)  # it says no more than the reason
+    return Recording(EventType.TASK_CANCELLED, {**payload, "reason": reason or "cancelled"})
+
+
+def stop_work(
+    executor: Executor, run_id: str, completions: Completions, grace: float = CANCEL_GRACE_SECONDS
+) -> Iterator[Outcome]:
+    """Cancel the run's work on the executor; the outcomes of attempts still running, as
+    they come, for up to ``grace`` seconds."""
+    executor.cancel(run_id)
+    deadline = time.monotonic() + grace
+    while completions.in_flight > 0 and (remaining := deadline - time.monotonic()) > 0:
+        yield from completions.take(remaining)
+
+
+def closing_events(view: RunView, reason: str) -> list[CancelEvent]:
+    """``task.cancelled`` for every task that has not finished, then ``run.cancelled``."""
+    open_states = (TaskState.PENDING, TaskState.RUNNING, TaskState.RETRYING)
+    events: list[CancelEvent] = [
+        (task.key, EventType.TASK_CANCELLED, {"reason": reason})
+        for task in view.tasks.values()
+        if task.state in open_states
+    ]
+    events.append((None, EventType.RUN_CANCELLED, {"reason": reason}))
+    return events
+
+
+def reason_of(request: dict[str, Any]) -> str:
+    """What the cancel events record as their reason."""
+    return str(request.get("reason") or "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReport:
+    """How a cancel went: the run's state when ``cancel`` returned."""
+
+    run_id: str
+    state: RunState
+    was_finished: bool  # the run had already ended before the request was made
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True if the run ended CANCELLED."""
+        return self.state is RunState.CANCELLED
+
+
+class Canceller:
+    """Asks for runs to be cancelled, and cancels runs that no live driver holds itself."""
+
+    def __init__(
+        self,
+        log: LeasedLog,
+        requests: CancelRequests,
+        limits: ConcurrencyLimits,
+        owner: str,
+        ttl: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._log = log
+        self._requests = requests
+        self._limits = limits
+        self._owner = owner
+        self._ttl = ttl
+        self._sleep = sleep
+
+    def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:
+        """Request the cancel of ``run_id`` (``RunNotFound`` if unknown); with ``wait``,
+        return once the run has ended (CANCELLED, or otherwise if it finished first)."""
+        state = RunState(self._log.run(run_id).state)
+        if state.is_terminal:
+            return CancelReport(run_id, state, was_finished=True)
+        self._requests.request(run_id, self._owner, reason)
+        state = self._cancel_if_undriven(run_id)
+        while wait and not state.is_terminal:
+            self._sleep(WAIT_POLL_SECONDS)
+            state = self._cancel_if_undriven(run_id)
+        return CancelReport(run_id, state, was_finished=False)
+
+    def _cancel_if_undriven(self, run_id: str) -> RunState:
+        """Cancel the run here if no live driver holds it; the run's state after."""
+        state = RunState(self._log.run(run_id).state)
+        if state.is_terminal or not self._requests.claim_undriven(run_id, self._owner, self._ttl):
+            return state
+        try:
+            view = self._append_cancel(fold(self._log.read(run_id)))
+        except AppendConflict:  # its driver was alive after all: it will see the request
+            logger.info("run %s: a driver appended first; it cancels the run", run_id)
+            return RunState(self._log.run(run_id).state)
+        finally:
+            self._log.release(run_id, self._owner)
+        if view.state.is_terminal:
+            self._requests.discard(run_id)
+        return view.state
+
+    def _append_cancel(self, view: RunView) -> RunView:
+        if view.state.is_terminal:
+            return view
+        request = self._requests.get(view.run_id)
+        if view.cancel_request is not None:
+            payload = dict(view.cancel_request)
+        elif request is not None:
+            payload = request_payload(request)
+        else:  # the request was settled meanwhile by a driver that since died
+            payload = {"reason": None, "requested_by": self._owner}
+        batch: list[CancelEvent] = []
+        if view.cancel_request is None:
+            batch.append((None, EventType.RUN_CANCEL_REQUESTED, payload))
+        batch += closing_events(view, reason_of(payload))
+        new = [NewEvent(key, type_.value, body) for key, type_, body in batch]
+        appended = self._log.append(view.run_id, view.seq, new, owner=self._owner)
+        self._limits.release_run(view.run_id)  # slots its dead driver may still hold
+        logger.info("run %s: cancelled by %s (no live driver)", view.run_id, self._owner)
+        return Folder(view).apply_all(appended).view()
