@@ -19,25 +19,21 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Self
 
 import cloudpickle
 import distributed
-from distributed.scheduler import KilledWorker
 
-from .arguments import resolve_arguments
 from .body import (
-    error_info,
     failed_outcome,
     input_failure,
-    local_worker,
     outcome_value,
-    qualified_name,
-    run_invocation,
 )
 from .context import CANCELLED_ERROR
+from .dask_failures import dask_failure, not_serializable
+from .dask_worker import Payload, run_members
 from .invocation import ErrorInfo, Invocation, Outcome, Value
 
 logger = logging.getLogger(__name__)
@@ -45,13 +41,6 @@ logger = logging.getLogger(__name__)
 _CHUNK_CAP = 200  # bodies per Dask task, at most
 _CHUNKS_PER_THREAD = 4  # enough chunks to keep every worker thread busy
 _THREADS_REFRESH = 5.0  # seconds between reads of the cluster's thread count
-# Dask-level failures that say nothing about the task itself: worth another attempt.
-_RETRYABLE_FAILURES = (KilledWorker, CancelledError, OSError, TimeoutError)
-
-
-# What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
-# pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
-_Payload = tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[str, int]]]
 
 
 class _Member(NamedTuple):
@@ -60,7 +49,7 @@ class _Member(NamedTuple):
     future: Future[Outcome]
     task_key: str
     attempt: int
-    payload: "_Payload"
+    payload: Payload
 
 
 _Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
@@ -86,52 +75,6 @@ class _Pending:
     started_at: datetime
     resources: dict[str, float]
     unmet_since: float | None  # monotonic time since no worker offers the resources
-
-
-def _run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
-    """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes.
-
-    ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
-    walk) name the members even when ``blob`` cannot be loaded.
-    """
-    try:
-        worker = distributed.get_worker().address
-    except ValueError:  # not on a worker (e.g. a synchronous scheduler)
-        worker = local_worker()
-    started_at = datetime.now(UTC)
-    try:
-        payloads = pickle.loads(blob)
-    except Exception as exc:
-        members = pickle.loads(headers)
-        return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
-    return [_run_member(payload, upstreams, worker) for payload in payloads]
-
-
-def _run_member(
-    payload: _Payload,
-    upstreams: Mapping[str, list[Outcome]],
-    worker: str,
-) -> Outcome:
-    fields, values, links = payload
-    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on = fields
-    invocation = Invocation(run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on)
-    try:
-        for key, (dask_key, position) in links.items():
-            values[key] = outcome_value(upstreams[dask_key][position])
-        args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
-    except Exception as exc:
-        return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
-    return run_invocation(invocation, args, kwargs, worker=worker)
-
-
-def _not_loadable(task_key: str, attempt: int, exc: Exception, started_at: datetime, worker: str) -> Outcome:
-    info = error_info(exc)
-    message = (
-        f"task {task_key!r} cannot be loaded on worker {worker}: {info.message}; make the "
-        "module of its function (and arguments) importable on the workers"
-    )
-    error = ErrorInfo("ledgerflow.FunctionNotImportable", message, info.traceback)
-    return failed_outcome(task_key, attempt, error, is_retryable=False, started_at=started_at, worker=worker)
 
 
 class DaskExecutor:
@@ -319,7 +262,8 @@ class DaskExecutor:
                     package for member in members
                     for package in self._package([member], upstreams, resources, started_at)
                 ]  # fmt: skip
-            members[0].future.set_result(_not_serializable(members[0], exc, started_at))
+            first = members[0]
+            first.future.set_result(not_serializable(first.task_key, first.attempt, exc, started_at))
             return []
         label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
         key = f"lf-{label}-{self._token}-{next(self._counter)}"
@@ -334,7 +278,7 @@ class DaskExecutor:
         for resources, group in by_resources.items():
             try:
                 dask_futures = self._client.map(
-                    _run_members,
+                    run_members,
                     [package.headers for package in group],
                     [package.blob for package in group],
                     [package.upstreams for package in group],
@@ -344,7 +288,7 @@ class DaskExecutor:
                 )
             except Exception as exc:  # e.g. the client lost its scheduler
                 for member in (member for package in group for member in package.members):
-                    member.future.set_result(_dask_failure(member, exc, started_at))
+                    member.future.set_result(dask_failure(member.task_key, member.attempt, exc, started_at))
                 continue
             for package, dask_future in zip(group, dask_futures, strict=True):
                 self._track(package, dask_future, started_at)
@@ -384,7 +328,7 @@ class DaskExecutor:
             exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
         logger.warning("Dask task %s failed: %r", dask_future.key, exc)
         for member in entry.members:
-            member.future.set_result(_dask_failure(member, exc, entry.started_at))
+            member.future.set_result(dask_failure(member.task_key, member.attempt, exc, entry.started_at))
 
     def _fail(self, entry: _Pending, error_type: str, reason: str) -> None:
         for member in entry.members:
@@ -462,35 +406,3 @@ def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
 def _is_without_result(future: Future[Outcome]) -> bool:
     """True if an upstream future ended without a result (FAILED or SKIPPED)."""
     return future.done() and future.result().result is None
-
-
-def _not_serializable(member: _Member, exc: Exception, started_at: datetime) -> Outcome:
-    info = error_info(exc)
-    message = (
-        f"task {member.task_key!r} cannot be sent to the Dask workers: its function "
-        f"or arguments cannot be pickled ({info.message})"
-    )
-    error = ErrorInfo("ledgerflow.InvocationNotSerializable", message, info.traceback)
-    return failed_outcome(
-        member.task_key, member.attempt, error, is_retryable=False, started_at=started_at, worker=None
-    )
-
-
-def _dask_failure(member: _Member, exc: BaseException, started_at: datetime) -> Outcome:
-    """A FAILED outcome for a Dask-level failure (worker died, cancelled, comm error)."""
-    if isinstance(exc, KilledWorker):
-        reason = "the Dask workers running it died (KilledWorker)"
-    elif isinstance(exc, CancelledError):
-        reason = "its Dask task was cancelled"
-    else:
-        reason = "Dask could not run it"
-    info = error_info(exc)
-    message = f"task {member.task_key!r}: {reason}: {info.message}"
-    return failed_outcome(
-        member.task_key,
-        member.attempt,
-        ErrorInfo(qualified_name(type(exc)), message, info.traceback),
-        is_retryable=isinstance(exc, _RETRYABLE_FAILURES),
-        started_at=started_at,
-        worker=None,
-    )

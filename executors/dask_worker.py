@@ -1,0 +1,66 @@
+"""What runs on a Dask worker for the Dask executor: a chunk of task bodies, in turn.
+
+Importable on every worker (ledgerflow is installed there); the task bodies themselves
+arrive pickled, so that one a worker cannot load fails alone with a clear error.
+"""
+
+import pickle
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import distributed
+
+from .arguments import resolve_arguments
+from .body import error_info, failed_outcome, input_failure, local_worker, outcome_value, run_invocation
+from .invocation import ErrorInfo, Invocation, Outcome
+
+# What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
+# pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
+Payload = tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[str, int]]]
+
+
+def run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
+    """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes.
+
+    ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
+    walk) name the members even when ``blob`` cannot be loaded.
+    """
+    try:
+        worker = distributed.get_worker().address
+    except ValueError:  # not on a worker (e.g. a synchronous scheduler)
+        worker = local_worker()
+    started_at = datetime.now(UTC)
+    try:
+        payloads = pickle.loads(blob)
+    except Exception as exc:
+        members = pickle.loads(headers)
+        return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
+    return [_run_member(payload, upstreams, worker) for payload in payloads]
+
+
+def _run_member(
+    payload: Payload,
+    upstreams: Mapping[str, list[Outcome]],
+    worker: str,
+) -> Outcome:
+    fields, values, links = payload
+    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on = fields
+    invocation = Invocation(run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on)
+    try:
+        for key, (dask_key, position) in links.items():
+            values[key] = outcome_value(upstreams[dask_key][position])
+        args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
+    except Exception as exc:
+        return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
+    return run_invocation(invocation, args, kwargs, worker=worker)
+
+
+def _not_loadable(task_key: str, attempt: int, exc: Exception, started_at: datetime, worker: str) -> Outcome:
+    info = error_info(exc)
+    message = (
+        f"task {task_key!r} cannot be loaded on worker {worker}: {info.message}; make the "
+        "module of its function (and arguments) importable on the workers"
+    )
+    error = ErrorInfo("ledgerflow.FunctionNotImportable", message, info.traceback)
+    return failed_outcome(task_key, attempt, error, is_retryable=False, started_at=started_at, worker=worker)
