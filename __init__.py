@@ -6,6 +6,7 @@ state of a run is a fold of its log; Dask or a thread pool runs the work.
 
 from typing import TYPE_CHECKING, Any
 
+from .engine import notify
 from .engine.api import Engine
 from .engine.cache import inputs_hash
 from .engine.errors import FlowDefinitionError, InvalidParameter, InvalidTransition
@@ -13,6 +14,7 @@ from .engine.events import Event, EventType
 from .engine.flow import Flow, flow
 from .engine.fold import RunView, TaskView
 from .engine.graph import Trigger
+from .engine.hooks import HookContext
 from .engine.run import Run, RunFailed
 from .engine.schedule_runner import ScheduleRunner
 from .engine.secrets import Secret
@@ -37,6 +39,7 @@ __all__ = [
     "EventType",
     "Flow",
     "FlowDefinitionError",
+    "HookContext",
     "InvalidParameter",
     "InvalidTransition",
     "LedgerflowError",
@@ -58,6 +61,7 @@ __all__ = [
     "context",
     "flow",
     "inputs_hash",
+    "notify",
     "task",
     "unmapped",
 ]

@@ -18,6 +18,7 @@ from . import (
     run_command,
     schedule_commands,
     submit_command,
+    ui_command,
     watch_command,
     worker_command,
     workers_command,
@@ -89,6 +90,7 @@ app.command("worker")(worker_command.worker)
 app.command("submit")(submit_command.submit)
 app.command("workers")(workers_command.workers)
 app.command("watch")(watch_command.watch)
+app.command("ui")(ui_command.ui)
 app.add_typer(archive_app, name="archive")
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")

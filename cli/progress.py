@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..engine.events import Event, EventType, entered_run_state, entered_task_state
+from ..engine.events import Event, EventType, entered_run_state, entered_task_state, enters_run_state
 from ..engine.graph import child_key
 from ..engine.recorder import EventListener
 from ..engine.states import RunState, TaskState
@@ -42,7 +42,7 @@ class StateCounts:
             elif event.type == EventType.RUN_CREATED:
                 self._start(event)
                 changed = True
-            elif event.type != EventType.RUN_CANCEL_REQUESTED:  # enters no state
+            elif enters_run_state(event.type):  # not a cancel request or a hook's delivery
                 self.run_state = entered_run_state(event.type)
                 changed = True
         return changed

@@ -21,6 +21,7 @@ from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
 from .flow_ref import FlowNotFound, load_flow
 from .fold import Folder, RunView, fold
+from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
 from .restart import tasks_to_reopen
@@ -208,11 +209,16 @@ class Engine(AuditAPI):
         with collector_paused():  # a large log: many small acyclic objects at once
             events = self.events(run_id)
             view = fold(events)
-            if view.state.is_terminal:
-                if is_claimed:
-                    self.storage.log.release(run_id, self.owner)
-                return Run(view, self._loader(view))
-            traced = self._trace_recorded(view, allow_graph_change, secrets)
+            ended = view.state.is_terminal
+            traced = None if ended else self._trace_recorded(view, allow_graph_change, secrets)
+        if traced is None:
+            view = settle_ended_run(  # deliver the hooks its driver died owing
+                view, events, lambda: self._trace_recorded(view, True, secrets),
+                self.storage.log, self.owner, None if is_claimed else self.lease_ttl,
+            )  # fmt: skip
+            if is_claimed:
+                self.storage.log.release(run_id, self.owner)
+            return Run(view, self._loader(view))
         if not is_claimed:
             # Take the lease first, then read the log again: an old driver's append that
             # raced in before the take-over is folded in, and any later one is fenced off.

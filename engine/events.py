@@ -18,6 +18,9 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``task.mapped``: count (required: the number of children ``key[0]..key[count-1]``)
 - ``task.cancelled``: reason
 - ``task.pending``: reason (a restart re-opening the task)
+- ``hook.sent`` / ``hook.failed``: hook (its name), trigger_seq (the seq of the event that
+  called it), attempts, reason (hook.failed: why); change no state, and may follow the
+  run's terminal event (see ``engine.hooks``)
 
 A result payload is ``{"inline": value}`` for a small JSON value, or
 ``{"ref": id, "format": "json" | "pickle", "size": n, "sha256": hex}`` for one kept in
@@ -54,6 +57,18 @@ class EventType(StrEnum):
     TASK_SKIPPED = "task.skipped"
     TASK_CANCELLED = "task.cancelled"
     TASK_MAPPED = "task.mapped"
+    HOOK_SENT = "hook.sent"
+    HOOK_FAILED = "hook.failed"
+
+
+HOOK_RECORDS: frozenset[str] = frozenset({EventType.HOOK_SENT, EventType.HOOK_FAILED})
+"""The events that record a hook's delivery."""
+_STATELESS = frozenset({EventType.RUN_CREATED, EventType.RUN_CANCEL_REQUESTED, *HOOK_RECORDS})
+
+
+def enters_run_state(event_type: str) -> bool:
+    """Whether a run event of this type moves the run to a state (see ``entered_run_state``)."""
+    return event_type not in _STATELESS
 
 
 def task_event_type(state: TaskState) -> EventType:

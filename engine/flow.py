@@ -3,7 +3,7 @@
 import inspect
 import math
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -12,6 +12,7 @@ import orjson
 
 from .errors import FlowDefinitionError, InvalidParameter
 from .graph import Graph
+from .hooks import NO_HOOKS, Hook, HookSet, hook_set
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets
 from .tracing import TaskCall, Tracer, current_tracer
 
@@ -24,12 +25,13 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class TracedFlow:
-    """A flow traced with its parameters: the graph, how to call each task, and the
-    run's secret parameters (see ``engine.secrets``)."""
+    """A flow traced with its parameters: the graph, how to call each task, the run's
+    secret parameters (see ``engine.secrets``) and the flow's hooks (``engine.hooks``)."""
 
     graph: Graph
     calls: Mapping[str, TaskCall]
     secrets: RunSecrets = NO_SECRETS
+    hooks: HookSet = NO_HOOKS
 
 
 class Flow(Generic[P, R]):
@@ -37,12 +39,15 @@ class Flow(Generic[P, R]):
 
     ``secrets`` names parameters whose values are never stored in clear text (as does an
     ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them. A run taking
-    longer than ``timeout`` seconds (from its first run.running) is cancelled.
+    longer than ``timeout`` seconds (from its first run.running) is cancelled. ``on_failure``
+    / ``on_success`` hooks run when a run ends FAILED / SUCCEEDED, ``on_retry`` when any of
+    its tasks is retried (see ``engine.hooks``).
     """
 
     def __init__(
         self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = (),
-        timeout: float | None = None,
+        timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
+        on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
     ) -> None:  # fmt: skip
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
@@ -56,6 +61,9 @@ class Flow(Generic[P, R]):
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
         self.secrets = declared_secrets(self.name, fn, self.signature, secrets)
+        self.hooks = hook_set(
+            "flow", self.name, on_failure=on_failure, on_success=on_success, on_retry=on_retry
+        )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -95,7 +103,7 @@ class Flow(Generic[P, R]):
             returned = self.fn(**parameters)  # type: ignore[call-arg]
         finally:
             current_tracer.reset(token)
-        return TracedFlow(graph=tracer.graph(returned), calls=dict(tracer.calls))
+        return TracedFlow(graph=tracer.graph(returned), calls=dict(tracer.calls), hooks=self.hooks)
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> "Run":
         """Run the flow on the default engine (embedded SQLite and threads unless configured)."""
@@ -130,16 +138,14 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 @overload
 def flow(
     fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
-    timeout: float | None = None,
+    timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
+    on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
-def flow(
-    fn: Callable[P, R] | None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
-    timeout: float | None = None,
-) -> Any:
+def flow(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     """Make a function a flow; usable as ``@flow`` or ``@flow(name=..., secrets=[...],
-    timeout=seconds)``."""
+    timeout=seconds, on_failure=hook, ...)``."""
     if fn is not None:
-        return Flow(fn, name=name, secrets=secrets, timeout=timeout)
-    return lambda inner: Flow(inner, name=name, secrets=secrets, timeout=timeout)
+        return Flow(fn, **options)
+    return lambda inner: Flow(inner, **options)

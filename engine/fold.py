@@ -12,10 +12,10 @@ from typing import Any, NamedTuple
 
 from .bulk import collector_paused
 from .errors import InvalidEvent, InvalidTransition
-from .events import Event, EventType
+from .events import HOOK_RECORDS, Event, EventType
 from .graph import Graph, child_key
 from .states import RunState, TaskState
-from .transitions import CANCEL_REQUESTABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
+from .transitions import CANCEL_REQUESTABLE, HOOK_RECORDABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
 
 
 class TaskView(NamedTuple):
@@ -223,6 +223,10 @@ class Folder:
                     "only a run that has not finished can be asked to cancel",
                 )
             self._cancel = MappingProxyType(dict(event.payload))
+            return
+        if event.type in HOOK_RECORDS:
+            if self._state not in HOOK_RECORDABLE:
+                raise InvalidEvent(run_id, event.seq, f"{event.type} on a {self._state} run")
             return
         target = _NEXT_RUN_STATE[self._state].get(event.type)
         if target is None:

@@ -25,6 +25,7 @@ from .events import Event, EventType
 from .flow import TracedFlow
 from .fold import Folder, RunView
 from .frontier import Frontier, frontier
+from .hooks import HookDelivery
 from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .recorder import EventListener, RunRecorder
@@ -99,6 +100,7 @@ class Scheduler:
             run_id=run_id, folder=self._folder, seq=events[-1].seq if events else 0, log=log,
             results=results, owner=owner, lease=lease, task_logs=task_logs, on_events=on_events,
         )
+        self._hooks = HookDelivery(traced, events, self._folder, self._record, self._recorder.flush)
         self._handles: dict[str, Future[Outcome]] = {}
         self._completions = Completions(GROUP_COMMIT_WINDOW, MAX_STARTS_PER_STEP)
         self._watch = CancelWatch(run_id, owner, cancels)
@@ -132,6 +134,7 @@ class Scheduler:
             try:
                 self._executor.release(self.run_id)
             finally:
+                self._hooks.close()
                 self._slots.give_back_all()
 
     # -- deciding -----------------------------------------------------------------
@@ -386,9 +389,11 @@ class Scheduler:
         self._recorder.record(task_key, type_, payload, self._clock.now())
 
     def _flush(self) -> None:
-        """Write what was recorded (one transaction); then give back the slots it freed."""
-        if self._recorder.flush():
+        """Write what was recorded (one transaction); then give back the slots it freed and
+        deliver the hooks it triggered."""
+        if appended := self._recorder.flush():
             self._slots.give_back_written()
+            self._hooks.after_flush(appended)
 
 
 def load_result(payload: Any, results: ResultStore) -> Any:

@@ -8,6 +8,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .errors import FlowDefinitionError
 from .graph import Trigger
+from .hooks import Hook, hook_set
 from .retry import RetryPolicy
 from .tracing import (
     MappedResult,
@@ -26,7 +27,11 @@ CacheKeyFn = Callable[[Mapping[str, Any]], str | None]
 
 
 class Task(Generic[P, R]):
-    """A task: call it inside a flow to add it to the graph, or outside to run it plainly."""
+    """A task: call it inside a flow to add it to the graph, or outside to run it plainly.
+
+    ``on_failure`` / ``on_success`` / ``on_retry`` hooks run when an attempt fails for good,
+    succeeds, or is retried (see ``engine.hooks``).
+    """
 
     def __init__(
         self,
@@ -44,6 +49,9 @@ class Task(Generic[P, R]):
         cache_key: CacheKeyFn | None = None,
         cache_expiration: timedelta | None = None,
         trigger: str | Trigger = Trigger.ALL_SUCCESSFUL,
+        on_failure: Hook | Sequence[Hook] | None = None,
+        on_success: Hook | Sequence[Hook] | None = None,
+        on_retry: Hook | Sequence[Hook] | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task decorates a function, got {type(fn).__name__}")
@@ -59,6 +67,9 @@ class Task(Generic[P, R]):
         self.cache_key = cache_key
         self.cache_expiration = cache_expiration
         self.trigger = Trigger.parse(trigger)
+        self.hooks = hook_set(
+            "task", self.name, on_failure=on_failure, on_success=on_success, on_retry=on_retry
+        )
         self.signature = inspect.signature(fn)
         self.code_hash = _code_hash(fn)
         self.__doc__ = fn.__doc__

@@ -41,6 +41,10 @@ RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
 
 # run.cancel_requested changes no state: it is allowed while the run has not finished.
 CANCEL_REQUESTABLE: frozenset[RunState] = frozenset({_R.SCHEDULED, _R.PENDING, _R.RUNNING, _R.CRASHED})
+# hook.sent / hook.failed change no state: they follow a trigger, also the run's terminal event.
+HOOK_RECORDABLE: frozenset[RunState] = frozenset(
+    {_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}
+)
 
 
 def is_allowed_task(source: TaskState, target: TaskState) -> bool:

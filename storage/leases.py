@@ -17,6 +17,8 @@ from . import schema
 _RUNS = schema.runs
 CLAIMABLE_STATES = ("RUNNING", "PENDING")
 """Stored run states a driver is (or was about to be) driving."""
+ENDED_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+"""Stored run states of a run that ended: its driver lets go of the lease once done."""
 
 
 def utc_now(now: datetime | None) -> datetime:
@@ -75,15 +77,23 @@ def exists(connection: sa.Connection, run_id: str) -> bool:
 
 def _left_by_a_dead_driver(now: datetime, ttl: float) -> sa.ColumnElement[bool]:
     """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
-    for ``ttl`` (a driver that died between run.created and taking its lease)."""
-    return sa.and_(
-        _RUNS.c.state.in_(CLAIMABLE_STATES),
-        sa.or_(
-            _RUNS.c.lease_expires_at <= now,
-            sa.and_(
-                _RUNS.c.lease_expires_at.is_(None),
-                _RUNS.c.updated_at <= now - timedelta(seconds=ttl),
+    for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
+    its driver died still holding the lease (before delivering the hooks it owed)."""
+    return sa.or_(
+        sa.and_(
+            _RUNS.c.state.in_(CLAIMABLE_STATES),
+            sa.or_(
+                _RUNS.c.lease_expires_at <= now,
+                sa.and_(
+                    _RUNS.c.lease_expires_at.is_(None),
+                    _RUNS.c.updated_at <= now - timedelta(seconds=ttl),
+                ),
             ),
+        ),
+        sa.and_(
+            _RUNS.c.state.in_(ENDED_STATES),
+            _RUNS.c.owner.is_not(None),
+            _RUNS.c.lease_expires_at <= now,
         ),
     )
 

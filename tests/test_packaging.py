@@ -26,6 +26,8 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         "ledgerflow/replay/verify.py",
         "ledgerflow/cli/__init__.py",
         "ledgerflow/examples/experiments.py",
+        "ledgerflow/ui/app.py",
+        "ledgerflow/storage/migrations/versions/0008_archive.py",
     ):
         assert expected in names
     assert not any(name.startswith(("ledgerflow/tests/", "tests/", "benchmarks/")) for name in names)

@@ -131,6 +131,7 @@ def test_claim_crashed_takes_only_what_a_dead_driver_left_oldest_first(storage: 
     storage.log.append("scheduled", 0, [NewEvent(None, "run.created", {"state": "SCHEDULED"}, at(-80))])
     for run_id in ("expired-old", "expired", "succeeded"):
         storage.log.take_over(run_id, "dead", TTL, now=at(0))
+    storage.log.release("succeeded", "dead")  # it ended and its driver let go
     storage.log.take_over("leased", "alive", TTL, now=at(90))
     now = at(100)
     assert storage.log.claim_crashed("w1", TTL, now=now) == ["expired-old"]
@@ -146,6 +147,16 @@ def test_claim_crashed_takes_only_what_a_dead_driver_left_oldest_first(storage: 
     ]  # fmt: skip
     with pytest.raises(ValueError, match="at least one"):
         storage.log.claim_crashed("w", TTL, limit=0)
+
+
+def test_an_ended_run_whose_driver_died_holding_the_lease_is_claimed(storage: Storage) -> None:
+    """Its driver died after the run's last state but before letting go: it may owe hooks."""
+    new_run(storage, "ended", "FAILED", ts=at(-10))
+    storage.log.take_over("ended", "dead", TTL, now=at(0))
+    assert storage.log.claim_crashed("w1", TTL, now=at(TTL - 1)) == []  # lease still running
+    assert storage.log.claim_crashed("w1", TTL, now=at(TTL + 1)) == ["ended"]
+    storage.log.release("ended", "w1")
+    assert storage.log.claim_crashed("w2", TTL, now=at(TTL + 2)) == []
 
 
 def test_a_claimed_run_is_not_shown_crashed(storage: Storage) -> None:

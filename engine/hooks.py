@@ -1,0 +1,362 @@
+"""Alerts and hooks: callables run when a run or task ends, each delivery recorded in the log.
+
+``on_failure=`` / ``on_success=`` / ``on_retry=`` on ``@lf.flow`` (run.failed, run.succeeded;
+a flow's ``on_retry`` fires for every task.retrying) and ``@lf.task`` (task.failed,
+task.succeeded, task.retrying) take a callable ``hook(ctx: HookContext) -> None`` or a list.
+
+The log is the outbox: a delivery is owed for each (trigger event, hook) until a
+``hook.sent`` or ``hook.failed`` names that trigger's seq and the hook. After each flush the
+driver hands owed deliveries to a small thread pool and records what became of them; once the
+run has ended it waits for them all. A driver that resumes a run computes what is owed from
+the log, so a delivery a crash interrupted is made then: at least once, and more than once
+only if the driver dies between the receiver's acceptance and the append of ``hook.sent``
+(webhooks get an ``Idempotency-Key`` to drop such a repeat). A hook that keeps raising is
+recorded as ``hook.failed`` with the reason; it never changes the state of the run.
+"""
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from ..errors import LedgerflowError
+from .errors import FlowDefinitionError
+from .events import HOOK_RECORDS, Event, EventType, NewEvent
+from .fold import Folder, RunView
+from .states import TaskState
+
+if TYPE_CHECKING:
+    from .flow import TracedFlow
+
+logger = logging.getLogger(__name__)
+
+UI_URL_ENV = "LEDGERFLOW_UI_URL"
+POOL_WORKERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HookRetry:
+    """How a delivery is retried: ``attempts`` in all, waiting ``wait`` seconds, doubling up
+    to ``max_wait``, between them. A hook raising ``HookRejected`` is not retried."""
+
+    attempts: int = 3
+    wait: float = 0.5
+    max_wait: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.wait < 0 or self.max_wait < 0:
+            raise ValueError(f"HookRetry needs attempts >= 1 and waits >= 0, got {self!r}")
+
+
+DEFAULT_RETRY = HookRetry()
+
+
+class HookRejected(Exception):
+    """The receiver refused the delivery for good (e.g. HTTP 4xx): it is not retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookContext:
+    """What a hook is told: which run and task, how it ended, and how to inspect it.
+
+    Error texts are redacted (secret parameters read ``***``). ``inspect`` is the command
+    that shows the run; ``url`` its page when ``LEDGERFLOW_UI_URL`` is set.
+    """
+
+    flow: str
+    run_id: str
+    task_key: str | None
+    state: str
+    error_type: str | None
+    error_message: str | None
+    attempt: int | None
+    inspect: str
+    url: str | None
+    hook: str
+    trigger_seq: int
+    text: str
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt of this delivery, across drivers: ``run:seq:hook``."""
+        return f"{self.run_id}:{self.trigger_seq}:{self.hook}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON object (what ``lf.notify.webhook`` posts)."""
+        return asdict(self)
+
+
+Hook = Callable[[HookContext], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedHook:
+    """A hook with its stable name (recorded in the log) and its retry policy."""
+
+    name: str
+    fn: Hook
+    retry: HookRetry
+
+
+@dataclass(frozen=True, slots=True)
+class HookSet:
+    """The hooks of one flow or task, by when they fire."""
+
+    on_failure: tuple[NamedHook, ...] = ()
+    on_success: tuple[NamedHook, ...] = ()
+    on_retry: tuple[NamedHook, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.on_failure or self.on_success or self.on_retry)
+
+
+NO_HOOKS = HookSet()
+
+
+def hook_set(scope: str, owner: str, **hooks: Hook | Sequence[Hook] | None) -> HookSet:
+    """The ``HookSet`` of a flow or task (``scope``) named ``owner`` from its decorator's
+    ``on_failure`` / ``on_success`` / ``on_retry``; raises ``FlowDefinitionError``."""
+    named: dict[str, tuple[NamedHook, ...]] = {}
+    for when, given in hooks.items():
+        fns = [] if given is None else [given] if callable(given) else list(given)
+        for fn in fns:
+            if not callable(fn):
+                raise FlowDefinitionError(
+                    f"{scope} {owner!r}: {when}= takes a callable or a list of them, "
+                    f"got {type(fn).__name__}"
+                )
+        named[when] = tuple(
+            NamedHook(f"{scope}.{when}:{_name_of(fn)}:{index}", fn, _retry_of(fn))
+            for index, fn in enumerate(fns)
+        )
+    return HookSet(**named)
+
+
+def _name_of(fn: Hook) -> str:
+    name = getattr(fn, "hook_name", None) or getattr(fn, "__qualname__", None)
+    return str(name or type(fn).__qualname__)
+
+
+def _retry_of(fn: Hook) -> HookRetry:
+    retry = getattr(fn, "retry", None)
+    return retry if isinstance(retry, HookRetry) else DEFAULT_RETRY
+
+
+# -- what the log owes ---------------------------------------------------------------------
+
+Owed = tuple[Event, NamedHook]
+
+
+class HookOutbox:
+    """The deliveries a run's log owes: a (trigger, hook) without ``hook.sent``/``failed``."""
+
+    def __init__(self, traced: "TracedFlow") -> None:
+        self._flow_hooks = traced.hooks
+        self._calls = traced.calls
+        self._has_hooks = bool(traced.hooks) or any(call.task.hooks for call in traced.calls.values())
+        self._owed: dict[tuple[int, str], Owed] = {}
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Take in events of the log, in order: triggers owe deliveries, records settle them."""
+        if not self._has_hooks:
+            return
+        for event in events:
+            if event.type in HOOK_RECORDS:
+                self._owed.pop((int(event.payload["trigger_seq"]), str(event.payload["hook"])), None)
+                continue
+            for hook in self._hooks_of(event):
+                self._owed[(event.seq, hook.name)] = (event, hook)
+
+    def take(self) -> list[Owed]:
+        """The owed deliveries, in log order; the outbox forgets them."""
+        owed = [self._owed[key] for key in sorted(self._owed)]
+        self._owed.clear()
+        return owed
+
+    def _hooks_of(self, event: Event) -> tuple[NamedHook, ...]:
+        flow = self._flow_hooks
+        if event.task_key is None:
+            if event.type == EventType.RUN_FAILED:
+                return flow.on_failure
+            return flow.on_success if event.type == EventType.RUN_SUCCEEDED else ()
+        call = self._calls.get(event.task_key) or self._calls.get(event.task_key.rsplit("[", 1)[0])
+        task = call.task.hooks if call is not None else NO_HOOKS
+        if event.type == EventType.TASK_FAILED:
+            return task.on_failure
+        if event.type == EventType.TASK_SUCCEEDED:
+            return task.on_success
+        return (*task.on_retry, *flow.on_retry) if event.type == EventType.TASK_RETRYING else ()
+
+
+# -- what a hook is told -------------------------------------------------------------------
+
+
+def hook_context(event: Event, hook: str, view: RunView, redact: Callable[[Any], Any]) -> HookContext:
+    """The context of ``hook`` called for the trigger ``event`` of the run ``view``."""
+    task_key, error, attempt = event.task_key, event.payload.get("error"), event.payload.get("attempt")
+    if task_key is None:  # a run event: name the first task that failed
+        task_key, error, attempt = _first_failure(view, event.payload.get("failed") or ())
+        state = event.type[4:].upper()
+    else:
+        state = event.type[5:].upper()
+    error = error if isinstance(error, Mapping) else {}
+    error_type = str(error["type"]) if "type" in error else None
+    message = str(redact(str(error["message"]))) if "message" in error else None
+    inspect = f"ledgerflow show {view.run_id}"
+    ui = os.environ.get(UI_URL_ENV)
+    url = f"{ui.rstrip('/')}/runs/{view.run_id}" if ui else None
+    subject = f"ledgerflow: flow {view.flow} run {view.run_id}"
+    if event.task_key is None:
+        headline = f"{subject} {state}"
+        if task_key is not None:
+            headline += f": task {task_key} failed"
+    else:
+        headline = f"{subject}: task {task_key} {state} (attempt {attempt})"
+    if error_type is not None:
+        headline += f": {error_type}: {message}"
+    text = f"{headline} — inspect: {inspect}" + (f" ({url})" if url else "")
+    return HookContext(
+        flow=view.flow, run_id=view.run_id, task_key=task_key, state=state, error_type=error_type,
+        error_message=message, attempt=attempt if isinstance(attempt, int) else None,
+        inspect=inspect, url=url, hook=hook, trigger_seq=event.seq, text=str(redact(text)),
+    )  # fmt: skip
+
+
+def _first_failure(view: RunView, failed: Iterable[str]) -> tuple[str | None, Any, Any]:
+    """(task key, error, attempt) of the first task in ``failed`` that failed by itself."""
+    tasks = [view.tasks[key] for key in failed if key in view.tasks]
+    for task in tasks:
+        if task.state is TaskState.FAILED:
+            return task.key, task.error, task.attempts
+    return (tasks[0].key, None, None) if tasks else (None, None, None)
+
+
+# -- delivering ----------------------------------------------------------------------------
+
+
+def deliver(hook: NamedHook, ctx: HookContext) -> tuple[EventType, dict[str, Any]]:
+    """Call the hook, retried by its policy; the ``hook.sent`` or ``hook.failed`` to record."""
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        hook.fn(ctx)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(hook.retry.attempts),
+        wait=wait_exponential(multiplier=hook.retry.wait, max=hook.retry.max_wait),
+        retry=retry_if_not_exception_type(HookRejected),
+        reraise=True,
+    )
+    payload: dict[str, Any] = {"hook": hook.name, "trigger_seq": ctx.trigger_seq}
+    try:
+        retrying(attempt)
+    except Exception as exc:  # a failing hook never fails the run: it is recorded
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.warning(
+            "run %s: hook %s failed after %d attempt(s): %s", ctx.run_id, hook.name, attempts, reason
+        )
+        return EventType.HOOK_FAILED, {**payload, "attempts": attempts, "reason": reason}
+    return EventType.HOOK_SENT, {**payload, "attempts": attempts}
+
+
+Record = Callable[[str | None, EventType, dict[str, Any]], None]
+
+
+class HookDelivery:
+    """A driver's deliveries: owed ones go to a thread pool after each flush; what became
+    of them is recorded at the next flush, and all of them once the run has ended."""
+
+    def __init__(
+        self, traced: "TracedFlow", events: Sequence[Event], folder: Folder, record: Record,
+        flush: Callable[[], Sequence[Event]],
+    ) -> None:  # fmt: skip
+        self._outbox = HookOutbox(traced)
+        self._outbox.add(events)  # a resumed run: what the log owed when its driver stopped
+        self._redact = traced.secrets.redact
+        self._folder = folder
+        self._record = record
+        self._flush = flush
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: list[Future[tuple[EventType, dict[str, Any]]]] = []
+
+    def after_flush(self, appended: Sequence[Event]) -> None:
+        """Start what the appended events owe, record what finished; at the run's end wait."""
+        self._outbox.add(appended)
+        owed = self._outbox.take()
+        if not owed and not self._running:
+            return  # the common case: nothing to do, not even a view to make
+        view = self._folder.live_view()
+        for event, hook in owed:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="ledgerflow-hook")
+            ctx = hook_context(event, hook.name, view, self._redact)
+            self._running.append(self._pool.submit(deliver, hook, ctx))
+        is_ended = view.state.is_terminal
+        done = self._running if is_ended else [f for f in self._running if f.done()]
+        if not done:
+            return
+        finished = set(done)
+        self._running = [f for f in self._running if f not in finished]
+        for future in done:
+            self._record(None, *future.result())
+        if is_ended:
+            self._flush()
+
+    def close(self) -> None:
+        """Stop the pool; deliveries not recorded are owed again to the next driver."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LeasedLog(Protocol):
+    """An event log whose run leases can be taken over and given back."""
+
+    def append(
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
+    ) -> list[Event]: ...
+
+    def take_over(self, run_id: str, owner: str, ttl: float) -> None: ...
+
+    def release(self, run_id: str, owner: str) -> None: ...
+
+
+def settle_ended_run(
+    view: RunView, events: Sequence[Event], trace: Callable[[], "TracedFlow"], log: LeasedLog,
+    owner: str, lease_ttl: float | None,
+) -> RunView:  # fmt: skip
+    """Deliver what the log of an ended run still owes (its driver died before recording
+    it) and append the records; returns the run's state after them.
+
+    ``trace`` gives the run's flow (its hooks); a flow that cannot be loaded is logged and
+    nothing is delivered. With ``lease_ttl`` the run's lease is taken for the append and
+    given back; None: the caller holds it as ``owner``.
+    """
+    try:
+        traced = trace()
+    except LedgerflowError as exc:
+        logger.warning("run %s: cannot load its flow to deliver owed hooks: %s", view.run_id, exc)
+        return view
+    outbox = HookOutbox(traced)
+    outbox.add(events)
+    owed = outbox.take()
+    if not owed:
+        return view
+    if lease_ttl is not None:
+        log.take_over(view.run_id, owner, lease_ttl)
+    try:
+        records = [deliver(hook, hook_context(event, hook.name, view, traced.secrets.redact))
+                   for event, hook in owed]  # fmt: skip
+        appended = log.append(
+            view.run_id, view.seq, [NewEvent(None, type_.value, payload) for type_, payload in records],
+            owner,
+        )  # fmt: skip
+    finally:
+        if lease_ttl is not None:
+            log.release(view.run_id, owner)
+    return Folder(view).apply_all(appended).view()

@@ -1,0 +1,217 @@
+"""The read side of the JSON API under ``/api``: runs, tasks, events, logs, lineage,
+workers, limits and schedules."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ..engine.fold import RunView
+from ..engine.schedule_runner import timing_of
+from ..engine.states import RunState
+from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
+from . import queries
+from .context import Context, UIContext
+from .models import (
+    EventOut,
+    EventPageOut,
+    LimitOut,
+    LineageOut,
+    LogLineOut,
+    RunDetailOut,
+    RunSummaryOut,
+    ScheduleOut,
+    TaskPageOut,
+    VerificationOut,
+    WaitingTaskOut,
+    WorkerOut,
+)
+from .tasks import overview, select, task_out
+
+router = APIRouter(prefix="/api", tags=["read"])
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/runs", response_model=list[RunSummaryOut])
+def runs(
+    ui: Context,
+    flow: str | None = None,
+    state: Annotated[str | None, Query(description="run states, comma separated")] = None,
+    since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+    until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RunSummaryOut]:
+    """Runs, newest first, filtered by flow, states and creation time ``[since, until)``."""
+    now = datetime.now(UTC)
+    found = ui.engine.runs(
+        limit, flow=flow, states=queries.run_states(state),
+        since=queries.moment("since", since, now), until=queries.moment("until", until, now),
+    )  # fmt: skip
+    return [run_summary_out(summary, now) for summary in found]
+
+
+def run_summary_out(run: RunSummary, now: datetime) -> RunSummaryOut:
+    """A run summary with its duration (so far, if not finished)."""
+    is_finished = RunState(run.state).is_terminal
+    end = run.updated_at if is_finished else now
+    return RunSummaryOut(
+        run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
+        updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
+        duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
+    )  # fmt: skip
+
+
+@router.get("/runs/{run_id}", response_model=RunDetailOut)
+def run(
+    run_id: str,
+    ui: Context,
+    seq: Annotated[int | None, Query(ge=1, description="the run as it was after this event")] = None,
+    at: Annotated[str | None, Query(description="the run as it was at this ISO-8601 time")] = None,
+    verify: Annotated[bool, Query(description="re-hash the run's chain")] = False,
+) -> RunDetailOut:
+    """A run: parameters, counts by state, tasks (maps aggregated); as of ``seq``/``at``."""
+    point_seq, point_at = queries.point_in_time(seq, at)
+    head_seq = ui.engine.storage.log.run(run_id).head_seq
+    view = _view(ui, run_id, point_seq, point_at)
+    tasks = overview(view.tasks)
+    counts: dict[str, int] = {}
+    for task in view.tasks.values():
+        counts[task.state.value] = counts.get(task.state.value, 0) + 1
+    report = ui.engine.verify(run_id) if verify else None
+    return RunDetailOut(
+        run_id=view.run_id, flow=view.flow, flow_ref=view.flow_ref, state=view.state.value,
+        seq=view.seq, head_seq=head_seq, is_point_in_time=point_seq is not None or point_at is not None,
+        created_at=view.created_at, updated_at=view.updated_at, started_at=view.started_at,
+        owner=view.owner, graph_hash=view.graph_hash, parameters=dict(view.parameters),
+        cancel_request=None if view.cancel_request is None else dict(view.cancel_request),
+        task_count=len(view.tasks), counts=counts, tasks=tasks.tasks, maps=tasks.maps,
+        verification=None if report is None else VerificationOut(
+            ok=report.ok, first_bad_seq=report.first_bad_seq, reason=report.reason,
+            events_checked=report.events_checked,
+        ),
+    )  # fmt: skip
+
+
+def _view(ui: UIContext, run_id: str, seq: int | None, at: datetime | None) -> RunView:
+    if seq is None and at is None:
+        return ui.engine.get_run(run_id).view  # CRASHED if its driver's lease expired
+    try:
+        return ui.engine.state_at(run_id, seq=seq, at=at)
+    except ValueError as exc:  # a time before the run began
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/runs/{run_id}/tasks", response_model=TaskPageOut)
+def tasks(
+    run_id: str,
+    ui: Context,
+    parent: Annotated[str | None, Query(description="only the children parent[i] of this map")] = None,
+    state: Annotated[str | None, Query(description="task states, comma separated")] = None,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> TaskPageOut:
+    """A page of the run's tasks (log order), or of one map's children (index order)."""
+    wanted = queries.task_states(state)
+    view = ui.engine.get_run(run_id).view
+    chosen = select(view.tasks, parent, wanted)
+    if parent is not None and parent not in view.tasks and not select(view.tasks, parent, None):
+        raise HTTPException(404, f"run {run_id} has no task or map {parent!r}")
+    page = chosen[offset : offset + limit]
+    return TaskPageOut(run_id=run_id, parent=parent, total=len(chosen), offset=offset,
+                       tasks=[task_out(task) for task in page])  # fmt: skip
+
+
+@router.get("/runs/{run_id}/events", response_model=EventPageOut)
+def events(
+    run_id: str,
+    ui: Context,
+    after_seq: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> EventPageOut:
+    """The run's events with ``after_seq < seq``, at most ``limit``, with their hashes."""
+    log = ui.engine.storage.log
+    head_seq = log.run(run_id).head_seq
+    found = log.read(run_id, after_seq=after_seq, upto_seq=after_seq + limit)
+    last = found[-1].seq if found else after_seq
+    return EventPageOut(
+        run_id=run_id, head_seq=head_seq, next_after_seq=last if last < head_seq else None,
+        events=[
+            EventOut(seq=e.seq, ts=e.ts, task_key=e.task_key, type=e.type, payload=dict(e.payload),
+                     prev_hash=e.prev_hash, hash=e.hash)
+            for e in found
+        ],
+    )  # fmt: skip
+
+
+@router.get("/runs/{run_id}/logs", response_model=list[LogLineOut])
+def logs(
+    run_id: str,
+    ui: Context,
+    task: Annotated[str | None, Query(description="only this task key")] = None,
+    attempt: Annotated[int | None, Query(ge=1, description="only this attempt")] = None,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> list[LogLineOut]:
+    """What the run's task attempts printed and logged, by task key, attempt and seq."""
+    lines = ui.engine.logs(run_id, task)
+    if attempt is not None:
+        lines = [line for line in lines if line.attempt == attempt]
+    return [
+        LogLineOut(task_key=line.task_key, attempt=line.attempt, seq=line.seq, ts=line.ts,
+                   stream=line.stream, message=line.message, level=line.level, logger=line.logger)
+        for line in lines[offset : offset + limit]
+    ]  # fmt: skip
+
+
+@router.get("/runs/{run_id}/lineage/{task_key}", response_model=LineageOut)
+def lineage(run_id: str, task_key: str, ui: Context) -> dict[str, Any]:
+    """Where a task's result came from: its inputs' tasks, back to the parameters."""
+    return ui.engine.lineage(run_id, task_key).to_json()
+
+
+@router.get("/workers", response_model=list[WorkerOut])
+def workers(
+    ui: Context,
+    poll: Annotated[float, Query(gt=0, description="the workers' poll interval (s)")] = 5.0,
+) -> list[WorkerOut]:
+    """Registered workers: heartbeat age and health (running, and beat recently)."""
+    now = datetime.now(UTC)
+    return [
+        WorkerOut(
+            name=w.name, host=w.host, pid=w.pid, state=w.state, started_at=w.started_at,
+            heartbeat_at=w.heartbeat_at, heartbeat_age_s=w.heartbeat_age(now),
+            runs_driven=w.runs_driven, healthy=w.is_healthy(now, poll),
+        )
+        for w in WorkerRegistry(ui.engine.storage.engine).workers()
+    ]  # fmt: skip
+
+
+@router.get("/limits", response_model=list[LimitOut])
+def limits(ui: Context) -> list[LimitOut]:
+    """Every tag with a limit: the limit, slots in use and tasks waiting."""
+    return [limit_out(usage) for usage in ui.engine.limits()]
+
+
+def limit_out(usage: TagUsage) -> LimitOut:
+    """A tag's limit and usage."""
+    return LimitOut(
+        tag=usage.tag, limit=usage.limit, in_use=usage.in_use,
+        waiting=[WaitingTaskOut(run_id=w.run_id, task_key=w.task_key, since=w.since) for w in usage.waiting],
+    )  # fmt: skip
+
+
+@router.get("/schedules", response_model=list[ScheduleOut])
+def schedules(ui: Context) -> list[ScheduleOut]:
+    """Every schedule, by name, with its next fire time."""
+    now = datetime.now(UTC)
+    return [schedule_out(record, now) for record in ui.engine.schedules()]
+
+
+def schedule_out(record: ScheduleRecord, now: datetime) -> ScheduleOut:
+    """A schedule and its next fire time (None while paused)."""
+    return ScheduleOut(
+        name=record.name, flow_ref=record.flow_ref, parameters=record.parameters, cron=record.cron,
+        interval_seconds=record.interval_seconds, tz=record.tz, catchup=record.catchup,
+        is_paused=record.is_paused, last_error=record.last_error,
+        next_fire_time=None if record.is_paused else timing_of(record).next_fire_time(now),
+    )  # fmt: skip
