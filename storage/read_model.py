@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from ..engine.events import entered_run_state, enters_run_state
 from . import schema
 from .cache_index import rebuild_cache_index
 from .database import retry_unavailable, translated_errors
@@ -25,13 +26,13 @@ def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, An
     """
     changes: dict[str, Any] = {}
     for event_type, payload in events:
-        if not event_type.startswith("run.") or event_type == "run.cancel_requested":
-            continue  # a cancel request changes no state
         if event_type == "run.created":
             changes["flow"] = str(payload.get("flow") or "")
             changes["state"] = str(payload.get("state") or "PENDING")
+        elif event_type.startswith("run.") and enters_run_state(event_type):
+            changes["state"] = entered_run_state(event_type).value
         else:
-            changes["state"] = event_type[4:].upper()
+            continue  # a task event, or one that changes no state (a cancel request)
         if event_type == "run.running":
             owner = payload.get("owner")
             changes["owner"] = None if owner is None else str(owner)

@@ -24,7 +24,7 @@ def _postgres_server(tmp_path: Path) -> sa.URL:
 
 
 @contextmanager
-def _postgres_database(tmp_path: Path, template: str | None = None) -> Iterator[str]:
+def postgres_database(tmp_path: Path, template: str | None = None) -> Iterator[str]:
     """A fresh PostgreSQL database (a copy of ``template`` if given), dropped after."""
     server = _postgres_server(tmp_path)
     name = f"lf_test_{secrets.token_hex(6)}"
@@ -70,7 +70,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL database migrated once per session; each test gets a copy of it."""
     home = tmp_path_factory.mktemp("postgres-template")
-    with _postgres_database(home) as url:
+    with postgres_database(home) as url:
         _migrate(url, home)
         yield str(sa.make_url(url).database)
 
@@ -85,7 +85,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{target}"
         return
     template = request.getfixturevalue("_postgres_template")
-    with _postgres_database(tmp_path, template) as url:
+    with postgres_database(tmp_path, template) as url:
         yield url
 
 
@@ -95,7 +95,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledgerflow-empty.db'}"
         return
-    with _postgres_database(tmp_path) as url:
+    with postgres_database(tmp_path) as url:
         yield url
 
 

@@ -1,13 +1,11 @@
 """Runs on a Dask LocalCluster with worker processes, on SQLite and PostgreSQL."""
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 import distributed
-import pytest
 
 import ledgerflow as lf
 from ledgerflow.engine.fold import fold
@@ -17,14 +15,6 @@ from . import flows
 # pytest imports the tests under a name the workers cannot import: send them by value.
 cloudpickle.register_pickle_by_value(flows)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-@pytest.fixture
-def dask_engine(
-    database_url: str, tmp_path: Path, dask_client: distributed.Client
-) -> Iterator[lf.Engine]:
-    with lf.Engine(database_url, lf.DaskExecutor(client=dask_client), home=tmp_path) as engine:
-        yield engine
 
 
 def test_maps_and_results_on_dask(dask_engine: lf.Engine) -> None:

@@ -2,12 +2,9 @@
 
 import logging
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import distributed
 import pytest
 
 import ledgerflow as lf
@@ -94,14 +91,6 @@ def test_logs_of_a_map_are_stored_per_child(engine: lf.Engine) -> None:
 def test_logs_of_an_unknown_run(engine: lf.Engine) -> None:
     with pytest.raises(RunNotFound):
         engine.logs("no-such-run")
-
-
-@pytest.fixture
-def dask_engine(
-    database_url: str, tmp_path: Path, dask_client: distributed.Client
-) -> Iterator[lf.Engine]:
-    with lf.Engine(database_url, lf.DaskExecutor(client=dask_client), home=tmp_path) as engine:
-        yield engine
 
 
 def test_logs_of_each_attempt_on_dask_workers(dask_engine: lf.Engine) -> None:

@@ -19,7 +19,7 @@ from ledgerflow.replay import file_sha256, verify_archived
 from ledgerflow.storage import ArchiveRefused, schema
 from ledgerflow.storage.harden import harden
 
-from ..conftest import _postgres_database
+from ..conftest import postgres_database
 from ..engine import flows
 
 KEY = b"the archivist's key"
@@ -201,7 +201,7 @@ def test_the_kept_source_still_serves_the_takers_result(engine: lf.Engine, tmp_p
 
 def test_a_hardened_database_refuses_to_archive(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     with (
-        _postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url,
+        postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url,
         lf.Engine(url, "threads", home=tmp_path) as engine,
     ):
         ran = engine.run(flows.chain, n=2)

@@ -4,7 +4,6 @@ on loopback, started once per module and torn down whatever happens."""
 
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -16,14 +15,11 @@ from pathlib import Path
 
 import distributed
 import pytest
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 import ledgerflow as lf
 from ledgerflow.storage import WorkerRegistry
-from ledgerflow.storage.database import normalize_url
 
-from ..conftest import DEFAULT_POSTGRES_URL, POSTGRES_ENV
+from ..conftest import postgres_database
 
 REPO = Path(__file__).resolve().parents[2]  # holds the ``tests`` package the flows live in
 SCRIPT = Path(sys.executable).with_name("ledgerflow")
@@ -132,22 +128,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh PostgreSQL database for the module (dropped after)."""
-    raw = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL)
-    server = sa.make_url(normalize_url(raw, tmp_path_factory.mktemp("pg")))
-    name = f"lf_scaleout_{secrets.token_hex(6)}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa_exc.OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL is unreachable ({exc.orig}); set {POSTGRES_ENV}", pytrace=False)
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database(tmp_path_factory.mktemp("pg")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

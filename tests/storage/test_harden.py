@@ -12,7 +12,7 @@ from ledgerflow.storage import create_db_engine
 from ledgerflow.storage.harden import harden, is_hardened
 from ledgerflow.storage.postgres import COPY_THRESHOLD
 
-from ..conftest import _postgres_database
+from ..conftest import postgres_database
 from ..engine import flows
 from .builders import execute, new_run, task_events
 
@@ -20,7 +20,7 @@ from .builders import execute, new_run, task_events
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh PostgreSQL database with the current schema (hardening is PostgreSQL's only)."""
-    with _postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url:
+    with postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url:
         yield url
 
 
@@ -81,7 +81,7 @@ def test_sqlite_is_refused_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_a_database_without_the_schema_is_refused(tmp_path: Path) -> None:
-    with _postgres_database(tmp_path) as url:
+    with postgres_database(tmp_path) as url:
         engine = sa.create_engine(url)
         try:
             with pytest.raises(ValueError, match="no events table yet"):
