@@ -1,4 +1,4 @@
-"""``ledgerflow ui``: serve the web app (JSON API) with uvicorn."""
+"""``ledgerflow ui``: serve the web UI and its JSON API with uvicorn."""
 
 import ipaddress
 from typing import Annotated
@@ -39,7 +39,7 @@ def ui(
     ] = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Serve the web app's JSON API (under /api, schema at /openapi.json) until interrupted.
+    """Serve the web UI and its JSON API (under /api, schema at /openapi.json) until interrupted.
 
     Binds to loopback by default. Without a token it accepts only loopback Host headers,
     and refuses a non-loopback --host unless --allow-remote-without-token is given."""
@@ -50,12 +50,11 @@ def ui(
             "(or --token), or pass --allow-remote-without-token to serve it open"
         )
     # Imported here: FastAPI and uvicorn would slow the start of every other command.
-    import uvicorn
-
     from ..ui import create_app
+    from ..ui.server import UIServer
 
     allowed_hosts = [*LOOPBACK_HOSTS, host] if is_local and not token else None
     app = create_app(database or None, token=token or None, allowed_hosts=allowed_hosts)
     auth = "token required" if token else "no token: loopback Host headers only" if is_local else "NO TOKEN"
     console(stderr=True).print(f"serving http://{host}:{port} ({auth})", markup=False, highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    UIServer(app, host=host, port=port, log_level="info").run()

@@ -303,7 +303,12 @@ class Engine(AuditAPI):
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id, folded from its log."""
-        view = fold(self.events(run_id))
+        return self.run_from(self.events(run_id))
+
+    def run_from(self, events: Sequence[Event]) -> Run:
+        """The run whose whole log is ``events`` (as ``events(run_id)`` reads it)."""
+        view = fold(events)
+        run_id = view.run_id
         if view.state is RunState.RUNNING and self.storage.log.run(run_id).state == "CRASHED":
             view = replace(view, state=RunState.CRASHED)  # its driver's lease expired
         return Run(view, self._loader(view))
@@ -325,6 +330,12 @@ class Engine(AuditAPI):
         """Summaries of runs, newest first; optionally only of ``flow``, in ``states``
         (run state names, CRASHED included), created in ``[since, until)``."""
         return self.storage.log.runs(limit, flow=flow, states=states, since=since, until=until)
+
+    def run_counts(
+        self, *, flow: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """How many runs (of ``flow``, created in ``[since, until)``) are in each run state."""
+        return self.storage.log.run_counts(flow=flow, since=since, until=until)
 
     def schedule(
         self, name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,

@@ -25,6 +25,7 @@ from .errors import (
 )
 from .limits import SqlLimits
 from .migrate import ensure_schema, upgrade
+from .notify import AppendListener, run_heads_since
 from .protocols import (
     CacheEntry,
     CacheIndex,
@@ -48,6 +49,7 @@ from .workers import WorkerRecord, WorkerRegistry
 __all__ = [
     "GENESIS_HASH",
     "AppendConflict",
+    "AppendListener",
     "ArchiveCandidate",
     "ArchiveRefused",
     "CacheEntry",
@@ -100,6 +102,7 @@ __all__ = [
     "open_storage",
     "rebuild_read_model",
     "retry_unavailable",
+    "run_heads_since",
     "upgrade",
 ]
 

@@ -100,6 +100,19 @@ def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
     return _RUNS.c.state == state
 
 
+def _created_in(
+    query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None
+) -> sa.Select[Any]:
+    """``query`` narrowed to runs of ``flow`` created in ``[since, until)`` (each if given)."""
+    if flow is not None:
+        query = query.where(_RUNS.c.flow == flow)
+    if since is not None:
+        query = query.where(_RUNS.c.created_at >= since)
+    if until is not None:
+        query = query.where(_RUNS.c.created_at < until)
+    return query
+
+
 def _summary(row: Any, now: datetime) -> RunSummary:
     """A runs row as a summary; a RUNNING run whose lease expired is shown as CRASHED."""
     summary = RunSummary(**row._mapping)
@@ -277,19 +290,27 @@ class SqlEventLog:
         created at or after ``since`` and before ``until``.
         """
         now = leases.utc_now(now)
-        query = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
-        if flow is not None:
-            query = query.where(_RUNS.c.flow == flow)
+        query = _created_in(
+            sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc()), flow, since, until
+        )
         if states is not None:
             query = query.where(sa.or_(sa.false(), *(_state_is(state, now) for state in states)))
-        if since is not None:
-            query = query.where(_RUNS.c.created_at >= since)
-        if until is not None:
-            query = query.where(_RUNS.c.created_at < until)
         if limit is not None:
             query = query.limit(limit)
         with translated_errors(self._engine), self._read() as connection:
             return [_summary(row, now) for row in connection.execute(query)]
+
+    @retry_unavailable
+    def run_counts(
+        self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:  # fmt: skip
+        """How many runs are in each shown state (CRASHED as in ``runs``), filtered as ``runs``."""
+        now = leases.utc_now(now)
+        shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
+        query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until)
+        with translated_errors(self._engine), self._read() as connection:
+            return {state: count for state, count in connection.execute(query)}
 
     @retry_unavailable
     def run(self, run_id: str, now: datetime | None = None) -> RunSummary:

@@ -1,6 +1,7 @@
 """The read side of the JSON API under ``/api``: runs, tasks, events, logs, lineage,
 workers, limits and schedules."""
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from ..engine.fold import RunView
 from ..engine.schedule_runner import timing_of
 from ..engine.states import RunState
+from ..replay import VerifyReport
 from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
 from . import queries
 from .context import Context, UIContext
@@ -50,6 +52,20 @@ def runs(
     return [run_summary_out(summary, now) for summary in found]
 
 
+@router.get("/run-counts", response_model=dict[str, int])
+def run_counts(
+    ui: Context,
+    flow: str | None = None,
+    since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+    until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+) -> dict[str, int]:
+    """How many runs (of ``flow``, created in ``[since, until)``) are in each run state."""
+    now = datetime.now(UTC)
+    return ui.engine.run_counts(
+        flow=flow, since=queries.moment("since", since, now), until=queries.moment("until", until, now)
+    )
+
+
 def run_summary_out(run: RunSummary, now: datetime) -> RunSummaryOut:
     """A run summary with its duration (so far, if not finished)."""
     is_finished = RunState(run.state).is_terminal
@@ -72,19 +88,24 @@ def run(
     """A run: parameters, counts by state, tasks (maps aggregated); as of ``seq``/``at``."""
     point_seq, point_at = queries.point_in_time(seq, at)
     head_seq = ui.engine.storage.log.run(run_id).head_seq
-    view = _view(ui, run_id, point_seq, point_at)
-    tasks = overview(view.tasks)
-    counts: dict[str, int] = {}
-    for task in view.tasks.values():
-        counts[task.state.value] = counts.get(task.state.value, 0) + 1
+    view = run_view(ui, run_id, point_seq, point_at)
     report = ui.engine.verify(run_id) if verify else None
+    return run_detail_out(view, head_seq, point_seq is not None or point_at is not None, report)
+
+
+def run_detail_out(
+    view: RunView, head_seq: int, is_point_in_time: bool, report: VerifyReport | None
+) -> RunDetailOut:
+    """A run's view as the API shows it: tasks outside maps, maps aggregated, counts by state."""
+    tasks = overview(view.tasks)
+    counts = Counter(task.state.value for task in view.tasks.values())
     return RunDetailOut(
         run_id=view.run_id, flow=view.flow, flow_ref=view.flow_ref, state=view.state.value,
-        seq=view.seq, head_seq=head_seq, is_point_in_time=point_seq is not None or point_at is not None,
+        seq=view.seq, head_seq=head_seq, is_point_in_time=is_point_in_time,
         created_at=view.created_at, updated_at=view.updated_at, started_at=view.started_at,
         owner=view.owner, graph_hash=view.graph_hash, parameters=dict(view.parameters),
         cancel_request=None if view.cancel_request is None else dict(view.cancel_request),
-        task_count=len(view.tasks), counts=counts, tasks=tasks.tasks, maps=tasks.maps,
+        task_count=len(view.tasks), counts=dict(counts), tasks=tasks.tasks, maps=tasks.maps,
         verification=None if report is None else VerificationOut(
             ok=report.ok, first_bad_seq=report.first_bad_seq, reason=report.reason,
             events_checked=report.events_checked,
@@ -92,9 +113,10 @@ def run(
     )  # fmt: skip
 
 
-def _view(ui: UIContext, run_id: str, seq: int | None, at: datetime | None) -> RunView:
+def run_view(ui: UIContext, run_id: str, seq: int | None, at: datetime | None) -> RunView:
+    """The run now (CRASHED if its driver's lease expired), or as of ``seq`` or ``at``."""
     if seq is None and at is None:
-        return ui.engine.get_run(run_id).view  # CRASHED if its driver's lease expired
+        return ui.engine.get_run(run_id).view
     try:
         return ui.engine.state_at(run_id, seq=seq, at=at)
     except ValueError as exc:  # a time before the run began

@@ -2,13 +2,15 @@
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..engine.api import Engine
 from ..engine.version import ENGINE_VERSION
-from . import actions, api, auth
+from . import actions, api, auth, live, pages
 from .context import UIContext
 from .drives import Drives
 from .errors import install_error_handlers
@@ -30,10 +32,12 @@ def create_app(
     At most ``max_drives`` resumes and restarts are driven at once.
     """
     factory: Callable[[], Engine] = source if callable(source) else (lambda: Engine(source))
-    ui = UIContext(factory(), Drives(factory, max_drives))
+    reads = factory()
+    ui = UIContext(reads, Drives(factory, max_drives), live.change_feed_for(reads.storage.engine))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ui.feed.start()
         yield
         ui.close()
 
@@ -54,4 +58,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(actions.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    app.include_router(live.router)
     return app

@@ -1,7 +1,8 @@
 """Who may use the web app: a bearer token or a login cookie, and CSRF tokens for actions.
 
-With a token configured, every request but ``POST /login`` and ``POST /logout`` needs
-``Authorization: Bearer <token>`` or the session cookie that ``POST /login`` sets. Every
+With a token configured, every request but ``/login``, ``/logout`` and ``/static/`` needs
+``Authorization: Bearer <token>`` or the session cookie that ``POST /login`` sets (a page
+without either is redirected to the login page; an API call gets 401). Every
 state-changing request also needs ``X-CSRF-Token``: the token ``GET /api/csrf`` (or the
 login response) gives for the session, or for the bearer token. Without a configured
 token anyone who reaches the server may read (the CLI binds to loopback), and actions
@@ -18,9 +19,10 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .models import CsrfOut, LoginIn
@@ -29,6 +31,7 @@ SESSION_COOKIE = "ledgerflow_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_TTL = 12 * 3600
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
+STATIC_PREFIX = "/static/"  # stylesheet and script only: no data
 _BEARER_PRINCIPAL = "bearer"
 
 
@@ -101,10 +104,15 @@ class AuthMiddleware:
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.sessions.is_required or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or not self.sessions.is_required or _is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        if self.sessions.principal(Request(scope)) is None:
+        request = Request(scope)
+        if self.sessions.principal(request) is None and is_page_request(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            await RedirectResponse(f"/login?{urlencode({'next': target})}", 303)(scope, receive, send)
+            return
+        if self.sessions.principal(request) is None:
             refusal = JSONResponse(
                 {"detail": "authentication required: send 'Authorization: Bearer <token>' or log in "
                  "with POST /login (the token is LEDGERFLOW_UI_TOKEN or --token of `ledgerflow ui`)"},
@@ -114,6 +122,19 @@ class AuthMiddleware:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(STATIC_PREFIX)
+
+
+def is_page_request(request: Request) -> bool:
+    """True for a browser's GET of a page (HTML, not the API): sent to the login page."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and not request.url.path.startswith("/api")
+    )
 
 
 def sessions_of(request: Request) -> Sessions:
@@ -143,7 +164,18 @@ CsrfChecked = Depends(require_csrf)
 router = APIRouter(tags=["auth"])
 
 
-def _set_session(response: Response, request: Request, cookie: str) -> None:
+def csrf_for(request: Request) -> tuple[str, str | None]:
+    """The CSRF token of the request's session, and the cookie of a new session when it had
+    none (only without a configured token: the middleware refused it otherwise)."""
+    sessions = sessions_of(request)
+    principal = sessions.principal(request)
+    cookie = None
+    if principal is None:
+        cookie, principal = sessions.new_session()
+    return sessions.csrf_token(principal), cookie
+
+
+def set_session_cookie(response: Response, request: Request, cookie: str) -> None:
     response.set_cookie(
         SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
@@ -161,7 +193,7 @@ def login(body: LoginIn, request: Request, response: Response) -> CsrfOut:
     if not sessions.is_token(body.token):
         raise HTTPException(401, "wrong token", headers={"WWW-Authenticate": "Bearer"})
     cookie, session_id = sessions.new_session()
-    _set_session(response, request, cookie)
+    set_session_cookie(response, request, cookie)
     return CsrfOut(csrf_token=sessions.csrf_token(session_id))
 
 
@@ -175,9 +207,7 @@ def logout(response: Response) -> None:
 def csrf_token(request: Request, response: Response) -> CsrfOut:
     """The CSRF token for this session (or bearer token); without a configured token, this
     starts a session if the request has none."""
-    sessions = sessions_of(request)
-    principal = sessions.principal(request)
-    if principal is None:  # only without a token: the middleware refused it otherwise
-        cookie, principal = sessions.new_session()
-        _set_session(response, request, cookie)
-    return CsrfOut(csrf_token=sessions.csrf_token(principal))
+    csrf, cookie = csrf_for(request)
+    if cookie is not None:
+        set_session_cookie(response, request, cookie)
+    return CsrfOut(csrf_token=csrf)

@@ -16,6 +16,7 @@ from ledgerflow.ui import create_app
 
 FLOWS = dedent(
     '''
+    import time
     from pathlib import Path
 
     import ledgerflow as lf
@@ -46,6 +47,16 @@ FLOWS = dedent(
         return x
 
 
+    @lf.task
+    def guarded(x: int) -> int:
+        print(f"checking input {x}")
+        if (HERE / "break").exists():
+            raise RuntimeError(f"broken at {x}")
+        while (HERE / "hold").exists():  # held running until the test removes the file
+            time.sleep(0.02)
+        return x
+
+
     @lf.flow
     def fanout(n: int = 3):
         return total(double.map(numbers(n)))
@@ -54,6 +65,11 @@ FLOWS = dedent(
     @lf.flow
     def chain(x: int = 1):
         return double(fragile(x))
+
+
+    @lf.flow
+    def held(x: int = 1):
+        return double(guarded(x))
     '''
 )
 
@@ -73,7 +89,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
     """A folder with ``ui_flows.py``: ``fanout`` (a dynamic map) and ``chain`` (whose
-    ``fragile`` task fails while a file ``break`` exists beside it)."""
+    ``fragile`` task fails while a file ``break`` exists beside it) and ``held`` (whose
+    ``guarded`` task fails likewise, and keeps running while a file ``hold`` exists)."""
     folder = tmp_path / "flows"
     folder.mkdir()
     (folder / "ui_flows.py").write_text(FLOWS)

@@ -3,6 +3,7 @@ events, logs, lineage, workers, limits, schedules, the OpenAPI schema, and bad i
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 from fastapi.testclient import TestClient
@@ -168,3 +169,16 @@ def test_openapi_schema_lists_the_endpoints(client: TestClient) -> None:
     assert "X-CSRF-Token" in {parameter["name"] for parameter in cancel["parameters"]}
     assert "RunDetailOut" in schema["components"]["schemas"]
     assert client.get("/docs").status_code == 404  # its scripts would come from a CDN
+
+
+def test_run_counts_by_state_with_filters(
+    client: TestClient, engine: lf.Engine, flow: FlowOf, flows_dir: Path
+) -> None:
+    engine.run(flow("fanout"), n=2)
+    engine.run(flow("fanout"), n=3)
+    (flows_dir / "break").touch()
+    engine.run(flow("chain"))
+    assert client.get("/api/run-counts").json() == {"SUCCEEDED": 2, "FAILED": 1}
+    assert client.get("/api/run-counts", params={"flow": "chain"}).json() == {"FAILED": 1}
+    assert client.get("/api/run-counts", params={"since": "0s"}).json() == {}
+    assert client.get("/api/run-counts", params={"until": "soon"}).status_code == 422

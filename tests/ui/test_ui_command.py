@@ -3,19 +3,23 @@
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ledgerflow.cli import app
 from ledgerflow.cli.ui_command import is_loopback
+from ledgerflow.ui.server import UIServer
 
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What ``uvicorn.run`` was called with (it is not started)."""
+    """The app, host and port the server was configured with (it is not started)."""
     calls: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
+
+    def run(server: UIServer) -> None:
+        calls.update(app=server.config.app, host=server.config.host, port=server.config.port)
+
+    monkeypatch.setattr(UIServer, "run", run)
     return calls
 
 

@@ -1,0 +1,122 @@
+"""The web UI in a real headless Chromium (Debian's, driven by Playwright): open the runs
+list, open a failed run, see its failed task coloured as failed, read its log, restart it and
+watch it succeed without reloading the page.
+
+Chromium is found as ``LEDGERFLOW_TEST_CHROMIUM`` or ``chromium`` on the PATH (``.ci/run``
+installs Debian's package when it is missing). With ``LEDGERFLOW_SCREENSHOTS=DIR`` the
+screenshots of the Runs and Run pages are written there (the README's are in docs/).
+"""
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+import ledgerflow as lf
+from ledgerflow.engine.flow import Flow
+from ledgerflow.ui import create_app
+
+from .live_server import serving
+
+FlowOf = Callable[[str], Flow[..., object]]
+FAILED_RED = "rgb(214, 69, 69)"  # .st-FAILED in ui/static/app.css
+SUCCEEDED_GREEN = "rgb(46, 157, 91)"
+
+
+def chromium_path() -> str:
+    """Debian's chromium: the browser tests never skip for want of it."""
+    found = os.environ.get("LEDGERFLOW_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser"
+    )
+    if found is None:
+        pytest.fail(
+            "the browser tests need Chromium: install Debian's package (apt-get install chromium; "
+            ".ci/run does) or set LEDGERFLOW_TEST_CHROMIUM to a Chromium binary"
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    yield opened
+    context.close()
+    assert problems == [], f"the page reported errors: {problems}"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("LEDGERFLOW_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_restart_a_failed_run_and_watch_it_succeed_live(
+    page: Page, engine: lf.Engine, flow: FlowOf, flows_dir: Path, database_url: str, isolated: Path,
+    screenshots: Path,
+) -> None:  # fmt: skip
+    engine.run(flow("fanout"), n=40)
+    (flows_dir / "break").touch()
+    failed = engine.run(flow("held"), x=7)
+    assert failed.state == "FAILED"
+    (flows_dir / "break").unlink()
+    (flows_dir / "hold").touch()  # the restarted task runs until the test lets it finish
+
+    app = create_app(lambda: lf.Engine(database_url, home=isolated))
+    with serving(app) as base:
+        page.goto(f"{base}/runs")
+        row = page.locator(f'tr[data-run="{failed.id}"]')
+        expect(row).to_have_attribute("data-state", "FAILED")
+        expect(page.locator('.counts .count[data-state="FAILED"]')).to_contain_text("1")
+        page.screenshot(path=screenshots / "ui-runs.png", full_page=True)
+
+        row.get_by_role("link").click()
+        expect(page).to_have_url(f"{base}/runs/{failed.id}")
+        node = page.locator('svg.dag [data-key="guarded"]')
+        expect(node).to_have_attribute("data-state", "FAILED")
+        expect(node.locator("rect.box")).to_have_css("fill", FAILED_RED)
+        expect(page.locator('svg.dag [data-key="double"]')).to_have_attribute("data-state", "UPSTREAM_FAILED")
+        expect(page.locator(".verified.ok")).to_be_visible()
+
+        page.locator('svg.dag a:has([data-key="guarded"])').click()
+        log = page.locator("#task-log")
+        expect(log).to_contain_text("checking input 7")
+        expect(page.locator("#task .error")).to_contain_text("RuntimeError: broken at 7")
+        page.screenshot(path=screenshots / "ui-run.png", full_page=True)
+
+        page.evaluate("window.notReloaded = true")
+        page.locator(".run-head .actions button", has_text="Restart run").click()
+        dialog = page.locator("dialog#confirm")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text(f"Restart run {failed.id}?")
+        dialog.get_by_role("button", name="Confirm").click()
+
+        head = page.locator(".run-head")
+        expect(head).to_have_attribute("data-state", "RUNNING", timeout=20_000)
+        expect(node).to_have_attribute("data-state", "RUNNING")
+        (flows_dir / "hold").unlink()
+        expect(head).to_have_attribute("data-state", "SUCCEEDED", timeout=20_000)
+        expect(node).to_have_attribute("data-state", "SUCCEEDED")
+        expect(page.locator('svg.dag [data-key="double"]')).to_have_attribute("data-state", "SUCCEEDED")
+        expect(node.locator("rect.box")).to_have_css("fill", SUCCEEDED_GREEN)
+        assert page.evaluate("window.notReloaded") is True  # updated in place, by the live stream
+        expect(page.locator("#flash")).to_contain_text("Restart run: done")
+        page.goto("about:blank")  # closes the live stream before the server stops
+
+    assert engine.get_run(failed.id).state == "SUCCEEDED"
+    assert [e.type for e in engine.events(failed.id)].count("run.succeeded") == 1

@@ -1,0 +1,203 @@
+"""What the Run page shows: the run (now or as of a seq or time), its DAG and timeline, its
+tasks (a map's children paged), the selected task's error, logs and lineage, a page of its
+events with their hashes, the chain's verification, and the actions that fit its state."""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import HTTPException
+
+from ..engine.events import Event
+from ..engine.fold import RunView
+from ..engine.states import RunState
+from ..errors import LedgerflowError
+from ..replay.point_in_time import state_at
+from ..storage import TaskLogLine
+from . import api
+from .context import UIContext
+from .dag import DagNode, layout_dag
+from .gantt import gantt_of
+from .models import TaskOut
+from .tasks import select, task_out
+
+EVENTS_PER_PAGE = 100
+CHILDREN_PER_PAGE = 100
+_ACTIVE = (RunState.SCHEDULED, RunState.PENDING, RunState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPageQuery:
+    """What the Run page was asked for: a point in time, an expanded map, a selected task,
+    the page of events (after this seq; None: the newest page) and of a map's children."""
+
+    seq: int | None = None
+    at: datetime | None = None
+    expand: str | None = None
+    task: str | None = None
+    events_after: int | None = None
+    child_offset: int = 0
+
+    @property
+    def is_point_in_time(self) -> bool:
+        """True if the page shows the run as it was, not as it is."""
+        return self.seq is not None or self.at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button: POST ``url`` with ``body`` once the user confirms ``confirm``."""
+
+    label: str
+    url: str
+    confirm: str
+    body: Mapping[str, Any] | None = None
+    is_danger: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPanel:
+    """The selected task: its row, error, result reference, logs and lineage."""
+
+    task: TaskOut
+    error: Mapping[str, Any] | None
+    result: Mapping[str, Any] | None
+    logs: list[TaskLogLine]
+    lineage: dict[str, Any] | None
+    lineage_problem: str | None
+    restart_from: Action | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """A page of events and the ``events_after`` of its neighbours (None: no such page)."""
+
+    events: Sequence[Event]
+    earlier: int | None
+    later: int | None
+
+
+def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) -> dict[str, Any]:
+    """The Run page's template context; raises ``RunNotFound`` for an unknown run."""
+    events = ui.engine.events(run_id)  # read once: the view, the timeline and the event list
+    head_seq = len(events)
+    view = _view(ui, events, query)
+    events = events[: view.seq]
+    detail = api.run_detail_out(view, head_seq, query.is_point_in_time, ui.engine.verify(run_id))
+    is_live = not query.is_point_in_time and view.state in _ACTIVE
+    link = _linker(run_id, query)
+    return {
+        "run": detail,
+        "view": view,
+        "query": query,
+        "is_live": is_live,
+        "link": link,
+        "fragment_url": f"/runs/{run_id}?{_with(url_query, fragment='1')}",
+        "stream_url": f"/api/live/runs/{run_id}" if not query.is_point_in_time else None,
+        "dag": layout_dag(view.graph, view.tasks, query.expand),
+        "href_for": lambda node: _node_href(link, node),
+        "gantt": gantt_of(events, datetime.now(UTC) if is_live else view.updated_at),
+        "children": _children(view, query),
+        "panel": _task_panel(ui, view, query.task, query.is_point_in_time),
+        "events": _event_page(events, query.events_after),
+        "actions": [] if query.is_point_in_time else run_actions(view),
+        "as_of": events[-1].ts if events else None,
+    }
+
+
+def _view(ui: UIContext, events: Sequence[Event], query: RunPageQuery) -> RunView:
+    """The run now (CRASHED if its driver's lease expired), or as of the query's seq or time."""
+    if not query.is_point_in_time:
+        return ui.engine.run_from(events).view
+    try:
+        return state_at(events, seq=query.seq, at=query.at)
+    except ValueError as exc:  # a time before the run began
+        raise HTTPException(422, str(exc)) from None
+
+
+def run_actions(view: RunView) -> list[Action]:
+    """The actions that fit the run's state: cancel an active run, resume a crashed one,
+    restart a finished one."""
+    base = f"/api/runs/{view.run_id}"
+    if view.state in _ACTIVE:
+        return [Action("Cancel run", f"{base}/cancel", f"Cancel run {view.run_id}? Its running tasks are "
+                       "stopped and the rest are cancelled.", {"reason": "cancelled from the web UI"}, True)]
+    if view.state is RunState.CRASHED:
+        return [Action("Resume run", f"{base}/resume",
+                       f"Resume run {view.run_id}? This server drives it from where it stopped.")]
+    return [Action("Restart run", f"{base}/restart",
+                   f"Restart run {view.run_id}? Its failed, upstream-failed and cancelled tasks run again; "
+                   "its successes are kept.", {})]  # fmt: skip
+
+
+def _linker(run_id: str, query: RunPageQuery) -> Callable[..., str]:
+    """``link(**changes)``: the URL of this page with some of its parameters changed."""
+    current: dict[str, Any] = {
+        "seq": query.seq, "at": None if query.at is None else query.at.isoformat(),
+        "expand": query.expand, "task": query.task,
+    }  # fmt: skip
+
+    def link(**changes: Any) -> str:
+        wanted = {name: value for name, value in {**current, **changes}.items() if value is not None}
+        return f"/runs/{run_id}" + (f"?{urlencode(wanted)}" if wanted else "")
+
+    return link
+
+
+def _node_href(link: Callable[..., str], node: DagNode) -> str:
+    if node.is_group:
+        return link(expand=node.key, child_offset=None) + "#children"
+    return link(task=node.key) + "#task"
+
+
+def _with(url_query: str, **extra: str) -> str:
+    return "&".join(part for part in (url_query, urlencode(extra)) if part)
+
+
+def _children(view: RunView, query: RunPageQuery) -> dict[str, Any] | None:
+    """A page of the expanded map's children (index order)."""
+    if query.expand is None:
+        return None
+    chosen = select(view.tasks, query.expand, None)
+    offset = query.child_offset
+    return {
+        "parent": query.expand, "total": len(chosen), "offset": offset,
+        "tasks": [task_out(task) for task in chosen[offset : offset + CHILDREN_PER_PAGE]],
+        "previous": max(offset - CHILDREN_PER_PAGE, 0) if offset > 0 else None,
+        "next": offset + CHILDREN_PER_PAGE if offset + CHILDREN_PER_PAGE < len(chosen) else None,
+    }  # fmt: skip
+
+
+def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time: bool) -> TaskPanel | None:
+    if key is None or key not in view.tasks:
+        return None
+    task = view.tasks[key]
+    try:
+        lineage, problem = ui.engine.lineage(view.run_id, key).to_json(), None
+    except LedgerflowError as exc:
+        lineage, problem = None, str(exc)
+    restart_from = None
+    if view.state.is_terminal and not is_point_in_time:
+        restart_from = Action(
+            f"Restart from {key}", f"/api/runs/{view.run_id}/restart",
+            f"Restart run {view.run_id} from task {key}? It and everything downstream of it run again.",
+            {"from_task": key},
+        )  # fmt: skip
+    return TaskPanel(
+        task=task_out(task), error=task.error, result=task.result, logs=ui.engine.logs(view.run_id, key),
+        lineage=lineage, lineage_problem=problem, restart_from=restart_from,
+    )  # fmt: skip
+
+
+def _event_page(events: Sequence[Event], after: int | None) -> EventPage:
+    """The page of events after seq ``after`` (None: the newest page)."""
+    head = len(events)
+    start = max(head - EVENTS_PER_PAGE, 0) if after is None else min(after, head)
+    end = min(start + EVENTS_PER_PAGE, head)
+    return EventPage(
+        events=events[start:end],
+        earlier=max(start - EVENTS_PER_PAGE, 0) if start > 0 else None,
+        later=end if end < head else None,
+    )

@@ -1,0 +1,134 @@
+// ledgerflow web UI: live regions, confirmed actions, the point-in-time slider and login.
+"use strict";
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
+
+function flash(text, ok) {
+  const box = document.getElementById("flash");
+  box.textContent = text;
+  box.className = ok ? "flash ok" : "flash bad";
+  box.hidden = false;
+}
+
+function setLiveStatus(text) {
+  const status = document.getElementById("live-status");
+  status.textContent = text;
+  status.hidden = !text;
+}
+
+// A live region re-renders its body (data-src) when its stream (data-stream) reports a
+// change, or every data-poll ms; never while the user is typing in it.
+const regions = [];
+
+function liveRegion(region) {
+  let busy = false;
+  let again = false;
+  async function refresh() {
+    if (busy) { again = true; return; }
+    if (region.contains(document.activeElement) && document.activeElement.matches("input, select")) return;
+    busy = true;
+    try {
+      const answer = await fetch(region.dataset.src, { headers: { Accept: "text/html" } });
+      if (answer.ok) region.innerHTML = await answer.text();
+    } catch (error) {
+      setLiveStatus("offline");
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  }
+  if (region.dataset.stream) {
+    const stream = new EventSource(region.dataset.stream);
+    stream.onopen = () => setLiveStatus("live");
+    stream.onerror = () => setLiveStatus("reconnecting…");
+    stream.addEventListener("run", refresh);
+    stream.addEventListener("runs", refresh);
+  }
+  if (region.dataset.poll) setInterval(refresh, Number(region.dataset.poll));
+  regions.push(refresh);
+}
+
+// Actions: a button with data-action asks for confirmation, then POSTs with the CSRF token.
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? values[name] : whole));
+}
+
+function describe(button) {
+  const values = {};
+  let body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
+  if (button.dataset.input) {
+    const input = document.getElementById(button.dataset.input);
+    values.value = input.value;
+    body = { [input.name]: Number(input.value) };
+  }
+  if (button.dataset.tagInput) values.tag = document.getElementById(button.dataset.tagInput).value.trim();
+  const url = button.dataset.action || fill(button.dataset.actionTemplate, { tag: encodeURIComponent(values.tag) });
+  return { url, body, message: fill(button.dataset.confirm, values) };
+}
+
+async function act(button, action) {
+  button.disabled = true;
+  try {
+    const answer = await fetch(action.url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify(action.body),
+    });
+    const result = await answer.json().catch(() => ({}));
+    if (answer.ok) flash(`${button.textContent.trim()}: done`, true);
+    else flash(`${button.textContent.trim()} refused (${answer.status}): ${result.detail || answer.statusText}`, false);
+  } finally {
+    button.disabled = false;
+    regions.forEach((refresh) => refresh());
+  }
+}
+
+function confirmThen(button) {
+  const action = describe(button);
+  const dialog = document.getElementById("confirm");
+  dialog.querySelector(".message").textContent = action.message;
+  dialog.returnValue = "";
+  dialog.onclose = () => { if (dialog.returnValue === "confirm") act(button, action); };
+  dialog.showModal();
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action], button[data-action-template]");
+  if (button) { event.preventDefault(); confirmThen(button); }
+});
+
+// The point-in-time slider shows the seq it points at.
+document.addEventListener("input", (event) => {
+  const slider = event.target;
+  if (slider.dataset.output) document.getElementById(slider.dataset.output).value = slider.value;
+});
+
+function setUpLogin(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answer = await fetch("/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: form.elements.token.value }),
+    });
+    if (answer.ok) { window.location.assign(form.dataset.next); return; }
+    const problem = document.getElementById("login-problem");
+    problem.textContent = (await answer.json().catch(() => ({}))).detail || "login failed";
+    problem.hidden = false;
+  });
+}
+
+function setUpLogout(button) {
+  button.addEventListener("click", async () => {
+    await fetch("/logout", { method: "POST" });
+    window.location.assign("/login");
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".live").forEach(liveRegion);
+  const login = document.getElementById("login");
+  if (login) setUpLogin(login);
+  const logout = document.getElementById("logout");
+  if (logout) setUpLogout(logout);
+});
