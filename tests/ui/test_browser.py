@@ -120,3 +120,36 @@ def test_restart_a_failed_run_and_watch_it_succeed_live(
 
     assert engine.get_run(failed.id).state == "SUCCEEDED"
     assert [e.type for e in engine.events(failed.id)].count("run.succeeded") == 1
+
+
+def test_change_a_limit_and_pause_a_schedule_only_once_confirmed(
+    page: Page, engine: lf.Engine, flow: FlowOf, database_url: str, isolated: Path
+) -> None:
+    engine.set_limit("db", 2)
+    engine.schedule("nightly", flow("chain"), cron="0 3 * * *", tz="Europe/Berlin")
+    app = create_app(lambda: lf.Engine(database_url, home=isolated))
+    dialog = page.locator("dialog#confirm")
+    with serving(app) as base:
+        page.goto(f"{base}/limits")
+        row = page.locator('tr[data-tag="db"]')
+        row.locator('input[name="limit"]').fill("5")
+        row.get_by_role("button", name="Set").click()
+        expect(dialog).to_contain_text("Let at most 5 tasks tagged db run at once?")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        assert [usage.limit for usage in engine.limits()] == [2]  # dismissed: nothing changed
+
+        row.get_by_role("button", name="Set").click()
+        dialog.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#flash")).to_contain_text("Set: done")
+        expect(row.locator("td").nth(2)).to_have_text("5")
+        assert [usage.limit for usage in engine.limits()] == [5]
+
+        page.goto(f"{base}/schedules")
+        schedule = page.locator('tr[data-schedule="nightly"]')
+        expect(schedule).to_have_attribute("data-paused", "false")
+        schedule.get_by_role("button", name="Pause").click()
+        expect(dialog).to_contain_text("Pause schedule nightly?")
+        dialog.get_by_role("button", name="Confirm").click()
+        expect(schedule).to_have_attribute("data-paused", "true")
+        assert [record.is_paused for record in engine.schedules()] == [True]
