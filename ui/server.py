@@ -1,6 +1,10 @@
-"""Serving the app with uvicorn so that it stops promptly with live streams open."""
+"""Serving the app with uvicorn (in the foreground, or from a thread of another program)
+so that it stops promptly with live streams open."""
 
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -27,3 +31,28 @@ class UIServer(uvicorn.Server):
         assert isinstance(ui, UIContext)
         ui.feed.close()
         await super().shutdown(sockets)
+
+
+@contextmanager
+def serving(app: FastAPI, host: str = "127.0.0.1", port: int = 0, **config: Any) -> Iterator[str]:
+    """Serve ``app`` from a thread of this process (port 0: a free one); yields its base URL
+    and stops the server on leaving, open live streams included.
+
+    The socket listens before the server thread starts, so a client may connect at once:
+    the connection waits in the backlog until the server accepts it.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(128)
+    server = UIServer(app, **{"log_level": "warning", **config})
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        listener.close()
+        if thread.is_alive():
+            raise RuntimeError("the web UI server did not stop within 15 s")

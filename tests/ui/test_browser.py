@@ -18,8 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 import ledgerflow as lf
 from ledgerflow.engine.flow import Flow
 from ledgerflow.ui import create_app
-
-from .live_server import serving
+from ledgerflow.ui.server import serving
 
 FlowOf = Callable[[str], Flow[..., object]]
 FAILED_RED = "rgb(214, 69, 69)"  # .st-FAILED in ui/static/app.css

@@ -23,9 +23,9 @@ from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema
 from ledgerflow.storage.notify import LISTENER_NAME
 from ledgerflow.ui import create_app, live
 from ledgerflow.ui.context import UIContext
+from ledgerflow.ui.server import serving
 
 from ..storage.builders import created, execute, task_events
-from .live_server import serving
 
 FlowOf = Callable[[str], Flow[..., object]]
 Serve = Callable[..., AbstractContextManager[tuple[str, FastAPI]]]
