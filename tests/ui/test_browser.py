@@ -109,7 +109,8 @@ def test_restart_a_failed_run_and_watch_it_succeed_live(
         expect(head).to_have_attribute("data-state", "RUNNING", timeout=20_000)
         expect(node).to_have_attribute("data-state", "RUNNING")
         (flows_dir / "hold").unlink()
-        expect(head).to_have_attribute("data-state", "SUCCEEDED", timeout=20_000)
+        # within 10 s: the live stream, not the 15 s safety poll, brings it
+        expect(head).to_have_attribute("data-state", "SUCCEEDED", timeout=10_000)
         expect(node).to_have_attribute("data-state", "SUCCEEDED")
         expect(page.locator('svg.dag [data-key="double"]')).to_have_attribute("data-state", "SUCCEEDED")
         expect(node.locator("rect.box")).to_have_css("fill", SUCCEEDED_GREEN)

@@ -41,7 +41,13 @@ function liveRegion(region) {
     const stream = new EventSource(region.dataset.stream);
     stream.onopen = () => setLiveStatus("live");
     stream.onerror = () => setLiveStatus("reconnecting…");
-    stream.addEventListener("run", refresh);
+    stream.addEventListener("run", (event) => {
+      // The stream begins with the run's head: nothing to do if the page already shows it.
+      const shown = region.querySelector("[data-head-seq]");
+      const head = JSON.parse(event.data);
+      if (shown && shown.dataset.headSeq === String(head.head_seq) && shown.dataset.state === head.state) return;
+      refresh();
+    });
     stream.addEventListener("runs", refresh);
   }
   if (region.dataset.poll) setInterval(refresh, Number(region.dataset.poll));
