@@ -157,10 +157,10 @@ def _with(url_query: str, **extra: str) -> str:
 
 
 def _children(view: RunView, query: RunPageQuery) -> dict[str, Any] | None:
-    """A page of the expanded map's children (index order)."""
-    if query.expand is None:
+    """A page of the expanded map's children (index order); None if it names no map."""
+    chosen = [] if query.expand is None else select(view.tasks, query.expand, None)
+    if not chosen:
         return None
-    chosen = select(view.tasks, query.expand, None)
     offset = query.child_offset
     return {
         "parent": query.expand, "total": len(chosen), "offset": offset,
