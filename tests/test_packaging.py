@@ -27,7 +27,9 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         "ledgerflow/cli/__init__.py",
         "ledgerflow/examples/experiments.py",
         "ledgerflow/ui/app.py",
-        "ledgerflow/storage/migrations/versions/0008_archive.py",
+        "ledgerflow/storage/migrations/versions/0009_notify_appends.py",
+        "ledgerflow/ui/templates/_run.html",
+        "ledgerflow/ui/static/app.js",
     ):
         assert expected in names
     assert not any(name.startswith(("ledgerflow/tests/", "tests/", "benchmarks/")) for name in names)
@@ -37,7 +39,12 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    probe = "import ledgerflow, ledgerflow.engine, ledgerflow.storage.migrate; print(ledgerflow.__file__)"
+    probe = (
+        "import ledgerflow, ledgerflow.engine, ledgerflow.storage.migrate\n"
+        "from ledgerflow.ui.pages import TEMPLATES\n"
+        "TEMPLATES.get_template('run.html')  # the pages' templates came with the wheel\n"
+        "print(ledgerflow.__file__)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe],
         check=True,

@@ -166,11 +166,14 @@ router = APIRouter(tags=["auth"])
 
 def csrf_for(request: Request) -> tuple[str, str | None]:
     """The CSRF token of the request's session, and the cookie of a new session when it had
-    none (only without a configured token: the middleware refused it otherwise)."""
+    none. With a configured token only a login makes a session: a public page (the login
+    form) asked for without one gets no CSRF token and no cookie."""
     sessions = sessions_of(request)
     principal = sessions.principal(request)
     cookie = None
     if principal is None:
+        if sessions.is_required:
+            return "", None
         cookie, principal = sessions.new_session()
     return sessions.csrf_token(principal), cookie
 

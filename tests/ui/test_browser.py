@@ -47,10 +47,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def problems() -> list[str]:
+    """The page's script errors and console errors: none are expected unless a test takes
+    them out of this list."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     opened = context.new_page()
-    problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(str(error)))
     opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     yield opened
@@ -153,3 +159,27 @@ def test_change_a_limit_and_pause_a_schedule_only_once_confirmed(
         dialog.get_by_role("button", name="Confirm").click()
         expect(schedule).to_have_attribute("data-paused", "true")
         assert [record.is_paused for record in engine.schedules()] == [True]
+
+
+def test_with_a_token_the_browser_logs_in_and_out(
+    page: Page, engine: lf.Engine, flow: FlowOf, database_url: str, isolated: Path, problems: list[str]
+) -> None:
+    run = engine.run(flow("chain"))
+    app = create_app(lambda: lf.Engine(database_url, home=isolated), token="s3cret")
+    with serving(app) as base:
+        page.goto(f"{base}/runs/{run.id}")
+        expect(page).to_have_url(f"{base}/login?next=%2Fruns%2F{run.id}")
+        page.get_by_label("Token").fill("wrong")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator("#login-problem")).to_have_text("wrong token")
+        refused = "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+        assert problems == [refused]
+        problems.clear()  # the refused login, as expected
+        page.get_by_label("Token").fill("s3cret")
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{base}/runs/{run.id}")
+        expect(page.locator(".run-head")).to_have_attribute("data-state", "SUCCEEDED")
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(f"{base}/login")
+        page.goto(f"{base}/runs")
+        expect(page).to_have_url(f"{base}/login?next=%2Fruns")

@@ -159,3 +159,12 @@ def test_login_page_only_sends_back_to_this_site(make_client: MakeClient) -> Non
     with make_client(token="s3cret") as client:
         page = client.get("/login", params={"next": "//evil.example/x"}).text
         assert 'data-next="/runs"' in page
+
+
+def test_the_login_page_gives_no_session_without_the_token(make_client: MakeClient) -> None:
+    with make_client(token="s3cret") as client:
+        page = client.get("/login")
+        assert page.status_code == 200 and "set-cookie" not in page.headers
+        assert '<meta name="csrf-token" content="">' in page.text
+        assert client.get("/api/runs").status_code == 401
+        assert client.get("/runs").status_code == 401
