@@ -168,3 +168,13 @@ def test_the_login_page_gives_no_session_without_the_token(make_client: MakeClie
         assert '<meta name="csrf-token" content="">' in page.text
         assert client.get("/api/runs").status_code == 401
         assert client.get("/runs").status_code == 401
+
+
+def test_what_a_run_recorded_is_escaped_on_the_page(
+    client: TestClient, engine: lf.Engine, flow: FlowOf, flows_dir: Path
+) -> None:
+    (flows_dir / "break").touch()
+    run = engine.run(flow("chain"), x="<script>alert(1)</script>")
+    text = client.get(f"/runs/{run.id}", params={"task": "fragile"}).text
+    assert "<script>alert" not in text
+    assert "broken at &lt;script&gt;alert(1)&lt;/script&gt;" in text
