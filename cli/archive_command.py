@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..engine.archive import ArchivePlan, ArchiveReport, parse_age
+from ..engine.archive import ArchivePlan, ArchiveReport
+from ..engine.moments import parse_age
 from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
 from .audit_commands import KeyFileOption, export_key

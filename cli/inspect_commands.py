@@ -8,7 +8,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from ..engine.archive import parse_age
+from ..engine.moments import EXAMPLE_TIME, parse_utc_time, time_or_age
 from ..engine.run import Run
 from ..engine.states import RunState
 from ..storage.archive import Tombstone
@@ -85,17 +85,9 @@ def parse_states(text: str) -> list[str]:
 def parse_time(option: str, text: str, now: datetime) -> datetime:
     """An ISO-8601 time (naive is UTC), or an age before ``now`` (``1d``, ``12h``, ``30m``)."""
     try:
-        return now - parse_age(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadUsage(
-            f"{option} {text!r} is neither an ISO-8601 time (e.g. 2026-11-29T03:15:00Z) nor an "
-            "age (a number and d, h, m or s, e.g. 1d)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return time_or_age(text, now)
+    except ValueError as exc:
+        raise BadUsage(f"{option} {text!r} {exc}") from None
 
 
 def _print_tombstones(tombstones: Sequence[Tombstone], as_json: bool) -> None:
@@ -215,9 +207,6 @@ def parse_point(text: str) -> tuple[int | None, datetime | None]:
             raise BadUsage(f"--at {text!r}: a seq starts at 1")
         return seq, None
     try:
-        moment = datetime.fromisoformat(stripped)
+        return None, parse_utc_time(stripped)
     except ValueError:
-        raise BadUsage(
-            f"--at {text!r} is neither a seq nor an ISO-8601 time (e.g. 2026-11-29T03:15:00Z)"
-        ) from None
-    return None, moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        raise BadUsage(f"--at {text!r} is neither a seq nor an ISO-8601 time (e.g. {EXAMPLE_TIME})") from None

@@ -9,10 +9,9 @@ deleted: archiving is refused before anything is written.
 """
 
 import os
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..replay.archive import file_sha256
@@ -21,17 +20,6 @@ from ..replay.offline import verify_export
 from ..storage import Storage
 from ..storage.archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from ..storage.harden import is_hardened
-
-_AGE = re.compile(r"(?P<amount>\d+)(?P<unit>[dhms])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_age(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m`` or ``45s`` as a timedelta; raises ``ValueError``."""
-    match = _AGE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not an age: a number and a unit d, h, m or s (e.g. 90d, 12h)")
-    return timedelta(**{_UNITS[match["unit"]]: int(match["amount"])})
 
 
 @dataclass(frozen=True, slots=True)

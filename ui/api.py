@@ -2,15 +2,18 @@
 workers, limits and schedules."""
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from ..engine.events import Event
 from ..engine.fold import RunView
 from ..engine.schedule_runner import timing_of
 from ..engine.states import RunState
 from ..replay import VerifyReport
+from ..replay.point_in_time import state_at
 from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
 from . import queries
 from .context import Context, UIContext
@@ -87,10 +90,10 @@ def run(
 ) -> RunDetailOut:
     """A run: parameters, counts by state, tasks (maps aggregated); as of ``seq``/``at``."""
     point_seq, point_at = queries.point_in_time(seq, at)
-    head_seq = ui.engine.storage.log.run(run_id).head_seq
-    view = run_view(ui, run_id, point_seq, point_at)
+    events = ui.engine.events(run_id)
+    view = view_of(ui, events, point_seq, point_at)
     report = ui.engine.verify(run_id) if verify else None
-    return run_detail_out(view, head_seq, point_seq is not None or point_at is not None, report)
+    return run_detail_out(view, len(events), point_seq is not None or point_at is not None, report)
 
 
 def run_detail_out(
@@ -113,12 +116,13 @@ def run_detail_out(
     )  # fmt: skip
 
 
-def run_view(ui: UIContext, run_id: str, seq: int | None, at: datetime | None) -> RunView:
-    """The run now (CRASHED if its driver's lease expired), or as of ``seq`` or ``at``."""
+def view_of(ui: UIContext, events: Sequence[Event], seq: int | None, at: datetime | None) -> RunView:
+    """The run whose whole log is ``events`` now (CRASHED if its driver's lease expired), or
+    as of ``seq`` or ``at``."""
     if seq is None and at is None:
-        return ui.engine.get_run(run_id).view
+        return ui.engine.run_from(events).view
     try:
-        return ui.engine.state_at(run_id, seq=seq, at=at)
+        return state_at(events, seq=seq, at=at)
     except ValueError as exc:  # a time before the run began
         raise HTTPException(422, str(exc)) from None
 

@@ -1,11 +1,11 @@
 """Parsing the API's query filters; a malformed one is a 422 naming the parameter."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from fastapi import HTTPException
 
-from ..engine.archive import parse_age
+from ..engine.moments import EXAMPLE_TIME, parse_utc_time, time_or_age
 from ..engine.states import RunState, TaskState
 
 
@@ -40,18 +40,9 @@ def moment(parameter: str, text: str | None, now: datetime) -> datetime | None:
     if text is None:
         return None
     try:
-        return now - parse_age(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise HTTPException(
-            422,
-            f"{parameter}={text!r} is neither an ISO-8601 time (e.g. 2026-11-29T03:15:00Z) nor an "
-            "age (a number and d, h, m or s, e.g. 1d)",
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return time_or_age(text, now)
+    except ValueError as exc:
+        raise HTTPException(422, f"{parameter}={text!r} {exc}") from None
 
 
 def point_in_time(seq: int | None, at: str | None) -> tuple[int | None, datetime | None]:
@@ -61,7 +52,6 @@ def point_in_time(seq: int | None, at: str | None) -> tuple[int | None, datetime
     if at is None:
         return seq, None
     try:
-        parsed = datetime.fromisoformat(at.strip())
+        return None, parse_utc_time(at)
     except ValueError:
-        raise HTTPException(422, f"at={at!r} is not an ISO-8601 time (e.g. 2026-11-29T03:15:00Z)") from None
-    return None, parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        raise HTTPException(422, f"at={at!r} is not an ISO-8601 time (e.g. {EXAMPLE_TIME})") from None

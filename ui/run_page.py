@@ -8,13 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import HTTPException
-
 from ..engine.events import Event
 from ..engine.fold import RunView
 from ..engine.states import RunState
 from ..errors import LedgerflowError
-from ..replay.point_in_time import state_at
 from ..storage import TaskLogLine
 from . import api
 from .context import UIContext
@@ -83,7 +80,7 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
     """The Run page's template context; raises ``RunNotFound`` for an unknown run."""
     events = ui.engine.events(run_id)  # read once: the view, the timeline and the event list
     head_seq = len(events)
-    view = _view(ui, events, query)
+    view = api.view_of(ui, events, query.seq, query.at)
     events = events[: view.seq]
     detail = api.run_detail_out(view, head_seq, query.is_point_in_time, ui.engine.verify(run_id))
     is_live = not query.is_point_in_time and view.state in _ACTIVE
@@ -105,16 +102,6 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "actions": [] if query.is_point_in_time else run_actions(view),
         "as_of": events[-1].ts if events else None,
     }
-
-
-def _view(ui: UIContext, events: Sequence[Event], query: RunPageQuery) -> RunView:
-    """The run now (CRASHED if its driver's lease expired), or as of the query's seq or time."""
-    if not query.is_point_in_time:
-        return ui.engine.run_from(events).view
-    try:
-        return state_at(events, seq=query.seq, at=query.at)
-    except ValueError as exc:  # a time before the run began
-        raise HTTPException(422, str(exc)) from None
 
 
 def run_actions(view: RunView) -> list[Action]:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 import ledgerflow as lf
 from ledgerflow.cli import app
-from ledgerflow.engine.archive import parse_age
+from ledgerflow.engine.moments import parse_age
 from ledgerflow.replay import file_sha256, verify_archived
 from ledgerflow.storage import ArchiveRefused, schema
 from ledgerflow.storage.harden import harden

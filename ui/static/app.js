@@ -17,16 +17,27 @@ function setLiveStatus(text) {
 }
 
 // A live region re-renders its body (data-src) when its stream (data-stream) reports a
-// change, or every data-poll ms; never while the user is typing in it.
+// change, or every data-poll ms; never while the user is typing in it, and at most once a
+// second (changes meanwhile are caught by the next render), so a large run that changes
+// all the time costs the server one page render per second per open page.
 const regions = [];
+const MIN_REFRESH_GAP_MS = 1000;
 
 function liveRegion(region) {
   let busy = false;
   let again = false;
+  let lastStart = -MIN_REFRESH_GAP_MS;
+  let timer = null;
   async function refresh() {
     if (busy) { again = true; return; }
+    const wait = lastStart + MIN_REFRESH_GAP_MS - Date.now();
+    if (wait > 0) {
+      timer = timer || setTimeout(() => { timer = null; refresh(); }, wait);
+      return;
+    }
     if (region.contains(document.activeElement) && document.activeElement.matches("input, select")) return;
     busy = true;
+    lastStart = Date.now();
     try {
       const answer = await fetch(region.dataset.src, { headers: { Accept: "text/html" } });
       if (answer.ok) region.innerHTML = await answer.text();
