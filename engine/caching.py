@@ -1,7 +1,7 @@
 """Cache decisions: a task's cache key from its inputs, mixed with its code hash."""
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +25,9 @@ class CachedResult(Protocol):
 class CacheIndex(Protocol):
     """Looks up unexpired results by cache key (a read model of ``task.succeeded`` events)."""
 
-    def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CachedResult | None: ...
+    def cache_lookup_many(
+        self, cache_keys: Collection[str], now: datetime | None = None
+    ) -> Mapping[str, CachedResult]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,16 +154,10 @@ class Scheduler:
                 self._expand(key)
             now = self._clock.now()
             due = [key for key, when in step.retry_due.items() if when <= now]
-            ready, candidates, capped = set(step.ready), list[str](), False
             room = min(MAX_STARTS_PER_STEP, MAX_IN_FLIGHT - self._completions.in_flight)
-            for key in (*step.ready, *due):
-                if len(to_submit) + len(candidates) >= room:
-                    capped = True  # the rest start next step: at once, or after completions
-                    self._has_more_ready = room == MAX_STARTS_PER_STEP
-                    break
-                if key in self._slots.waiting or (key in ready and self._is_cached(key, now)):
-                    continue
-                candidates.append(key)
+            candidates, capped = self._candidates(step, due, room - len(to_submit), now)
+            if capped:  # the rest start next step: at once, or after completions
+                self._has_more_ready = room == MAX_STARTS_PER_STEP
             for key in self._slots.acquire(candidates, self._tags_of):
                 attempt = self._folder.task(key).attempts + 1
                 notes = self._cache_notes.get(key, {})
@@ -174,30 +168,57 @@ class Scheduler:
             if step.is_idle or self._is_only_waiting(step):
                 return step, to_submit
 
-    def _is_cached(self, key: str, now: datetime) -> bool:
-        """Look the task up in the cache; on a hit record ``task.cached`` and return True."""
-        task = self._call_of(key).task
-        if task.cache_key is None or self._cache is None:
-            return False
-        args, kwargs = self._arguments(key)
-        values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
-        args, kwargs = resolve_arguments(args, kwargs, values)
-        decision = decide_cache_key(task, args, kwargs)
-        if decision.key is None:
-            self._cache_notes[key] = {"cache": f"not cached: {decision.reason}"}
-            return False
-        entry = self._cache.cache_lookup(decision.key, now)
-        if entry is None:
-            self._cache_notes[key] = {"cache_key": decision.key}
-            return False
-        payload = {
-            "cache_key": decision.key,
-            "result": dict(entry.result),
-            "source_run": entry.run_id,
-            "source_task": entry.task_key,
-        }
-        self._record(key, EventType.TASK_CACHED, payload)
-        return True
+    def _candidates(
+        self, step: Frontier, due: list[str], room: int, now: datetime
+    ) -> tuple[list[str], bool]:
+        """Up to ``room`` tasks to start, in order: the ready ones the cache does not answer
+        (looked up a batch at a time, one query per batch) and the retries that are due.
+        True with them if some were left for the next step."""
+        ready, keys, candidates = set(step.ready), [*step.ready, *due], list[str]()
+        start = 0
+        while start < len(keys):
+            if len(candidates) >= room:
+                return candidates, True
+            batch = keys[start : start + room - len(candidates)]
+            start += len(batch)
+            hits = self._cache_hits([k for k in batch if k in ready and k not in self._slots.waiting], now)
+            candidates.extend(k for k in batch if k not in self._slots.waiting and k not in hits)
+        return candidates, False
+
+    def _cache_hits(self, keys: list[str], now: datetime) -> set[str]:
+        """Look the tasks up in the cache in one query; record ``task.cached`` for each hit
+        and return the hits (a miss notes its cache key for its ``task.running``)."""
+        if self._cache is None:
+            return set()
+        cache_keys: dict[str, str] = {}
+        for key in keys:
+            task = self._call_of(key).task
+            if task.cache_key is None:
+                continue
+            args, kwargs = self._arguments(key)
+            values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
+            args, kwargs = resolve_arguments(args, kwargs, values)
+            decision = decide_cache_key(task, args, kwargs)
+            if decision.key is None:
+                self._cache_notes[key] = {"cache": f"not cached: {decision.reason}"}
+            else:
+                cache_keys[key] = decision.key
+        entries = self._cache.cache_lookup_many(set(cache_keys.values()), now) if cache_keys else {}
+        hits = set()
+        for key, cache_key in cache_keys.items():
+            entry = entries.get(cache_key)
+            if entry is None:
+                self._cache_notes[key] = {"cache_key": cache_key}
+                continue
+            payload = {
+                "cache_key": cache_key,
+                "result": dict(entry.result),
+                "source_run": entry.run_id,
+                "source_task": entry.task_key,
+            }
+            self._record(key, EventType.TASK_CACHED, payload)
+            hits.add(key)
+        return hits
 
     def _orphans(self) -> list[str]:
         """Tasks the log shows RUNNING that this driver is not running: start a new attempt.

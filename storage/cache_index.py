@@ -8,7 +8,7 @@ in the append's transaction and rebuilt from the events alone.
 """
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -104,18 +104,24 @@ def _upsert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(statement, rows)
 
 
-def lookup(connection: sa.Connection, cache_key: str, now: datetime) -> CacheEntry | None:
-    """The entry of ``cache_key`` unless it expired at ``now``."""
-    query = sa.select(_CACHE).where(
-        _CACHE.c.cache_key == cache_key,
-        sa.or_(_CACHE.c.expires_at.is_(None), _CACHE.c.expires_at > now),
-    )
-    row = connection.execute(query).first()
-    if row is None:
-        return None
-    fields = dict(row._mapping)
-    fields["result"] = orjson.loads(fields["result"])
-    return CacheEntry(**fields)
+LOOKUP_BATCH = 500
+"""Cache keys per query of ``lookup`` (bound parameters stay well within SQLite's limit)."""
+
+
+def lookup(connection: sa.Connection, cache_keys: Collection[str], now: datetime) -> dict[str, CacheEntry]:
+    """The entries of ``cache_keys`` that exist and have not expired at ``now``, by key."""
+    keys = sorted(set(cache_keys))
+    found: dict[str, CacheEntry] = {}
+    for start in range(0, len(keys), LOOKUP_BATCH):
+        query = sa.select(_CACHE).where(
+            _CACHE.c.cache_key.in_(keys[start : start + LOOKUP_BATCH]),
+            sa.or_(_CACHE.c.expires_at.is_(None), _CACHE.c.expires_at > now),
+        )
+        for row in connection.execute(query):
+            fields = dict(row._mapping)
+            fields["result"] = orjson.loads(fields["result"])
+            found[fields["cache_key"]] = CacheEntry(**fields)
+    return found
 
 
 def rebuild_cache_index(connection: sa.Connection) -> int:

@@ -1,6 +1,6 @@
 """The storage contracts the scheduler and replay depend on."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -130,6 +130,12 @@ class CacheIndex(Protocol):
 
     def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
         """The latest unexpired entry for ``cache_key``, or None."""
+        ...
+
+    def cache_lookup_many(
+        self, cache_keys: Collection[str], now: datetime | None = None
+    ) -> dict[str, CacheEntry]:
+        """The latest unexpired entries of ``cache_keys`` that exist, by key."""
         ...
 
 

@@ -380,12 +380,18 @@ class SqlEventLog:
             logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
         return claimed
 
-    @retry_unavailable
     def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
         """The latest entry recorded for ``cache_key`` unless it expired at ``now``, or None."""
+        return self.cache_lookup_many([cache_key], now).get(cache_key)
+
+    @retry_unavailable
+    def cache_lookup_many(
+        self, cache_keys: Collection[str], now: datetime | None = None
+    ) -> dict[str, CacheEntry]:
+        """``cache_lookup`` of many keys in one query per batch: the entries found, by key."""
         now = leases.utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
-            return lookup(connection, cache_key, now)
+            return lookup(connection, cache_keys, now)
 
 
 def _insert_events(

@@ -154,3 +154,16 @@ def test_rebuild_skips_a_corrupt_payload(storage: Storage) -> None:
     execute(storage.engine, "UPDATE events SET payload = :p WHERE seq = 2", p='{"cache_key": oops')
     rebuild_read_model(storage.engine)
     assert [key for key, *_ in all_entries(storage)] == ["k2"]
+
+
+def test_many_keys_are_looked_up_together(storage: Storage) -> None:
+    seq = started(storage, "r1")
+    expiry = T0 + timedelta(hours=1)
+    batch = [succeeded(f"t{i}", cache_key=f"k{i}") for i in range(1_200)]  # more than one query's worth
+    batch.append(succeeded("old", cache_key="expired", cache_expires_at=expiry.isoformat()))
+    storage.log.append("r1", seq, batch)
+    wanted = [f"k{i}" for i in range(0, 1_200, 3)] + ["missing", "expired"]
+    found = storage.log.cache_lookup_many(wanted, now=expiry)
+    assert sorted(found) == sorted(f"k{i}" for i in range(0, 1_200, 3))
+    assert found["k999"].task_key == "t999" and found["k999"].run_id == "r1"
+    assert storage.log.cache_lookup_many([], now=expiry) == {}
