@@ -8,16 +8,19 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``run.cancel_requested``: reason, requested_by, requested_at (UTC ISO-8601); changes no
   state: the driver then cancels the run's tasks and records ``run.cancelled``
 - ``run.succeeded`` / ``run.failed`` / ``run.cancelled`` / ``run.crashed``: reason
-- ``task.running``: attempt (required)
+- ``task.running``: attempt (required: greater than the task's last, even across restarts)
 - ``task.succeeded``: attempt, result (a result payload), duration (seconds)
 - ``task.cached``: result, cache_key, source_run, source_task
-- ``task.retrying``: attempt, error, retry_at (UTC ISO-8601), delay (seconds)
+- ``task.retrying``: attempt, error, retry_at (required: when the next attempt is due, ISO-8601
+  with a UTC offset), delay (seconds)
 - ``task.failed``: attempt, error ({"type", "message", "traceback"})
 - ``task.upstream_failed``: upstream (list of task keys)
 - ``task.skipped``: reason
 - ``task.mapped``: count (required: the number of children ``key[0]..key[count-1]``)
 - ``task.cancelled``: reason
-- ``task.pending``: reason (a restart re-opening the task)
+- ``task.pending``: reason (a restart re-opening the task); superseded (a mapped task
+  re-opened to expand again: its number of children, which leave the run's tasks and keep
+  their attempt numbers for the new expansion)
 - ``hook.sent`` / ``hook.failed``: hook (its name), trigger_seq (the seq of the event that
   called it), attempts, reason (hook.failed: why); change no state, and may follow the
   run's terminal event (see ``engine.hooks``)
@@ -40,7 +43,6 @@ class EventType(StrEnum):
     """Every event type ledgerflow writes; a stored type outside this set is corrupt."""
 
     RUN_CREATED = "run.created"
-    RUN_PENDING = "run.pending"
     RUN_RUNNING = "run.running"
     RUN_SUCCEEDED = "run.succeeded"
     RUN_FAILED = "run.failed"

@@ -2,20 +2,28 @@
 
 Pure: no I/O, no clock. Each event is checked against the transition table; an event
 the table forbids raises ``InvalidTransition`` naming run, seq, task key and both states.
+Attempt numbers of a task key only ever grow: a task already RUNNING may only start a
+later attempt, and a dynamic map's children keep theirs when a restart re-expands it.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .bulk import collector_paused
 from .errors import InvalidEvent, InvalidTransition
-from .events import HOOK_RECORDS, Event, EventType
+from .events import HOOK_RECORDS, Event, EventType, entered_run_state, enters_run_state
 from .graph import Graph, child_key
 from .states import RunState, TaskState
-from .transitions import CANCEL_REQUESTABLE, HOOK_RECORDABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
+from .transitions import (
+    CANCEL_REQUESTABLE,
+    HOOK_RECORDABLE,
+    NEW_ATTEMPT_ONLY,
+    RUN_TRANSITIONS,
+    TASK_TRANSITIONS,
+)
 
 
 class TaskView(NamedTuple):
@@ -57,6 +65,9 @@ class RunView:
     ``started_at`` is the time of the run.running that started this execution (kept
     across resumes, new on a restart); ``timeout`` the seconds the run may take from then
     (from run.created); ``cancel_request`` the payload of its run.cancel_requested.
+    ``superseded`` holds the last view of each child of an earlier expansion of a dynamic
+    map that the current one does not have (a restart re-opened the map): no longer a task
+    of the run, kept for its history and its attempt numbers.
     """
 
     run_id: str
@@ -75,6 +86,7 @@ class RunView:
     started_at: datetime | None = None
     timeout: float | None = None
     cancel_request: Mapping[str, Any] | None = None
+    superseded: Mapping[str, TaskView] = field(default_factory=lambda: MappingProxyType({}))
 
     def children(self, parent: str) -> list[TaskView]:
         """The children of a mapped task, in index order (empty before it expanded)."""
@@ -89,13 +101,14 @@ class Folder:
     """
 
     __slots__ = (
-        "_cancel", "_head_hash", "_owner", "_run", "_seq", "_started_at", "_state", "_tasks",
-        "_updated_at",
+        "_cancel", "_head_hash", "_owner", "_run", "_seq", "_started_at", "_state", "_superseded",
+        "_tasks", "_updated_at",
     )
 
     def __init__(self, start: RunView | None = None) -> None:
         self._run = start
         self._tasks: dict[str, TaskView] = dict(start.tasks) if start is not None else {}
+        self._superseded: dict[str, TaskView] = dict(start.superseded) if start is not None else {}
         self._seq = 0
         if start is not None:
             self._state, self._seq, self._head_hash = start.state, start.seq, start.head_hash
@@ -121,6 +134,7 @@ class Folder:
         find, next_state = tasks.get, _NEXT_TASK_STATE
         # Enum members as locals: reading TaskState.RUNNING costs more than a dict lookup.
         running, pending, mapped = TaskState.RUNNING, TaskState.PENDING, TaskState.MAPPED
+        retrying, new_attempt_only = TaskState.RETRYING, _NEW_ATTEMPT_ONLY
         try:
             for event in remaining:  # the hot loop of every fold: keep it flat
                 seq += 1
@@ -132,7 +146,11 @@ class Folder:
                 elif (current := find(key)) is None:
                     raise InvalidEvent(run_id, event.seq, f"unknown task {key!r}")
                 elif (target := next_state[current.state].get(event.type)) is running:
-                    attempt = int(event.payload.get("attempt", current.attempts + 1))
+                    attempt = event.payload.get("attempt", current.attempts + 1)
+                    if type(attempt) is not int or (
+                        current.state in new_attempt_only and attempt <= current.attempts
+                    ):
+                        raise _attempt_rejection(run_id, current, event)
                     tasks[key] = _new_view(TaskView, (
                         key, running, attempt, None, None, None, None, current.parent,
                         event.ts, None, seq, None,
@@ -142,10 +160,10 @@ class Folder:
                 elif target is pending or target is mapped:
                     self._reopen_or_map(run_id, current, target, event)
                 else:  # the attempt ended: succeeded, failed, retrying, skipped...
-                    payload, retry_at = event.payload, event.payload.get("retry_at")
+                    payload = event.payload
                     tasks[key] = _new_view(TaskView, (
                         key, target, current.attempts, payload.get("result"), payload.get("error"),
-                        datetime.fromisoformat(retry_at) if retry_at else None, None,
+                        _retry_at(run_id, event) if target is retrying else None, None,
                         current.parent, current.started_at, event.ts, seq, payload.get("duration"),
                     ))
                 last = event
@@ -185,6 +203,7 @@ class Folder:
             self._run, state=self._state, seq=self._seq, head_hash=self._head_hash,
             updated_at=self._updated_at, owner=self._owner, tasks=tasks,
             started_at=self._started_at, cancel_request=self._cancel,
+            superseded=MappingProxyType(dict(self._superseded)),
         )
 
     def _start(self, event: Event) -> None:
@@ -195,6 +214,7 @@ class Folder:
         payload = event.payload
         graph = Graph.from_dict(payload.get("graph") or {})
         self._tasks = {key: _new_view(TaskView, (key, *_FRESH_FIELDS)) for key in graph.nodes}
+        self._superseded = {}
         self._state = RunState(payload.get("state", RunState.PENDING.value))
         self._seq, self._head_hash, self._updated_at, self._owner = 1, event.hash, event.ts, None
         self._started_at, self._cancel = None, None
@@ -244,6 +264,8 @@ class Folder:
     ) -> None:
         """A restart re-opens the task, or a dynamic map records its children."""
         if target is TaskState.PENDING:
+            if "superseded" in event.payload:
+                self._supersede(run_id, current, event)
             self._tasks[current.key] = current._replace(
                 state=target, result=None, error=None, retry_at=None, map_count=None,
                 finished_at=None, seq=event.seq, runtime=None,
@@ -258,13 +280,27 @@ class Folder:
         )
         self._add_children(run_id, event, current.key, count)
 
+    def _supersede(self, run_id: str, current: TaskView, event: Event) -> None:
+        """A mapped task re-opened for a new expansion: its children leave the run's tasks."""
+        count = event.payload["superseded"]
+        if current.state is not TaskState.MAPPED or count != current.map_count:
+            raise InvalidEvent(
+                run_id, event.seq, f"task.pending supersedes {count!r} children of "
+                f"{current.key!r}, which is {current.state} with {current.map_count} children",
+            )  # fmt: skip
+        for index in range(count):
+            key = child_key(current.key, index)
+            self._superseded[key] = self._tasks.pop(key)
+
     def _add_children(self, run_id: str, event: Event, parent: str, count: int) -> None:
-        tasks = self._tasks
+        """The children of an expansion; a key an earlier expansion had keeps its attempts."""
+        tasks, superseded = self._tasks, self._superseded
         for index in range(count):
             key = child_key(parent, index)
-            if key in tasks and tasks[key].parent != parent:
+            earlier = tasks.get(key) or (superseded.pop(key, None) if superseded else None)
+            if earlier is not None and earlier.parent != parent:
                 raise InvalidEvent(run_id, event.seq, f"child {key!r} collides with a task")
-            tasks[key] = TaskView(key=key, parent=parent)
+            tasks[key] = TaskView(key, attempts=earlier.attempts if earlier else 0, parent=parent)
 
 
 # Building the tuple directly skips NamedTuple's generated __new__ (a Python call).
@@ -278,6 +314,32 @@ def _task_rejection(run_id: str, current: TaskView, event: Event) -> InvalidEven
     if target is None:
         return InvalidEvent(run_id, event.seq, f"unknown task event type {event.type!r}")
     return InvalidTransition(run_id, event.seq, current.key, current.state, target)
+
+
+def _attempt_rejection(run_id: str, current: TaskView, event: Event) -> InvalidEvent | InvalidTransition:
+    """The error for a task.running whose attempt number is not a new one."""
+    attempt = event.payload.get("attempt")
+    if type(attempt) is not int:
+        return InvalidEvent(run_id, event.seq, f"task.running needs an integer attempt, not {attempt!r}")
+    return InvalidTransition(
+        run_id, event.seq, current.key, current.state, TaskState.RUNNING,
+        f"attempt {attempt} is not after attempt {current.attempts}: only a new attempt may start",
+    )  # fmt: skip
+
+
+def _retry_at(run_id: str, event: Event) -> datetime:
+    """The due time a task.retrying records: required, ISO-8601 with a UTC offset."""
+    value = event.payload.get("retry_at")
+    try:
+        due = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        due = None
+    if due is None or due.utcoffset() is None:
+        raise InvalidEvent(
+            run_id, event.seq, f"task.retrying of {event.task_key!r} needs retry_at, an ISO-8601 "
+            f"time with a UTC offset (when the next attempt is due), not {value!r}",
+        )  # fmt: skip
+    return due
 
 
 def _run_rejection(run_id: str, current: RunState, event: Event) -> InvalidEvent | InvalidTransition:
@@ -294,7 +356,9 @@ _TASK_TARGETS: Mapping[str, TaskState] = {
     f"task.{state.value.lower()}": state for state in TaskState
 }
 _RUN_TARGETS: Mapping[str, RunState] = {
-    f"run.{state.value.lower()}": state for state in RunState if state is not RunState.SCHEDULED
+    type_.value: entered_run_state(type_)
+    for type_ in EventType
+    if type_.startswith("run.") and enters_run_state(type_)
 }
 # The transition table by event type: state -> {event type -> state it enters}, for the
 # events the table allows from that state (one lookup per event instead of three).
@@ -302,6 +366,8 @@ _NEXT_TASK_STATE: Mapping[TaskState, Mapping[str, TaskState]] = {
     source: {type_: target for type_, target in _TASK_TARGETS.items() if target in allowed}
     for source, allowed in TASK_TRANSITIONS.items()
 }
+# The states from which a task may start running only as a new attempt.
+_NEW_ATTEMPT_ONLY = frozenset(source for source, target in NEW_ATTEMPT_ONLY if target is TaskState.RUNNING)
 _NEXT_RUN_STATE: Mapping[RunState, Mapping[str, RunState]] = {
     source: {type_: target for type_, target in _RUN_TARGETS.items() if target in allowed}
     for source, allowed in RUN_TRANSITIONS.items()

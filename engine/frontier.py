@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum, auto
 
 from .fold import RunView
-from .graph import Graph, Trigger, child_key
+from .graph import Graph, Trigger
 from .states import TERMINAL_TASK_STATES, TaskState
 
 
@@ -32,7 +32,6 @@ class Frontier:
     upstream_failed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     skipped: Mapping[str, str] = field(default_factory=dict)  # task key -> reason
     retry_due: Mapping[str, datetime] = field(default_factory=dict)  # RETRYING -> due time
-    running: tuple[str, ...] = ()
     is_finished: bool = False  # nothing left to do: every task has settled
 
     @property
@@ -84,7 +83,6 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
     upstream_failed: dict[str, tuple[str, ...]] = {}
     skipped: dict[str, str] = {}
     retry_due: dict[str, datetime] = {}
-    running: list[str] = []
     unsettled = 0
     nodes = graph.nodes
     mapped: dict[str, Outlook] = {}  # outlooks of mapped parents, each computed once
@@ -94,10 +92,8 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
         if task_state is not _PENDING:
             if task_state in _SETTLED:
                 continue  # a mapped parent settles through its children
-            if task_state is _RUNNING:
-                running.append(task.key)
-            else:
-                assert task.retry_at is not None  # RETRYING
+            if task_state is not _RUNNING:
+                assert task.retry_at is not None  # RETRYING: the fold refuses one without
                 retry_due[task.key] = task.retry_at
             unsettled += 1
             continue
@@ -130,7 +126,6 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
         upstream_failed=upstream_failed,
         skipped=skipped,
         retry_due=retry_due,
-        running=tuple(running),
         is_finished=unsettled == 0,
     )
 
@@ -172,8 +167,3 @@ def _decide(
     if failed:
         return tuple(failed)
     return "an upstream task was skipped" if is_skipped else "run"
-
-
-def children_keys(parent: str, count: int) -> list[str]:
-    """The keys of a mapped task's children."""
-    return [child_key(parent, index) for index in range(count)]

@@ -29,6 +29,7 @@ from .hooks import HookDelivery
 from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .recorder import EventListener, RunRecorder
+from .restart import reopening
 from .slots import RunSlots
 from .states import TaskState
 from .tracing import TaskCall
@@ -118,7 +119,7 @@ class Scheduler:
             self._watch.discard()  # a restart: a request that came after the run ended is stale
         self._record(None, EventType.RUN_RUNNING, {"owner": self._owner, "reason": self._reason})
         for key in self._reopen:
-            self._record(key, EventType.TASK_PENDING, {"reason": self._reason})
+            self._record(key, EventType.TASK_PENDING, reopening(self._folder.task(key), self._reason))
         try:
             while True:
                 if (request := self._watch.due(self._folder.live_view(), self._clock.now())) is not None:

@@ -11,7 +11,7 @@ TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     _T.PENDING: frozenset(
         {_T.RUNNING, _T.CACHED, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.CANCELLED, _T.MAPPED, _T.FAILED}
     ),
-    # RUNNING -> RUNNING: a new attempt after the driver running it died.
+    # RUNNING -> RUNNING: a new attempt after the driver running it died (see NEW_ATTEMPT_ONLY).
     _T.RUNNING: frozenset(
         {_T.RUNNING, _T.SUCCEEDED, _T.FAILED, _T.RETRYING, _T.SKIPPED, _T.CANCELLED}
     ),
@@ -25,10 +25,15 @@ TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     _T.CANCELLED: _REOPEN,
 }
 
+# Pairs the table allows only for an event that starts a new attempt: its attempt number
+# greater than the task's last. A second start of the same attempt (a double submission)
+# is refused.
+NEW_ATTEMPT_ONLY: frozenset[tuple[TaskState, TaskState]] = frozenset({(_T.RUNNING, _T.RUNNING)})
+
 _R = RunState
 
 RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
-    _R.SCHEDULED: frozenset({_R.PENDING, _R.RUNNING, _R.CANCELLED}),
+    _R.SCHEDULED: frozenset({_R.RUNNING, _R.CANCELLED}),
     _R.PENDING: frozenset({_R.RUNNING, _R.CANCELLED, _R.CRASHED}),
     # RUNNING -> RUNNING: another driver took the run over (resume).
     _R.RUNNING: frozenset({_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}),

@@ -48,7 +48,7 @@ _STATES: Mapping[str, str] = {  # the state each task event enters
     **_ENDINGS, EventType.TASK_RUNNING: _S.RUNNING.value, EventType.TASK_PENDING: _S.PENDING.value,
     EventType.TASK_MAPPED: _S.MAPPED.value,
 }  # fmt: skip
-_LIVE_RUN_EVENTS = frozenset({EventType.RUN_PENDING, EventType.RUN_RUNNING})
+_LIVE_RUN_EVENTS = frozenset({EventType.RUN_RUNNING})
 _RUN_STATE_EVENTS = frozenset(
     {*_LIVE_RUN_EVENTS, EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED,
      EventType.RUN_CRASHED}
