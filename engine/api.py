@@ -24,7 +24,7 @@ from .fold import Folder, RunView, fold
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
-from .restart import tasks_to_reopen
+from .restart import has_nothing_to_restart, tasks_to_reopen
 from .run import Run
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
 from .scheduler import Scheduler, load_result
@@ -176,21 +176,43 @@ class Engine(AuditAPI):
         """Re-run the failed part of a finished run, keeping its successes and history.
 
         Appends ``task.pending`` for every FAILED, UPSTREAM_FAILED or CANCELLED task (or,
-        with ``from_task``, for that task and everything downstream of it), then drives
-        the run again under the same id. ``secrets`` as for ``resume``.
+        with ``from_task``, for that task and everything downstream of it; a dynamic map
+        among them expands again, superseding its children), then drives the run again
+        under the same id. ``secrets`` as for ``resume``. A run with nothing to re-run
+        (no such task, none left to run: see ``has_nothing_to_restart``) is returned as it
+        is, with nothing appended, as ``resume`` returns a finished run. Raises
+        ``RunNotFinished`` and ``UnknownTask``.
         """
         events = self.events(run_id)
         view = fold(events)
-        if not view.state.is_terminal:
-            raise RunNotFinished(run_id, view.state)
+        if self._nothing_to_restart(view, from_task):
+            return Run(view, self._loader(view))
         traced = self._trace_recorded(view, allow_graph_change=False, secrets=secrets)
-        try:
-            reopen = tasks_to_reopen(view.graph, view, from_task)
-        except KeyError:
-            raise UnknownTask(run_id, str(from_task)) from None
+        events, view = self._take_over(events, view)
+        try:  # another process may have restarted it meanwhile
+            unchanged = self._nothing_to_restart(view, from_task)
+        except RunNotFinished:
+            self.storage.log.release(run_id, self.owner)
+            raise
+        if unchanged:
+            self.storage.log.release(run_id, self.owner)
+            return Run(view, self._loader(view))
+        reopen = tasks_to_reopen(view.graph, view, from_task)
         return self._drive(
-            traced, events, on_events=on_events, reason="restart", reopen=reopen, state=view
-        )
+            traced, events, on_events=on_events, reason="restart", reopen=reopen,
+            is_claimed=True, state=view,
+        )  # fmt: skip
+
+    @staticmethod
+    def _nothing_to_restart(view: RunView, from_task: str | None) -> bool:
+        """Whether a restart of this finished run would change nothing; raises
+        ``RunNotFinished`` for an unfinished run and ``UnknownTask``."""
+        if not view.state.is_terminal:
+            raise RunNotFinished(view.run_id, view.state)
+        try:
+            return has_nothing_to_restart(view.graph, view, from_task)
+        except KeyError:
+            raise UnknownTask(view.run_id, str(from_task)) from None
 
     def resume_claimed(self, run_id: str, *, reason: str = "resume") -> Run:
         """Drive a run whose lease this engine's owner has just claimed (see ``Worker``):
@@ -220,19 +242,22 @@ class Engine(AuditAPI):
                 self.storage.log.release(run_id, self.owner)
             return Run(view, self._loader(view))
         if not is_claimed:
-            # Take the lease first, then read the log again: an old driver's append that
-            # raced in before the take-over is folded in, and any later one is fenced off.
-            self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
-            raced = self.storage.log.read(run_id, after_seq=view.seq)
-            if raced:
-                events = [*events, *raced]
-                view = Folder(view).apply_all(raced).view()
+            events, view = self._take_over(events, view)
             if view.state.is_terminal:  # the old driver finished it meanwhile
                 self.storage.log.release(run_id, self.owner)
                 return Run(view, self._loader(view))
         return self._drive(
             traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view
         )
+
+    def _take_over(self, events: list[Event], view: RunView) -> tuple[list[Event], RunView]:
+        """Take the run's lease, then read the log again: an append that raced in before the
+        take-over (an old driver's, a hook's delivery) is folded in, any later one fenced off."""
+        self.storage.log.take_over(view.run_id, self.owner, self.lease_ttl)
+        raced = self.storage.log.read(view.run_id, after_seq=view.seq)
+        if not raced:
+            return events, view
+        return [*events, *raced], Folder(view).apply_all(raced).view()
 
     def _trace_recorded(
         self, view: RunView, allow_graph_change: bool, secrets: Mapping[str, Any] | None = None
@@ -271,7 +296,7 @@ class Engine(AuditAPI):
                 run_id=run_id,
                 traced=traced,
                 events=events,
-                log=traced.secrets.guard_log(self.storage.log),
+                log=self.storage.log,
                 results=self.storage.results,
                 executor=self.executor,
                 owner=self.owner,
@@ -286,8 +311,6 @@ class Engine(AuditAPI):
                 cancels=self.storage.cancel_requests,
             )
             view = scheduler.drive()
-        if traced.secrets:  # the scheduler's view holds errors before redaction: use the log's
-            view = fold(self.storage.log.read(run_id))
         return Run(view, self._loader(view))
 
     def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:

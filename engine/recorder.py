@@ -2,11 +2,12 @@
 
 The scheduler decides on the folded state, including events not yet written; a flush
 then stores the task output and the results the events refer to, and appends the
-buffered events in one transaction, fenced by the driver's lease and owner.
+buffered events in one transaction, fenced by the driver's lease and owner. An event is
+redacted (a run's secrets) before it is folded: the state is the fold of what is stored.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from .lease import LeaseKeeper
 logger = logging.getLogger(__name__)
 
 EventListener = Callable[[Sequence[Event]], None]
+Redaction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 class RunRecorder:
@@ -38,6 +40,7 @@ class RunRecorder:
         lease: LeaseKeeper | None = None,
         task_logs: TaskLogSink | None = None,
         on_events: EventListener | None = None,
+        redact: Redaction | None = None,
     ) -> None:
         self.run_id = run_id
         self.folder = folder
@@ -48,14 +51,17 @@ class RunRecorder:
         self._lease = lease
         self._task_logs = task_logs
         self._on_events = on_events
+        self._redact = redact
         self._buffer: list[NewEvent] = []
         self._stored: dict[str, StoredResult] = {}  # results to put before the next append
         self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
 
     def record(
-        self, task_key: str | None, type_: EventType, payload: dict[str, Any], now: datetime
+        self, task_key: str | None, type_: EventType, payload: Mapping[str, Any], now: datetime
     ) -> None:
         """Buffer an event and fold it at once, so decisions see it before it is flushed."""
+        if self._redact is not None:
+            payload = self._redact(payload)
         seq = self._seq + len(self._buffer) + 1
         self.folder.apply(Event(self.run_id, seq, task_key, type_.value, payload, now, "", ""))
         self._buffer.append(NewEvent(task_key, type_.value, payload, now))

@@ -100,6 +100,7 @@ class Scheduler:
         self._recorder = RunRecorder(
             run_id=run_id, folder=self._folder, seq=events[-1].seq if events else 0, log=log,
             results=results, owner=owner, lease=lease, task_logs=task_logs, on_events=on_events,
+            redact=traced.secrets.redact_payload if traced.secrets else None,
         )
         self._hooks = HookDelivery(traced, events, self._folder, self._record, self._recorder.flush)
         self._handles: dict[str, Future[Outcome]] = {}

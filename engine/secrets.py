@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 
-from ..storage import EventLog, RunSummary, TaskLogLine, TaskLogSink, load_result_key
+from ..storage import TaskLogLine, TaskLogSink, load_result_key
 from .errors import FlowDefinitionError, InvalidParameter
-from .events import Event, NewEvent
 from .graph import RESULT_REF, Graph
 from .task import CacheKeyFn, Task
 
@@ -209,9 +208,13 @@ class RunSecrets:
     def _digest_of(self, match: re.Match[str]) -> str:
         return self._texts[match.group(0)]
 
-    def guard_log(self, log: EventLog) -> EventLog:
-        """The log, redacting the free-text fields of what is appended to it."""
-        return _RedactingLog(log, self) if self else log
+    def redact_payload(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """An event payload with its free-text fields redacted: what the log stores, and so
+        what the driver folds (its live state is the fold of what was stored)."""
+        fields = [name for name in FREE_TEXT_FIELDS if name in payload]
+        if not fields or not self:
+            return payload
+        return {**payload, **{name: self.redact(payload[name]) for name in fields}}
 
     def guard_task_logs(self, sink: TaskLogSink) -> TaskLogSink:
         """The task log sink, redacting each line before it is stored."""
@@ -286,37 +289,6 @@ def _json_leaves(value: Any) -> Iterator[Any]:
 
 
 # -- recording -------------------------------------------------------------------------
-
-
-class _RedactingLog:
-    """An ``EventLog`` whose appends have the free-text fields of their payloads redacted."""
-
-    def __init__(self, log: EventLog, secrets: RunSecrets) -> None:
-        self._log = log
-        self._secrets = secrets
-
-    def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]:
-        return self._log.append(run_id, expected_seq, [self._redacted(e) for e in events], owner)
-
-    def read(self, run_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Event]:
-        return self._log.read(run_id, after_seq, upto_seq)
-
-    def runs(self, limit: int | None = None) -> list[RunSummary]:
-        return self._log.runs(limit)
-
-    def run(self, run_id: str) -> RunSummary:
-        return self._log.run(run_id)
-
-    def _redacted(self, event: NewEvent) -> NewEvent:
-        fields = [name for name in FREE_TEXT_FIELDS if name in event.payload]
-        if not fields:
-            return event
-        payload = dict(event.payload)
-        for name in fields:
-            payload[name] = self._secrets.redact(payload[name])
-        return replace(event, payload=payload)
 
 
 class _RedactingTaskLogs:

@@ -20,7 +20,12 @@ from ledgerflow.engine.fold import Folder, RunView, TaskView, fold
 from ledgerflow.engine.frontier import Frontier, Outlook, frontier, outlook
 from ledgerflow.engine.graph import Graph, TaskNode, Trigger, child_key
 from ledgerflow.engine.states import RunState, TaskState
-from ledgerflow.engine.transitions import CANCEL_REQUESTABLE, RUN_TRANSITIONS, TASK_TRANSITIONS
+from ledgerflow.engine.transitions import (
+    CANCEL_REQUESTABLE,
+    NEW_ATTEMPT_ONLY,
+    RUN_TRANSITIONS,
+    TASK_TRANSITIONS,
+)
 
 from .builders import LogBuilder, chain_graph
 
@@ -32,6 +37,7 @@ def reference_fold(events: list[Event]) -> RunView:
     created = events[0]
     graph = Graph.from_dict(created.payload["graph"])
     tasks = {key: TaskView(key=key) for key in graph.nodes}
+    superseded: dict[str, TaskView] = {}
     state, owner = RunState(created.payload.get("state", "PENDING")), None
     started_at, cancel_request = None, None
     for event in events[1:]:
@@ -55,15 +61,27 @@ def reference_fold(events: list[Event]) -> RunView:
         task, target = tasks[event.task_key], TaskState(name.upper())
         if target not in TASK_TRANSITIONS[task.state]:
             raise InvalidTransition(event.run_id, event.seq, task.key, task.state, target)
+        attempt = event.payload.get("attempt", task.attempts + 1)
+        if target is TaskState.RUNNING and (task.state, target) in NEW_ATTEMPT_ONLY and attempt <= task.attempts:
+            raise InvalidTransition(
+                event.run_id, event.seq, task.key, task.state, target,
+                f"attempt {attempt} is not after attempt {task.attempts}: only a new attempt may start",
+            )  # fmt: skip
+        if target is TaskState.PENDING and "superseded" in event.payload:
+            for index in range(event.payload["superseded"]):
+                superseded[child_key(task.key, index)] = tasks.pop(child_key(task.key, index))
         tasks[task.key] = _reference_task_after(task, target, event)
         for index in range(event.payload["count"] if target is TaskState.MAPPED else 0):
-            tasks[child_key(task.key, index)] = TaskView(child_key(task.key, index), parent=task.key)
+            key = child_key(task.key, index)
+            earlier = tasks.get(key) or superseded.pop(key, None)
+            tasks[key] = TaskView(key, attempts=earlier.attempts if earlier else 0, parent=task.key)
     last = events[-1]
     return RunView(
         created.run_id, state, last.seq, last.hash, created.payload.get("flow", ""),
         created.payload.get("flow_ref"), MappingProxyType(dict(created.payload["parameters"])),
         graph, created.payload.get("graph_hash"), MappingProxyType(tasks), created.ts, last.ts,
         owner, started_at, created.payload.get("timeout"), cancel_request,
+        MappingProxyType(superseded),
     )
 
 
@@ -80,7 +98,7 @@ def _reference_task_after(task: TaskView, target: TaskState, event: Event) -> Ta
         return task._replace(**common)
     if target is TaskState.MAPPED:
         return task._replace(**common | {"map_count": payload["count"], "finished_at": event.ts})
-    retry_at = payload.get("retry_at")
+    retry_at = payload["retry_at"] if target is TaskState.RETRYING else None
     return task._replace(**common | {
         "result": payload.get("result"), "error": payload.get("error"),
         "retry_at": datetime.fromisoformat(retry_at) if retry_at else None,
@@ -90,7 +108,7 @@ def _reference_task_after(task: TaskView, target: TaskState, event: Event) -> Ta
 
 def reference_frontier(graph: Graph, state: RunView) -> Frontier:
     """Every task on its own, every upstream outlook computed afresh."""
-    ready, expand, running = [], [], []
+    ready, expand = [], []
     upstream_failed: dict[str, tuple[str, ...]] = {}
     skipped: dict[str, str] = {}
     retry_due: dict[str, datetime] = {}
@@ -101,8 +119,6 @@ def reference_frontier(graph: Graph, state: RunView) -> Frontier:
         if task.state is TaskState.RETRYING:
             assert task.retry_at is not None
             retry_due[task.key] = task.retry_at
-        elif task.state is TaskState.RUNNING:
-            running.append(task.key)
         if task.state is not TaskState.PENDING:
             unsettled += not task.state.is_terminal
             continue
@@ -123,8 +139,7 @@ def reference_frontier(graph: Graph, state: RunView) -> Frontier:
         else:
             (expand if node.map_over is not None and task.parent is None else ready).append(task.key)
     return Frontier(
-        tuple(ready), tuple(expand), upstream_failed, skipped, retry_due, tuple(running),
-        unsettled == 0,
+        tuple(ready), tuple(expand), upstream_failed, skipped, retry_due, unsettled == 0,
     )
 
 
@@ -148,7 +163,11 @@ def graphs(draw: st.DrawFn) -> Graph:
     return Graph(nodes=nodes, result={"$task": next(reversed(nodes))})
 
 
-def _payload(target: TaskState, attempts: int, draw: st.DrawFn) -> dict[str, Any]:
+def _payload(
+    source: TaskState, target: TaskState, attempts: int, children: int | None, draw: st.DrawFn
+) -> dict[str, Any]:
+    if target is TaskState.PENDING and source is TaskState.MAPPED:  # re-opened to expand again
+        return draw(st.sampled_from([{"reason": "r", "superseded": children}, {"reason": "r"}]))
     if target is TaskState.RUNNING:
         return draw(st.sampled_from([{"attempt": attempts + 1}, {}]))
     if target is TaskState.MAPPED:
@@ -172,7 +191,8 @@ def logs(draw: st.DrawFn) -> list[Event]:
     extra = {"parameters": {"n": 1}, "graph_hash": "g", "flow_ref": "m:f"}
     log.events[0] = created._replace(payload={**created.payload, **extra})
     states = {key: TaskState.PENDING for key in graph.nodes}
-    attempts = dict.fromkeys(graph.nodes, 0)
+    attempts = dict.fromkeys(graph.nodes, 0)  # kept for superseded children too
+    counts: dict[str, int] = {}  # each mapped task's number of children
     run_state = RunState.PENDING
     for _ in range(draw(st.integers(0, 40))):
         if draw(st.integers(0, 19)) == 0 and run_state in CANCEL_REQUESTABLE:
@@ -186,13 +206,17 @@ def logs(draw: st.DrawFn) -> list[Event]:
         target = draw(st.sampled_from(sorted(TASK_TRANSITIONS[states[key]])))
         if target is TaskState.MAPPED and key not in graph.nodes:
             continue  # only a node of the graph expands into children
-        payload = _payload(target, attempts[key], draw)
+        payload = _payload(states[key], target, attempts[key], counts.get(key), draw)
         if target is TaskState.RUNNING:
             attempts[key] = int(payload.get("attempt", attempts[key] + 1))
+        if "superseded" in payload:
+            for index in range(counts.pop(key)):
+                del states[child_key(key, index)]
         if target is TaskState.MAPPED:
-            for index in range(payload["count"]):  # (re)created fresh
+            counts[key] = payload["count"]
+            for index in range(payload["count"]):  # attempts number on across expansions
                 states[child_key(key, index)] = TaskState.PENDING
-                attempts[child_key(key, index)] = 0
+                attempts.setdefault(child_key(key, index), 0)
         log.add(key, f"task.{target.value.lower()}", payload)
         states[key] = target
     return log.events

@@ -6,6 +6,7 @@ import pytest
 
 from ledgerflow.engine.states import RunState, TaskState
 from ledgerflow.engine.transitions import (
+    NEW_ATTEMPT_ONLY,
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
     is_allowed_run,
@@ -25,7 +26,7 @@ ALLOWED_TASK = {
 }
 R = RunState
 ALLOWED_RUN = {
-    (R.SCHEDULED, R.PENDING), (R.SCHEDULED, R.RUNNING), (R.SCHEDULED, R.CANCELLED),
+    (R.SCHEDULED, R.RUNNING), (R.SCHEDULED, R.CANCELLED),
     (R.PENDING, R.RUNNING), (R.PENDING, R.CANCELLED), (R.PENDING, R.CRASHED),
     (R.RUNNING, R.RUNNING), (R.RUNNING, R.SUCCEEDED), (R.RUNNING, R.FAILED),
     (R.RUNNING, R.CANCELLED), (R.RUNNING, R.CRASHED),
@@ -42,6 +43,11 @@ def test_task_pair(source: TaskState, target: TaskState) -> None:
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(RunState, RunState)))
 def test_run_pair(source: RunState, target: RunState) -> None:
     assert is_allowed_run(source, target) == ((source, target) in ALLOWED_RUN)
+
+
+def test_a_running_task_may_only_start_again_as_a_new_attempt() -> None:
+    assert NEW_ATTEMPT_ONLY == {(T.RUNNING, T.RUNNING)}
+    assert NEW_ATTEMPT_ONLY <= ALLOWED_TASK
 
 
 def test_tables_cover_every_state() -> None:
