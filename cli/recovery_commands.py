@@ -7,6 +7,7 @@ import typer
 from ..engine.flow import Flow
 from ..engine.flow_ref import FlowNotFound, load_flow
 from ..engine.fold import RunView, fold
+from ..engine.restart import has_nothing_to_restart
 from ..engine.states import RunState
 from .errors import BadUsage
 from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_engine
@@ -83,13 +84,19 @@ def restart(
 ) -> None:
     """Re-run the failed part of a finished run under the same id, keeping its successes.
 
-    Exits 1 if the run did not succeed, 2 for an unknown run or task key, or a run that
-    has not finished (resume it instead).
+    A run with nothing to re-run is left as it is ("nothing to restart", exit 0). Exits 1
+    if the run did not succeed, 2 for an unknown run or task key, or a run that has not
+    finished (resume it instead).
     """
     out = console()
     with open_engine(database, executor) as engine:
         history = engine.events(run_id)
         view = fold(history)
+        if view.state.is_terminal and from_task is None and has_nothing_to_restart(view.graph, view):
+            out.print(f"run {run_id} {view.state.value}: nothing to restart (no task failed or was "
+                      "cancelled; --from TASK_KEY re-runs a chosen task)",
+                      highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+            return
         secrets = None
         if view.state.is_terminal:  # else the engine refuses it: RunNotFinished
             secrets = _secrets(view, parameter)

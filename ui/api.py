@@ -109,6 +109,7 @@ def run_detail_out(
         owner=view.owner, graph_hash=view.graph_hash, parameters=dict(view.parameters),
         cancel_request=None if view.cancel_request is None else dict(view.cancel_request),
         task_count=len(view.tasks), counts=dict(counts), tasks=tasks.tasks, maps=tasks.maps,
+        superseded=len(view.superseded),
         verification=None if report is None else VerificationOut(
             ok=report.ok, first_bad_seq=report.first_bad_seq, reason=report.reason,
             events_checked=report.events_checked,

@@ -75,6 +75,10 @@ class RunDetailOut(BaseModel):
     counts: dict[str, int] = Field(description="every task (mapped children included) by state")
     tasks: list[TaskOut]
     maps: list[MapGroupOut]
+    superseded: int = Field(
+        0, description="children of a dynamic map's earlier expansion that a restart's new "
+        "expansion does not have: no longer tasks of the run (their events stay in the log)",
+    )
     verification: VerificationOut | None = None
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from ..engine.events import Event
 from ..engine.fold import RunView
+from ..engine.restart import has_nothing_to_restart
 from ..engine.states import RunState
 from ..errors import LedgerflowError
 from ..storage import TaskLogLine
@@ -106,7 +107,8 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
 
 def run_actions(view: RunView) -> list[Action]:
     """The actions that fit the run's state: cancel an active run, resume a crashed one,
-    restart a finished one."""
+    restart a finished one that has something to re-run (a task's panel offers to restart
+    from that task)."""
     base = f"/api/runs/{view.run_id}"
     if view.state in _ACTIVE:
         return [Action("Cancel run", f"{base}/cancel", f"Cancel run {view.run_id}? Its running tasks are "
@@ -114,6 +116,8 @@ def run_actions(view: RunView) -> list[Action]:
     if view.state is RunState.CRASHED:
         return [Action("Resume run", f"{base}/resume",
                        f"Resume run {view.run_id}? This server drives it from where it stopped.")]
+    if has_nothing_to_restart(view.graph, view):
+        return []
     return [Action("Restart run", f"{base}/restart",
                    f"Restart run {view.run_id}? Its failed, upstream-failed and cancelled tasks run again; "
                    "its successes are kept.", {})]  # fmt: skip

@@ -62,7 +62,7 @@ def reference_fold(events: list[Event]) -> RunView:
         if target not in TASK_TRANSITIONS[task.state]:
             raise InvalidTransition(event.run_id, event.seq, task.key, task.state, target)
         attempt = event.payload.get("attempt", task.attempts + 1)
-        if target is TaskState.RUNNING and (task.state, target) in NEW_ATTEMPT_ONLY and attempt <= task.attempts:
+        if (task.state, target) in NEW_ATTEMPT_ONLY and attempt <= task.attempts:
             raise InvalidTransition(
                 event.run_id, event.seq, task.key, task.state, target,
                 f"attempt {attempt} is not after attempt {task.attempts}: only a new attempt may start",

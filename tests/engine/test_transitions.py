@@ -46,8 +46,7 @@ def test_run_pair(source: RunState, target: RunState) -> None:
 
 
 def test_a_running_task_may_only_start_again_as_a_new_attempt() -> None:
-    assert NEW_ATTEMPT_ONLY == {(T.RUNNING, T.RUNNING)}
-    assert NEW_ATTEMPT_ONLY <= ALLOWED_TASK
+    assert {(T.RUNNING, T.RUNNING)} == NEW_ATTEMPT_ONLY <= ALLOWED_TASK
 
 
 def test_tables_cover_every_state() -> None:
