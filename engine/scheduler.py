@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.invocation import Input, Invocation, Outcome, Value
+from ..executors.text import exception_text
 from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
 from ..storage.serialization import decode_result
 from ..storage.task_logs import TaskLogSink
@@ -257,7 +258,7 @@ class Scheduler:
             if len(set(lengths.values())) > 1:
                 raise ValueError(f"cannot map over inputs of different lengths: {lengths}")
         except Exception as exc:  # a bad map input fails the task, not the engine
-            error = {"type": type(exc).__qualname__, "message": str(exc), "traceback": ""}
+            error = {"type": type(exc).__qualname__, "message": exception_text(exc), "traceback": ""}
             self._record(key, EventType.TASK_FAILED, {"attempt": 0, "error": error})
             return
         count = next(iter(lengths.values()), 0)
@@ -303,6 +304,7 @@ class Scheduler:
             timeout=task.timeout,
             retry_on=task.retry_on,
             resources=task.resources,
+            masked=self._traced.secrets.texts,
         )
 
     def _is_consumed(self, key: str) -> bool:
