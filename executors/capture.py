@@ -8,7 +8,8 @@ same time in the same process) never see each other's lines. A handler on the ro
 logger, installed once per process, routes ``logging`` records emitted in such a thread
 to the buffer (INFO and above; the loggers' own levels still apply). Captured text is made
 valid UTF-8 as it arrives (see ``executors.text``), and what an attempt writes through to
-the real stream has the texts it must not show (its run's secrets) masked.
+the real stream has the texts it must not show (its run's secrets) masked, write by write
+(``print`` writes each argument whole; a secret split across two writes is not seen).
 
 Output written by threads that a task body starts itself is not captured (a new thread
 starts with an empty context), and neither is output written straight to file
