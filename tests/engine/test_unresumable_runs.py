@@ -165,6 +165,25 @@ def test_a_log_that_does_not_fold_is_recorded_crashed_and_left(
         assert events[-1].payload["reason"].startswith("cannot be resumed as it is: Invalid")
 
 
+def test_a_submitted_run_whose_flow_does_not_load_is_skipped_not_spun_on(
+    database_url: str, tmp_path: Path, flows: Path
+) -> None:
+    gone = tmp_path / "gone_flows.py"
+    gone.write_text(FLOWS)
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        broken = engine.submit(load_flow(f"{gone}:single"))
+        submitted = engine.submit(load_flow(f"{flows}:single"))
+    gone.unlink()
+    with lf.Worker(database_url, home=tmp_path, lease_ttl=30) as worker:
+        assert worker.run_once() == [broken]
+        worker.engine.storage.log.release(broken, worker.engine.owner)  # as if the claim lapsed
+        assert worker.run_once() == [submitted]
+        assert worker.run_once() == []
+        assert worker.engine.get_run(broken).state == "SCHEDULED"  # it never started
+        assert [e.type for e in worker.engine.events(broken)] == ["run.created"]
+        assert worker.engine.get_run(submitted).state == "SUCCEEDED"
+
+
 def test_a_transient_failure_backs_off_and_other_runs_are_driven(
     database_url: str, tmp_path: Path, flows: Path
 ) -> None:
