@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from ..errors import LedgerflowError
+from ..executors.text import exception_text
 from .errors import FlowDefinitionError
 from .events import HOOK_RECORDS, Event, EventType, NewEvent
 from .fold import Folder, RunView
@@ -257,7 +258,7 @@ def deliver(hook: NamedHook, ctx: HookContext) -> tuple[EventType, dict[str, Any
     try:
         retrying(attempt)
     except Exception as exc:  # a failing hook never fails the run: it is recorded
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = f"{type(exc).__name__}: {exception_text(exc)}"
         logger.warning(
             "run %s: hook %s failed after %d attempt(s): %s", ctx.run_id, hook.name, attempts, reason
         )

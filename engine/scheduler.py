@@ -13,7 +13,10 @@ from typing import Any, Protocol
 
 from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
+from ..executors.body import qualified_name
 from ..executors.invocation import Input, Invocation, Outcome, Value
+from ..executors.text import exception_text
+from ..storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
 from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
 from ..storage.serialization import decode_result
 from ..storage.task_logs import TaskLogSink
@@ -46,6 +49,8 @@ MAX_IN_FLIGHT = 5000
 GROUP_COMMIT_WINDOW = 0.005
 # While tasks wait for concurrency slots, look again this often: other processes free them.
 SLOT_POLL_SECONDS = 0.5
+# A stored result that loading it again would not change: the task needing it fails.
+UNUSABLE_RESULT = (ResultRefused, ResultNotLoadable, ResultNotFound)
 
 
 class Clock(Protocol):
@@ -198,7 +203,10 @@ class Scheduler:
             if task.cache_key is None:
                 continue
             args, kwargs = self._arguments(key)
-            values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
+            try:
+                values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
+            except UNUSABLE_RESULT:
+                continue  # not looked up: submitting it fails it, saying why
             args, kwargs = resolve_arguments(args, kwargs, values)
             decision = decide_cache_key(task, args, kwargs)
             if decision.key is None:
@@ -259,7 +267,7 @@ class Scheduler:
             if len(set(lengths.values())) > 1:
                 raise ValueError(f"cannot map over inputs of different lengths: {lengths}")
         except Exception as exc:  # a bad map input fails the task, not the engine
-            error = {"type": type(exc).__qualname__, "message": str(exc), "traceback": ""}
+            error = {"type": type(exc).__qualname__, "message": exception_text(exc), "traceback": ""}
             self._record(key, EventType.TASK_FAILED, {"attempt": 0, "error": error})
             return
         count = next(iter(lengths.values()), 0)
@@ -268,13 +276,26 @@ class Scheduler:
     # -- acting -------------------------------------------------------------------
 
     def _submit(self, keys: list[str]) -> None:
-        if not keys:
+        invocations = []
+        for key in keys:
+            try:
+                invocations.append(self._invocation(key))
+            except UNUSABLE_RESULT as exc:  # an upstream result this process cannot use
+                self._fail_unfed(key, exc)
+        if not invocations:
             return
-        invocations = [self._invocation(key) for key in keys]
         futures = self._executor.submit_many(invocations)
-        for key, future in zip(keys, futures, strict=True):
-            self._handles[key] = future
+        for invocation, future in zip(invocations, futures, strict=True):
+            self._handles[invocation.task_key] = future
             self._completions.watch(future)
+
+    def _fail_unfed(self, key: str, exc: StorageError) -> None:
+        """Fail a task whose inputs cannot be loaded (e.g. a result signed with another key):
+        retrying cannot help it, and the rest of the run goes on."""
+        message = f"task {key!r} could not receive its inputs: {exception_text(exc)}"
+        error = {"type": qualified_name(type(exc)), "message": message, "traceback": ""}
+        self._record(key, EventType.TASK_FAILED, {"attempt": self._folder.task(key).attempts, "error": error})
+        self._has_more_ready = True  # decide again at once: nothing may be left to wait for
 
     def _arguments(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The task's arguments with ``Upstream`` placeholders for upstream results."""
@@ -305,6 +326,7 @@ class Scheduler:
             timeout=task.timeout,
             retry_on=task.retry_on,
             resources=task.resources,
+            masked=self._traced.secrets.texts,
         )
 
     def _is_consumed(self, key: str) -> bool:

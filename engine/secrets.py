@@ -166,6 +166,7 @@ class RunSecrets:
             if texts:
                 self._wholes.append((value, self.markers[name]["secret"]))
         ordered = sorted(self._texts, key=len, reverse=True)  # the longest match wins
+        self.texts = tuple(ordered)  # what redaction replaces: masked in echoed task output too
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __bool__(self) -> bool:

@@ -9,9 +9,10 @@ from typing import Self
 
 from ..errors import LedgerflowError
 from ..executors import Executor
+from ..executors.text import exception_text
 from ..storage import AppendConflict, WorkerRegistry
 from .api import Engine
-from .errors import FlowDefinitionError, GraphChanged
+from .drive_failures import RunBackoff, is_repeatable
 from .events import EventType, NewEvent
 from .lease import LeaseLost
 from .schedule_runner import ScheduleRunner
@@ -23,11 +24,14 @@ class Worker:
     """Polls the database for runs to drive: crashed ones first, then SCHEDULED ones.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
-    drive the same run. A run that cannot be resumed (its flow no longer loads) is
-    recorded as CRASHED with the reason, and left for a person to look at. A run's secret
-    parameters come from this process's environment (``LEDGERFLOW_SECRET_<NAME>``, checked
-    against the recorded keyed hash); without them the run is logged and left, and its
-    claim lapses for a worker that has them. While ``run`` runs, the worker is listed in
+    drive the same run. A run that cannot be resumed as it is (see ``drive_failures``: its
+    log does not fold, its flow no longer loads, the database refuses a value) is recorded
+    as CRASHED with the reason and never claimed again until a person resumes it; a run
+    that failed for a transient reason is skipped for a wait that doubles per failure
+    (``backoff``), so other runs are driven meanwhile. A run's secret parameters come from
+    this process's environment (``LEDGERFLOW_SECRET_<NAME>``, checked against the recorded
+    keyed hash); without them the run is logged and skipped, and its claim lapses for a
+    worker that has them. While ``run`` runs, the worker is listed in
     the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
     every ``poll_interval`` seconds. With ``schedules`` (the default), each poll also
     creates the runs of due schedules (see ``ScheduleRunner``).
@@ -49,6 +53,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.name = name or self.engine.owner
         self.registry = WorkerRegistry(self.engine.storage.engine)
+        self.backoff = RunBackoff()
         self._stop = threading.Event()
         self._is_registered = False
 
@@ -72,20 +77,13 @@ class Worker:
         if self.schedule_runner is not None:
             self.schedule_runner.tick()
         log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
-        claimed, reason = log.claim_crashed(owner, ttl, limit=1), "resume"
+        skip = self.backoff.waiting()
+        claimed, reason = log.claim_crashed(owner, ttl, limit=1, skip=skip), "resume"
         if not claimed:
-            claimed, reason = log.claim_scheduled(owner, ttl, limit=1), "worker"
+            claimed, reason = log.claim_scheduled(owner, ttl, limit=1, skip=skip), "worker"
         for run_id in claimed:
             logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
-            try:
-                self.engine.resume_claimed(run_id, reason=reason)
-            except (AppendConflict, LeaseLost) as exc:  # another driver has it: not ours to mark
-                logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, exc)
-            except (FlowDefinitionError, GraphChanged) as exc:  # it cannot be resumed as it is
-                logger.error("worker %s: cannot drive run %s: %s", self.name, run_id, exc)
-                self._record_crash(run_id, str(exc))
-            except LedgerflowError as exc:  # e.g. the database is away: the lease lapses, retry later
-                logger.error("worker %s: driving run %s failed: %s", self.name, run_id, exc)
+            self._drive(run_id, reason)
             self.driven(run_id, reason)
         if claimed and self._is_registered:
             self._beat(runs_driven=len(claimed))
@@ -125,18 +123,51 @@ class Worker:
         except LedgerflowError:
             logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
 
-    def _record_crash(self, run_id: str, reason: str) -> None:
-        log = self.engine.storage.log
-        head = log.run(run_id)
-        if head.owner != self.engine.owner:
-            return
-        if head.state == "SCHEDULED":  # never started: keep the claim; it is retried when it lapses
-            return
-        if head.state not in ("RUNNING", "CRASHED", "PENDING"):
-            return
-        crashed = NewEvent(None, EventType.RUN_CRASHED.value, {"reason": reason[:2000]})
+    def _drive(self, run_id: str, reason: str) -> None:
+        """Drive a claimed run; a failure crashes the run or makes this worker skip it a while."""
         try:
-            log.append(run_id, head.head_seq, [crashed], owner=self.engine.owner)
+            self.engine.resume_claimed(run_id, reason=reason)
+        except (AppendConflict, LeaseLost) as exc:  # another driver has it: not ours to mark
+            logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, exc)
+        except Exception as exc:  # whatever happens, the worker goes on with other runs
+            self._failed(run_id, exc)
+        else:
+            self.backoff.forget(run_id)
+
+    def _failed(self, run_id: str, exc: Exception) -> None:
+        if not isinstance(exc, LedgerflowError):
+            logger.debug("worker %s: driving run %s raised", self.name, run_id, exc_info=True)
+        error = f"{type(exc).__name__}: {exception_text(exc)}"
+        if is_repeatable(exc) and (done := self._give_up(run_id, error)) is not None:
+            self.backoff.forget(run_id)
+            logger.error(
+                "worker %s: run %s cannot be resumed as it is (%s): %s", self.name, run_id, error, done
+            )
+            return
+        wait = self.backoff.failed(run_id)
+        logger.error(
+            "worker %s: driving run %s failed (%s); skipping it for %g s", self.name, run_id, error, wait
+        )
+
+    def _give_up(self, run_id: str, error: str) -> str | None:
+        """Stop claiming the run until a person acts: record it CRASHED (an ended run owing
+        hooks: let go of it). Says what was done; None if nothing could be (a SCHEDULED run,
+        or the lease is gone): the run is backed off instead."""
+        log, owner = self.engine.storage.log, self.engine.owner
+        try:
+            head = log.run(run_id)
+            if head.owner != owner:
+                return None
+            if head.state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                log.release(run_id, owner)
+                return "let go of it; deliver its owed hooks with `ledgerflow resume` once fixed"
+            if head.state not in ("RUNNING", "CRASHED", "PENDING"):  # SCHEDULED: it never started
+                return None  # (CRASHED: shown for RUNNING once the failed drive let its lease lapse)
+            reason = f"cannot be resumed as it is: {error}"[:2000]
+            crashed = NewEvent(None, EventType.RUN_CRASHED.value, {"reason": reason})
+            log.append(run_id, head.head_seq, [crashed], owner=owner)
+            log.release(run_id, owner)
         except LedgerflowError:
-            logger.warning("worker: could not record run %s as crashed", run_id, exc_info=True)
-        log.release(run_id, self.engine.owner)
+            logger.warning("worker %s: could not record run %s as crashed", self.name, run_id, exc_info=True)
+            return None
+        return f"recorded it CRASHED; fix the cause, then `ledgerflow resume {run_id}`"

@@ -19,6 +19,7 @@ from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
 from .signals import Skip, TaskTimeout
+from .text import exception_text, readable_text
 
 _HOST = socket.gethostname()
 
@@ -34,9 +35,14 @@ def qualified_name(cls: type) -> str:
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """Describe an exception in plain data: qualified type, message and traceback."""
+    """Describe an exception in plain data: qualified type, message and traceback (as
+    readable text: valid UTF-8, whatever the exception holds)."""
     formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return ErrorInfo(type=qualified_name(type(exc)), message=str(exc), traceback=formatted)
+    return ErrorInfo(
+        type=readable_text(qualified_name(type(exc))),
+        message=exception_text(exc),
+        traceback=readable_text(formatted),
+    )
 
 
 def failed_outcome(
@@ -96,11 +102,12 @@ def run_invocation(
 
     ``args``/``kwargs`` are already resolved (no ``Upstream`` placeholders). ``worker``
     names where this runs (default ``hostname:pid``). What the body prints and logs
-    comes back in ``Outcome.logs`` (see ``executors.capture``).
+    comes back in ``Outcome.logs`` (see ``executors.capture``); where it is echoed to this
+    process's console, ``invocation.masked`` is shown as ``***``.
     """
     worker = worker or local_worker()
     started_at = datetime.now(UTC)
-    captured = AttemptLog()
+    captured = AttemptLog(masked=invocation.masked)
     if invocation.timeout is None:
         outcome = _run_body(invocation, args, kwargs, started_at, worker, captured)
     else:
@@ -128,7 +135,7 @@ def _run_body(
             status=OutcomeStatus.SKIPPED,
             started_at=started_at,
             finished_at=datetime.now(UTC),
-            skip_reason=str(exc) or None,
+            skip_reason=exception_text(exc) or None,
             worker=worker,
         )
     except BaseException as exc:  # user code may raise SystemExit & co: still an outcome
@@ -150,11 +157,11 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
     try:
         encoded = encode_result(value)
     except Exception as exc:
-        value_type = qualified_name(type(value))
+        value_type = readable_text(qualified_name(type(value)))
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
         error = ErrorInfo(
             type="ledgerflow.ResultNotSerializable",
-            message=f"{message}: {exc}",
+            message=f"{message}: {exception_text(exc)}",
             traceback=error_info(exc).traceback,
         )
         return failed_outcome(

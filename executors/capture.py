@@ -6,7 +6,10 @@ prints as before) and, in a thread running an attempt, also to that attempt's bu
 A context variable names the buffer, so other threads (and other attempts running at the
 same time in the same process) never see each other's lines. A handler on the root
 logger, installed once per process, routes ``logging`` records emitted in such a thread
-to the buffer (INFO and above; the loggers' own levels still apply).
+to the buffer (INFO and above; the loggers' own levels still apply). Captured text is made
+valid UTF-8 as it arrives (see ``executors.text``), and what an attempt writes through to
+the real stream has the texts it must not show (its run's secrets) masked, write by write
+(``print`` writes each argument whole; a secret split across two writes is not seen).
 
 Output written by threads that a task body starts itself is not captured (a new thread
 starts with an empty context), and neither is output written straight to file
@@ -17,7 +20,7 @@ import logging
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from .invocation import LogLine
+from .text import Masker, readable_text
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -44,9 +48,14 @@ class AttemptLog:
     """
 
     def __init__(
-        self, head: int = HEAD_LINES, tail: int = TAIL_LINES, max_chars: int = MAX_LINE_CHARS
+        self,
+        head: int = HEAD_LINES,
+        tail: int = TAIL_LINES,
+        max_chars: int = MAX_LINE_CHARS,
+        masked: Iterable[str] = (),
     ) -> None:
         self._lock = threading.Lock()
+        self.masker = Masker(masked)  # for what goes through to the console
         self._head_size = head
         self._head: list[LogLine] = []
         self._tail: deque[LogLine] = deque(maxlen=tail)
@@ -64,6 +73,7 @@ class AttemptLog:
     def write(self, stream: str, text: str) -> None:
         """Text written to stdout or stderr: each completed line becomes a ``LogLine``."""
         now = datetime.now(UTC)
+        text = readable_text(text)
         with self._lock:
             started, pending, cut = self._partial.pop(stream, (now, "", 0))
             *complete, rest = (pending + text).split("\n")
@@ -134,13 +144,18 @@ class _TeeStream:
         if getattr(self._inside, "active", False) or self.target is None:
             return len(text)
         buffer = _current.get()
-        if buffer is not None and isinstance(text, str) and not _is_forwarding.get():
-            buffer.write(self.stream, text)
+        shown = text
+        if buffer is not None and isinstance(text, str):
+            if not _is_forwarding.get():
+                buffer.write(self.stream, text)
+            if buffer.masker:
+                shown = buffer.masker.mask(text)
         self._inside.active = True
         try:
-            return self.target.write(text)
+            written = self.target.write(shown)
         finally:
             self._inside.active = False
+        return written if shown is text else len(text)
 
     def flush(self) -> None:
         if getattr(self._inside, "active", False) or self.target is None:
@@ -176,7 +191,8 @@ class _CaptureHandler(logging.Handler):
             buffer = _current.get()
             if buffer is not None:
                 ts = datetime.fromtimestamp(record.created, UTC)
-                buffer.add(LogLine(ts, LOG, _record_text(record), record.levelname, record.name))
+                line = LogLine(ts, LOG, _record_text(record), record.levelname, readable_text(record.name))
+                buffer.add(line)
             last_resort = logging.lastResort
             if (
                 last_resort is not None
@@ -198,7 +214,7 @@ def _record_text(record: logging.LogRecord) -> str:
         text = f"{text}\n{_FORMATTER.formatException(record.exc_info)}"
     if record.stack_info:
         text = f"{text}\n{_FORMATTER.formatStack(record.stack_info)}"
-    return text
+    return readable_text(text)
 
 
 def _has_other_handlers(name: str, ours: logging.Handler) -> bool:

@@ -227,6 +227,7 @@ class DaskExecutor:
             invocation.kwargs,
             invocation.timeout,
             invocation.retry_on,
+            invocation.masked,
         )
         payload = (fields, values, links)
         return _Member(future, invocation.task_key, invocation.attempt, payload), upstreams

@@ -45,8 +45,10 @@ def _run_member(
     worker: str,
 ) -> Outcome:
     fields, values, links = payload
-    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on = fields
-    invocation = Invocation(run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on)
+    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on, masked = fields
+    invocation = Invocation(
+        run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on, masked=masked
+    )
     try:
         for key, (dask_key, position) in links.items():
             values[key] = outcome_value(upstreams[dask_key][position])

@@ -46,6 +46,7 @@ class Invocation:
     timeout: float | None = None
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     resources: Mapping[str, float] = field(default_factory=dict)
+    masked: tuple[str, ...] = ()  # texts (the run's secrets) shown as *** where output is echoed
 
     @property
     def idempotency_key(self) -> str:

@@ -8,6 +8,7 @@ clocks (NTP) and a ttl well above their skew.
 """
 
 import math
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -98,15 +99,25 @@ def _left_by_a_dead_driver(now: datetime, ttl: float) -> sa.ColumnElement[bool]:
     )
 
 
-def claim_crashed(connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime) -> list[str]:
-    """Take the leases of up to ``limit`` runs a dead driver left, oldest first.
+def claim_crashed(
+    connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime,
+    skip: Collection[str] = (),
+) -> list[str]:  # fmt: skip
+    """Take the leases of up to ``limit`` runs a dead driver left, oldest first, passing
+    over the runs in ``skip``.
 
     PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED``, so concurrent
     claimers pass each other by. SQLite ignores FOR UPDATE, but the write transaction is
     BEGIN IMMEDIATE, so claimers run one at a time. Either way each UPDATE re-checks the
     condition and only a row it changed counts as claimed.
     """
-    return _claim(connection, _left_by_a_dead_driver(now, ttl), owner, lease_expiry(now, ttl), limit)
+    condition = _not_in(_left_by_a_dead_driver(now, ttl), skip)
+    return _claim(connection, condition, owner, lease_expiry(now, ttl), limit)
+
+
+def _not_in(condition: sa.ColumnElement[bool], skip: Collection[str]) -> sa.ColumnElement[bool]:
+    """``condition``, and the run is not one of ``skip``."""
+    return sa.and_(condition, _RUNS.c.run_id.not_in(list(skip))) if skip else condition
 
 
 def _claim(
@@ -148,11 +159,14 @@ def _waiting_to_start(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def claim_scheduled(
-    connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime
-) -> list[str]:
-    """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first.
+    connection: sa.Connection, owner: str, ttl: float, limit: int, now: datetime,
+    skip: Collection[str] = (),
+) -> list[str]:  # fmt: skip
+    """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first,
+    passing over the runs in ``skip``.
 
     Locks like ``claim_crashed``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the BEGIN
     IMMEDIATE write transaction on SQLite; each UPDATE re-checks the condition.
     """
-    return _claim(connection, _waiting_to_start(now), owner, lease_expiry(now, ttl), limit)
+    condition = _not_in(_waiting_to_start(now), skip)
+    return _claim(connection, condition, owner, lease_expiry(now, ttl), limit)

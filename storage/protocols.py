@@ -113,15 +113,19 @@ class Leases(Protocol):
         ...
 
     def claim_crashed(
-        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
-    ) -> list[str]:
-        """Atomically take the leases of up to ``limit`` runs a dead driver left, oldest first."""
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
+        """Atomically take the leases of up to ``limit`` runs a dead driver left, oldest
+        first, passing over the runs in ``skip``."""
         ...
 
     def claim_scheduled(
-        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
-    ) -> list[str]:
-        """Atomically take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first."""
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
+        """Atomically take the leases of up to ``limit`` SCHEDULED runs nobody drives,
+        oldest first, passing over the runs in ``skip``."""
         ...
 
 

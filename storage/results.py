@@ -100,5 +100,7 @@ class SqlResultStore:
             raise ResultRefused(ref)
         try:
             return decode_result(fmt, data)
-        except (ImportError, AttributeError) as exc:
+        except StorageError:
+            raise
+        except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
             raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc

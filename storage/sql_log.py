@@ -91,10 +91,11 @@ def _decode(row: Any) -> Event:
 
 
 def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
-    """The runs whose shown state is ``state`` (a RUNNING run with an expired lease is CRASHED)."""
+    """The runs whose shown state is ``state`` (a RUNNING run with an expired lease is CRASHED,
+    as is one recorded ``run.crashed``)."""
     expired = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now)
     if state == "CRASHED":
-        return sa.and_(_RUNS.c.state == "RUNNING", expired)
+        return sa.or_(_RUNS.c.state == "CRASHED", sa.and_(_RUNS.c.state == "RUNNING", expired))
     if state == "RUNNING":
         return sa.and_(_RUNS.c.state == "RUNNING", sa.not_(expired))
     return _RUNS.c.state == state
@@ -355,27 +356,29 @@ class SqlEventLog:
 
     @retry_unavailable
     def claim_crashed(
-        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
-    ) -> list[str]:
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
         """Take the leases (for ``ttl`` s) of up to ``limit`` runs a dead driver left, oldest
         first: RUNNING or PENDING with an expired lease, or with none and no append for
-        ``ttl`` s. Concurrent claimers never get the same run."""
+        ``ttl`` s; never one in ``skip``. Concurrent claimers never get the same run."""
         now = leases.utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = leases.claim_crashed(connection, owner, ttl, limit, now)
+            claimed = leases.claim_crashed(connection, owner, ttl, limit, now, skip)
         if claimed:
             logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
         return claimed
 
     @retry_unavailable
     def claim_scheduled(
-        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None
-    ) -> list[str]:
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
         """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs nobody drives,
-        oldest first. Concurrent claimers never get the same run."""
+        oldest first, never one in ``skip``. Concurrent claimers never get the same run."""
         now = leases.utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = leases.claim_scheduled(connection, owner, ttl, limit, now)
+            claimed = leases.claim_scheduled(connection, owner, ttl, limit, now, skip)
         if claimed:
             logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
         return claimed

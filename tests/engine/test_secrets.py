@@ -313,7 +313,9 @@ def test_a_worker_takes_secrets_from_its_environment(
         assert worker.run_once() == [run_id]  # claimed, but it cannot drive it: left as it is
         assert worker.engine.get_run(run_id).state == "SCHEDULED"
         worker.engine.storage.log.release(run_id, worker.engine.owner)  # as if the claim lapsed
-        monkeypatch.setenv("LEDGERFLOW_SECRET_PASSWORD", SECRET)
+        assert worker.run_once() == []  # this worker skips it a while
+    monkeypatch.setenv("LEDGERFLOW_SECRET_PASSWORD", SECRET)
+    with lf.Worker(database_url, home=tmp_path) as worker:  # a worker that has the secret
         assert worker.run_once() == [run_id]
         assert worker.engine.get_run(run_id).result()["length"] == len(SECRET) + 1
 
