@@ -146,11 +146,20 @@ def test_reading_never_creates_the_schema(empty_database_url: str, tmp_path: Pat
         engine.dispose()
 
 
-def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
+def test_reading_a_missing_or_empty_sqlite_file_leaves_it_alone(tmp_path: Path) -> None:
     for url in (f"sqlite:///{tmp_path / 'absent.db'}", "sqlite://"):
         with pytest.raises(SchemaMissing):
             open_storage(url, tmp_path, create_schema=False)
     assert not (tmp_path / "absent.db").exists()
+    (tmp_path / "empty.db").touch()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(SchemaMissing):
+        open_storage(empty, tmp_path, create_schema=False)
+    engine = create_db_engine(empty, tmp_path)
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
 
 
 def test_reading_upgrades_an_existing_schema(empty_database_url: str, tmp_path: Path) -> None:
