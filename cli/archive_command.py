@@ -13,7 +13,7 @@ from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
 from .audit_commands import KeyFileOption, export_key
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, RunArgument, console, open_engine
+from .options import DatabaseOption, RunArgument, console, open_recorded
 from .render import format_time, styled_state
 
 archive_app = typer.Typer(invoke_without_command=True)
@@ -61,7 +61,7 @@ def archive(
     except ValueError as exc:
         raise BadUsage(f"--older-than: {exc}") from None
     key = export_key(key_file)
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         plan = engine.plan_archive(age, limit=limit)
         if not execute:
             _print_plan(plan, to, is_hardened(engine.storage.engine))
@@ -136,7 +136,7 @@ def verify(
     """Check an archive file against its run's tombstone: the file's sha256, its chain (and
     signature, with a key), and that it ends at the head the database recorded."""
     key = export_key(key_file)
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
     if tombstone is None:
         raise BadUsage(

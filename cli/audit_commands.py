@@ -18,7 +18,7 @@ from ..replay import (
     verify_export,
 )
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, RunArgument, open_engine
+from .options import DatabaseOption, RunArgument, open_recorded
 
 EXPORT_KEY_ENV = "LEDGERFLOW_EXPORT_KEY"
 
@@ -68,7 +68,7 @@ def export(
     """Export a run as JSON Lines (header, every event with its hashes, head checkpoint),
     signed if a key is given; `ledgerflow verify --file` checks it with no database."""
     key = export_key(key_file)
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         if output is None:
             summary = engine.export(run_id, sys.stdout.buffer, key)
         else:
@@ -135,7 +135,7 @@ def _checkpoint(text: str) -> Checkpoint:
 
 
 def _verify_run(run_id: str, checkpoint: Checkpoint | None, database: str | None) -> bool:
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         try:
             report = engine.verify(run_id, checkpoint)
         except InvalidCheckpoint as exc:
@@ -146,7 +146,7 @@ def _verify_run(run_id: str, checkpoint: Checkpoint | None, database: str | None
 
 
 def _verify_all(database: str | None) -> bool:
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         reports = engine.verify_all()
     failed = {run_id: report for run_id, report in reports.items() if not report.ok}
     for run_id, report in failed.items():

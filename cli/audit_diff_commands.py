@@ -12,7 +12,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..replay import Lineage, LineageNode, RunDiff, TaskRecord, TaskRow
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
+from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
 from .render import (
     HASH_CHARS,
     MAX_CHILDREN_SHOWN,
@@ -35,7 +35,7 @@ def diff(
 ) -> None:
     """Compare two runs: parameters, graph, code hashes, and each task's state, attempts,
     duration and result hash side by side; then what changed first."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         found = engine.diff(run_a, run_b)
     if as_json:
         typer.echo(orjson.dumps(found.to_json(), option=orjson.OPT_INDENT_2).decode())
@@ -56,7 +56,7 @@ def lineage(
 ) -> None:
     """Show where a task's result came from: its code hash, attempt, worker and times, and
     the upstream results it was called with, as a tree back to the run's parameters."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         found = engine.lineage(run_id, task_key)
     if as_json:
         typer.echo(orjson.dumps(found.to_json(), option=orjson.OPT_INDENT_2).decode())

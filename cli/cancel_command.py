@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from .errors import EXIT_FAILED, EXIT_OK
-from .options import DatabaseOption, RunArgument, console, open_engine
+from .options import DatabaseOption, RunArgument, console, open_recorded
 
 
 def cancel(
@@ -26,7 +26,7 @@ def cancel(
     had already finished otherwise, 2 for an unknown run.
     """
     out = console()
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         report = engine.cancel(run_id, reason=reason, wait=wait)
     if report.is_cancelled:
         message, code = f"run {run_id} cancelled", EXIT_OK

@@ -5,7 +5,7 @@ from ..engine.flow_ref import FlowNotFound
 from ..engine.schedules import InvalidSchedule
 from ..errors import LedgerflowError
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
-from ..storage.errors import InvalidDatabaseURL
+from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -27,6 +27,8 @@ class ParameterError(BadUsage):
 
 USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     BadUsage,
+    ConnectionFailed,
+    DatabaseNotFound,
     FlowNotFound,
     InvalidDatabaseURL,
     InvalidParameter,
@@ -35,11 +37,13 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     RunNotFound,
     ScheduleExists,
     ScheduleNotFound,
+    SchemaMissing,
     UnknownTask,
 )
 
 
 def exit_code_for(error: LedgerflowError) -> int:
-    """2 for what the user typed (bad flow reference, parameter, run id, task key, or a
-    restart of an unfinished run); 1 for the rest (a changed graph, an unreachable database)."""
+    """2 for what the user typed (bad flow reference, parameter, run id, task key, database
+    URL that cannot work, or a restart of an unfinished run); 1 for the rest (a changed
+    graph, a database unreachable for now)."""
     return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILED

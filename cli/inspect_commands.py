@@ -13,7 +13,7 @@ from ..engine.run import Run
 from ..engine.states import RunState
 from ..storage.archive import Tombstone
 from .errors import BadUsage
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
+from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
 from .render import (
     error_table,
     event_json,
@@ -55,7 +55,7 @@ def runs(
     states = parse_states(state) if state is not None else None
     start = parse_time("--since", since, now) if since is not None else None
     end = parse_time("--until", until, now) if until is not None else None
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         if archived:
             tombstones = engine.archived_runs(limit, flow=flow, states=states, since=start, until=end)
         else:
@@ -123,7 +123,7 @@ def archived_note(tombstone: Tombstone) -> str:
 def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOption = None) -> None:
     """Show a run: its flow, parameters, state, tasks, the errors of failed tasks, and its result."""
     out = console()
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
         if tombstone is not None:
             out.print(archived_note(tombstone), markup=False, soft_wrap=True)
@@ -160,7 +160,7 @@ def events(
     database: DatabaseOption = None,
 ) -> None:
     """List a run's events: seq, time, task key, type, a short payload and the hash prefix."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         found = engine.events(run_id)
     if as_json:
         for event in found:
@@ -183,7 +183,7 @@ def replay(
 ) -> None:
     """Show a run's tasks as they were at a seq or a point in time."""
     seq, moment = parse_point(at)
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         head = engine.storage.log.run(run_id).head_seq
         try:
             view = engine.state_at(run_id, seq=seq, at=moment)

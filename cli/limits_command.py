@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from ..storage.protocols import TagUsage
-from .options import DatabaseOption, console, open_engine
+from .options import DatabaseOption, console, open_engine, open_recorded
 
 SHOWN_WAITING = 5
 """Waiting tasks named per tag; the rest are counted."""
@@ -22,7 +22,7 @@ def limits(ctx: typer.Context, database: DatabaseOption = None) -> None:
     """Show every tag with a limit: the limit, slots in use and the tasks waiting for one."""
     if ctx.invoked_subcommand is not None:
         return
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         usages = engine.limits()
     if not usages:
         typer.echo("no concurrency limits (set one with `ledgerflow limits set TAG N`)")

@@ -8,7 +8,7 @@ import typer
 
 from ..engine.errors import UnknownTask
 from ..storage import TaskLogLine
-from .options import DatabaseOption, RunArgument, console, open_engine
+from .options import DatabaseOption, RunArgument, console, open_recorded
 
 
 def logs(
@@ -20,7 +20,7 @@ def logs(
     database: DatabaseOption = None,
 ) -> None:
     """Show what each task attempt printed (stdout, stderr) and logged, by task and attempt."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         lines = engine.logs(run_id, task)
         if task is not None and not lines and task not in engine.get_run(run_id).tasks:
             raise UnknownTask(run_id, task)

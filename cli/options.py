@@ -52,3 +52,9 @@ def console(*, stderr: bool = False) -> Console:
 def open_engine(database: str | None, executor: ExecutorName | None = None) -> Engine:
     """An engine on ``database`` (or the environment's default), creating the schema if needed."""
     return Engine(database or None, executor.value if executor is not None else None)
+
+
+def open_recorded(database: str | None, executor: ExecutorName | None = None) -> Engine:
+    """An engine on a database that already holds ledgerflow's schema, for commands that
+    read or act on what was recorded: one without it raises ``SchemaMissing``."""
+    return Engine(database or None, executor.value if executor is not None else None, create_schema=False)

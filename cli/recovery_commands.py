@@ -10,7 +10,7 @@ from ..engine.fold import RunView, fold
 from ..engine.restart import has_nothing_to_restart
 from ..engine.states import RunState
 from .errors import BadUsage
-from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_engine
+from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_recorded
 from .parameters import parse_parameters
 from .progress import run_progress
 from .run_command import exit_for, print_summary
@@ -47,7 +47,7 @@ def resume(
     flow now builds a different graph, 2 for an unknown run or a flow that does not load.
     """
     out = console()
-    with open_engine(database, executor) as engine:
+    with open_recorded(database, executor) as engine:
         history = engine.events(run_id)
         view = fold(history)
         if view.state.is_terminal:
@@ -89,7 +89,7 @@ def restart(
     finished (resume it instead).
     """
     out = console()
-    with open_engine(database, executor) as engine:
+    with open_recorded(database, executor) as engine:
         history = engine.events(run_id)
         view = fold(history)
         if view.state.is_terminal and from_task is None and has_nothing_to_restart(view.graph, view):

@@ -14,7 +14,7 @@ from ..engine.flow_ref import load_flow
 from ..engine.schedule_runner import DEFAULT_MAX_BACKFILL, ScheduleRunner, timing_of
 from ..storage import FireRecord, ScheduleRecord
 from .errors import BadUsage
-from .options import DatabaseOption, console, open_engine
+from .options import DatabaseOption, console, open_engine, open_recorded
 from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
@@ -81,7 +81,7 @@ def list_schedules(
     database: DatabaseOption = None,
 ) -> None:
     """Every schedule: its timing, state, next fire time and last run."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         records = engine.schedules()
         last = engine.storage.schedules.last_fires()
     now = datetime.now(UTC)
@@ -131,7 +131,7 @@ def schedules_table(records: list[ScheduleRecord], last: dict[str, FireRecord], 
 @schedule_app.command("pause")
 def pause(name: NameArgument, database: DatabaseOption = None) -> None:
     """Stop creating runs of a schedule until it is resumed."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         engine.pause_schedule(name)
     typer.echo(f"schedule {name!r} paused")
 
@@ -139,7 +139,7 @@ def pause(name: NameArgument, database: DatabaseOption = None) -> None:
 @schedule_app.command("resume")
 def resume(name: NameArgument, database: DatabaseOption = None) -> None:
     """Create runs of a paused schedule again; fire times that passed while paused are skipped."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         engine.resume_schedule(name)
     typer.echo(f"schedule {name!r} resumed")
 
@@ -147,7 +147,7 @@ def resume(name: NameArgument, database: DatabaseOption = None) -> None:
 @schedule_app.command("remove")
 def remove(name: NameArgument, database: DatabaseOption = None) -> None:
     """Delete a schedule; the runs it created stay."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         engine.remove_schedule(name)
     typer.echo(f"schedule {name!r} removed")
 

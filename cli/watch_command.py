@@ -20,7 +20,7 @@ from ..engine.states import RunState
 from ..storage import RunNotFound, SqlEventLog
 from .errors import EXIT_FAILED
 from .inspect_commands import archived_note, result_or_reason
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
+from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
 from .progress import StateCounts, run_progress
 from .render import error_table, state_counts, state_line, task_table
 
@@ -41,7 +41,7 @@ def watch(
     tasks and final counts per state. Exits 0 if it succeeded, 1 otherwise, 2 for an
     unknown run."""
     out = console()
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         log = engine.storage.log
         try:
             summary = log.run(run_id)

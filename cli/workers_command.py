@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..storage import WorkerRecord, WorkerRegistry
-from .options import DatabaseOption, console, open_engine
+from .options import DatabaseOption, console, open_recorded
 from .render import format_duration, format_time
 
 
@@ -25,7 +25,7 @@ def workers(
 ) -> None:
     """List the workers that registered in the database: host, pid, runs driven, heartbeat age
     and whether they are healthy (running, and beat recently)."""
-    with open_engine(database) as engine:
+    with open_recorded(database) as engine:
         found = WorkerRegistry(engine.storage.engine).workers()
     now = datetime.now(UTC)
     if as_json:

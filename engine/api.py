@@ -49,6 +49,8 @@ class Engine(AuditAPI):
 
     ``database_url`` falls back to ``LEDGERFLOW_DATABASE_URL``, then to a SQLite file in
     ``LEDGERFLOW_HOME``; ``executor`` may be an executor, ``"threads"`` or ``"dask"``.
+    With ``create_schema=False`` a database without ledgerflow's schema raises
+    ``SchemaMissing`` instead of getting one (to read what was recorded).
     """
 
     def __init__(
@@ -58,10 +60,11 @@ class Engine(AuditAPI):
         *,
         home: str | Path | None = None,
         lease_ttl: float = 30.0,
+        create_schema: bool = True,
     ) -> None:
         self.home = Path(home) if home is not None else ledgerflow_home()
         url = database_url or os.environ.get("LEDGERFLOW_DATABASE_URL") or None
-        self.storage: Storage = open_storage(url, self.home)
+        self.storage: Storage = open_storage(url, self.home, create_schema=create_schema)
         self._executor_spec = executor
         self._executor: Executor | None = executor if not isinstance(executor, str | None) else None
         self._owns_executor = self._executor is None

@@ -13,6 +13,7 @@ import orjson
 from .errors import FlowDefinitionError, InvalidParameter
 from .graph import Graph
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
+from .names import check_flow_name
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets
 from .tracing import TaskCall, Tracer, current_tracer
 
@@ -59,6 +60,7 @@ class Flow(Generic[P, R]):
         self.timeout = None if timeout is None else float(timeout)
         self.fn = fn
         self.name = name or fn.__name__
+        check_flow_name(self.name)
         self.signature = inspect.signature(fn)
         self.secrets = declared_secrets(self.name, fn, self.signature, secrets)
         self.hooks = hook_set(

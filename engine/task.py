@@ -9,6 +9,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from .errors import FlowDefinitionError
 from .graph import Trigger
 from .hooks import Hook, hook_set
+from .names import check_task_names
 from .retry import RetryPolicy
 from .tracing import (
     MappedResult,
@@ -63,6 +64,7 @@ class Task(Generic[P, R]):
         self.retry_on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
         self.timeout = timeout
         self.tags = tuple(tags)
+        check_task_names(self.name, self.tags)
         self.resources = dict(resources or {})
         self.cache_key = cache_key
         self.cache_expiration = cache_expiration

@@ -12,7 +12,9 @@ from .codec import GENESIS_HASH, RawEvent, canonical_event_bytes, canonical_payl
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
     AppendConflict,
+    ConnectionFailed,
     CorruptEvent,
+    DatabaseNotFound,
     InvalidAppend,
     InvalidDatabaseURL,
     PayloadNotJSON,
@@ -20,11 +22,12 @@ from .errors import (
     ResultNotSerializable,
     ResultRefused,
     RunNotFound,
+    SchemaMissing,
     StorageError,
     StorageUnavailable,
 )
 from .limits import SqlLimits
-from .migrate import ensure_schema, upgrade
+from .migrate import ensure_schema, require_schema, upgrade
 from .notify import AppendListener, run_heads_since
 from .protocols import (
     CacheEntry,
@@ -56,7 +59,9 @@ __all__ = [
     "CacheIndex",
     "CancelRequest",
     "ConcurrencyLimits",
+    "ConnectionFailed",
     "CorruptEvent",
+    "DatabaseNotFound",
     "EventLog",
     "FireRecord",
     "InvalidAppend",
@@ -73,6 +78,7 @@ __all__ = [
     "ScheduleExists",
     "ScheduleNotFound",
     "ScheduleRecord",
+    "SchemaMissing",
     "SqlArchive",
     "SqlCancelRequests",
     "SqlEventLog",
@@ -152,11 +158,17 @@ class Storage:
         self.close()
 
 
-def open_storage(database_url: str | None, home: Path) -> Storage:
-    """Open (and create or upgrade the schema of) the database; None is SQLite in ``home``."""
+def open_storage(database_url: str | None, home: Path, *, create_schema: bool = True) -> Storage:
+    """Open (and create or upgrade the schema of) the database; None is SQLite in ``home``.
+
+    With ``create_schema=False`` a database without the schema is not touched: it raises
+    ``SchemaMissing`` (for commands that only read what was recorded)."""
     engine = create_db_engine(database_url, home)
     try:
-        ensure_schema(engine)
+        if create_schema:
+            ensure_schema(engine)
+        else:
+            require_schema(engine)
         key = load_result_key(home)
     except BaseException:
         engine.dispose()

@@ -20,7 +20,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import InvalidDatabaseURL, StorageError, StorageUnavailable
+from .errors import (
+    ConnectionFailed,
+    DatabaseNotFound,
+    InvalidDatabaseURL,
+    StorageError,
+    StorageUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +37,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
 READ_ONLY = "ledgerflow_read_only"
 """Execution option: on SQLite, begin a deferred (reading) transaction, not an immediate one."""
+
+SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+SUPPORTED = (
+    "supported databases: sqlite (sqlite:///PATH/TO/FILE.db) and postgresql "
+    "(postgresql://USER@HOST:PORT/DATABASE)"
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,25 +64,55 @@ def masked_url(engine: sa.Engine) -> str:
 
 
 def create_db_engine(url: str | None, home: Path) -> sa.Engine:
-    """Create the engine for ``url`` (None: SQLite file home/ledgerflow.db)."""
-    try:
-        return _create(sa.make_url(normalize_url(url, home)))
-    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
-        shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url or "")
-        raise InvalidDatabaseURL(shown, str(exc)) from exc
-
-
-def _create(sa_url: sa.URL) -> sa.Engine:
+    """Create the engine for ``url`` (None: SQLite file home/ledgerflow.db, ``home``
+    created if missing); raises ``InvalidDatabaseURL`` for a URL that cannot work."""
+    sa_url = checked_url(url, home)
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(sa_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _install_sqlite_hooks(engine)
         return engine
-    connect_args: dict[str, Any] = {}
-    if sa_url.get_backend_name() == "postgresql":
-        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "ledgerflow"}
+    connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "ledgerflow"}
     return sa.create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def checked_url(url: str | None, home: Path) -> sa.URL:
+    """The parsed URL of a supported database that names its database (``sqlite://`` and
+    ``sqlite:///:memory:`` name an in-memory one); for an explicit SQLite file, its folder
+    must exist."""
+    text = normalize_url(url, home)
+    shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url or text)
+    try:
+        sa_url = sa.make_url(text)
+    except sa_exc.ArgumentError as exc:
+        raise InvalidDatabaseURL(shown, str(exc)) from None
+    except ValueError as exc:
+        reason = "its port is not a number" if "int()" in str(exc) else str(exc)
+        raise InvalidDatabaseURL(shown, reason) from None
+    problem = _url_problem(sa_url, is_explicit=url is not None)
+    if problem is not None:
+        raise InvalidDatabaseURL(shown, problem)
+    return sa_url
+
+
+def _url_problem(sa_url: sa.URL, *, is_explicit: bool) -> str | None:
+    backend = sa_url.get_backend_name()
+    if backend not in SUPPORTED_DRIVERS:
+        return f"{backend!r} is not a supported database; {SUPPORTED}"
+    if sa_url.get_driver_name() != SUPPORTED_DRIVERS[backend]:
+        return f"driver {sa_url.get_driver_name()!r} is not supported; {SUPPORTED}"
+    database = sa_url.database
+    if backend == "postgresql":
+        return None if database else "it names no database (postgresql://USER@HOST:PORT/DATABASE)"
+    if database is None or database == ":memory:" or sa_url.query.get("uri") == "true":
+        return None
+    if not database:
+        return "it names no file: use sqlite:///PATH/TO/FILE.db (sqlite:///:memory: for a throwaway database)"
+    path = Path(database)
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    if is_explicit and not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist (create it first)"
+    return None
 
 
 def _install_sqlite_hooks(engine: sa.Engine) -> None:
@@ -108,6 +150,45 @@ def is_unavailable(exc: sa_exc.DBAPIError) -> bool:
     return True  # psycopg connect failures carry no sqlstate
 
 
+_MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]*)" does not exist')
+_BAD_OPTIONS = (
+    "invalid connection option",
+    "invalid uri query parameter",
+    "invalid integer value",
+    "invalid sslmode value",
+    "invalid value for parameter",
+    "invalid dsn",
+)
+_PERMANENT = (
+    "does not exist",  # a role
+    "failed to resolve host",
+    "could not translate host name",
+    "authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "not permitted to log in",
+)
+
+
+def connection_failure(exc: sa_exc.DBAPIError, url: str) -> StorageError | None:
+    """The error for a failed connection that retrying cannot fix (a missing database, an
+    unknown host or user, bad credentials or options), or None. Errors of statements carry
+    a SQLSTATE, connection failures of psycopg do not."""
+    orig = exc.orig
+    if not type(orig).__module__.startswith("psycopg") or getattr(orig, "sqlstate", None):
+        return None
+    message = " ".join(str(orig).split())
+    lowered = message.lower()
+    missing = _MISSING_DATABASE.search(message)
+    if missing is not None:
+        return DatabaseNotFound(missing["name"], url)
+    if any(pattern in lowered for pattern in _BAD_OPTIONS):
+        return InvalidDatabaseURL(url, message)
+    if any(pattern in lowered for pattern in _PERMANENT):
+        return ConnectionFailed(url, message)
+    return None
+
+
 @contextmanager
 def translated_errors(engine: sa.Engine) -> Iterator[None]:
     """Turn driver errors into ``StorageError`` subclasses, chained with ``from``."""
@@ -116,6 +197,9 @@ def translated_errors(engine: sa.Engine) -> Iterator[None]:
     except StorageError:
         raise
     except sa_exc.DBAPIError as exc:
+        permanent = connection_failure(exc, masked_url(engine))
+        if permanent is not None:
+            raise permanent from exc
         if is_unavailable(exc):
             raise StorageUnavailable(
                 f"cannot reach the database at {masked_url(engine)}: {exc.orig}. "

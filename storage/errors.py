@@ -102,7 +102,40 @@ class ResultNotLoadable(StorageError):
 
 
 class InvalidDatabaseURL(StorageError):
-    """The database URL cannot be parsed or names a driver that is not installed."""
+    """The database URL cannot be parsed, names no database, or names an unsupported one."""
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"invalid database URL {url!r}: {reason}")
+
+
+class DatabaseNotFound(StorageError):
+    """The server has no database of the URL's name (not retried)."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        super().__init__(
+            f"database {name!r} does not exist on the server of {url}: create it "
+            f"(e.g. `createdb {name}`) or fix --database / LEDGERFLOW_DATABASE_URL"
+        )
+
+
+class ConnectionFailed(StorageError):
+    """Connecting failed in a way retrying cannot fix: an unknown host or user, bad
+    credentials (transient failures raise ``StorageUnavailable`` instead)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"cannot connect to the database at {url}: {reason} (not retried: check the URL "
+            "and credentials, --database / LEDGERFLOW_DATABASE_URL)"
+        )
+
+
+class SchemaMissing(StorageError):
+    """A command that only reads found a database without ledgerflow's schema."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"no ledgerflow database at {url} (nothing was recorded there yet): run a flow, "
+            "or create the schema with `ledgerflow db upgrade`"
+        )

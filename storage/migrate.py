@@ -1,4 +1,5 @@
-"""Schema migrations run from code (no alembic.ini): upgrade, and upgrade-on-first-use."""
+"""Schema migrations run from code (no alembic.ini): upgrade, upgrade-on-first-use, and
+the check of commands that only read (which never create a schema)."""
 
 import functools
 import logging
@@ -10,7 +11,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .database import READ_ONLY, retry_unavailable, translated_errors
+from .database import READ_ONLY, masked_url, retry_unavailable, translated_errors
+from .errors import SchemaMissing
 
 logger = logging.getLogger(__name__)
 
@@ -69,4 +71,23 @@ def _upgrade(engine: sa.Engine, revision: str) -> None:
 def ensure_schema(engine: sa.Engine) -> None:
     """Upgrade the schema unless it is already at head (a cheap check first)."""
     if current_revision(engine) != head_revision():
+        _upgrade(engine, "head")
+
+
+@retry_unavailable
+def require_schema(engine: sa.Engine) -> None:
+    """Upgrade an existing schema to head; raise ``SchemaMissing`` for a database without
+    one (a SQLite file that does not exist is not created)."""
+    database = engine.url.database
+    is_file = (
+        engine.dialect.name == "sqlite"
+        and database not in (None, "", ":memory:")
+        and engine.url.query.get("uri") != "true"
+    )
+    if is_file and not Path(str(database)).exists():
+        raise SchemaMissing(masked_url(engine))
+    revision = current_revision(engine)
+    if revision is None:
+        raise SchemaMissing(masked_url(engine))
+    if revision != head_revision():
         _upgrade(engine, "head")

@@ -4,6 +4,9 @@
 transaction and rebuildable from the events alone (``rebuild_read_model``).
 ``concurrency_*`` are not: they hold the limits by tag and the slots drivers hold now
 (see ``storage.limits``).
+
+Names are Text; the few still VARCHAR (tags, schedule names, cache keys) are checked
+against that length before they are written, so SQLite and PostgreSQL accept the same.
 """
 
 from datetime import UTC, datetime
@@ -78,13 +81,13 @@ runs = Table(
     "runs",
     metadata,
     Column("run_id", String(64), primary_key=True),
-    Column("flow", String(255), nullable=False),
+    Column("flow", Text, nullable=False),
     Column("state", String(32), nullable=False),
     Column("head_seq", Integer, nullable=False),
     Column("head_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Column("owner", String(255), nullable=True),
+    Column("owner", Text, nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Index(None, "created_at"),
     Index(None, "state", "updated_at"),  # filters of `runs` and the archive's selection
@@ -94,7 +97,7 @@ runs = Table(
 results = Table(
     "results",
     metadata,
-    Column("ref", String(128), primary_key=True),
+    Column("ref", Text, primary_key=True),
     Column("run_id", String(64), nullable=False),
     Column("task_key", Text, nullable=False),
     Column("format", String(16), nullable=False),
@@ -118,8 +121,8 @@ cache_entries = Table(
 workers = Table(
     "workers",
     metadata,
-    Column("name", String(255), primary_key=True),
-    Column("host", String(255), nullable=False),
+    Column("name", Text, primary_key=True),
+    Column("host", Text, nullable=False),
     Column("pid", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
@@ -141,7 +144,7 @@ concurrency_slots = Table(
     Column("tag", String(255), primary_key=True),
     Column("run_id", String(64), primary_key=True),
     Column("task_key", Text, primary_key=True),
-    Column("owner", String(255), nullable=False),  # the driver; the slot lives as its lease
+    Column("owner", Text, nullable=False),  # the driver; the slot lives as its lease
     Column("acquired_at", UTCDateTime, nullable=False),
     Index(None, "run_id"),
 )
@@ -152,7 +155,7 @@ concurrency_waiting = Table(
     Column("tag", String(255), primary_key=True),
     Column("run_id", String(64), primary_key=True),
     Column("task_key", Text, primary_key=True),
-    Column("owner", String(255), nullable=False),
+    Column("owner", Text, nullable=False),
     Column("since", UTCDateTime, nullable=False),
     Index(None, "run_id"),
 )
@@ -170,7 +173,7 @@ task_logs = Table(
     Column("ts", UTCDateTime, nullable=False),
     Column("stream", String(16), nullable=False),
     Column("level", String(16), nullable=True),
-    Column("logger", String(255), nullable=True),
+    Column("logger", Text, nullable=True),
     Column("message", Text, nullable=False),
     Index(None, "run_id", "task_key"),
 )
@@ -182,10 +185,10 @@ schedules = Table(
     Column("name", String(255), primary_key=True),
     Column("flow_ref", Text, nullable=False),
     Column("parameters", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
-    Column("cron", String(255), nullable=True),  # exactly one of cron and interval_seconds
+    Column("cron", Text, nullable=True),  # exactly one of cron and interval_seconds
     Column("interval_seconds", Integer, nullable=True),
     Column("tz", String(64), nullable=False),
-    Column("fire_time_param", String(255), nullable=True),
+    Column("fire_time_param", Text, nullable=True),
     Column("catchup", String(32), nullable=False),  # skip, latest or backfill:N
     Column("paused", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -212,7 +215,7 @@ cancel_requests = Table(
     metadata,
     Column("run_id", String(64), primary_key=True),
     Column("requested_at", UTCDateTime, nullable=False),
-    Column("requested_by", String(255), nullable=False),
+    Column("requested_by", Text, nullable=False),
     Column("reason", Text, nullable=True),
 )
 
@@ -222,7 +225,7 @@ archived_runs = Table(
     "archived_runs",
     metadata,
     Column("run_id", String(64), primary_key=True),
-    Column("flow", String(255), nullable=False),
+    Column("flow", Text, nullable=False),
     Column("state", String(32), nullable=False),
     Column("head_seq", Integer, nullable=False),
     Column("head_hash", String(64), nullable=False),

@@ -35,6 +35,7 @@ def test_the_environment_names_the_database(monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def test_the_default_database_lives_in_ledgerflow_home(isolated) -> None:
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     result = CliRunner().invoke(app, ["runs", "--json"])
     assert result.exit_code == 0
     assert result.stdout.strip() == "[]"
