@@ -128,11 +128,16 @@ function setUpLogin(form) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ token: form.elements.token.value }),
     });
-    if (answer.ok) { window.location.assign(form.dataset.next); return; }
+    if (answer.ok) { window.location.assign(sameOrigin(form.dataset.next)); return; }
     const problem = document.getElementById("login-problem");
     problem.textContent = (await answer.json().catch(() => ({}))).detail || "login failed";
     problem.hidden = false;
   });
+}
+
+function sameOrigin(target) {
+  const url = new URL(target, window.location.origin);
+  return url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/";
 }
 
 function setUpLogout(button) {
