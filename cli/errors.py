@@ -6,6 +6,7 @@ from ..engine.schedules import InvalidSchedule
 from ..errors import LedgerflowError
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import InvalidDatabaseURL
+from ..storage.names import InvalidName
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,6 +30,7 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     BadUsage,
     FlowNotFound,
     InvalidDatabaseURL,
+    InvalidName,
     InvalidParameter,
     InvalidSchedule,
     RunNotFinished,

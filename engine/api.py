@@ -315,7 +315,8 @@ class Engine(AuditAPI):
 
     def set_limit(self, tag: str, limit: int) -> None:
         """Let at most ``limit`` tasks tagged ``tag`` run at once, across every run and
-        process on this database (0 pauses the tag; raises ``ValueError`` below 0)."""
+        process on this database (0 pauses the tag; raises ``ValueError`` below 0, and
+        ``InvalidName`` for a tag that cannot name one: see ``storage.names``)."""
         self.storage.limits.set_limit(tag, limit)
 
     def limits(self) -> list[TagUsage]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerflowError
 from ..storage import AppendConflict, FireRecord, ScheduleRecord
+from ..storage.names import check_name
 from .errors import FlowDefinitionError, InvalidParameter
 from .flow import Flow
 from .flow_ref import load_flow
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIRE_TIME_PARAM = "fire_time"
-MAX_NAME_LENGTH = 255
 DEFAULT_MAX_BACKFILL = 1000
 
 
@@ -79,15 +79,14 @@ def define_schedule(
     tz: str = "UTC", parameters: Mapping[str, Any] | None = None, catchup: str = "latest",
     fire_time_param: str | None = None, now: datetime | None = None, home: Path,
 ) -> ScheduleRecord:  # fmt: skip
-    """A checked new schedule record; raises ``InvalidSchedule`` or ``InvalidParameter``.
+    """A checked new schedule record; raises ``InvalidName`` (see ``storage.names``),
+    ``InvalidSchedule`` or ``InvalidParameter``.
 
     ``interval`` is seconds or text such as ``15m``; the flow gets the fire time as
     ``fire_time_param`` (default ``fire_time`` when it declares one, else not at all).
     Secret parameters are recorded as their keyed hashes under the key of ``home``.
     """
-    if not name.strip() or len(name) > MAX_NAME_LENGTH:
-        reason = f"a schedule name must be 1 to {MAX_NAME_LENGTH} characters, not {name!r}"
-        raise InvalidSchedule(None, reason)
+    check_name("schedule name", name)
     try:
         timing = Timing(cron, _interval_seconds(interval), tz)
         policy = Catchup.parse(catchup)

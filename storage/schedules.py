@@ -26,6 +26,7 @@ from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import StorageError
 from .leases import utc_now
+from .names import check_name
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class SqlSchedules:
 
     @retry_unavailable
     def add(self, record: ScheduleRecord) -> None:
-        """Store a new schedule; raises ``ScheduleExists`` if the name is taken."""
+        """Store a new schedule; raises ``ScheduleExists`` if the name is taken, ``InvalidName``
+        if it cannot name a schedule (see ``storage.names``)."""
+        check_name("schedule name", record.name)
         values = {field: getattr(record, field) for field in ScheduleRecord.__slots__}
         values["paused"] = values.pop("is_paused")
         with translated_errors(self._engine), self._engine.begin() as connection:

@@ -16,6 +16,7 @@ from ..storage import TaskLogLine
 from . import api
 from .context import UIContext
 from .dag import DagNode, layout_dag
+from .formatting import segment
 from .gantt import gantt_of
 from .models import TaskOut
 from .tasks import select, task_out
@@ -91,8 +92,8 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "query": query,
         "is_live": is_live,
         "link": link,
-        "fragment_url": f"/runs/{run_id}?{_with(url_query, fragment='1')}",
-        "stream_url": f"/api/live/runs/{run_id}" if not query.is_point_in_time else None,
+        "fragment_url": f"/runs/{segment(run_id)}?{_with(url_query, fragment='1')}",
+        "stream_url": f"/api/live/runs/{segment(run_id)}" if not query.is_point_in_time else None,
         "dag": layout_dag(view.graph, view.tasks, query.expand),
         "href_for": lambda node: _node_href(link, node),
         "gantt": gantt_of(events, datetime.now(UTC) if is_live else view.updated_at),
@@ -107,7 +108,7 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
 def run_actions(view: RunView) -> list[Action]:
     """The actions that fit the run's state: cancel an active run, resume a crashed one,
     restart a finished one."""
-    base = f"/api/runs/{view.run_id}"
+    base = f"/api/runs/{segment(view.run_id)}"
     if view.state in _ACTIVE:
         return [Action("Cancel run", f"{base}/cancel", f"Cancel run {view.run_id}? Its running tasks are "
                        "stopped and the rest are cancelled.", {"reason": "cancelled from the web UI"}, True)]
@@ -128,7 +129,7 @@ def _linker(run_id: str, query: RunPageQuery) -> Callable[..., str]:
 
     def link(**changes: Any) -> str:
         wanted = {name: value for name, value in {**current, **changes}.items() if value is not None}
-        return f"/runs/{run_id}" + (f"?{urlencode(wanted)}" if wanted else "")
+        return f"/runs/{segment(run_id)}" + (f"?{urlencode(wanted)}" if wanted else "")
 
     return link
 
@@ -168,7 +169,7 @@ def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time:
     restart_from = None
     if view.state.is_terminal and not is_point_in_time:
         restart_from = Action(
-            f"Restart from {key}", f"/api/runs/{view.run_id}/restart",
+            f"Restart from {key}", f"/api/runs/{segment(view.run_id)}/restart",
             f"Restart run {view.run_id} from task {key}? It and everything downstream of it run again.",
             {"from_task": key},
         )  # fmt: skip
