@@ -7,6 +7,7 @@ a result signed with another key)."""
 import pprint
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -15,7 +16,9 @@ import orjson
 from ..engine.fold import RunView
 from ..engine.graph import RESULT_REF
 from ..engine.run import Run
+from ..engine.scheduler import load_result
 from ..engine.states import RunState, TaskState
+from ..storage import ResultStore
 
 MAX_CHARS = 4000
 MAX_NOTE_CHARS = 500
@@ -30,6 +33,12 @@ class Preview:
 
     text: str | None
     note: str | None = None
+
+
+def stored_run(view: RunView, results: ResultStore) -> Run:
+    """The run of ``view``, loading results as stored: the server imports no flow's module
+    to show a preview, so a pickle of a class it has not imported gets a note."""
+    return Run(view, partial(load_result, results=results))
 
 
 def run_preview(run: Run) -> Preview | None:

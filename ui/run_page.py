@@ -6,14 +6,11 @@ the actions that fit its state."""
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 from ..engine.events import Event
 from ..engine.fold import RunView
-from ..engine.run import Run
-from ..engine.scheduler import load_result
 from ..engine.states import RunState
 from ..errors import LedgerflowError
 from ..storage import TaskLogLine
@@ -23,7 +20,7 @@ from .dag import DagNode, layout_dag
 from .formatting import segment
 from .gantt import gantt_of
 from .models import TaskOut
-from .previews import Preview, run_preview, task_preview
+from .previews import Preview, run_preview, stored_run, task_preview
 from .tasks import select, task_out
 
 EVENTS_PER_PAGE = 100
@@ -104,7 +101,7 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "href_for": lambda node: _node_href(link, node),
         "gantt": gantt_of(events, datetime.now(UTC) if is_live else view.updated_at),
         "children": _children(view, query),
-        "result": run_preview(_stored_run(ui, view)),
+        "result": run_preview(stored_run(view, ui.engine.storage.results)),
         "panel": _task_panel(ui, view, query.task, query.is_point_in_time),
         "events": _event_page(events, query.events_after),
         "actions": [] if query.is_point_in_time else run_actions(view),
@@ -181,16 +178,10 @@ def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time:
             {"from_task": key},
         )  # fmt: skip
     return TaskPanel(
-        task=task_out(task), error=task.error, result=task.result,
-        preview=task_preview(_stored_run(ui, view), key), logs=ui.engine.logs(view.run_id, key),
+        task=task_out(task), error=task.error, result=task.result, logs=ui.engine.logs(view.run_id, key),
+        preview=task_preview(stored_run(view, ui.engine.storage.results), key),
         lineage=lineage, lineage_problem=problem, restart_from=restart_from,
     )  # fmt: skip
-
-
-def _stored_run(ui: UIContext, view: RunView) -> Run:
-    """The run of ``view``, loading results as stored: the server imports no flow's module
-    to show a page, so a pickle of a class it has not imported is not shown."""
-    return Run(view, partial(load_result, results=ui.engine.storage.results))
 
 
 def _event_page(events: Sequence[Event], after: int | None) -> EventPage:

@@ -138,3 +138,13 @@ def test_pretty_and_bounded() -> None:
     preview = bounded("one\ntwo\nthree", limit=9)
     assert preview.text == "one\ntwo" and preview.note == "showing the first 7 of 13 characters"
     assert bounded("short").note is None
+
+
+def test_the_json_api_gives_the_same_preview(client: TestClient, engine: lf.Engine, flows: Path) -> None:
+    run = engine.run(load_flow(f"{flows}:report"))
+    expected = {"score": {"best": "<b>forest</b>", "roc_auc": 0.91}, "squares": [0, 1, 4, 9]}
+    assert client.get(f"/api/runs/{run.id}/result").json() == {"text": pretty(expected), "note": None}
+    many = client.get(f"/api/runs/{run.id}/result", params={"task": "many"}).json()
+    assert many["text"] == pretty([0, 1, 2, 3])
+    assert client.get(f"/api/runs/{run.id}/result", params={"task": "nope"}).status_code == 404
+    assert client.get("/api/runs/nope/result").status_code == 404
