@@ -43,7 +43,7 @@ from .schedules import (
     time_zone,
 )
 from .secret_restore import scheduled
-from .secrets import protect
+from .secrets import is_marker, protect
 
 if TYPE_CHECKING:
     from .api import Engine
@@ -140,6 +140,7 @@ def create_run(engine: "Engine", record: ScheduleRecord, fire: FireRecord) -> st
     schedules = engine.storage.schedules
     try:
         flow = load_flow(record.flow_ref)
+        _hash_clear_secrets(engine, record, flow)
         parameters = scheduled(record.name, flow, fire_parameters(record, fire.fire_time), engine.home)
         engine.submit_flow(flow, parameters, run_id=fire.run_id)
         created: str | None = fire.run_id
@@ -155,6 +156,17 @@ def create_run(engine: "Engine", record: ScheduleRecord, fire: FireRecord) -> st
     if created is not None:
         logger.info("schedule %s: created run %s for %s", record.name, created, fire.fire_time)
     return created
+
+
+def _hash_clear_secrets(engine: "Engine", record: ScheduleRecord, flow: Flow[..., Any]) -> None:
+    """A schedule stored before its secret parameters were recorded as keyed hashes holds
+    their values: store the keyed hashes in their place."""
+    clear = {name: value for name, value in record.parameters.items() if name in flow.secrets}
+    clear = {name: value for name, value in clear.items() if not is_marker(value)}
+    if clear:
+        hashed = protect(flow, clear, engine.home).recorded(record.parameters)
+        engine.storage.schedules.set_parameters(record.name, hashed)
+        logger.warning("schedule %s: stored its secret parameters as keyed hashes", record.name)
 
 
 class ScheduleRunner:

@@ -157,6 +157,13 @@ class SqlSchedules:
         logger.info("schedule %s %s", name, "paused" if is_paused else "resumed")
 
     @retry_unavailable
+    def set_parameters(self, name: str, parameters: dict[str, Any], now: datetime | None = None) -> None:
+        """Replace a schedule's parameters (as recorded: secret ones as keyed hashes)."""
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            query = _SCHEDULES.update().where(_SCHEDULES.c.name == name)
+            connection.execute(query.values(parameters=parameters, updated_at=utc_now(now)))
+
+    @retry_unavailable
     def remove(self, name: str) -> None:
         """Delete a schedule and its fire records (the runs stay); raises ``ScheduleNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:

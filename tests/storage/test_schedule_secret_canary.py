@@ -3,6 +3,7 @@ the value from ``LEDGERFLOW_SECRET_<NAME>`` of the worker, whose tasks get it; t
 reaches no table and no file, on SQLite and PostgreSQL."""
 
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
@@ -16,7 +17,7 @@ from ledgerflow.engine.schedule_runner import ScheduleRunner
 from ledgerflow.engine.secrets import SecretHasher
 from ledgerflow.storage import schema
 
-from .test_secret_canary import _assert_no_canary, _everything_stored, _sqlite_files_checkpointed
+from .test_secret_canary import _assert_no_canary, _everything_stored, _sqlite_files_checkpointed, _table_walk
 
 CANARY = "canary-5f2b9c1e"
 VISIBLE = "visible-label-7d1a"
@@ -97,3 +98,20 @@ def test_a_scheduled_run_waits_for_its_secret_in_the_environment(
         (created,) = runner.run_once()
         assert engine.schedules()[0].last_error is None
         assert engine.get_run(created).state == "SCHEDULED"
+
+
+def test_a_schedule_stored_with_a_clear_secret_gets_its_keyed_hash_at_its_next_fire(
+    database_url: str, tmp_path: Path, nightly: lf.Flow[..., Any]
+) -> None:
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        given = {"password": "x", "label": "y"}
+        record = engine.schedule("nightly", nightly, cron="0 * * * *", parameters=given)
+        legacy = replace(record, name="legacy", parameters={"password": CANARY, "label": VISIBLE})
+        engine.storage.schedules.add(legacy)  # as a schedule stored before secrets were hashed
+        engine.remove_schedule("nightly")
+        _backdate(engine, "legacy", hours=2)
+        (created,) = ScheduleRunner(engine).run_once()  # this fire still has the value
+        marker = SecretHasher.for_home(tmp_path).marker(CANARY)
+        assert engine.storage.schedules.get("legacy").parameters == {"password": marker, "label": VISIBLE}
+        assert engine.get_run(created).parameters["password"] == marker
+    _assert_no_canary(_table_walk(database_url))  # the file may keep a deleted row's bytes
