@@ -6,6 +6,7 @@ from ..engine.schedules import InvalidSchedule
 from ..errors import LedgerflowError
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing
+from ..storage.names import InvalidName
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -31,6 +32,7 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     DatabaseNotFound,
     FlowNotFound,
     InvalidDatabaseURL,
+    InvalidName,
     InvalidParameter,
     InvalidSchedule,
     RunNotFinished,

@@ -341,7 +341,8 @@ class Engine(AuditAPI):
 
     def set_limit(self, tag: str, limit: int) -> None:
         """Let at most ``limit`` tasks tagged ``tag`` run at once, across every run and
-        process on this database (0 pauses the tag; raises ``ValueError`` below 0)."""
+        process on this database (0 pauses the tag; raises ``ValueError`` below 0, and
+        ``InvalidName`` for a tag that cannot name one: see ``storage.names``)."""
         self.storage.limits.set_limit(tag, limit)
 
     def limits(self) -> list[TagUsage]:
@@ -371,10 +372,11 @@ class Engine(AuditAPI):
         """Store a schedule: run ``flow`` at each fire time of ``cron`` (on the wall clock of
         ``tz``) or every ``interval`` (``"15m"`` or seconds). ``catchup`` is ``skip``,
         ``latest`` or ``backfill:N``. A ``ScheduleRunner`` (``ledgerflow scheduler`` or a
-        worker) creates the runs; see ``engine.schedule_runner``."""
+        worker) creates the runs; see ``engine.schedule_runner``. A secret parameter is stored
+        as its keyed hash: its runs take the value from ``LEDGERFLOW_SECRET_<NAME>``."""
         record = define_schedule(
             name, flow, cron=cron, interval=interval, tz=tz, parameters=parameters,
-            catchup=catchup, fire_time_param=fire_time_param,
+            catchup=catchup, fire_time_param=fire_time_param, home=self.home,
         )  # fmt: skip
         self.storage.schedules.add(record)
         return record

@@ -11,6 +11,10 @@ backfill) creates the run under the same id, so no fire time is lost or run twic
 The fire time reaches the flow as the parameter named by the schedule's
 ``fire_time_param`` (by default ``fire_time``, when the flow declares it): an ISO-8601
 string on the schedule's wall clock, with its UTC offset (``2026-03-29T03:30:00+02:00``).
+
+A secret parameter (``lf.Secret``) is stored as its keyed hash, as ``run.created`` records
+it (see ``engine.secrets``): the process that creates a schedule's runs and the worker
+that drives them both take its value from ``LEDGERFLOW_SECRET_<NAME>``.
 """
 
 import logging
@@ -19,10 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerflowError
 from ..storage import AppendConflict, FireRecord, ScheduleRecord
+from ..storage.names import check_name
 from .errors import FlowDefinitionError, InvalidParameter
 from .flow import Flow
 from .flow_ref import load_flow
@@ -36,6 +42,8 @@ from .schedules import (
     parse_interval,
     time_zone,
 )
+from .secret_restore import scheduled
+from .secrets import is_marker, protect
 
 if TYPE_CHECKING:
     from .api import Engine
@@ -43,7 +51,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIRE_TIME_PARAM = "fire_time"
-MAX_NAME_LENGTH = 255
 DEFAULT_MAX_BACKFILL = 1000
 
 
@@ -70,16 +77,16 @@ def run_id_for(record: ScheduleRecord, fire_time: datetime) -> str:
 def define_schedule(
     name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,
     tz: str = "UTC", parameters: Mapping[str, Any] | None = None, catchup: str = "latest",
-    fire_time_param: str | None = None, now: datetime | None = None,
+    fire_time_param: str | None = None, now: datetime | None = None, home: Path,
 ) -> ScheduleRecord:  # fmt: skip
-    """A checked new schedule record; raises ``InvalidSchedule`` or ``InvalidParameter``.
+    """A checked new schedule record; raises ``InvalidName`` (see ``storage.names``),
+    ``InvalidSchedule`` or ``InvalidParameter``.
 
     ``interval`` is seconds or text such as ``15m``; the flow gets the fire time as
     ``fire_time_param`` (default ``fire_time`` when it declares one, else not at all).
+    Secret parameters are recorded as their keyed hashes under the key of ``home``.
     """
-    if not name.strip() or len(name) > MAX_NAME_LENGTH:
-        reason = f"a schedule name must be 1 to {MAX_NAME_LENGTH} characters, not {name!r}"
-        raise InvalidSchedule(None, reason)
+    check_name("schedule name", name)
     try:
         timing = Timing(cron, _interval_seconds(interval), tz)
         policy = Catchup.parse(catchup)
@@ -91,9 +98,10 @@ def define_schedule(
         raise InvalidSchedule(name, f"parameter {param!r} is set by the schedule to the fire time")
     placeholder = {param: datetime.now(UTC).isoformat()} if param is not None else {}
     bound = flow.bind({**given, **placeholder})  # every required parameter given, all JSON
+    stored = {key: bound[key] for key in given}
     now = now or datetime.now(UTC)
     return ScheduleRecord(
-        name=name, flow_ref=flow.ref, parameters={key: bound[key] for key in given},
+        name=name, flow_ref=flow.ref, parameters=protect(flow, stored, home).recorded(stored),
         cron=timing.cron, interval_seconds=timing.interval_seconds, tz=timing.tz,
         fire_time_param=param, catchup=str(policy), is_paused=False,
         created_at=now, updated_at=now, considered_until=now,
@@ -132,7 +140,9 @@ def create_run(engine: "Engine", record: ScheduleRecord, fire: FireRecord) -> st
     schedules = engine.storage.schedules
     try:
         flow = load_flow(record.flow_ref)
-        engine.submit_flow(flow, fire_parameters(record, fire.fire_time), run_id=fire.run_id)
+        _hash_clear_secrets(engine, record, flow)
+        parameters = scheduled(record.name, flow, fire_parameters(record, fire.fire_time), engine.home)
+        engine.submit_flow(flow, parameters, run_id=fire.run_id)
         created: str | None = fire.run_id
     except AppendConflict:  # created before a crash, or by a racing process
         created = None
@@ -146,6 +156,17 @@ def create_run(engine: "Engine", record: ScheduleRecord, fire: FireRecord) -> st
     if created is not None:
         logger.info("schedule %s: created run %s for %s", record.name, created, fire.fire_time)
     return created
+
+
+def _hash_clear_secrets(engine: "Engine", record: ScheduleRecord, flow: Flow[..., Any]) -> None:
+    """A schedule stored before its secret parameters were recorded as keyed hashes holds
+    their values: store the keyed hashes in their place."""
+    clear = {name: value for name, value in record.parameters.items() if name in flow.secrets}
+    clear = {name: value for name, value in clear.items() if not is_marker(value)}
+    if clear:
+        hashed = protect(flow, clear, engine.home).recorded(record.parameters)
+        engine.storage.schedules.set_parameters(record.name, hashed)
+        logger.warning("schedule %s: stored its secret parameters as keyed hashes", record.name)
 
 
 class ScheduleRunner:

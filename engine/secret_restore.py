@@ -2,7 +2,8 @@
 
 The log holds only their keyed hashes: each value comes from the caller, from
 ``LEDGERFLOW_SECRET_<NAME>`` or from the parameter's default, and is refused unless its
-keyed hash is the recorded one.
+keyed hash is the recorded one. A schedule records its secrets the same way: each run it
+creates takes their values from the environment of the process that creates it.
 """
 
 import contextlib
@@ -83,12 +84,10 @@ def _value(
     elif env_name(name) in os.environ:
         source, value = env_name(name), os.environ[env_name(name)]
     else:
-        parameter = flow.signature.parameters.get(name)
-        default = inspect.Parameter.empty if parameter is None else parameter.default
-        for candidate in _candidates(default):  # a default needs no giving
-            if hasher.digest(candidate) == marker["secret"]:
-                return candidate
-        raise SecretMissing(view, name)
+        found = _matching(_default(flow, name), marker, hasher)  # a default needs no giving
+        if found is _NO_MATCH:
+            raise SecretMissing(view, name)
+        return found
     if marker["key_id"] != hasher.key_id:
         raise SecretMismatch(
             view, name, source,
@@ -96,14 +95,65 @@ def _value(
             f"{marker['key_id']}, this process has {hasher.key_id}); use the "
             "LEDGERFLOW_RESULT_KEY of the process that created the run",
         )
+    found = _matching(value, marker, hasher)
+    if found is _NO_MATCH:
+        raise SecretMismatch(
+            view, name, source,
+            f"is not the one run {view.run_id} started with (its keyed hash differs); a run "
+            "continues with the inputs it recorded",
+        )
+    return found
+
+
+def scheduled(
+    schedule: str, flow: "Flow[..., Any]", parameters: Mapping[str, Any], home: Path
+) -> dict[str, Any]:
+    """The parameters of a run of ``schedule``: each secret the schedule recorded as its
+    keyed hash is given by ``LEDGERFLOW_SECRET_<NAME>`` (or the parameter's default) in
+    this process, and refused unless its keyed hash is the recorded one."""
+    recorded = {name: value for name, value in parameters.items() if is_marker(value)}
+    if not recorded:
+        return dict(parameters)
+    hasher = SecretHasher.for_home(home)
+    values = {}
+    for name, marker in recorded.items():
+        if name not in flow.secrets:
+            reason = f"schedule {schedule!r} recorded it as a secret, but the flow no longer declares it one"
+            raise InvalidParameter(flow.name, name, f"{reason}: remove the schedule and add it again")
+        if marker["key_id"] != hasher.key_id:
+            raise InvalidParameter(
+                flow.name, name,
+                f"schedule {schedule!r} recorded it under another key (key id {marker['key_id']}, "
+                f"this process has {hasher.key_id}); use the LEDGERFLOW_RESULT_KEY of the process "
+                "that added the schedule",
+            )
+        is_set = env_name(name) in os.environ
+        given = os.environ[env_name(name)] if is_set else _default(flow, name)
+        values[name] = _matching(given, marker, hasher)
+        if values[name] is _NO_MATCH:
+            state = "holds another value" if is_set else "is not set"
+            raise InvalidParameter(
+                flow.name, name,
+                f"schedule {schedule!r} recorded it as a secret, and {env_name(name)} {state} in "
+                "the process creating its runs (its keyed hash must be the recorded one)",
+            )
+    return {**parameters, **values}
+
+
+_NO_MATCH = object()
+
+
+def _default(flow: "Flow[..., Any]", name: str) -> Any:
+    parameter = flow.signature.parameters.get(name)
+    return inspect.Parameter.empty if parameter is None else parameter.default
+
+
+def _matching(value: Any, marker: Mapping[str, str], hasher: SecretHasher) -> Any:
+    """The candidate of ``value`` whose keyed hash is the recorded one, else ``_NO_MATCH``."""
     for candidate in _candidates(value):
         if hasher.digest(candidate) == marker["secret"]:
             return candidate
-    raise SecretMismatch(
-        view, name, source,
-        f"is not the one run {view.run_id} started with (its keyed hash differs); a run "
-        "continues with the inputs it recorded",
-    )
+    return _NO_MATCH
 
 
 def _candidates(value: Any) -> list[Any]:

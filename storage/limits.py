@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import leases, schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
+from .names import check_name
 from .protocols import TagUsage, WaitingTask
 
 logger = logging.getLogger(__name__)
@@ -30,13 +31,12 @@ _LIMITS = schema.concurrency_limits
 _SLOTS = schema.concurrency_slots
 _WAITING = schema.concurrency_waiting
 _RUNS = schema.runs
-MAX_TAG_LENGTH = 255
 
 
 def check_limit(tag: str, limit: int) -> None:
-    """Raise ``ValueError`` unless ``tag`` is a tag name and ``limit`` an int >= 0."""
-    if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
-        raise ValueError(f"a tag must be a string of 1 to {MAX_TAG_LENGTH} characters, not {tag!r}")
+    """Raise ``InvalidName`` unless ``tag`` may name a tag (see ``storage.names``), and
+    ``ValueError`` unless ``limit`` is an int >= 0."""
+    check_name("tag", tag)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValueError(f"the limit of tag {tag!r} must be an integer >= 0 (0 pauses it), not {limit!r}")
 

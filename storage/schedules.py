@@ -26,6 +26,7 @@ from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import StorageError
 from .leases import utc_now
+from .names import check_name
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class SqlSchedules:
 
     @retry_unavailable
     def add(self, record: ScheduleRecord) -> None:
-        """Store a new schedule; raises ``ScheduleExists`` if the name is taken."""
+        """Store a new schedule; raises ``ScheduleExists`` if the name is taken, ``InvalidName``
+        if it cannot name a schedule (see ``storage.names``)."""
+        check_name("schedule name", record.name)
         values = {field: getattr(record, field) for field in ScheduleRecord.__slots__}
         values["paused"] = values.pop("is_paused")
         with translated_errors(self._engine), self._engine.begin() as connection:
@@ -152,6 +155,13 @@ class SqlSchedules:
                 raise ScheduleNotFound(name)
             connection.execute(query.values(**values))
         logger.info("schedule %s %s", name, "paused" if is_paused else "resumed")
+
+    @retry_unavailable
+    def set_parameters(self, name: str, parameters: dict[str, Any], now: datetime | None = None) -> None:
+        """Replace a schedule's parameters (as recorded: secret ones as keyed hashes)."""
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            query = _SCHEDULES.update().where(_SCHEDULES.c.name == name)
+            connection.execute(query.values(parameters=parameters, updated_at=utc_now(now)))
 
     @retry_unavailable
     def remove(self, name: str) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from ..engine.errors import UnknownTask
 from ..engine.events import Event
 from ..engine.fold import RunView
 from ..engine.schedule_runner import timing_of
@@ -23,6 +24,7 @@ from .models import (
     LimitOut,
     LineageOut,
     LogLineOut,
+    PreviewOut,
     RunDetailOut,
     RunSummaryOut,
     ScheduleOut,
@@ -31,6 +33,7 @@ from .models import (
     WaitingTaskOut,
     WorkerOut,
 )
+from .previews import run_preview, stored_run, task_preview
 from .tasks import overview, select, task_out
 
 router = APIRouter(prefix="/api", tags=["read"])
@@ -194,6 +197,22 @@ def logs(
 def lineage(run_id: str, task_key: str, ui: Context) -> dict[str, Any]:
     """Where a task's result came from: its inputs' tasks, back to the parameters."""
     return ui.engine.lineage(run_id, task_key).to_json()
+
+
+@router.get("/runs/{run_id}/result", response_model=PreviewOut)
+def result_preview(
+    run_id: str, ui: Context, task: Annotated[str | None, Query(description="a task's result instead")] = None
+) -> PreviewOut:
+    """A preview of the run's result (or of a task's), as the Run page shows it."""
+    view = view_of(ui, ui.engine.events(run_id), None, None)
+    if task is not None and task not in view.tasks:
+        raise UnknownTask(run_id, task)
+    run = stored_run(view, ui.engine.storage.results)
+    found = run_preview(run) if task is None else task_preview(run, task)
+    if found is None:
+        state = view.state if task is None else view.tasks[task].state
+        return PreviewOut(text=None, note=f"no result: it is {state.value}")
+    return PreviewOut(text=found.text, note=found.note)
 
 
 @router.get("/workers", response_model=list[WorkerOut])

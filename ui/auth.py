@@ -17,9 +17,10 @@ import hashlib
 import hmac
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from starlette.responses import JSONResponse, RedirectResponse
@@ -33,6 +34,7 @@ SESSION_TTL = 12 * 3600
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
 STATIC_PREFIX = "/static/"  # stylesheet and script only: no data
 _BEARER_PRINCIPAL = "bearer"
+_CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators
 
 
 class Sessions:
@@ -122,6 +124,25 @@ class AuthMiddleware:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def local_path(target: str) -> str:
+    """``target`` if it is a path on this server (where a login may send the browser back
+    to), else ``/``. A path starts with one ``/``, has no scheme and no host, and holds no
+    backslash (browsers read it as ``/``) and no control character, also once
+    percent-decoded: ``//evil.com``, ``/\\evil.com``, ``/%5Cevil.com``, ``/%09/evil.com``
+    and ``javascript:...`` all give ``/``."""
+    for text in (target, unquote(target)):
+        parts = urlsplit(text)
+        if (
+            not text.startswith("/")
+            or text.startswith("//")
+            or parts.scheme
+            or parts.netloc
+            or any(char == "\\" or unicodedata.category(char) in _CONTROL for char in text)
+        ):
+            return "/"
+    return target
 
 
 def _is_public(path: str) -> bool:

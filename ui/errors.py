@@ -1,4 +1,4 @@
-"""Errors as HTTP answers: ``{"detail": message}`` with 404, 409 or 503 by kind."""
+"""Errors as HTTP answers: ``{"detail": message}`` with 404, 409, 422 or 503 by kind."""
 
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
@@ -7,6 +7,7 @@ from ..engine.errors import GraphChanged, InvalidParameter, RunNotFinished, Unkn
 from ..engine.flow_ref import FlowNotFound
 from ..errors import LedgerflowError
 from ..storage import AppendConflict, RunNotFound, ScheduleNotFound, StorageUnavailable
+from ..storage.names import InvalidName
 
 STATUS_BY_ERROR: tuple[tuple[type[LedgerflowError], int], ...] = (
     (RunNotFound, 404),
@@ -18,6 +19,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerflowError], int], ...] = (
     (InvalidParameter, 409),  # e.g. a secret parameter missing from the server's environment
     (AppendConflict, 409),
     (StorageUnavailable, 503),
+    (InvalidName, 422),  # a tag or schedule name that cannot be used
 )
 
 

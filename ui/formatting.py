@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -51,6 +52,12 @@ def compact_json(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def segment(value: str) -> str:
+    """``value`` as one URL path segment: every character but letters, digits and ``_.-~``
+    percent-encoded, ``/`` too (Jinja's ``urlencode`` keeps it)."""
+    return quote(value, safe="")
+
+
 FILTERS = {
     "duration": duration,
     "timestamp": timestamp,
@@ -59,4 +66,5 @@ FILTERS = {
     "short_hash": short_hash,
     "as_json": as_json,
     "compact_json": compact_json,
+    "segment": segment,
 }

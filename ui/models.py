@@ -153,6 +153,13 @@ class LineageTaskOut(BaseModel):
     from_parameters: bool
 
 
+class PreviewOut(BaseModel):
+    """A preview of a result: bounded pretty text, and a note (cut, or why there is none)."""
+
+    text: str | None = Field(description="indented JSON, else as Python's pprint shows it")
+    note: str | None
+
+
 class LineageOut(BaseModel):
     """Where a task's result came from, as a flat list of tasks in pre-order."""
 

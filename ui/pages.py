@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from ..engine.states import RunState
 from ..storage import RunNotFound
 from . import api, queries
-from .auth import csrf_for, sessions_of, set_session_cookie
+from .auth import csrf_for, local_path, sessions_of, set_session_cookie
 from .context import Context
 from .formatting import FILTERS
 from .run_page import RunPageQuery, run_page
@@ -58,8 +58,7 @@ def home() -> RedirectResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/runs") -> HTMLResponse:
     """The login form (only where a token is configured)."""
-    target = next if next.startswith("/") and not next.startswith("//") else "/runs"
-    return render(request, "login.html", {"next": target, "page": "login"})
+    return render(request, "login.html", {"next": local_path(next), "page": "login"})
 
 
 @router.get("/runs", response_class=HTMLResponse)

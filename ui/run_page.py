@@ -1,6 +1,7 @@
-"""What the Run page shows: the run (now or as of a seq or time), its DAG and timeline, its
-tasks (a map's children paged), the selected task's error, logs and lineage, a page of its
-events with their hashes, the chain's verification, and the actions that fit its state."""
+"""What the Run page shows: the run (now or as of a seq or time), a preview of its result,
+its DAG and timeline, its tasks (a map's children paged), the selected task's error, logs,
+result and lineage, a page of its events with their hashes, the chain's verification, and
+the actions that fit its state."""
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from ..storage import TaskLogLine
 from . import api
 from .context import UIContext
 from .dag import DagNode, layout_dag
+from .formatting import segment
 from .gantt import gantt_of
 from .models import TaskOut
+from .previews import Preview, run_preview, stored_run, task_preview
 from .tasks import select, task_out
 
 EVENTS_PER_PAGE = 100
@@ -57,11 +60,12 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class TaskPanel:
-    """The selected task: its row, error, result reference, logs and lineage."""
+    """The selected task: its row, error, result reference and preview, logs and lineage."""
 
     task: TaskOut
     error: Mapping[str, Any] | None
     result: Mapping[str, Any] | None
+    preview: Preview | None
     logs: list[TaskLogLine]
     lineage: dict[str, Any] | None
     lineage_problem: str | None
@@ -92,12 +96,13 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "query": query,
         "is_live": is_live,
         "link": link,
-        "fragment_url": f"/runs/{run_id}?{_with(url_query, fragment='1')}",
-        "stream_url": f"/api/live/runs/{run_id}" if not query.is_point_in_time else None,
+        "fragment_url": f"/runs/{segment(run_id)}?{_with(url_query, fragment='1')}",
+        "stream_url": f"/api/live/runs/{segment(run_id)}" if not query.is_point_in_time else None,
         "dag": layout_dag(view.graph, view.tasks, query.expand),
         "href_for": lambda node: _node_href(link, node),
         "gantt": gantt_of(events, datetime.now(UTC) if is_live else view.updated_at),
         "children": _children(view, query),
+        "result": run_preview(stored_run(view, ui.engine.storage.results)),
         "panel": _task_panel(ui, view, query.task, query.is_point_in_time),
         "events": _event_page(events, query.events_after),
         "actions": [] if query.is_point_in_time else run_actions(view),
@@ -109,7 +114,7 @@ def run_actions(view: RunView) -> list[Action]:
     """The actions that fit the run's state: cancel an active run, resume a crashed one,
     restart a finished one that has something to re-run (a task's panel offers to restart
     from that task)."""
-    base = f"/api/runs/{view.run_id}"
+    base = f"/api/runs/{segment(view.run_id)}"
     if view.state in _ACTIVE:
         return [Action("Cancel run", f"{base}/cancel", f"Cancel run {view.run_id}? Its running tasks are "
                        "stopped and the rest are cancelled.", {"reason": "cancelled from the web UI"}, True)]
@@ -132,7 +137,7 @@ def _linker(run_id: str, query: RunPageQuery) -> Callable[..., str]:
 
     def link(**changes: Any) -> str:
         wanted = {name: value for name, value in {**current, **changes}.items() if value is not None}
-        return f"/runs/{run_id}" + (f"?{urlencode(wanted)}" if wanted else "")
+        return f"/runs/{segment(run_id)}" + (f"?{urlencode(wanted)}" if wanted else "")
 
     return link
 
@@ -172,12 +177,13 @@ def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time:
     restart_from = None
     if view.state.is_terminal and not is_point_in_time:
         restart_from = Action(
-            f"Restart from {key}", f"/api/runs/{view.run_id}/restart",
+            f"Restart from {key}", f"/api/runs/{segment(view.run_id)}/restart",
             f"Restart run {view.run_id} from task {key}? It and everything downstream of it run again.",
             {"from_task": key},
         )  # fmt: skip
     return TaskPanel(
         task=task_out(task), error=task.error, result=task.result, logs=ui.engine.logs(view.run_id, key),
+        preview=task_preview(stored_run(view, ui.engine.storage.results), key),
         lineage=lineage, lineage_problem=problem, restart_from=restart_from,
     )  # fmt: skip
 

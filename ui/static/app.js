@@ -70,6 +70,13 @@ function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? values[name] : whole));
 }
 
+// One URL path segment, "/" encoded; "." and ".." (even encoded) are a step in the path, and
+// no tag: refused here.
+function segment(value) {
+  if (value === "." || value === "..") throw new Error(`"${value}" cannot name a tag`);
+  return encodeURIComponent(value);
+}
+
 function describe(button) {
   const values = {};
   let body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
@@ -79,7 +86,7 @@ function describe(button) {
     body = { [input.name]: Number(input.value) };
   }
   if (button.dataset.tagInput) values.tag = document.getElementById(button.dataset.tagInput).value.trim();
-  const url = button.dataset.action || fill(button.dataset.actionTemplate, { tag: encodeURIComponent(values.tag) });
+  const url = button.dataset.action || fill(button.dataset.actionTemplate, { tag: segment(values.tag) });
   return { url, body, message: fill(button.dataset.confirm, values) };
 }
 
@@ -111,7 +118,9 @@ function confirmThen(button) {
 
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action], button[data-action-template]");
-  if (button) { event.preventDefault(); confirmThen(button); }
+  if (!button) return;
+  event.preventDefault();
+  try { confirmThen(button); } catch (error) { flash(error.message, false); }
 });
 
 // The point-in-time slider shows the seq it points at.
@@ -128,11 +137,16 @@ function setUpLogin(form) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ token: form.elements.token.value }),
     });
-    if (answer.ok) { window.location.assign(form.dataset.next); return; }
+    if (answer.ok) { window.location.assign(sameOrigin(form.dataset.next)); return; }
     const problem = document.getElementById("login-problem");
     problem.textContent = (await answer.json().catch(() => ({}))).detail || "login failed";
     problem.hidden = false;
   });
+}
+
+function sameOrigin(target) {
+  const url = new URL(target, window.location.origin);
+  return url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/";
 }
 
 function setUpLogout(button) {
