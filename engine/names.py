@@ -7,7 +7,7 @@ concurrency slots by tag and task key) below it for any characters.
 
 from collections.abc import Iterable
 
-from ..storage.limits import MAX_TAG_LENGTH
+from ..storage.names import InvalidName, check_name
 from .errors import FlowDefinitionError
 
 MAX_FLOW_NAME_LENGTH = 500
@@ -20,10 +20,14 @@ def check_flow_name(name: str) -> None:
 
 
 def check_task_names(name: str, tags: Iterable[str]) -> None:
-    """Raise ``FlowDefinitionError`` for a task name or a tag longer than its limit."""
+    """Raise ``FlowDefinitionError`` for a task name longer than its limit or a tag that
+    cannot name a concurrency limit (see ``storage.names``)."""
     _check("the task name", name, MAX_TASK_NAME_LENGTH)
     for tag in tags:
-        _check(f"a tag of task {name[:40]!r}", tag, MAX_TAG_LENGTH)
+        try:
+            check_name("tag", tag)
+        except InvalidName as exc:
+            raise FlowDefinitionError(f"task {name[:40]!r}: {exc}") from None
 
 
 def _check(what: str, name: str, limit: int) -> None:

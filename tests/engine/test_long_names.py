@@ -7,7 +7,7 @@ import pytest
 
 import ledgerflow as lf
 from ledgerflow.engine.names import MAX_FLOW_NAME_LENGTH, MAX_TASK_NAME_LENGTH
-from ledgerflow.storage.limits import MAX_TAG_LENGTH
+from ledgerflow.storage.names import MAX_NAME_LENGTH as MAX_TAG_LENGTH
 
 WIDE = "\U0001d538"  # four bytes in UTF-8: the worst case for PostgreSQL's index entries
 
@@ -55,7 +55,6 @@ def test_names_at_their_limits_in_the_widest_characters(engine: lf.Engine) -> No
     [
         ("t" * (MAX_TASK_NAME_LENGTH + 1), "f", None, "the task name"),
         ("t", "f" * (MAX_FLOW_NAME_LENGTH + 1), None, "the flow name"),
-        ("t", "f", "g" * (MAX_TAG_LENGTH + 1), "a tag of task 't'"),
     ],
 )
 def test_a_name_beyond_its_limit_is_refused_when_defined(
@@ -63,3 +62,9 @@ def test_a_name_beyond_its_limit_is_refused_when_defined(
 ) -> None:
     with pytest.raises(lf.FlowDefinitionError, match=f"^{named} .* characters: at most \\d+ are allowed"):
         long_flow(task_name, flow_name, tag)
+
+
+@pytest.mark.parametrize("tag", ["g" * (MAX_TAG_LENGTH + 1), "../runs/x/cancel", ".."])
+def test_a_tag_that_cannot_name_a_limit_is_refused_when_defined(tag: str) -> None:
+    with pytest.raises(lf.FlowDefinitionError, match=r"^task 't': tag "):
+        long_flow("t", "f", tag)
