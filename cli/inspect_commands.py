@@ -8,12 +8,12 @@ import orjson
 import typer
 from rich.table import Table
 
-from ..engine.moments import EXAMPLE_TIME, parse_utc_time, time_or_age
+from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
 from ..engine.run import Run
 from ..engine.states import RunState
 from ..storage.archive import Tombstone
 from .errors import BadUsage
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_engine
+from .options import DatabaseOption, ExpandOption, RunArgument, RunLimitOption, console, open_engine
 from .render import (
     error_table,
     event_json,
@@ -30,7 +30,7 @@ from .render import (
 
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N runs.")] = None,
+    limit: RunLimitOption = None,
     flow: Annotated[
         str | None, typer.Option("--flow", metavar="NAME", help="Only runs of this flow.")
     ] = None,
@@ -208,5 +208,7 @@ def parse_point(text: str) -> tuple[int | None, datetime | None]:
         return seq, None
     try:
         return None, parse_utc_time(stripped)
+    except OutOfRange as exc:
+        raise BadUsage(f"--at {text!r} {exc}") from None
     except ValueError:
         raise BadUsage(f"--at {text!r} is neither a seq nor an ISO-8601 time (e.g. {EXAMPLE_TIME})") from None

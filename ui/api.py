@@ -18,6 +18,7 @@ from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
 from . import queries
 from .context import Context, UIContext
 from .models import (
+    MAX_INTEGER,
     EventOut,
     EventPageOut,
     LimitOut,
@@ -34,7 +35,7 @@ from .models import (
 from .tasks import overview, select, task_out
 
 router = APIRouter(prefix="/api", tags=["read"])
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INTEGER)]
 
 
 @router.get("/runs", response_model=list[RunSummaryOut])

@@ -5,6 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+MAX_INTEGER = 2**31 - 1
+"""The largest count, seq or limit the API takes (what an integer column holds on every database)."""
+
 
 class RunSummaryOut(BaseModel):
     """One run in the list of runs."""
@@ -220,7 +223,7 @@ class RestartIn(BaseModel):
 class LimitIn(BaseModel):
     """At most this many tasks of the tag at once (0 pauses the tag)."""
 
-    limit: int = Field(ge=0)
+    limit: int = Field(ge=0, le=MAX_INTEGER)
 
 
 class CancelOut(BaseModel):
