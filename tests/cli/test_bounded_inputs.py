@@ -60,7 +60,8 @@ def test_a_huge_schedule_interval_is_refused(cli: Invoke, flows_file: Path, inte
 
 
 def test_a_huge_catch_up_is_refused(cli: Invoke, flows_file: Path) -> None:
-    result = cli("schedule", "add", "s", f"{flows_file}:wide", "--interval", "1d", "--catchup", f"backfill:{HUGE}")
+    ref = f"{flows_file}:wide"
+    result = cli("schedule", "add", "s", ref, "--interval", "1d", "--catchup", f"backfill:{HUGE}")
     assert result.exit_code == 2, result.output
     assert "backfill:N (1 <= N <= 10000)" in one_line_error(result.stderr)
 
