@@ -53,7 +53,9 @@ def runs(
         limit, flow=flow, states=queries.run_states(state),
         since=queries.moment("since", since, now), until=queries.moment("until", until, now),
     )  # fmt: skip
-    return [run_summary_out(summary, now) for summary in found]
+    ended = [summary.run_id for summary in found if summary.owner is None]
+    drivers = ui.engine.storage.log.last_drivers(ended)
+    return [run_summary_out(summary, now, drivers.get(summary.run_id)) for summary in found]
 
 
 @router.get("/run-counts", response_model=dict[str, int])
@@ -70,14 +72,16 @@ def run_counts(
     )
 
 
-def run_summary_out(run: RunSummary, now: datetime) -> RunSummaryOut:
-    """A run summary with its duration (so far, if not finished)."""
+def run_summary_out(run: RunSummary, now: datetime, last_driver: str | None = None) -> RunSummaryOut:
+    """A run summary with its duration (so far, if not finished) and who drives it (its lease
+    holder) or drove it last (``last_driver``, for a run whose lease was released)."""
     is_finished = RunState(run.state).is_terminal
     end = run.updated_at if is_finished else now
     return RunSummaryOut(
         run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
         updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
         duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
+        driven_by=run.owner or last_driver,
     )  # fmt: skip
 
 

@@ -19,9 +19,10 @@ class RunSummaryOut(BaseModel):
     updated_at: datetime
     events: int = Field(description="the run's head seq: how many events its log holds")
     head_hash: str
-    owner: str | None
+    owner: str | None = Field(description="the driver holding the run's lease now")
     duration_s: float = Field(description="creation to last event, or to now if not finished")
     is_finished: bool
+    driven_by: str | None = Field(description="the lease holder, or the last driver of a run not held")
 
 
 class TaskOut(BaseModel):
