@@ -12,10 +12,10 @@ from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_a
 from ..engine.run import Run
 from ..engine.states import RunState
 from ..storage.archive import Tombstone
+from .attempt_errors import attempt_error_table, attempt_errors
 from .errors import BadUsage
 from .options import DatabaseOption, ExpandOption, RunArgument, RunLimitOption, console, open_engine
 from .render import (
-    error_table,
     event_json,
     events_table,
     format_time,
@@ -121,7 +121,8 @@ def archived_note(tombstone: Tombstone) -> str:
 
 
 def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOption = None) -> None:
-    """Show a run: its flow, parameters, state, tasks, the errors of failed tasks, and its result."""
+    """Show a run: its flow, parameters, state, tasks, each attempt's error (retried or final),
+    and its result."""
     out = console()
     with open_engine(database) as engine:
         tombstone = engine.archived_run(run_id)
@@ -129,10 +130,11 @@ def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOp
             out.print(archived_note(tombstone), markup=False, soft_wrap=True)
             return
         found = engine.get_run(run_id)
+        raised = attempt_errors(engine.events(run_id))
         result = result_or_reason(found)
     out.print(run_header(found.view))
     out.print(task_table(found.tasks, expand=expand))
-    errors = error_table(found.tasks)
+    errors = attempt_error_table(raised)
     if errors is not None:
         out.print(errors)
     if result is not None:
