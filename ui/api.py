@@ -53,8 +53,7 @@ def runs(
         limit, flow=flow, states=queries.run_states(state),
         since=queries.moment("since", since, now), until=queries.moment("until", until, now),
     )  # fmt: skip
-    ended = [summary.run_id for summary in found if summary.owner is None]
-    drivers = ui.engine.storage.log.last_drivers(ended)
+    drivers = ui.last_drivers(found)
     return [run_summary_out(summary, now, drivers.get(summary.run_id)) for summary in found]
 
 

@@ -34,3 +34,8 @@ def test_the_runs_list_shows_who_drove_or_drives_each_run(
     page = client.get("/runs")
     assert page.status_code == 200
     assert driver_cells(page.text) == {ended: engine.owner, held: "elsewhere:42:feedbeef", waiting: ""}
+
+    engine.storage.log.release(held, "elsewhere:42:feedbeef")  # its lease let go: its last driver shows
+    again = {run["run_id"]: run for run in client.get("/api/runs").json()}
+    assert again[held]["owner"] is None and again[held]["driven_by"] == engine.owner
+    assert again[ended]["driven_by"] == engine.owner
