@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
-from typer.core import TyperGroup
 
 from ..errors import LedgerflowError
 from . import (
@@ -26,11 +25,12 @@ from . import (
 from .archive_command import archive_app
 from .db_commands import db_app
 from .errors import exit_code_for
+from .help_text import TidyHelpGroup
 from .limits_command import limits_app
 from .options import console
 
 
-class LedgerflowGroup(TyperGroup):
+class LedgerflowGroup(TidyHelpGroup):
     """Reports a ``LedgerflowError`` as one line on stderr and exits 1 or 2 (no traceback)."""
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private

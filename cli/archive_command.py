@@ -8,12 +8,12 @@ import typer
 from rich.table import Table
 
 from ..engine.archive import ArchivePlan, ArchiveReport
-from ..engine.moments import parse_age
+from ..engine.moments import parse_duration
 from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
 from .audit_commands import KeyFileOption, export_key
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, RunArgument, console, open_recorded
+from .options import DatabaseOption, RunArgument, RunLimitOption, console, open_recorded
 from .render import format_time, styled_state
 
 archive_app = typer.Typer(invoke_without_command=True)
@@ -44,7 +44,7 @@ def archive(
     execute: Annotated[
         bool, typer.Option("--execute", help="Archive (default: only show what would be archived).")
     ] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N runs.")] = None,
+    limit: RunLimitOption = None,
     key_file: KeyFileOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -57,9 +57,9 @@ def archive(
     if older_than is None or to is None:
         raise BadUsage("give --older-than AGE (e.g. 90d) and --to DIR")
     try:
-        age = parse_age(older_than)
+        age = parse_duration(older_than)
     except ValueError as exc:
-        raise BadUsage(f"--older-than: {exc}") from None
+        raise BadUsage(f"--older-than {older_than!r} {exc}") from None
     key = export_key(key_file)
     with open_recorded(database) as engine:
         plan = engine.plan_archive(age, limit=limit)

@@ -10,6 +10,7 @@ import typer
 from ..replay import (
     Checkpoint,
     ExportReport,
+    ExportWriteFailed,
     InvalidCheckpoint,
     SignatureStatus,
     VerifyReport,
@@ -70,7 +71,10 @@ def export(
     key = export_key(key_file)
     with open_recorded(database) as engine:
         if output is None:
-            summary = engine.export(run_id, sys.stdout.buffer, key)
+            try:
+                summary = engine.export(run_id, sys.stdout.buffer, key)
+            except OSError as exc:
+                raise ExportWriteFailed("stdout", exc.strerror or str(exc)) from None
         else:
             try:
                 summary = engine.export(run_id, output, key)

@@ -8,14 +8,21 @@ import orjson
 import typer
 from rich.table import Table
 
-from ..engine.moments import EXAMPLE_TIME, parse_utc_time, time_or_age
+from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
 from ..engine.run import Run
 from ..engine.states import RunState
 from ..storage.archive import Tombstone
+from .attempt_errors import attempt_error_table, attempt_errors
 from .errors import BadUsage
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
+from .options import (
+    DatabaseOption,
+    ExpandOption,
+    RunArgument,
+    RunLimitOption,
+    console,
+    open_recorded,
+)
 from .render import (
-    error_table,
     event_json,
     events_table,
     format_time,
@@ -30,7 +37,7 @@ from .render import (
 
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N runs.")] = None,
+    limit: RunLimitOption = None,
     flow: Annotated[
         str | None, typer.Option("--flow", metavar="NAME", help="Only runs of this flow.")
     ] = None,
@@ -121,7 +128,8 @@ def archived_note(tombstone: Tombstone) -> str:
 
 
 def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOption = None) -> None:
-    """Show a run: its flow, parameters, state, tasks, the errors of failed tasks, and its result."""
+    """Show a run: its flow, parameters, state, tasks, each attempt's error (retried or final),
+    and its result."""
     out = console()
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
@@ -129,10 +137,11 @@ def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOp
             out.print(archived_note(tombstone), markup=False, soft_wrap=True)
             return
         found = engine.get_run(run_id)
+        raised = attempt_errors(engine.events(run_id))
         result = result_or_reason(found)
     out.print(run_header(found.view))
     out.print(task_table(found.tasks, expand=expand))
-    errors = error_table(found.tasks)
+    errors = attempt_error_table(raised)
     if errors is not None:
         out.print(errors)
     if result is not None:
@@ -208,5 +217,7 @@ def parse_point(text: str) -> tuple[int | None, datetime | None]:
         return seq, None
     try:
         return None, parse_utc_time(stripped)
+    except OutOfRange as exc:
+        raise BadUsage(f"--at {text!r} {exc}") from None
     except ValueError:
         raise BadUsage(f"--at {text!r} is neither a seq nor an ISO-8601 time (e.g. {EXAMPLE_TIME})") from None

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from ..storage.protocols import TagUsage
-from .options import DatabaseOption, console, open_engine, open_recorded
+from .options import MAX_COUNT, DatabaseOption, console, open_engine, open_recorded
 
 SHOWN_WAITING = 5
 """Waiting tasks named per tag; the rest are counted."""
@@ -33,7 +33,9 @@ def limits(ctx: typer.Context, database: DatabaseOption = None) -> None:
 @limits_app.command("set")
 def set_limit(
     tag: Annotated[str, typer.Argument(metavar="TAG", help="The tag, as in @task(tags=[...]).")],
-    limit: Annotated[int, typer.Argument(metavar="N", min=0, help="At most N tasks at once; 0 pauses.")],
+    limit: Annotated[
+        int, typer.Argument(metavar="N", min=0, max=MAX_COUNT, help="At most N tasks at once; 0 pauses.")
+    ],
     database: DatabaseOption = None,
 ) -> None:
     """Let at most N tasks tagged TAG run at once, across every run and process (0 pauses it)."""

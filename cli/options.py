@@ -12,6 +12,10 @@ from ..engine.api import Engine
 DATABASE_ENV = "LEDGERFLOW_DATABASE_URL"
 PLAIN_WIDTH = 200
 """Console width when the output is not a terminal (so piped tables are not cut at 80)."""
+MAX_COUNT = 2**31 - 1
+"""The largest count an option takes (what an integer column holds on every database)."""
+MAX_POLL_S = 86_400.0
+"""The longest poll interval an option takes, in seconds (a day)."""
 
 DatabaseOption = Annotated[
     str | None,
@@ -39,6 +43,9 @@ ExecutorOption = Annotated[
 ]
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id (see `ledgerflow runs`).")]
 ExpandOption = Annotated[bool, typer.Option("--expand", help="List every mapped child.")]
+RunLimitOption = Annotated[
+    int | None, typer.Option("--limit", "-n", min=1, max=MAX_COUNT, help="At most N runs.")
+]
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -228,7 +228,7 @@ def run_summary_json(run: RunSummary, now: datetime) -> dict[str, Any]:
 def events_table(events: Sequence[Event]) -> Table:
     """Seq, time, task key, type, a short payload and the hash prefix of each event."""
     table = Table()
-    table.add_column("seq", justify="right")
+    table.add_column("seq", justify="right", no_wrap=True)
     table.add_column("ts", no_wrap=True)
     table.add_column("task", no_wrap=True)
     table.add_column("type", no_wrap=True)

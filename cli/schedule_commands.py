@@ -14,7 +14,7 @@ from ..engine.flow_ref import load_flow
 from ..engine.schedule_runner import DEFAULT_MAX_BACKFILL, ScheduleRunner, timing_of
 from ..storage import FireRecord, ScheduleRecord
 from .errors import BadUsage
-from .options import DatabaseOption, console, open_engine, open_recorded
+from .options import MAX_COUNT, MAX_POLL_S, DatabaseOption, console, open_engine, open_recorded
 from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
@@ -154,7 +154,8 @@ def remove(name: NameArgument, database: DatabaseOption = None) -> None:
 
 def scheduler(
     poll: Annotated[
-        float, typer.Option("--poll", metavar="SECONDS", min=0.01, help="Seconds between polls.")
+        float,
+        typer.Option("--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S, help="Seconds between polls."),
     ] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="Poll once, then exit.")] = False,
     database: DatabaseOption = None,
@@ -207,7 +208,10 @@ def backfill(
     start: Annotated[str, typer.Option("--from", metavar="ISO", help="First fire time (inclusive).")],
     end: Annotated[str, typer.Option("--to", metavar="ISO", help="Last fire time (inclusive).")],
     max_runs: Annotated[
-        int, typer.Option("--max-runs", min=1, help="Refuse a range with more fire times than this.")
+        int,
+        typer.Option(
+            "--max-runs", min=1, max=MAX_COUNT, help="Refuse a range with more fire times than this."
+        ),
     ] = DEFAULT_MAX_BACKFILL,
     database: DatabaseOption = None,
 ) -> None:

@@ -43,6 +43,8 @@ def ui(
 
     Binds to loopback by default. Without a token it accepts only loopback Host headers,
     and refuses a non-loopback --host unless --allow-remote-without-token is given."""
+    if token and not token.strip():
+        raise BadUsage(f"--token (or {TOKEN_ENV}) is only whitespace: give a real token, or none")
     is_local = is_loopback(host)
     if not is_local and not token and not allow_remote_without_token:
         raise BadUsage(

@@ -20,7 +20,14 @@ from ..engine.states import RunState
 from ..storage import RunNotFound, SqlEventLog
 from .errors import EXIT_FAILED
 from .inspect_commands import archived_note, result_or_reason
-from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
+from .options import (
+    MAX_POLL_S,
+    DatabaseOption,
+    ExpandOption,
+    RunArgument,
+    console,
+    open_recorded,
+)
 from .progress import StateCounts, run_progress
 from .render import error_table, state_counts, state_line, task_table
 
@@ -28,7 +35,10 @@ from .render import error_table, state_counts, state_line, task_table
 def watch(
     run_id: RunArgument,
     poll: Annotated[
-        float, typer.Option("--poll", metavar="S", min=0.01, help="Seconds between reads of the log.")
+        float,
+        typer.Option(
+            "--poll", metavar="S", min=0.01, max=MAX_POLL_S, help="Seconds between reads of the log."
+        ),
     ] = 0.5,
     exit_on_crash: Annotated[
         bool,

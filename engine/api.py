@@ -13,6 +13,7 @@ from ..executors import Executor, make_executor
 from ..storage import ScheduleRecord, Storage, open_storage
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
+from .argument_digests import argument_digests
 from .audit_api import AuditAPI
 from .bulk import collector_paused
 from .cancel import Canceller, CancelReport
@@ -143,6 +144,7 @@ class Engine(AuditAPI):
                 "graph": traced.graph.to_dict(),
                 "graph_hash": traced.graph.digest(),
                 "code": {call.task.name: call.task.code_hash for call in traced.calls.values()},
+                "arguments": argument_digests(traced),
                 "state": state.value,
                 "engine_version": ENGINE_VERSION,
                 **({"timeout": flow.timeout} if flow.timeout is not None else {}),

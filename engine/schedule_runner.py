@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FIRE_TIME_PARAM = "fire_time"
 DEFAULT_MAX_BACKFILL = 1000
+BACKFILL_YEARS = (1900, 8999)
+"""The years a backfill range may touch: clear of the calendar's ends, where time arithmetic overflows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,9 @@ def backfill(
     """Create the runs of the schedule's fire times in ``[start, end]`` (naive times are on
     the schedule's wall clock), skipping those created before: repeating it is harmless,
     and it completes a backfill that died halfway. Works on a paused schedule too."""
+    first, last = BACKFILL_YEARS
+    if not all(first <= moment.year <= last for moment in (start, end)):
+        raise InvalidSchedule(name, f"backfill times must be in the years {first} to {last}")
     schedules = engine.storage.schedules
     record = schedules.get(name)
     timing = timing_of(record)

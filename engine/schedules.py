@@ -21,7 +21,6 @@ move them; use a cron expression for calendar times.
 """
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,13 +33,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterError, croniter
 
 from ..errors import LedgerflowError
+from .moments import MAX_DAYS, MAX_DURATION, OutOfRange, is_duration, parse_duration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DST_MARGIN = timedelta(hours=3)
 """Longer than any daylight-saving shift: wall times this far apart cannot swap order."""
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 DEFAULT_GRACE = timedelta(seconds=60)
+MAX_CATCHUP = 10_000
+"""The most missed fire times ``backfill:N`` catches up."""
 
 
 class InvalidSchedule(LedgerflowError):
@@ -69,13 +70,17 @@ class Catchup:
 
     @classmethod
     def parse(cls, text: str) -> "Catchup":
-        """``skip``, ``latest`` or ``backfill:N`` (N >= 1); raises ``InvalidSchedule``."""
+        """``skip``, ``latest`` or ``backfill:N`` (1 <= N <= MAX_CATCHUP); raises ``InvalidSchedule``."""
         word, sep, count = text.strip().lower().partition(":")
-        if word == CatchupPolicy.BACKFILL and sep and count.isdigit() and int(count) >= 1:
-            return cls(CatchupPolicy.BACKFILL, int(count))
+        is_small_number = count.isascii() and count.isdigit() and len(count) <= len(str(MAX_CATCHUP))
+        limit = int(count) if is_small_number else 0
+        if word == CatchupPolicy.BACKFILL and sep and 1 <= limit <= MAX_CATCHUP:
+            return cls(CatchupPolicy.BACKFILL, limit)
         if word in (CatchupPolicy.SKIP, CatchupPolicy.LATEST) and not sep:
             return cls(CatchupPolicy(word))
-        raise InvalidSchedule(None, f"catch-up policy {text!r}: expected skip, latest or backfill:N (N >= 1)")
+        raise InvalidSchedule(
+            None, f"catch-up policy {text!r}: expected skip, latest or backfill:N (1 <= N <= {MAX_CATCHUP})"
+        )
 
     def __str__(self) -> str:
         if self.policy is CatchupPolicy.BACKFILL:
@@ -85,12 +90,15 @@ class Catchup:
 
 def parse_interval(text: str) -> int:
     """Seconds of an interval such as ``90s``, ``15m``, ``2h`` or ``1d``; raises ``InvalidSchedule``."""
-    match = _INTERVAL.match(text)
-    if match is None or int(match[1]) == 0:
+    try:
+        seconds = int(parse_duration(text).total_seconds()) if is_duration(text) else 0
+    except OutOfRange as exc:
+        raise InvalidSchedule(None, f"interval {text!r} {exc}") from None
+    if seconds == 0:
         raise InvalidSchedule(
             None, f"interval {text!r}: expected a positive whole number and a unit s, m, h or d (e.g. 15m)"
         )
-    return int(match[1]) * _UNITS[match[2]]
+    return seconds
 
 
 def format_interval(seconds: int) -> str:
@@ -125,6 +133,8 @@ class Timing:
         time_zone(self.tz)
         if self.interval_seconds is not None and self.interval_seconds <= 0:
             raise InvalidSchedule(None, f"interval of {self.interval_seconds} s: it must be positive")
+        if self.interval_seconds is not None and self.interval_seconds > MAX_DURATION.total_seconds():
+            raise InvalidSchedule(None, f"interval of {self.interval_seconds} s: at most {MAX_DAYS}d")
         if self.cron is not None:
             if not croniter.is_valid(self.cron):
                 raise InvalidSchedule(

@@ -3,6 +3,7 @@
 from .archive import ArchiveCheck, file_sha256, verify_archived
 from .checkpoint import Checkpoint, InvalidCheckpoint, parse_checkpoint
 from .diff import Change, ChangeKind, RunDiff, TaskRow, diff_runs
+from .errors import ExportWriteFailed
 from .export import ExportSummary, export_run
 from .lineage import Lineage, LineageNode, lineage
 from .offline import ExportReport, SignatureStatus, checkpoint_of_export, verify_export
@@ -17,6 +18,7 @@ __all__ = [
     "Checkpoint",
     "ExportReport",
     "ExportSummary",
+    "ExportWriteFailed",
     "InvalidCheckpoint",
     "Lineage",
     "LineageNode",

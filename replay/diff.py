@@ -187,7 +187,7 @@ def _row(a: RunRecord, b: RunRecord, key: str) -> TaskRow:
         is_shape_changed=a.node(key).to_dict() != b.node(key).to_dict(),
         code_differs=None not in (task_a.code_hash, task_b.code_hash)
         and task_a.code_hash != task_b.code_hash,
-        inputs_differ=_input_hashes(a, key) != _input_hashes(b, key),
+        inputs_differ=_input_hashes(a, key) != _input_hashes(b, key) or _arguments_differ(a, b, key),
         state_differs=task_a.state is not task_b.state,
         result_differs=task_a.result_hash != task_b.result_hash,
     )
@@ -196,6 +196,13 @@ def _row(a: RunRecord, b: RunRecord, key: str) -> TaskRow:
 def _input_hashes(run: RunRecord, key: str) -> list[tuple[str, int | None, str | None]]:
     """Each input of ``key``: its task key, the element taken, and the hash of what it took."""
     return [(given.task_key, given.index, run.input_hash(given)) for given in run.inputs(key)]
+
+
+def _arguments_differ(a: RunRecord, b: RunRecord, key: str) -> bool:
+    """True if both runs recorded the arguments ``key`` was called with, and they differ
+    (a flow parameter or constant passed to it changed)."""
+    digest_a, digest_b = a.argument_digest(key), b.argument_digest(key)
+    return None not in (digest_a, digest_b) and digest_a != digest_b
 
 
 def _first_changes(
@@ -282,7 +289,7 @@ def _task_change(row: TaskRow) -> Change:
 
 def _outcome_change(row: TaskRow) -> Change:
     assert row.a is not None and row.b is not None
-    why = "its upstream results differ" if row.inputs_differ else "with the same upstream results"
+    why = "its inputs differ" if row.inputs_differ else "with the same inputs"
     if row.state_differs:
         return Change(
             ChangeKind.STATE,

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 from ..engine.errors import UnknownTask
+from ..errors import LedgerflowError
 
 
 class UnknownTaskKey(UnknownTask):
@@ -13,3 +14,11 @@ class UnknownTaskKey(UnknownTask):
         self.near = tuple(near)
         if self.near:
             self.args = (f"{self.args[0]}; did you mean {', '.join(map(repr, self.near))}?",)
+
+
+class ExportWriteFailed(LedgerflowError):
+    """Writing an export to its opened target failed (a full disk, a closed pipe)."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        super().__init__(f"writing the export to {target} failed: {reason}")

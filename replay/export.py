@@ -17,6 +17,7 @@ Rows are streamed in chunks: memory stays flat whatever the run's length.
 
 import hmac
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 
 from ..storage.codec import canonical_payload, format_ts, ts_json
 from .checkpoint import Checkpoint
+from .errors import ExportWriteFailed
 from .stored import EventRow, StoredRun, open_run
 
 FORMAT_VERSION = 1
@@ -57,9 +59,10 @@ def export_run(
     key: bytes | None = None,
     now: datetime | None = None,
 ) -> ExportSummary:
-    """Write ``run_id``'s export to ``target`` (a path, written atomically, or a binary file).
+    """Write ``run_id``'s export to ``target`` (a path, or a binary file).
 
-    ``key`` signs it; ``exported_by`` names the exporting software. Raises ``RunNotFound``.
+    ``key`` signs it; ``exported_by`` names the exporting software. Raises ``RunNotFound``;
+    for a path, ``OSError`` if it cannot be opened, ``ExportWriteFailed`` if writing it fails.
     """
     if key is not None and not key:
         raise ValueError("the export signing key is empty")
@@ -73,13 +76,43 @@ def _export_to_path(
     engine: sa.Engine, run_id: str, path: Path, exported_by: str, key: bytes | None,
     now: datetime | None,
 ) -> ExportSummary:  # fmt: skip
-    partial = path.with_name(path.name + ".partial")
+    """A regular file (or a new path) is replaced whole: the export is written beside it as
+    ``NAME.partial``, synced, then renamed over it. Anything else (a symlink, a FIFO, a
+    device) is written through, so a symlink stays one and a FIFO's reader gets the export."""
+    at = now or datetime.now(UTC)
+    with open_run(engine, run_id, upto_head=True) as stored:  # an unknown run opens no file
+        if not _is_replaceable(path):
+            return _write_file(path, path, stored, exported_by, key, at)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            summary = _write_file(partial, path, stored, exported_by, key, at)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return summary
+
+
+def _is_replaceable(path: Path) -> bool:
+    """``path`` is a regular file (not a symlink to one) or does not exist."""
     try:
-        with partial.open("wb") as out:
-            summary = export_run(engine, run_id, out, exported_by=exported_by, key=key, now=now)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def _write_file(
+    file: Path, target: Path, stored: StoredRun, exported_by: str, key: bytes | None, now: datetime
+) -> ExportSummary:
+    """Write the export to ``file`` (synced if it is a regular file). An ``OSError`` opening
+    it propagates; one writing it (a full disk, a closed pipe) is ``ExportWriteFailed``."""
+    out = file.open("wb")
+    try:
+        with out:
+            summary = _write(stored, out, exported_by, key, now)
+            if stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+                os.fsync(out.fileno())
+    except OSError as exc:
+        raise ExportWriteFailed(str(target), exc.strerror or str(exc)) from exc
     return summary
 
 

@@ -6,7 +6,7 @@ came from, each result's hash, and the inputs each task was called with.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,11 +58,19 @@ class TaskInput:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """A run's view, its code hashes by task name, and its task records in topological order."""
+    """A run's view, its code hashes by task name, its task records in topological order,
+    and the digests of the arguments each task call was traced with, by task key."""
 
     view: RunView
     code: Mapping[str, str]
     tasks: Mapping[str, TaskRecord]
+    arguments: Mapping[str, str] = field(default_factory=dict)
+
+    def argument_digest(self, key: str) -> str | None:
+        """The digest of the arguments ``key`` was called with (a dynamic map's child: its
+        parent's); None where the log recorded none."""
+        parent = self.view.tasks[key].parent
+        return self.arguments.get(parent if parent is not None else key)
 
     def node(self, key: str) -> TaskNode:
         """The graph node of a task (a dynamic map's child shares its parent's)."""
@@ -109,6 +117,8 @@ def record_run(events: Sequence[Event]) -> RunRecord:
     view = fold(events)
     recorded = events[0].payload.get("code")  # absent from logs written before code hashes
     code = {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, Mapping) else {}
+    given = events[0].payload.get("arguments")  # absent from logs written before argument digests
+    arguments = {str(k): str(v) for k, v in given.items()} if isinstance(given, Mapping) else {}
     workers, sources = _last_attempts(events)
     hashes: dict[str, str | None] = {}
     order = topological_keys(view)
@@ -125,7 +135,7 @@ def record_run(events: Sequence[Event]) -> RunRecord:
         task = view.tasks[key]
         name = view.graph.nodes[task.parent if task.parent is not None else key].task
         tasks[key] = _record(task, name, code.get(name), workers.get(key), hashes[key], sources.get(key))
-    return RunRecord(view=view, code=code, tasks=tasks)
+    return RunRecord(view=view, code=code, tasks=tasks, arguments=arguments)
 
 
 def topological_keys(view: RunView) -> list[str]:

@@ -314,6 +314,26 @@ class SqlEventLog:
             return {state: count for state, count in connection.execute(query)}
 
     @retry_unavailable
+    def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
+        """The driver (owner) that each run's latest ``run.running`` event names, by run id:
+        who drove a run that ended, once its lease was released."""
+        if not run_ids:
+            return {}
+        latest = (
+            sa.select(_EV.c.run_id, sa.func.max(_EV.c.seq).label("seq"))
+            .where(_EV.c.run_id.in_(list(run_ids)), _EV.c.type == EventType.RUN_RUNNING.value)
+            .group_by(_EV.c.run_id)
+            .subquery()
+        )
+        query = sa.select(_EV.c.run_id, _EV.c.payload).join(
+            latest, sa.and_(_EV.c.run_id == latest.c.run_id, _EV.c.seq == latest.c.seq)
+        )
+        with translated_errors(self._engine), self._read() as connection:
+            rows = connection.execute(query).all()
+        owners = {run_id: orjson.loads(payload).get("owner") for run_id, payload in rows}
+        return {run_id: owner for run_id, owner in owners.items() if isinstance(owner, str)}
+
+    @retry_unavailable
     def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
         """The summary of one run (CRASHED as in ``runs``); raises ``RunNotFound``."""
         now = leases.utc_now(now)

@@ -19,6 +19,7 @@ from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
 from . import queries
 from .context import Context, UIContext
 from .models import (
+    MAX_INTEGER,
     EventOut,
     EventPageOut,
     LimitOut,
@@ -37,7 +38,7 @@ from .previews import run_preview, stored_run, task_preview
 from .tasks import overview, select, task_out
 
 router = APIRouter(prefix="/api", tags=["read"])
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INTEGER)]
 
 
 @router.get("/runs", response_model=list[RunSummaryOut])
@@ -55,7 +56,8 @@ def runs(
         limit, flow=flow, states=queries.run_states(state),
         since=queries.moment("since", since, now), until=queries.moment("until", until, now),
     )  # fmt: skip
-    return [run_summary_out(summary, now) for summary in found]
+    drivers = ui.last_drivers(found)
+    return [run_summary_out(summary, now, drivers.get(summary.run_id)) for summary in found]
 
 
 @router.get("/run-counts", response_model=dict[str, int])
@@ -72,14 +74,16 @@ def run_counts(
     )
 
 
-def run_summary_out(run: RunSummary, now: datetime) -> RunSummaryOut:
-    """A run summary with its duration (so far, if not finished)."""
+def run_summary_out(run: RunSummary, now: datetime, last_driver: str | None = None) -> RunSummaryOut:
+    """A run summary with its duration (so far, if not finished) and who drives it (its lease
+    holder) or drove it last (``last_driver``, for a run whose lease was released)."""
     is_finished = RunState(run.state).is_terminal
     end = run.updated_at if is_finished else now
     return RunSummaryOut(
         run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
         updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
         duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
+        driven_by=run.owner or last_driver,
     )  # fmt: skip
 
 

@@ -5,6 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+MAX_INTEGER = 2**31 - 1
+"""The largest count, seq or limit the API takes (what an integer column holds on every database)."""
+
 
 class RunSummaryOut(BaseModel):
     """One run in the list of runs."""
@@ -16,9 +19,10 @@ class RunSummaryOut(BaseModel):
     updated_at: datetime
     events: int = Field(description="the run's head seq: how many events its log holds")
     head_hash: str
-    owner: str | None
+    owner: str | None = Field(description="the driver holding the run's lease now")
     duration_s: float = Field(description="creation to last event, or to now if not finished")
     is_finished: bool
+    driven_by: str | None = Field(description="the lease holder, or the last driver of a run not held")
 
 
 class TaskOut(BaseModel):
@@ -231,7 +235,7 @@ class RestartIn(BaseModel):
 class LimitIn(BaseModel):
     """At most this many tasks of the tag at once (0 pauses the tag)."""
 
-    limit: int = Field(ge=0)
+    limit: int = Field(ge=0, le=MAX_INTEGER)
 
 
 class CancelOut(BaseModel):

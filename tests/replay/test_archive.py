@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 import ledgerflow as lf
 from ledgerflow.cli import app
-from ledgerflow.engine.moments import parse_age
+from ledgerflow.engine.moments import parse_duration
 from ledgerflow.replay import file_sha256, verify_archived
 from ledgerflow.storage import ArchiveRefused, schema
 from ledgerflow.storage.harden import harden
@@ -218,13 +218,13 @@ def test_a_hardened_database_refuses_to_archive(tmp_path: Path, request: pytest.
     ("0s", timedelta(0)), (" 7d ", timedelta(days=7)),
 ])  # fmt: skip
 def test_ages(text: str, age: timedelta) -> None:
-    assert parse_age(text) == age
+    assert parse_duration(text) == age
 
 
 @pytest.mark.parametrize("text", ["", "90", "d", "1.5d", "-1d", "3w", "1d2h"])
 def test_bad_ages(text: str) -> None:
-    with pytest.raises(ValueError, match="is not an age: a number and a unit d, h, m or s"):
-        parse_age(text)
+    with pytest.raises(ValueError, match="is not a duration: a number and a unit d, h, m or s"):
+        parse_duration(text)
 
 
 def invoke(database_url: str, *args: str) -> Result:
