@@ -11,7 +11,7 @@ import typer
 
 from ..engine.worker import Worker
 from ..executors import Executor
-from .options import DatabaseOption, ExecutorOption, console
+from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, console
 from .render import format_time
 from .signals import handling_stop_signals
 
@@ -31,12 +31,14 @@ class ReportingWorker(Worker):
 
 def worker(
     poll: Annotated[
-        float, typer.Option("--poll", metavar="SECONDS", min=0.01, help="Seconds between polls when idle.")
+        float, typer.Option(
+            "--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S, help="Seconds between polls when idle."
+        )
     ] = 5.0,
     lease_ttl: Annotated[
         float,
         typer.Option(
-            "--lease-ttl", metavar="SECONDS", min=0.01,
+            "--lease-ttl", metavar="SECONDS", min=0.01, max=MAX_POLL_S,
             help="Lease of a run being driven, renewed every third of it; "
             "if this worker dies, others resume its run once the lease expires.",
         ),

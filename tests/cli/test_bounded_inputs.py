@@ -92,6 +92,8 @@ def test_an_out_of_range_point_in_time_is_refused(cli: Invoke, run_id: str) -> N
     ("watch", "RUN", "--poll", "1e300"),
     ("watch", "RUN", "--poll", "inf"),
     ("scheduler", "--once", "--poll", "1e300"),
+    ("worker", "--once", "--poll", "1e300"),
+    ("worker", "--once", "--lease-ttl", "inf"),
     ("backfill", "daily", "--from", "2026-01-01", "--to", "2026-01-02", "--max-runs", HUGE),
 ])  # fmt: skip
 def test_huge_numbers_are_usage_errors_naming_the_range(cli: Invoke, args: tuple[str, ...]) -> None:
