@@ -197,7 +197,11 @@ class Scheduler:
                 continue
             args, kwargs = self._arguments(key)
             values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
-            args, kwargs = resolve_arguments(args, kwargs, values)
+            try:  # rebuilding an argument runs user code (a dataclass's __init__, ...)
+                args, kwargs = resolve_arguments(args, kwargs, values)
+            except Exception as exc:  # the attempt meets it again and fails with it recorded
+                self._cache_notes[key] = {"cache": f"not cached: arguments not resolved ({exc!r})"}
+                continue
             decision = decide_cache_key(task, args, kwargs)
             if decision.key is None:
                 self._cache_notes[key] = {"cache": f"not cached: {decision.reason}"}

@@ -7,8 +7,10 @@ from pydantic import BaseModel, Field
 
 
 class RunSummaryOut(BaseModel):
-    """One run in the list of runs."""
+    """One run in the list of runs (``id`` and ``run_id`` are the same: ``run_id`` is kept
+    for clients written before ``id``)."""
 
+    id: str
     run_id: str
     flow: str
     state: str
@@ -55,8 +57,12 @@ class VerificationOut(BaseModel):
 
 
 class RunDetailOut(BaseModel):
-    """A run (as of ``seq`` for a point-in-time view): tasks outside maps, maps aggregated."""
+    """A run (as of ``seq`` for a point-in-time view): tasks outside maps, maps aggregated.
 
+    ``id`` and ``run_id`` are the same (``run_id`` is kept for clients written before ``id``).
+    """
+
+    id: str
     run_id: str
     flow: str
     flow_ref: str | None
