@@ -92,7 +92,7 @@ def test_texts_mappings_sets_and_scalars_are_refused_clearly(value: Iterable[Any
     def refused() -> Any:
         return flows.inc.map(value)
 
-    with pytest.raises(lf.FlowDefinitionError, match="lf.unmapped") as caught:
+    with pytest.raises(lf.FlowDefinitionError, match=r"lf\.unmapped") as caught:
         refused.trace({})
     assert f"inc.map(...): argument 0 is a {type(value).__name__}: " in str(caught.value)
     assert words in str(caught.value)

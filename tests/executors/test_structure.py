@@ -71,7 +71,9 @@ def test_instances_are_found_in_order_inside_every_container() -> None:
 
 def test_resolved_arguments_keep_named_tuples_and_dataclasses() -> None:
     args, kwargs = resolve_arguments(
-        (Point(Upstream("a"), Upstream("b", 1)),), {"config": Config(alpha=Upstream("a"))}, {"a": 1, "b": [5, 6]}
+        (Point(Upstream("a"), Upstream("b", 1)),),
+        {"config": Config(alpha=Upstream("a"))},
+        {"a": 1, "b": [5, 6]},
     )
     assert args == (Point(1, 6),) and type(args[0]) is Point
     assert kwargs == {"config": Config(alpha=1)}
