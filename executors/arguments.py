@@ -20,7 +20,7 @@ def resolve_arguments(
     """
 
     def resolved(obj: Any) -> Any:
-        if not isinstance(obj, Upstream):
+        if type(obj) is not Upstream:
             return WALK
         value = values[obj.task_key]
         return value if obj.index is None else value[obj.index]

@@ -45,7 +45,8 @@ def rebuilt(value: Any, visit: Callable[[Any], Any]) -> Any:
     if kind in _BUILTINS:
         if kind is dict:
             return {key: rebuilt(item, visit) for key, item in value.items()}
-        return kind(rebuilt(item, visit) for item in value)
+        items = [rebuilt(item, visit) for item in value]
+        return items if kind is list else kind(items)
     if isinstance(value, dict):
         changed = {key: new for key, item in value.items() if (new := rebuilt(item, visit)) is not item}
         return _dict_with(value, changed) if changed else value
