@@ -30,36 +30,86 @@ _SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 _BUILTINS = frozenset({list, tuple, dict, set, frozenset})
 
 
-def rebuilt(value: Any, visit: Callable[[Any], Any]) -> Any:
+def rebuilt(value: Any, visit: Callable[[Any], Any], sees_scalars: bool = False) -> Any:
     """``value`` with each node replaced by ``visit(node)``, outermost first.
 
     Where ``visit`` returns ``WALK``, a container is walked into and rebuilt from its
-    visited items (any other value is kept).
+    visited items (any other value is kept). Numbers, texts, bytes and None inside a
+    container are kept without a visit unless ``sees_scalars``.
     """
-    replaced = visit(value)
-    if replaced is not WALK:
-        return replaced
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind in _BUILTINS:
-        if kind is dict:
-            return {key: rebuilt(item, visit) for key, item in value.items()}
-        items = [rebuilt(item, visit) for item in value]
-        return items if kind is list else kind(items)
-    if isinstance(value, dict):
-        changed = {key: new for key, item in value.items() if (new := rebuilt(item, visit)) is not item}
-        return _dict_with(value, changed) if changed else value
-    if isinstance(value, list | tuple):
-        items = [rebuilt(item, visit) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
-        return _sequence_of(value, items)
-    if _is_dataclass_instance(value):
-        fields = {name: getattr(value, name) for name in _init_fields(value)}
-        changed = {name: new for name, item in fields.items() if (new := rebuilt(item, visit)) is not item}
-        return dataclasses.replace(value, **changed) if changed else value
-    return value
+    return _Walker(visit, sees_scalars).rebuilt(value)[0]
+
+
+class _Walker:
+    """One walk of ``rebuilt``: each method gives the value rebuilt and whether ``visit``
+    replaced anything in it."""
+
+    def __init__(self, visit: Callable[[Any], Any], sees_scalars: bool) -> None:
+        self.visit = visit
+        self.skipped = frozenset() if sees_scalars else _SCALARS
+
+    def rebuilt(self, value: Any) -> tuple[Any, bool]:
+        replaced = self.visit(value)
+        if replaced is not WALK:
+            return replaced, replaced is not value
+        kind = type(value)
+        if kind in _SCALARS:
+            return value, False
+        if isinstance(value, dict):
+            return self._dict(value)
+        if kind in _BUILTINS or isinstance(value, list | tuple):
+            return self._sequence(value)
+        if _is_dataclass_instance(value):
+            fields = {name: self.rebuilt(getattr(value, name)) for name in _init_fields(value)}
+            changes = {name: item for name, (item, is_changed) in fields.items() if is_changed}
+            return (dataclasses.replace(value, **changes) if changes else value), bool(changes)
+        return value, False
+
+    def _dict(self, value: dict[Any, Any]) -> tuple[Any, bool]:
+        """A dict always rebuilt; a dict subclass copied (type and attributes kept) if changed."""
+        items: dict[Any, Any] = {}
+        changes: dict[Any, Any] = {}
+        for key, item in value.items():
+            if type(item) in self.skipped:
+                items[key] = item
+                continue
+            items[key], is_changed = self.rebuilt(item)
+            if is_changed:
+                changes[key] = items[key]
+        if type(value) is dict:
+            return items, bool(changes)
+        if not changes:
+            return value, False
+        new = copy.copy(value)
+        for key, item in changes.items():
+            new[key] = item
+        return new, True
+
+    def _sequence(self, value: Any) -> tuple[Any, bool]:
+        """A list, tuple, set or frozenset always rebuilt; a subclass of list or tuple
+        rebuilt as its own type (a named tuple field by field) if changed."""
+        items = []
+        any_changed = False
+        for item in value:
+            if type(item) in self.skipped:
+                items.append(item)
+                continue
+            new, is_changed = self.rebuilt(item)
+            items.append(new)
+            any_changed |= is_changed
+        kind = type(value)
+        if kind is list:
+            return items, any_changed
+        if kind in _BUILTINS:
+            return kind(items), any_changed
+        if not any_changed:
+            return value, False
+        if isinstance(value, tuple):
+            make = getattr(kind, "_make", None)
+            return (make(items) if make is not None else kind(items)), True
+        new = copy.copy(value)
+        new[:] = items
+        return new, True
 
 
 def instances(value: Any, kind: type[T] | tuple[type[T], ...]) -> Iterator[T]:
@@ -82,24 +132,6 @@ def children(value: Any) -> Iterator[Any]:
     elif _is_dataclass_instance(value):
         for name in _init_fields(value):
             yield getattr(value, name)
-
-
-def _dict_with(value: dict[Any, Any], changed: dict[Any, Any]) -> dict[Any, Any]:
-    """A copy of a dict subclass (its type and attributes kept) with ``changed`` items set."""
-    new = copy.copy(value)
-    for key, item in changed.items():
-        new[key] = item
-    return new
-
-
-def _sequence_of(value: list[Any] | tuple[Any, ...], items: list[Any]) -> Any:
-    """A list or tuple subclass rebuilt with ``items``: a named tuple field by field."""
-    if isinstance(value, tuple):
-        make = getattr(type(value), "_make", None)
-        return make(items) if make is not None else type(value)(items)
-    new = copy.copy(value)
-    new[:] = items
-    return new
 
 
 def _is_dataclass_instance(value: Any) -> bool:
