@@ -204,7 +204,7 @@ class RunSecrets:
                 return item if self._pattern is None else self._pattern.sub(repl, item)
             return WALK
 
-        return rebuilt(value, substituted)
+        return rebuilt(value, substituted, sees_scalars=True)
 
     def _digest_of(self, match: re.Match[str]) -> str:
         return self._texts[match.group(0)]

@@ -169,8 +169,6 @@ def to_arguments(value: Any) -> Any:
 
 
 def _as_marker(value: Any) -> Any:
-    if type(value) in _SCALARS:
-        return value
     if isinstance(value, TaskResult):
         return Upstream(value.key)
     if isinstance(value, Unmapped):

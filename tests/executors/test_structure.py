@@ -59,9 +59,25 @@ def test_each_container_keeps_its_type() -> None:
 
 
 def test_a_container_with_nothing_to_replace_is_kept_as_it_is() -> None:
-    config, point, tagged = Config(1), Point(1, 2), Tagged(a=1)
+    config, point, tagged = Config([1, {"k": (2,)}]), Point([1], 2), Tagged(a=[1])
     out = rebuilt([config, point, tagged], _as_ten)
     assert out[0] is config and out[1] is point and out[2] is tagged
+
+
+def test_built_in_containers_are_copied_at_every_depth() -> None:
+    inner = [1]
+    value = {"k": [inner, (inner,)]}
+    out = rebuilt(value, _as_ten)
+    assert out == value and out is not value and out["k"][0] is not inner and out["k"][1][0] is not inner
+
+
+def test_scalars_inside_containers_are_visited_only_when_asked() -> None:
+    def shout(value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else WALK
+
+    value = [Point("a", ["b"]), {"c": "d"}]
+    assert rebuilt(value, shout) == value
+    assert rebuilt(value, shout, sees_scalars=True) == [Point("A", ["B"]), {"c": "D"}]
 
 
 def test_instances_are_found_in_order_inside_every_container() -> None:
