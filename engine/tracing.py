@@ -26,22 +26,22 @@ class TaskResult:
     is_dynamic_map: bool = False
 
     def __iter__(self) -> Iterator[Any]:
-        raise used_as_value(self, "iteration")
+        raise _used_as_value(self, "iteration")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # protocols probe for these: answer as any object does
             raise AttributeError(name)
-        raise used_as_value(self, f"attribute .{name}")
+        raise _used_as_value(self, f"attribute .{name}")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TaskResult):
             return self.key == other.key and self.is_dynamic_map == other.is_dynamic_map
-        raise used_as_value(self, "comparison")
+        raise _used_as_value(self, "comparison")
 
     def __ne__(self, other: object) -> bool:
         if isinstance(other, TaskResult):
             return not self == other
-        raise used_as_value(self, "comparison")
+        raise _used_as_value(self, "comparison")
 
     def __hash__(self) -> int:
         return hash((self.key, self.is_dynamic_map))
@@ -51,7 +51,7 @@ class TaskResultUsedAsValue(FlowDefinitionError, AttributeError):
     """A flow body used a task call's placeholder as if it were the task's result."""
 
 
-def used_as_value(result: TaskResult, use: str) -> TaskResultUsedAsValue:
+def _used_as_value(result: TaskResult, use: str) -> TaskResultUsedAsValue:
     """The error for a flow body that used a task result as a value (e.g. ``a + 1``)."""
     hint = ", or map over it with task.map(...)" if result.is_dynamic_map else ""
     return TaskResultUsedAsValue(
@@ -63,7 +63,7 @@ def used_as_value(result: TaskResult, use: str) -> TaskResultUsedAsValue:
 
 def _refuse(use: str) -> Callable[..., Any]:
     def refused(self: TaskResult, *args: Any) -> Any:
-        raise used_as_value(self, use)
+        raise _used_as_value(self, use)
 
     return refused
 

@@ -68,3 +68,30 @@ def test_a_secret_inside_a_named_tuple_reaches_cache_keys_keyed() -> None:
     keyed = secrets.keyed({"login": Window("ada", "hunter2-secret")})
     assert keyed == {"login": Window("ada", hasher.digest("hunter2-secret"))}
     assert type(keyed["login"]) is Window
+
+
+@dataclass(frozen=True)
+class Positive:
+    x: Any
+
+    def __post_init__(self) -> None:
+        if isinstance(self.x, int) and self.x < 0:
+            raise ValueError(f"{self.x} is negative")
+
+
+@lf.task(cache_key=lf.inputs_hash)
+def checked(value: Positive) -> Any:
+    return value.x
+
+
+@lf.flow
+def rebuilt_badly(n: int = -2) -> Any:
+    return checked(Positive(flows.inc(n)))
+
+
+def test_a_container_that_refuses_the_result_fails_the_task_not_the_driver(engine: lf.Engine) -> None:
+    run = engine.run(rebuilt_badly)
+    assert run.state == "FAILED" and run.tasks["checked"].state == "FAILED"
+    assert "-1 is negative" in (run.tasks["checked"].error or {}).get("message", "")
+    running = next(e for e in engine.events(run.id) if e.type == "task.running" and e.task_key == "checked")
+    assert running.payload["cache"].startswith("not cached: arguments not resolved (ValueError(")
