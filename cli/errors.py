@@ -1,6 +1,6 @@
 """Errors of the command line, and the exit code each kind of error gets."""
 
-from ..engine.errors import InvalidParameter, RunNotFinished, UnknownTask
+from ..engine.errors import FlowDefinitionError, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
 from ..engine.schedules import InvalidSchedule
 from ..errors import LedgerflowError
@@ -30,6 +30,7 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     BadUsage,
     ConnectionFailed,
     DatabaseNotFound,
+    FlowDefinitionError,
     FlowNotFound,
     InvalidDatabaseURL,
     InvalidName,
@@ -45,7 +46,7 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
 
 
 def exit_code_for(error: LedgerflowError) -> int:
-    """2 for what the user typed (bad flow reference, parameter, run id, task key, database
-    URL that cannot work, or a restart of an unfinished run); 1 for the rest (a changed
-    graph, a database unreachable for now)."""
+    """2 for what the user typed or wrote (bad flow reference, flow body, parameter, run id,
+    task key, database URL that cannot work, or a restart of an unfinished run); 1 for the
+    rest (a changed graph, a database unreachable for now)."""
     return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILED

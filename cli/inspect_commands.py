@@ -100,7 +100,7 @@ def parse_time(option: str, text: str, now: datetime) -> datetime:
 def _print_tombstones(tombstones: Sequence[Tombstone], as_json: bool) -> None:
     if as_json:
         payload = [
-            {"run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
+            {"id": t.run_id, "run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
              "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
              "updated_at": t.updated_at.isoformat(), "file": t.file_name,
              "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat()}

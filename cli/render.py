@@ -212,7 +212,8 @@ def run_summary_json(run: RunSummary, now: datetime) -> dict[str, Any]:
     """A run summary as a JSON object, with its duration (so far, if not finished)."""
     seconds, is_finished = run_duration(run, now)
     return {
-        "run_id": run.run_id,
+        "id": run.run_id,
+        "run_id": run.run_id,  # the same value, for scripts written before "id"
         "flow": run.flow,
         "state": run.state,
         "created_at": run.created_at.isoformat(),

@@ -1,9 +1,10 @@
 """Arguments of a task attempt: a dynamic map child's share, and mapped parents' results."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ..executors.invocation import Upstream
+from ..executors.structure import WALK, instances, rebuilt
 from .fold import RunView
 from .graph import child_key
 from .states import TaskState
@@ -54,32 +55,20 @@ def mapped_lengths(call: TaskCall, state: RunView, load: Loader) -> dict[str, in
 
 def expand_parents(value: Any, state: RunView) -> Any:
     """Replace references to mapped parents by references to their children."""
-    if isinstance(value, Upstream):
-        task = state.tasks.get(value.task_key)
+
+    def expanded(item: Any) -> Any:
+        if not isinstance(item, Upstream):
+            return WALK
+        task = state.tasks.get(item.task_key)
         if task is None or task.state is not TaskState.MAPPED:
-            return value
-        if value.index is not None:
-            return Upstream(child_key(value.task_key, value.index))
-        return [expand_parents(Upstream(child.key), state) for child in state.children(task.key)]
-    if isinstance(value, list):
-        return [expand_parents(item, state) for item in value]
-    if isinstance(value, tuple):
-        return tuple(expand_parents(item, state) for item in value)
-    if isinstance(value, dict):
-        return {key: expand_parents(item, state) for key, item in value.items()}
-    return value
+            return item
+        if item.index is not None:
+            return Upstream(child_key(item.task_key, item.index))
+        return [expanded(Upstream(child.key)) for child in state.children(task.key)]
+
+    return rebuilt(value, expanded)
 
 
 def upstream_keys(value: Any) -> set[str]:
     """Task keys referenced by ``Upstream`` markers in a (nested) argument structure."""
-    found: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Upstream):
-            found.add(item.task_key)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-    return found
+    return {marker.task_key for marker in instances(value, Upstream)}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from .cache import refusals
 from .task import Task
 
 
@@ -49,11 +50,12 @@ def decide_cache_key(task: Task[..., Any], args: tuple[Any, ...], kwargs: Mappin
     try:
         bound = task.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        user_key = task.cache_key(dict(bound.arguments))
+        with refusals() as why:
+            user_key = task.cache_key(dict(bound.arguments))
     except Exception as exc:  # a user function: its failure is recorded, not raised
         return CacheDecision(None, f"cache_key raised {type(exc).__name__}: {exc}")
     if user_key is None:
-        return CacheDecision(None, "cache_key returned None")
+        return CacheDecision(None, "; ".join(["cache_key returned None", *why]))
     if not isinstance(user_key, str):
         return CacheDecision(None, f"cache_key returned a {type(user_key).__name__}, not a str")
     material = f"{task.name}\0{task.code_hash}\0{user_key}".encode()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 import orjson
 
+from ..executors.structure import instances
 from .errors import FlowDefinitionError, InvalidParameter
 from .graph import Graph
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
@@ -123,6 +124,14 @@ class Flow(Generic[P, R]):
 
 
 def _as_json(flow: str, name: str, value: Any) -> Any:
+    for number in instances(value, float):
+        if not math.isfinite(number):  # JSON has no NaN or infinity: orjson would write null
+            where = "is" if number is value else "contains"
+            raise InvalidParameter(
+                flow, name,
+                f"the value {where} {number!r}, which JSON (and so the log) cannot record; "
+                "pass finite numbers, or None for a missing value",
+            )  # fmt: skip
     try:
         return orjson.loads(orjson.dumps(value))
     except TypeError as exc:

@@ -207,7 +207,11 @@ class Scheduler:
                 values = {k: self._load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
             except UNUSABLE_RESULT:
                 continue  # not looked up: submitting it fails it, saying why
-            args, kwargs = resolve_arguments(args, kwargs, values)
+            try:  # rebuilding an argument runs user code (a dataclass's __init__, ...)
+                args, kwargs = resolve_arguments(args, kwargs, values)
+            except Exception as exc:  # the attempt meets it again and fails with it recorded
+                self._cache_notes[key] = {"cache": f"not cached: arguments not resolved ({exc!r})"}
+                continue
             decision = decide_cache_key(task, args, kwargs)
             if decision.key is None:
                 self._cache_notes[key] = {"cache": f"not cached: {decision.reason}"}

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 
+from ..executors.structure import WALK, instances, rebuilt
 from ..storage import TaskLogLine, TaskLogSink, load_result_key
 from .errors import FlowDefinitionError, InvalidParameter
 from .graph import RESULT_REF, Graph
@@ -194,17 +195,16 @@ class RunSecrets:
         return self._substituted(value, self._digest_of)
 
     def _substituted(self, value: Any, repl: str | Callable[[re.Match[str]], str]) -> Any:
-        if repl is not MASK:
-            for secret, digest in self._wholes:
-                if type(value) is type(secret) and value == secret:
-                    return digest
-        if isinstance(value, str):
-            return value if self._pattern is None else self._pattern.sub(repl, value)
-        if type(value) in (list, tuple):
-            return type(value)(self._substituted(item, repl) for item in value)
-        if type(value) is dict:
-            return {key: self._substituted(item, repl) for key, item in value.items()}
-        return value
+        def substituted(item: Any) -> Any:
+            if repl is not MASK:
+                for secret, digest in self._wholes:
+                    if type(item) is type(secret) and item == secret:
+                        return digest
+            if isinstance(item, str):
+                return item if self._pattern is None else self._pattern.sub(repl, item)
+            return WALK
+
+        return rebuilt(value, substituted, sees_scalars=True)
 
     def _digest_of(self, match: re.Match[str]) -> str:
         return self._texts[match.group(0)]
@@ -258,15 +258,9 @@ def _keyed_cache_key(cache_key: CacheKeyFn, secrets: RunSecrets, inputs: Mapping
 
 def _string_leaves(values: Iterable[Any]) -> Iterator[str]:
     """The texts a secret value shows: strings and numbers in it (dict values, list items)."""
-    for value in values:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            yield str(value)
-        elif isinstance(value, list | tuple):
-            yield from _string_leaves(value)
-        elif isinstance(value, dict):
-            yield from _string_leaves(value.values())
+    for leaf in instances(list(values), (str, int, float)):
+        if not isinstance(leaf, bool):
+            yield leaf if isinstance(leaf, str) else str(leaf)
 
 
 def _text_forms(text: str) -> set[str]:

@@ -93,14 +93,19 @@ class Task(Generic[P, R]):
     def map(self, *args: Any, **kwargs: Any) -> Any:
         """Call the task once per element of the mapped arguments (``lf.unmapped`` excluded).
 
-        Lists and the results of static maps expand while tracing (``name[0]``,
-        ``name[1]``...); a task result expands at run time, once its length is known.
+        A mapped argument is a task result, expanded at run time once its length is known,
+        or any finite iterable (list, tuple, range, generator, numpy array, pandas Series...),
+        read once while tracing and recorded as a list: its children are ``name[0]``,
+        ``name[1]``... Strings, bytes, mappings and sets are refused (map over
+        ``d.items()``, ``sorted(s)``..., or pass them whole with ``lf.unmapped``).
         """
         tracer = current_tracer.get()
         if tracer is None:
             raise FlowDefinitionError(f"{self.name}.map(...) can only be used inside a flow")
         self._check_arguments(args, kwargs)
         key = tracer.next_key(self.name)
+        args = tuple(_materialised(self.name, i, a) for i, a in enumerate(args))
+        kwargs = {k: _materialised(self.name, k, v) for k, v in kwargs.items()}
         mapped: dict[int | str, Any] = dict(enumerate(args))
         mapped.update(kwargs)
         mapped = {k: v for k, v in mapped.items() if not isinstance(v, Unmapped)}
@@ -113,7 +118,7 @@ class Task(Generic[P, R]):
     def _map_static(
         self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], mapped: dict[Any, Any]
     ) -> MappedResult:
-        lengths = {name: _length(self.name, name, value) for name, value in mapped.items()}
+        lengths = {name: len(value) for name, value in mapped.items()}
         if len(set(lengths.values())) > 1:
             raise FlowDefinitionError(
                 f"{self.name}.map(...) over arguments of different lengths: {lengths}"
@@ -132,9 +137,6 @@ class Task(Generic[P, R]):
     def _map_dynamic(
         self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], mapped: dict[Any, Any]
     ) -> TaskResult:
-        for name, value in mapped.items():
-            if not isinstance(value, TaskResult):
-                _length(self.name, name, value)
         spec = MapSpec(
             args=tuple(i for i in range(len(args)) if i in mapped),
             kwargs=tuple(k for k in kwargs if k in mapped),
@@ -155,13 +157,34 @@ class Task(Generic[P, R]):
             raise FlowDefinitionError(f"task {self.name!r} called with bad arguments: {exc}") from None
 
 
-def _length(task: str, name: Any, value: Any) -> int:
-    if isinstance(value, list | tuple):
-        return len(value)
+def _materialised(task: str, name: int | str, value: Any) -> Any:
+    """A mapped argument as the list of its elements (task results and unmapped values
+    stay as they are)."""
+    if isinstance(value, TaskResult | Unmapped):
+        return value
+    refused = _refused(value)
+    if refused is None:
+        try:
+            elements = iter(value)
+        except TypeError:
+            refused = "not iterable; map over a list (any finite iterable) or a task result"
+        else:
+            return list(elements)
     raise FlowDefinitionError(
-        f"{task}.map(...): argument {name!r} is a {type(value).__name__}, not a list "
-        "or a task result; wrap it in lf.unmapped(...) to pass it whole"
+        f"{task}.map(...): argument {name!r} is a {type(value).__name__}: {refused}, "
+        "or pass it whole to every child with lf.unmapped(...)"
     )
+
+
+def _refused(value: Any) -> str | None:
+    """Why an iterable ``value`` is not mapped over (None: it is)."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return ".map does not map over the characters of a text (almost certainly a mistake); pass a list"
+    if isinstance(value, Mapping):
+        return "a mapping is not mapped over implicitly; map over its .keys(), .values() or .items()"
+    if isinstance(value, set | frozenset):
+        return "a set's order differs between processes; map over sorted(...)"
+    return None
 
 
 def _element(value: Any, index: int, is_mapped: bool) -> Any:

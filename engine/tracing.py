@@ -1,11 +1,12 @@
 """Tracing a flow body: task calls return placeholders and are recorded as graph nodes."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..executors.invocation import Upstream
+from ..executors.structure import WALK, instances, rebuilt
 from .errors import FlowDefinitionError
 from .graph import RESULT_REF, Graph, TaskNode, Trigger
 
@@ -15,22 +16,78 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """The future result of one task call (or of a whole dynamic map) inside a flow body."""
+    """The future result of one task call (or of a whole dynamic map) inside a flow body.
+
+    Using it as a value (arithmetic, comparison, ``if``, ``len``, indexing, iteration,
+    attributes) raises ``FlowDefinitionError``: the value is not known while tracing.
+    """
 
     key: str
     is_dynamic_map: bool = False
 
     def __iter__(self) -> Iterator[Any]:
-        raise FlowDefinitionError(
-            f"the result of {self.key!r} is not known while the flow is traced; "
-            f"pass it to a task or map over it with task.map(...)"
-        )
+        raise _used_as_value(self, "iteration")
 
-    def __bool__(self) -> bool:
-        raise FlowDefinitionError(
-            f"the result of {self.key!r} cannot be tested while the flow is traced; "
-            "branch inside a task instead (the flow body must be deterministic)"
-        )
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # protocols probe for these: answer as any object does
+            raise AttributeError(name)
+        raise _used_as_value(self, f"attribute .{name}")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TaskResult):
+            return self.key == other.key and self.is_dynamic_map == other.is_dynamic_map
+        raise _used_as_value(self, "comparison")
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, TaskResult):
+            return not self == other
+        raise _used_as_value(self, "comparison")
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.is_dynamic_map))
+
+
+class TaskResultUsedAsValue(FlowDefinitionError, AttributeError):
+    """A flow body used a task call's placeholder as if it were the task's result."""
+
+
+def _used_as_value(result: TaskResult, use: str) -> TaskResultUsedAsValue:
+    """The error for a flow body that used a task result as a value (e.g. ``a + 1``)."""
+    hint = ", or map over it with task.map(...)" if result.is_dynamic_map else ""
+    return TaskResultUsedAsValue(
+        f"the result of task {result.key!r} is used as a value in the flow body ({use}): "
+        "task calls return placeholders while the flow is traced; do this work in a task "
+        f"that takes the result as an argument{hint}"
+    )
+
+
+def _refuse(use: str) -> Callable[..., Any]:
+    def refused(self: TaskResult, *args: Any) -> Any:
+        raise _used_as_value(self, use)
+
+    return refused
+
+
+_OPERATORS = {
+    "add": "+", "sub": "-", "mul": "*", "matmul": "@", "truediv": "/", "floordiv": "//",
+    "mod": "%", "pow": "**", "lshift": "<<", "rshift": ">>", "and": "&", "xor": "^", "or": "|",
+}  # fmt: skip
+_OTHER_USES = {
+    "__lt__": "comparison", "__le__": "comparison", "__gt__": "comparison",
+    "__ge__": "comparison", "__neg__": "operator -", "__pos__": "operator +",
+    "__invert__": "operator ~", "__abs__": "abs()", "__divmod__": "divmod()",
+    "__rdivmod__": "divmod()", "__bool__": "truth test: if, and, or, not", "__len__": "len()",
+    "__getitem__": "indexing", "__setitem__": "item assignment", "__delitem__": "item deletion",
+    "__contains__": "membership test: in", "__reversed__": "reversed()", "__int__": "int()",
+    "__float__": "float()", "__complex__": "complex()", "__index__": "use as an integer",
+    "__round__": "round()", "__trunc__": "math.trunc()", "__floor__": "math.floor()",
+    "__ceil__": "math.ceil()",
+}  # fmt: skip
+for _name, _symbol in _OPERATORS.items():
+    for _form in (f"__{_name}__", f"__r{_name}__", f"__i{_name}__"):
+        setattr(TaskResult, _form, _refuse(f"operator {_symbol}"))
+for _form, _use in _OTHER_USES.items():
+    setattr(TaskResult, _form, _refuse(_use))
 
 
 class MappedResult(list[TaskResult]):
@@ -89,7 +146,7 @@ class Tracer:
         if all(type(value) in _SCALARS for value in values):  # e.g. a mapped child
             upstream: tuple[str, ...] = ()
         else:
-            upstream = tuple(dict.fromkeys(_upstream_keys(values)))
+            upstream = tuple(dict.fromkeys(marker.task_key for marker in instances(values, Upstream)))
         self.nodes[key] = TaskNode(
             key=key, task=call.task.name, upstream=upstream, trigger=trigger, map_over=map_over
         )
@@ -107,35 +164,18 @@ _SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
 
 
 def to_arguments(value: Any) -> Any:
-    """Replace placeholders by ``Upstream`` markers, recursively in lists, tuples and dicts."""
-    if type(value) in _SCALARS:
-        return value
+    """Replace placeholders by ``Upstream`` markers, at any depth (see ``executors.structure``)."""
+    return rebuilt(value, _as_marker)
+
+
+def _as_marker(value: Any) -> Any:
     if isinstance(value, TaskResult):
         return Upstream(value.key)
     if isinstance(value, Unmapped):
         raise FlowDefinitionError("lf.unmapped(...) is only meaningful in a .map(...) call")
-    if isinstance(value, list):
+    if isinstance(value, MappedResult):  # the children's results reach a task as a plain list
         return [to_arguments(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(to_arguments(item) for item in value)
-    if isinstance(value, dict):
-        return {key: to_arguments(item) for key, item in value.items()}
-    return value
-
-
-def _upstream_keys(value: Any) -> list[str]:
-    """Task keys of the ``Upstream`` markers in a nested structure, in order."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Upstream):
-            found.append(item.task_key)
-        elif isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-    return found
+    return WALK
 
 
 def result_structure(value: Any) -> Any:

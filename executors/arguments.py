@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .invocation import Upstream
+from .structure import WALK, rebuilt
 
 
 def resolve_arguments(
@@ -12,23 +13,16 @@ def resolve_arguments(
     """Return ``args`` and ``kwargs`` with every ``Upstream`` replaced by its value.
 
     ``values`` maps upstream task keys to their results. Placeholders are found at the
-    top level and nested in lists, tuples and dict values (exact types: subclasses such
-    as named tuples are kept as is, like every other object).
+    top level and nested in any container ``executors.structure`` walks (each rebuilt as
+    its own type: a named tuple stays a named tuple, a dataclass that dataclass).
     A missing key raises ``KeyError``, a bad index ``IndexError`` (callers turn both
     into a failed outcome).
     """
-    resolved_args = tuple(_resolve(arg, values) for arg in args)
-    return resolved_args, {name: _resolve(arg, values) for name, arg in kwargs.items()}
 
-
-def _resolve(obj: Any, values: Mapping[str, Any]) -> Any:
-    if isinstance(obj, Upstream):
+    def resolved(obj: Any) -> Any:
+        if type(obj) is not Upstream:
+            return WALK
         value = values[obj.task_key]
         return value if obj.index is None else value[obj.index]
-    if type(obj) is list:
-        return [_resolve(item, values) for item in obj]
-    if type(obj) is tuple:
-        return tuple(_resolve(item, values) for item in obj)
-    if type(obj) is dict:
-        return {key: _resolve(item, values) for key, item in obj.items()}
-    return obj
+
+    return rebuilt(args, resolved), {name: rebuilt(arg, resolved) for name, arg in kwargs.items()}

@@ -13,7 +13,8 @@ class Upstream:
     """A placeholder, inside an invocation's arguments, for an upstream task's result.
 
     ``index`` selects one element of a list result (a child of a dynamic map).
-    Placeholders may appear as arguments or nested in lists, tuples and dict values.
+    Placeholders may appear as arguments or nested in any container ``executors.structure``
+    walks (lists, tuples, dicts, sets, named tuples, dataclasses...).
     """
 
     task_key: str

@@ -58,6 +58,11 @@ class Tombstone:
     file_sha256: str
     archived_at: datetime
 
+    @property
+    def id(self) -> str:
+        """The run id, as ``Run.id`` names it (``run_id`` is the same value)."""
+        return self.run_id
+
 
 @dataclass(frozen=True, slots=True)
 class ArchiveCandidate:

@@ -22,6 +22,11 @@ class RunSummary:
     owner: str | None
     lease_expires_at: datetime | None
 
+    @property
+    def id(self) -> str:
+        """The run id, as ``Run.id`` names it (``run_id`` is the same value)."""
+        return self.run_id
+
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:

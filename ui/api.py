@@ -80,7 +80,7 @@ def run_summary_out(run: RunSummary, now: datetime, last_driver: str | None = No
     is_finished = RunState(run.state).is_terminal
     end = run.updated_at if is_finished else now
     return RunSummaryOut(
-        run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
+        id=run.run_id, run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
         updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
         duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
         driven_by=run.owner or last_driver,
@@ -110,7 +110,7 @@ def run_detail_out(
     tasks = overview(view.tasks)
     counts = Counter(task.state.value for task in view.tasks.values())
     return RunDetailOut(
-        run_id=view.run_id, flow=view.flow, flow_ref=view.flow_ref, state=view.state.value,
+        id=view.run_id, run_id=view.run_id, flow=view.flow, flow_ref=view.flow_ref, state=view.state.value,
         seq=view.seq, head_seq=head_seq, is_point_in_time=is_point_in_time,
         created_at=view.created_at, updated_at=view.updated_at, started_at=view.started_at,
         owner=view.owner, graph_hash=view.graph_hash, parameters=dict(view.parameters),

@@ -287,7 +287,7 @@ async def _runs_events(ui: UIContext) -> AsyncIterator[bytes]:
 
 @router.get("/runs/{run_id}", response_class=EventStream, responses=_EVENT_STREAM, status_code=200)
 async def live_run(run_id: str, ui: Context) -> EventStream:
-    """Server-sent events ``run``: ``{"run_id", "head_seq", "state"}`` on connecting, then
+    """Server-sent events ``run``: ``{"id", "run_id", "head_seq", "state"}`` on connecting, then
     after every change of the run (at most 4 a second). Stays open when the run finishes (a
     restart continues it); ends if the run is archived. 404 for an unknown run."""
     await run_in_threadpool(ui.engine.storage.log.run, run_id)  # RunNotFound: 404
@@ -318,7 +318,7 @@ async def _run_head(ui: UIContext, run_id: str) -> dict[str, Any] | None:
         run = await run_in_threadpool(ui.engine.storage.log.run, run_id)
     except RunNotFound:
         return None
-    return {"run_id": run.run_id, "head_seq": run.head_seq, "state": run.state}
+    return {"id": run.id, "run_id": run.run_id, "head_seq": run.head_seq, "state": run.state}
 
 
 async def _paced(subscription: Subscription) -> AsyncIterator[Changes | None]:

@@ -10,8 +10,10 @@ MAX_INTEGER = 2**31 - 1
 
 
 class RunSummaryOut(BaseModel):
-    """One run in the list of runs."""
+    """One run in the list of runs (``id`` and ``run_id`` are the same: ``run_id`` is kept
+    for clients written before ``id``)."""
 
+    id: str
     run_id: str
     flow: str
     state: str
@@ -59,8 +61,12 @@ class VerificationOut(BaseModel):
 
 
 class RunDetailOut(BaseModel):
-    """A run (as of ``seq`` for a point-in-time view): tasks outside maps, maps aggregated."""
+    """A run (as of ``seq`` for a point-in-time view): tasks outside maps, maps aggregated.
 
+    ``id`` and ``run_id`` are the same (``run_id`` is kept for clients written before ``id``).
+    """
+
+    id: str
     run_id: str
     flow: str
     flow_ref: str | None

@@ -262,13 +262,13 @@ def test_run_stream_sends_the_head_then_every_change_and_outlives_the_end(
     log = engine.storage.log
     with serve() as (url, _), http.stream("GET", f"{url}/api/live/runs/{run_id}") as response:
         reader = EventReader(response)
-        assert reader.event("run") == {"run_id": run_id, "head_seq": 1, "state": "SCHEDULED"}
+        assert reader.event("run") == {"id": run_id, "run_id": run_id, "head_seq": 1, "state": "SCHEDULED"}
         log.append(run_id, 1, [running()])
-        assert reader.event("run") == {"run_id": run_id, "head_seq": 2, "state": "RUNNING"}
+        assert reader.event("run") == {"id": run_id, "run_id": run_id, "head_seq": 2, "state": "RUNNING"}
         log.append(run_id, 2, [NewEvent(None, "run.failed", {"error": "boom"})])
-        assert reader.event("run") == {"run_id": run_id, "head_seq": 3, "state": "FAILED"}
+        assert reader.event("run") == {"id": run_id, "run_id": run_id, "head_seq": 3, "state": "FAILED"}
         log.append(run_id, 3, [running()])  # a restart continues the run
-        assert reader.event("run") == {"run_id": run_id, "head_seq": 4, "state": "RUNNING"}
+        assert reader.event("run") == {"id": run_id, "run_id": run_id, "head_seq": 4, "state": "RUNNING"}
 
 
 def test_run_stream_coalesces_a_burst_of_appends(
