@@ -168,7 +168,7 @@ def test_corrupt_row_raises_corrupt_event(storage: Storage, column: str, value: 
     with pytest.raises(CorruptEvent, match=reason) as info:
         storage.log.read("r1")
     assert (info.value.run_id, info.value.seq) == ("r1", 3)
-    assert len(storage.log.read_raw("r1")) == 5
+    assert len(storage.log.read("r1")) == 5
 
 
 def test_commit_with_unknown_outcome_is_not_written_twice(
