@@ -1,7 +1,9 @@
 """``Engine``: run flows, and read back what the log says about them."""
 
+import atexit
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -397,11 +399,15 @@ class Engine(AuditAPI):
 
 
 _default: Engine | None = None
+_default_lock = threading.Lock()
 
 
 def default_engine() -> Engine:
-    """The engine ``flow.run()`` uses: configured from the environment, made once."""
+    """The engine ``flow.run()`` uses: configured from the environment, made once (also
+    when threads ask at once), and closed when the interpreter exits."""
     global _default
-    if _default is None:
-        _default = Engine()
-    return _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+            atexit.register(_default.close)
+        return _default
