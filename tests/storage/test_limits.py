@@ -154,7 +154,7 @@ ACQUIRER = dedent(
     limits = SqlLimits(engine)
     lines = []
     for n in range(8):
-        while not try_acquire(limits, run_id, f"t{n}", ["db"], owner):
+        while not limits.try_acquire_many(run_id, [(f"t{n}", ["db"])], owner):
             time.sleep(0.005)
         start = time.monotonic()
         time.sleep(0.02)
