@@ -21,7 +21,7 @@ from .cancel import Canceller, CancelReport
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
-from .flow_ref import FlowNotFound, load_flow
+from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .fold import Folder, RunView, fold
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper
@@ -128,6 +128,7 @@ class Engine(AuditAPI):
         run_id: str | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
         """Trace ``flow`` and append the run.created event of a new run in ``state``."""
+        warn_if_importing_a_flow()
         bound = flow.bind(parameters)
         secrets = protect(flow, bound, self.home)
         traced = secrets.trace(flow, bound)
