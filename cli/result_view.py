@@ -137,8 +137,8 @@ def _compact(value: Any, room: int) -> str | None:
     (found without building the repr of a large container)."""
     container = _container(value)
     if container is None:
-        text = repr(value)
-        return text if len(text) <= room and "\n" not in text else None
+        plain = repr(value)
+        return plain if len(plain) <= room and "\n" not in plain else None
     opening, closing, items = container
     parts: list[str] = []
     used = len(opening) + len(closing)

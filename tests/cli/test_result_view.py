@@ -46,12 +46,14 @@ def test_a_large_dict_is_one_key_per_line_and_a_list_of_scalars_fills_lines() ->
 def test_a_long_text_is_cut_at_a_space_and_says_so() -> None:
     text = "word " * 100
     [line] = result_view({"text": text, "n": 1}, width=60).splitlines()[1:2]
-    assert line.startswith("  'text': 'word word") and line.endswith(f"… ({len(repr(text))} characters in all),")
+    assert line.startswith("  'text': 'word word")
+    assert line.endswith(f"… ({len(repr(text))} characters in all),")
     assert len(line) <= 61 and "wor …" not in line
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30)
+    | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=25) | st.dictionaries(st.text(max_size=10), inner, max_size=12),
     max_leaves=150,
 )
