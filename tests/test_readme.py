@@ -83,3 +83,19 @@ def test_every_readme_block_runs_as_pasted(tmp_path: Path) -> None:
     assert "SUCCEEDED {'Hello, Ada!': 8, 'Hello, Grace!': 10}" in outputs["hello.py"]
     assert "SUCCEEDED {'best': 14.0}" in outputs["pipeline.py"]
     assert len(outputs) >= 6
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    root = README.parent
+    [command] = {
+        line.split("#")[0].strip()
+        for block in blocks(README.read_text())
+        for line in block.code.splitlines()
+        if line.startswith("./scripts/test ") and "everything" in line
+    }
+    ci_lines = [line for line in (root / ".ci" / "run").read_text().splitlines() if line and line[0] != "#"]
+    assert ci_lines[-1] == command == "./scripts/test"
+    script = root / "scripts" / "test"
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    assert script.read_text().rstrip().endswith('exec python -m pytest "$@"')
