@@ -1,9 +1,10 @@
 """A run's result as readable text: pretty, bounded, and cut only between whole items.
 
 A value whose repr fits on one line is shown as it is. A larger dict, list or tuple is
-shown one item per line, nested items indented, and at most ``max_lines`` lines: the
-items that do not fit are counted (``... (12 more)``), never cut in the middle. A long
-text is cut at a space or comma, and says how many characters were left out.
+shown over several lines, its items indented: as many whole items per line as fit when
+each fits on a line, else one item per line, each shown the same way. At most
+``max_lines`` lines: the items that do not fit are counted (``... (12 more)``), never cut
+in the middle. A long text is cut at a space or comma, and says how long it was.
 """
 
 import itertools
@@ -43,14 +44,14 @@ def result_view(value: Any, *, width: int = WIDTH, max_lines: int = MAX_LINES) -
 def _render(value: Any, head: str, depth: int, out: _Lines, width: int) -> None:
     """Append the lines of ``value``, the first after ``head`` (e.g. ``'ranking': ``)."""
     indent = INDENT * depth
-    room = width - len(indent) - len(head)
+    room = width - len(indent) - len(head) - (1 if depth else 0)  # an item is followed by ","
     compact = _compact(value, room)
     if compact is not None:
         out.lines.append(indent + head + compact)
         return
     container = _container(value)
     if container is None:
-        _render_text(repr(value), indent + head, depth, out, width)
+        _render_text(repr(value), indent + head, depth, out, width - (1 if depth else 0))
         return
     opening, closing, items = container
     first = list(itertools.islice(items, out.limit * width // 2))  # more never fit
@@ -72,19 +73,20 @@ def _render(value: Any, head: str, depth: int, out: _Lines, width: int) -> None:
 
 def _pack(pairs: list[tuple[str, Any]], inner: str, width: int) -> list[list[str]] | None:
     """Whole items filling lines of ``width``, if every item fits on a line; else None."""
-    room = width - len(inner) - 1
+    room = width - len(inner)
     lines: list[list[str]] = []
-    used = room + 1
+    length = 0  # of the last line
     for head, item in pairs:
-        compact = _compact(item, room - len(head))
+        compact = _compact(item, room - len(head) - 1)
         if compact is None:
             return None
         text = head + compact + ","
-        if used + 1 + len(text) > width - len(inner):
-            lines.append([])
-            used = -1
-        lines[-1].append(text)
-        used += 1 + len(text)
+        if lines and length + 1 + len(text) <= room:
+            lines[-1].append(text)
+            length += 1 + len(text)
+        else:
+            lines.append([text])
+            length = len(text)
     return lines
 
 
