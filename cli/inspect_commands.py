@@ -154,7 +154,7 @@ def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOp
 
 
 def result_or_reason(found: Run) -> str | None:
-    """The result's truncated repr for a succeeded run (or why it cannot be loaded)."""
+    """The result of a succeeded run as bounded text (or why it cannot be loaded)."""
     if found.state is not RunState.SUCCEEDED:
         return None
     try:

@@ -15,11 +15,11 @@ from ..engine.events import Event
 from ..engine.fold import RunView, TaskView
 from ..engine.states import RunState, TaskState
 from ..storage import RunSummary
+from .result_view import result_view
 
 MAX_CHILDREN_SHOWN = 20
 """A group of mapped children larger than this is shown as one row with counts per state."""
 
-RESULT_CHARS = 200
 PAYLOAD_CHARS = 60
 HASH_CHARS = 12
 
@@ -258,8 +258,8 @@ def event_json(event: Event) -> bytes:
 
 
 def result_text(value: Any) -> str:
-    """A truncated repr of a run's result."""
-    return truncate(repr(value), RESULT_CHARS)
+    """A run's result, pretty and bounded, cut only between whole items (see ``result_view``)."""
+    return result_view(value)
 
 
 def state_line(state: RunState) -> Text:

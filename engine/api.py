@@ -1,7 +1,9 @@
 """``Engine``: run flows, and read back what the log says about them."""
 
+import atexit
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -20,7 +22,7 @@ from .cancel import Canceller, CancelReport
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow
-from .flow_ref import FlowNotFound, load_flow
+from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .fold import Folder, RunView, fold
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper
@@ -130,6 +132,7 @@ class Engine(AuditAPI):
         run_id: str | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
         """Trace ``flow`` and append the run.created event of a new run in ``state``."""
+        warn_if_importing_a_flow()
         bound = flow.bind(parameters)
         secrets = protect(flow, bound, self.home)
         traced = secrets.trace(flow, bound)
@@ -427,11 +430,15 @@ class Engine(AuditAPI):
 
 
 _default: Engine | None = None
+_default_lock = threading.Lock()
 
 
 def default_engine() -> Engine:
-    """The engine ``flow.run()`` uses: configured from the environment, made once."""
+    """The engine ``flow.run()`` uses: configured from the environment, made once (also
+    when threads ask at once), and closed when the interpreter exits."""
     global _default
-    if _default is None:
-        _default = Engine()
-    return _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+            atexit.register(_default.close)
+        return _default

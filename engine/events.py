@@ -73,16 +73,6 @@ def enters_run_state(event_type: str) -> bool:
     return event_type not in _STATELESS
 
 
-def task_event_type(state: TaskState) -> EventType:
-    """The event type that moves a task into ``state``."""
-    return EventType("task." + state.value.lower())
-
-
-def run_event_type(state: RunState) -> EventType:
-    """The event type that moves a run into ``state`` (SCHEDULED runs start with run.created)."""
-    return EventType("run." + state.value.lower())
-
-
 def entered_task_state(event_type: str) -> TaskState:
     """The task state an event of this type enters."""
     return TaskState(event_type[5:].upper())

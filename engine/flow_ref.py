@@ -4,6 +4,10 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -17,12 +21,25 @@ class FlowNotFound(FlowDefinitionError):
     """A flow reference does not lead to a flow."""
 
 
+class FlowImportStartedRun(UserWarning):
+    """Importing a flow's file or module, to load the flow, started a new run."""
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + "/"
+_loading = threading.local()  # .targets: what load_flow is importing in this thread
+
+
 def load_flow(ref: str) -> Flow[..., object]:
-    """Import the module or file of ``ref`` and return the flow it names."""
+    """Import the module or file of ``ref`` and return the flow it names.
+
+    A run created while the import runs the file's top-level code (code that is not under
+    ``if __name__ == "__main__":``) is warned about with ``FlowImportStartedRun``.
+    """
     target, sep, qualname = ref.rpartition(":")
     if not sep or not target or not qualname:
         raise FlowNotFound(f"flow reference {ref!r} must look like FILE.py:FLOW or MODULE:FLOW")
-    module = _load_file(target) if target.endswith(".py") else _import(target)
+    with _importing(target):
+        module = _load_file(target) if target.endswith(".py") else _import(target)
     found: object = module
     for part in qualname.split("."):
         found = getattr(found, part, None)
@@ -31,6 +48,37 @@ def load_flow(ref: str) -> Flow[..., object]:
     if not isinstance(found, Flow):
         raise FlowNotFound(f"{ref!r} is a {type(found).__name__}, not an @lf.flow")
     return found
+
+
+def warn_if_importing_a_flow() -> None:
+    """Warn if this thread creates a run while ``load_flow`` imports a flow's code."""
+    targets: list[str] = getattr(_loading, "targets", [])
+    if targets:
+        warnings.warn(
+            f"importing {targets[-1]} to load a flow (to resume, restart or drive a run of "
+            "it) started a new run: its top-level code runs on every such import. Put the "
+            'code that starts runs under `if __name__ == "__main__":`',
+            FlowImportStartedRun,
+            stacklevel=_caller_outside_ledgerflow(),
+        )
+
+
+@contextmanager
+def _importing(target: str) -> Iterator[None]:
+    targets: list[str] = _loading.__dict__.setdefault("targets", [])
+    targets.append(target)
+    try:
+        yield
+    finally:
+        targets.pop()
+
+
+def _caller_outside_ledgerflow() -> int:
+    """The ``stacklevel`` of the nearest caller outside this package (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _import(name: str) -> ModuleType:

@@ -14,15 +14,9 @@ from .task import Task
 
 INLINE_LIMIT = 1024  # bytes of JSON a result may have to travel inside its event
 INFRASTRUCTURE_RETRIES = 3
-"""Extra attempts a task gets for losing its worker, on top of its own ``retries``."""
-INFRASTRUCTURE_ERRORS = frozenset({
-    "distributed.scheduler.KilledWorker",
-    "distributed.comm.core.CommClosedError",
-    "distributed.client.FutureCancelledError",
-    "concurrent.futures._base.CancelledError",
-    "asyncio.exceptions.CancelledError",
-})
-"""Error types the Dask executor reports when the cluster, not the task, failed."""
+"""Extra attempts a task gets for an infrastructure failure (its worker lost, see
+``Outcome.infrastructure``), on top of its own ``retries``: a task that keeps killing its
+workers ends FAILED, the cause recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +46,11 @@ def record_outcome(run_id: str, task: Task[..., Any], outcome: Outcome, now: dat
                 delay = task.retry.delay_after(outcome.attempt)
                 return Recording(EventType.TASK_RETRYING, _retrying(base, delay, now))
             budget = task.retry.retries + INFRASTRUCTURE_RETRIES
-            if is_infrastructure_loss(outcome) and outcome.attempt <= budget:
+            if outcome.infrastructure and outcome.attempt <= budget:
                 payload = {**_retrying(base, 0.0, now), "infrastructure": True}
                 return Recording(EventType.TASK_RETRYING, payload)
             return Recording(EventType.TASK_FAILED, base)
     raise AssertionError(f"unknown outcome status {outcome.status!r}")
-
-
-def is_infrastructure_loss(outcome: Outcome) -> bool:
-    """True if the attempt failed because its worker or the connection to it was lost.
-
-    Such a failure says nothing about the task, so it gets up to ``INFRASTRUCTURE_RETRIES``
-    attempts beyond the task's own retries (counted in attempts: a task that keeps killing
-    its workers ends FAILED, the cause recorded).
-    """
-    return (
-        outcome.is_retryable
-        and outcome.worker is None  # reported by the executor, not by the task body
-        and outcome.error is not None
-        and outcome.error.type in INFRASTRUCTURE_ERRORS
-    )
 
 
 def _retrying(base: dict[str, Any], delay: float, now: datetime) -> dict[str, Any]:

@@ -27,11 +27,6 @@ class TaskState(StrEnum):
         """True for states whose result downstream tasks may consume."""
         return self in (TaskState.SUCCEEDED, TaskState.CACHED)
 
-    @property
-    def is_failure(self) -> bool:
-        """True for states that make an all_successful downstream UPSTREAM_FAILED."""
-        return self in (TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED)
-
 
 class RunState(StrEnum):
     """The state of a run."""

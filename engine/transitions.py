@@ -51,12 +51,3 @@ HOOK_RECORDABLE: frozenset[RunState] = frozenset(
     {_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}
 )
 
-
-def is_allowed_task(source: TaskState, target: TaskState) -> bool:
-    """Whether a task may move from ``source`` to ``target``."""
-    return target in TASK_TRANSITIONS[source]
-
-
-def is_allowed_run(source: RunState, target: RunState) -> bool:
-    """Whether a run may move from ``source`` to ``target``."""
-    return target in RUN_TRANSITIONS[source]

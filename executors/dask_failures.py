@@ -1,5 +1,7 @@
 """The FAILED outcomes the Dask executor gives when Dask, not the task body, failed."""
 
+import asyncio
+import dataclasses
 from concurrent.futures import CancelledError
 from datetime import datetime
 
@@ -8,8 +10,16 @@ from distributed.scheduler import KilledWorker
 from .body import error_info, failed_outcome, qualified_name
 from .invocation import ErrorInfo, Outcome
 
-# Dask-level failures that say nothing about the task itself: worth another attempt.
-RETRYABLE_FAILURES = (KilledWorker, CancelledError, OSError, TimeoutError)
+INFRASTRUCTURE_FAILURES: tuple[type[BaseException], ...] = (
+    KilledWorker,  # the workers running it died
+    CancelledError,  # its future was cancelled (also distributed's FutureCancelledError)
+    asyncio.CancelledError,
+    OSError,  # a lost connection (distributed's CommClosedError), the scheduler unreachable
+    TimeoutError,
+)
+"""The Dask-level failures that say nothing about the task itself: the one list of what
+counts as an infrastructure failure. Such an attempt is retryable, and gets extra attempts
+beyond the task's own retries (``engine.outcomes.INFRASTRUCTURE_RETRIES``)."""
 
 
 def not_serializable(task_key: str, attempt: int, exc: Exception, started_at: datetime) -> Outcome:
@@ -34,11 +44,13 @@ def dask_failure(task_key: str, attempt: int, exc: BaseException, started_at: da
         reason = "Dask could not run it"
     info = error_info(exc)
     message = f"task {task_key!r}: {reason}: {info.message}"
-    return failed_outcome(
+    lost = isinstance(exc, INFRASTRUCTURE_FAILURES)
+    outcome = failed_outcome(
         task_key,
         attempt,
         ErrorInfo(qualified_name(type(exc)), message, info.traceback),
-        is_retryable=isinstance(exc, RETRYABLE_FAILURES),
+        is_retryable=lost,
         started_at=started_at,
         worker=None,
     )
+    return dataclasses.replace(outcome, infrastructure=lost)

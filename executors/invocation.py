@@ -111,6 +111,7 @@ class Outcome:
     result: EncodedResult | None = None
     error: ErrorInfo | None = None
     is_retryable: bool = False  # the error matched the invocation's retry_on
+    infrastructure: bool = False  # the executor, not the task, failed (see INFRASTRUCTURE_FAILURES)
     skip_reason: str | None = None
     worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
     logs: tuple[LogLine, ...] = ()  # what the body printed and logged, in order (bounded)

@@ -91,11 +91,6 @@ class RunDiff:
         """True if both runs recorded the same graph hash."""
         return self.graph_hash_a is not None and self.graph_hash_a == self.graph_hash_b
 
-    @property
-    def first_change(self) -> Change | None:
-        """The earliest cause of the differences (None if the runs do not differ)."""
-        return self.first_changes[0] if self.first_changes else None
-
     def to_json(self) -> dict[str, Any]:
         """The diff as a JSON object, for programs."""
         return {

@@ -150,7 +150,7 @@ def verify_events(
     head: tuple[int, str] | None = None,
     checkpoint: Checkpoint | None = None,
 ) -> VerifyReport:
-    """Verify one run's events (``Event``s or ``RawEvent``s) in stored order.
+    """Verify one run's events (``Event``s, or rows with the same fields) in stored order.
 
     ``head`` is the (seq, hash) the log is expected to end at (the read model's head, or
     an exported checkpoint); ``checkpoint`` is one the chain must pass through.

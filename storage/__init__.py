@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import CancelRequest, SqlCancelRequests
-from .codec import GENESIS_HASH, RawEvent, canonical_event_bytes, canonical_payload, chain_hash
+from .codec import GENESIS_HASH, canonical_payload
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
     AppendConflict,
@@ -68,7 +68,6 @@ __all__ = [
     "InvalidDatabaseURL",
     "Leases",
     "PayloadNotJSON",
-    "RawEvent",
     "ResultNotFound",
     "ResultNotSerializable",
     "ResultRefused",
@@ -97,9 +96,7 @@ __all__ = [
     "WaitingTask",
     "WorkerRecord",
     "WorkerRegistry",
-    "canonical_event_bytes",
     "canonical_payload",
-    "chain_hash",
     "create_db_engine",
     "decode_result",
     "encode_result",

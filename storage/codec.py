@@ -6,7 +6,6 @@ its stored canonical text, verbatim, so verification hashes exactly what is stor
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any
@@ -20,20 +19,6 @@ GENESIS_HASH = "0" * 64
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _JSON_TYPES = (dict, list, str, int, float, bool, type(None))
-
-
-@dataclass(frozen=True, slots=True)
-class RawEvent:
-    """A stored event row as read, without decoding its payload text."""
-
-    run_id: str
-    seq: int
-    task_key: str | None
-    type: str
-    payload: str
-    ts: datetime
-    prev_hash: str
-    hash: str
 
 
 def _offending(value: Any) -> tuple[str, str]:
@@ -103,23 +88,6 @@ def ts_json(ts: datetime | str) -> bytes:
 _ZERO = timedelta(0)
 
 
-def canonical_event_bytes(
-    run_id: str,
-    seq: int,
-    task_key: str | None,
-    type: str,
-    payload: bytes | str | Mapping[str, Any],
-    ts: datetime,
-) -> bytes:
-    """Sorted-key JSON of the six hashed fields; a bytes/str payload is embedded verbatim."""
-    return ChainHasher(run_id).canonical(seq, task_key, type, payload, ts)
-
-
-def chain_hash(prev_hash: str, canonical: bytes) -> str:
-    """sha256(prev_hash || canonical bytes) as hex: the hash of an event."""
-    return sha256(prev_hash.encode() + canonical).hexdigest()
-
-
 class ChainHasher:
     """Hashes successive events of one run fast (the run id, types and last ts encoded once).
 
@@ -143,7 +111,7 @@ class ChainHasher:
         payload: bytes | str | Mapping[str, Any],
         ts: datetime | str,
     ) -> bytes:
-        """The canonical bytes of this run's event (see ``canonical_event_bytes``)."""
+        """Sorted-key JSON of the event's six hashed fields; a bytes/str payload is embedded verbatim."""
         if isinstance(payload, str):
             payload = payload.encode()
         elif not isinstance(payload, bytes):
@@ -165,7 +133,7 @@ class ChainHasher:
         payload: bytes | str | Mapping[str, Any],
         ts: datetime | str,
     ) -> str:
-        """The chained hash of this run's event."""
+        """The chained hash of this run's event: sha256(prev_hash || canonical bytes) as hex."""
         canonical = self.canonical(seq, task_key, type, payload, ts)
         return sha256(prev_hash.encode() + canonical).hexdigest()
 

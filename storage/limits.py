@@ -99,27 +99,18 @@ class SqlLimits:
             for tag, limit in tags
         ]
 
-    def try_acquire(
-        self, run_id: str, task_key: str, tags: Iterable[str], owner: str,
-        now: datetime | None = None,
-    ) -> bool:  # fmt: skip
-        """Take one slot of every limited tag in ``tags`` for the task, or none.
-
-        True if the task may start (it holds its slots, or none of its tags is limited);
-        False if a limited tag is full, and the task is then recorded as waiting on it.
-        ``owner`` must hold the run's lease: the slots live as long as it does.
-        """
-        return task_key in self.try_acquire_many(run_id, [(task_key, tags)], owner, now)
-
     @retry_unavailable
     def try_acquire_many(
         self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str,
         now: datetime | None = None,
     ) -> set[str]:  # fmt: skip
-        """``try_acquire`` for several tasks of a run in one transaction, in their order.
+        """Take one slot of every limited tag of each task, or none, in one transaction,
+        in the tasks' order.
 
-        Returns the keys of the tasks that may start; each of the others is recorded as
-        waiting on the tags that were full when its turn came.
+        Returns the keys of the tasks that may start (they hold their slots, or none of
+        their tags is limited); each of the others is recorded as waiting on the tags that
+        were full when its turn came. ``owner`` must hold the run's lease: the slots live
+        as long as it does.
         """
         wanted = {key: sorted(set(tags)) for key, tags in tasks}
         all_tags = sorted({tag for tags in wanted.values() for tag in tags})

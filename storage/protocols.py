@@ -137,10 +137,6 @@ class Leases(Protocol):
 class CacheIndex(Protocol):
     """Cached task results by cache key (a read model of ``task.succeeded`` events)."""
 
-    def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
-        """The latest unexpired entry for ``cache_key``, or None."""
-        ...
-
     def cache_lookup_many(
         self, cache_keys: Collection[str], now: datetime | None = None
     ) -> dict[str, CacheEntry]:
@@ -151,14 +147,11 @@ class CacheIndex(Protocol):
 class ConcurrencyLimits(Protocol):
     """Slots of limited tags, taken before a task is submitted and given back after."""
 
-    def try_acquire(self, run_id: str, task_key: str, tags: Iterable[str], owner: str) -> bool:
-        """Take a slot of every limited tag or none; False: a tag is full (the task waits)."""
-        ...
-
     def try_acquire_many(
         self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str
     ) -> set[str]:
-        """``try_acquire`` for several tasks in one go, in order; returns the keys that may start."""
+        """Take a slot of every limited tag of each task or none, in order; returns the keys
+        of the tasks that may start (the others wait)."""
         ...
 
     def release(self, run_id: str, *task_keys: str) -> None:

@@ -14,7 +14,7 @@ from ..engine.bulk import collector_paused
 from ..engine.events import Event, EventType, NewEvent
 from . import leases, schema
 from .cache_index import cache_fields_problem, index_appended, lookup
-from .codec import GENESIS_HASH, ChainHasher, RawEvent, canonical_payload
+from .codec import GENESIS_HASH, ChainHasher, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
 from .postgres import COPY_THRESHOLD, copy_events
@@ -275,11 +275,6 @@ class SqlEventLog:
             return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
 
     @retry_unavailable
-    def read_raw(self, run_id: str) -> list[RawEvent]:
-        """All stored rows of a run in seq order, payload text undecoded (for verification)."""
-        return [RawEvent(*row) for row in self._select_rows(run_id, 0, None)]  # columns in field order
-
-    @retry_unavailable
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
@@ -403,15 +398,12 @@ class SqlEventLog:
             logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
         return claimed
 
-    def cache_lookup(self, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
-        """The latest entry recorded for ``cache_key`` unless it expired at ``now``, or None."""
-        return self.cache_lookup_many([cache_key], now).get(cache_key)
-
     @retry_unavailable
     def cache_lookup_many(
         self, cache_keys: Collection[str], now: datetime | None = None
     ) -> dict[str, CacheEntry]:
-        """``cache_lookup`` of many keys in one query per batch: the entries found, by key."""
+        """The latest entry recorded for each of ``cache_keys`` unless it expired at ``now``,
+        in one query per batch: the entries found, by key."""
         now = leases.utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             return lookup(connection, cache_keys, now)

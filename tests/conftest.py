@@ -119,3 +119,24 @@ def dask_client() -> Iterator[distributed.Client]:
         distributed.Client(cluster) as client,
     ):
         yield client
+
+
+SLOW_TESTS = (
+    "tests/crash/",  # processes killed mid-run and resumed
+    "tests/scaleout/test_cluster.py",  # Dask clusters and worker processes
+    "tests/scaleout/test_schedule_race.py",  # scheduler processes racing
+    "tests/storage/test_postgres_restart.py",  # restarts the PostgreSQL server
+    "tests/ui/test_browser.py",  # a headless browser
+    "tests/examples/",  # fits scikit-learn models
+    "tests/engine/test_dask_runs.py::test_resources_become_dask_worker_resources",
+)
+"""Node id prefixes of the slow end-to-end tests: ``pytest -m "not slow"`` leaves them out
+(other slow tests carry ``@pytest.mark.slow`` themselves)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent.parent
+    for item in items:
+        node_id = f"{item.path.relative_to(root).as_posix()}::{item.name}"
+        if node_id.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ledgerflow.cli import app
 from ledgerflow.storage import SqlEventLog, create_db_engine
-from ledgerflow.storage.codec import ChainHasher
+from ledgerflow.storage.codec import ChainHasher, canonical_payload
 
 from .conftest import Invoke
 from .test_commands import run_id_of
@@ -135,7 +135,7 @@ def test_a_kept_checkpoint_finds_a_truncated_run(
     assert cli("verify", run_id, "--checkpoint", kept).stdout.startswith(
         f"OK: run {run_id}: 9 events verified, the chain holds; checkpoint seq 9 matches"
     )
-    seventh = SqlEventLog(tamper).read_raw(run_id)[6]
+    seventh = SqlEventLog(tamper).read(run_id)[6]
     edit(tamper, "DELETE FROM events WHERE run_id = :run AND seq > 7", run=run_id)
     edit(tamper, "UPDATE runs SET head_seq = 7, head_hash = :h WHERE run_id = :run", h=seventh.hash,
          run=run_id)  # fmt: skip
@@ -150,10 +150,10 @@ def test_an_export_as_checkpoint_finds_where_a_rewrite_starts(
 ) -> None:
     out = tmp_path / "run.jsonl"
     kept = checkpoint_in(cli("export", run_id, "-o", str(out)).stdout)
-    rows, hasher = SqlEventLog(tamper).read_raw(run_id), ChainHasher(run_id)
+    rows, hasher = SqlEventLog(tamper).read(run_id), ChainHasher(run_id)
     prev = rows[2].hash
     for row in rows[3:]:  # seq 4 edited; it, every later row and the head re-chained
-        payload = '{"attempt":5}' if row.seq == 4 else row.payload
+        payload = '{"attempt":5}' if row.seq == 4 else canonical_payload(row.payload).decode()
         digest = hasher.hash(prev, row.seq, row.task_key, row.type, payload, row.ts)
         edit(tamper, "UPDATE events SET payload = :p, prev_hash = :prev, hash = :h "
              "WHERE run_id = :run AND seq = :seq", p=payload, prev=prev, h=digest, run=run_id,

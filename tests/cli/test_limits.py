@@ -39,8 +39,8 @@ def test_waiting_tasks_are_shown_with_their_tag(cli: Invoke, database_url: str, 
         storage.log.append("r1", 0, [NewEvent(None, "run.created", {"flow": "f"})])
         storage.log.take_over("r1", "driver", 60)
         storage.limits.set_limit("db", 1)
-        assert storage.limits.try_acquire("r1", "load[0]", ["db"], "driver")
-        assert not storage.limits.try_acquire("r1", "load[1]", ["db"], "driver")
+        tasks = [("load[0]", ["db"]), ("load[1]", ["db"])]
+        assert storage.limits.try_acquire_many("r1", tasks, "driver") == {"load[0]"}
     shown = cli("limits")
     assert shown.exit_code == 0, shown.output
     assert table_rows(shown.output) == [["db", "1", "1", "1", "r1 load[1]"]]

@@ -148,7 +148,7 @@ def test_slots_left_by_a_killed_driver_expire_with_its_lease(database_url: str, 
         engine.set_limit("db", 1)
         run = engine.run(db_chain)
         engine.storage.log.take_over(run.id, "dead-driver", 0.5)  # as if it died holding a slot
-        assert engine.storage.limits.try_acquire(run.id, "hold", ["db"], "dead-driver")
+        assert engine.storage.limits.try_acquire_many(run.id, [("hold", ["db"])], "dead-driver")
         assert in_use(engine) == {"db": (1, 0)}
         deadline = time.monotonic() + 30
         while in_use(engine) != {"db": (0, 0)}:  # the lease lapses: the slot no longer counts

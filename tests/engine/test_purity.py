@@ -8,7 +8,7 @@ import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 PURE_MODULES = [
-    "states", "transitions", "events", "graph", "fold", "frontier", "errors", "ids", "restart",
+    "states", "transitions", "events", "graph", "fold", "frontier", "errors", "restart",
     "bulk",
 ]
 FORBIDDEN_STDLIB = {"logging", "random", "threading", "time", "socket", "os", "subprocess"}

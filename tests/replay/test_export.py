@@ -285,7 +285,7 @@ def test_an_export_of_a_tampered_log_fails_where_the_database_does(
 def test_a_payload_stored_as_other_text_is_exported_verbatim(stored: Storage, tmp_path: Path) -> None:
     """A row whose stored text is not canonical JSON (only by tampering) keeps its exact
     text, so the export re-hashes as the database does: a forged hash over it holds."""
-    row = stored.log.read_raw(RUN)[4]
+    row = stored.log.read(RUN)[4]
     text = '{ "attempt": 1 }'
     digest = ChainHasher(RUN).hash(row.prev_hash, 5, row.task_key, row.type, text, row.ts)
     execute(stored.engine, "UPDATE events SET payload = :p, hash = :h WHERE run_id = :run AND seq = 5",

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledgerflow.engine.events import Event
 from ledgerflow.replay import (
     Checkpoint,
     InvalidCheckpoint,
@@ -18,8 +19,8 @@ from ledgerflow.replay import (
     verify_events,
     verify_run,
 )
-from ledgerflow.storage import RawEvent, RunNotFound, Storage, open_storage
-from ledgerflow.storage.codec import ChainHasher, format_ts, ts_json
+from ledgerflow.storage import RunNotFound, Storage, open_storage
+from ledgerflow.storage.codec import ChainHasher, canonical_payload, format_ts, ts_json
 
 from ..storage.builders import execute, new_run, task_events
 
@@ -78,7 +79,7 @@ def test_deleted_middle_row_is_found_at_the_missing_seq(run: Storage) -> None:
 
 def test_deleted_tail_is_found_against_the_head(run: Storage) -> None:
     execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq >= 8", run=RUN)
-    assert verify_events(run.log.read_raw(RUN)).ok  # a prefix alone looks intact
+    assert verify_events(run.log.read(RUN)).ok  # a prefix alone looks intact
     bad_at(verify_run(run, RUN), 8)
 
 
@@ -86,7 +87,7 @@ def test_deleted_tail_is_found_against_a_checkpoint(run: Storage) -> None:
     checkpoint = (run.log.read(RUN)[-1].seq, run.log.read(RUN)[-1].hash)
     execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq = 10", run=RUN)
     execute(run.engine, "DELETE FROM runs WHERE run_id = :run", run=RUN)
-    bad_at(verify_events(run.log.read_raw(RUN), checkpoint), 10)
+    bad_at(verify_events(run.log.read(RUN), checkpoint), 10)
 
 
 def test_every_row_deleted(run: Storage) -> None:
@@ -132,7 +133,7 @@ def test_inserted_row_with_a_forged_hash_breaks_the_next_link(run: Storage) -> N
 
 def test_row_appended_beyond_the_head_is_found(run: Storage) -> None:
     _forge(run, 11, run.log.read(RUN)[-1].hash, is_hash_valid=True)
-    assert verify_events(run.log.read_raw(RUN)).ok
+    assert verify_events(run.log.read(RUN)).ok
     bad_at(verify_run(run, RUN), 11)
 
 
@@ -160,22 +161,22 @@ def test_rows_passed_out_of_order_are_found() -> None:
     bad_at(verify_events([*rows[:3], rows[2], *rows[3:]]), 4)
 
 
-def _chain(count: int) -> list[RawEvent]:
+def _chain(count: int) -> list[Event]:
     hasher, prev, rows = ChainHasher("r"), "0" * 64, []
     ts = datetime(2026, 1, 1, tzinfo=UTC)
     for seq in range(1, count + 1):
         digest = hasher.hash(prev, seq, None, "task.running", "{}", ts)
-        rows.append(RawEvent("r", seq, None, "task.running", "{}", ts, prev, digest))
+        rows.append(Event("r", seq, None, "task.running", {}, ts, prev, digest))
         prev = digest
     return rows
 
 
 def _rewrite_from(run: Storage, seq: int) -> None:
     """Edit seq ``seq`` and re-chain every later row and the head: a self-consistent chain."""
-    hasher, rows = ChainHasher(RUN), run.log.read_raw(RUN)
+    hasher, rows = ChainHasher(RUN), run.log.read(RUN)
     prev = rows[seq - 2].hash if seq > 1 else "0" * 64
     for row in rows[seq - 1 :]:
-        payload = '{"attempt":7}' if row.seq == seq else row.payload
+        payload = '{"attempt":7}' if row.seq == seq else canonical_payload(row.payload).decode()
         digest = hasher.hash(prev, row.seq, row.task_key, row.type, payload, row.ts)
         execute(
             run.engine,
@@ -286,7 +287,7 @@ def test_stored_rows_and_decoded_events_hash_alike() -> None:
 
 def test_rows_of_two_runs_are_a_break_at_the_stray_row() -> None:
     rows, other = _chain(5), _chain(5)
-    stray = RawEvent("other", 3, None, "task.running", "{}", other[2].ts, other[1].hash, other[2].hash)
+    stray = Event("other", 3, None, "task.running", {}, other[2].ts, other[1].hash, other[2].hash)
     bad_at(verify_events([*rows[:2], stray, *rows[3:]]), 3)
 
 

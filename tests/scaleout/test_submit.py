@@ -1,4 +1,4 @@
-"""Submitting runs, workers claiming them (and the registry), infrastructure retries, and
+"""Submitting runs, workers claiming them (and the registry), and
 ``ledgerflow submit`` / ``ledgerflow workers``: in one process, on SQLite and PostgreSQL."""
 
 import threading
@@ -14,10 +14,6 @@ import ledgerflow as lf
 from ledgerflow.cli import app
 from ledgerflow.engine.events import NewEvent
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.outcomes import INFRASTRUCTURE_RETRIES, record_outcome
-from ledgerflow.engine.task import Task
-from ledgerflow.executors import Outcome
-from ledgerflow.executors.invocation import ErrorInfo, OutcomeStatus
 
 from .conftest import wait_until
 
@@ -107,37 +103,6 @@ def test_a_running_worker_registers_heartbeats_and_signs_off(
         assert [engine.get_run(run_id).state for run_id in run_ids] == ["SUCCEEDED"] * 2
         [record] = worker.registry.workers()
         assert record.state == "stopped" and record.runs_driven == 2
-
-
-def _lost(
-    attempt: int, error_type: str = "distributed.scheduler.KilledWorker", worker: str | None = None
-) -> Outcome:
-    now = datetime.now(UTC)
-    error = ErrorInfo(error_type, "the Dask workers running it died", "")
-    return Outcome(
-        "t", attempt, OutcomeStatus.FAILED, now, now, error=error, is_retryable=True, worker=worker
-    )
-
-
-@pytest.mark.parametrize("retries", [0, 2])
-def test_a_lost_worker_gets_bounded_infrastructure_retries(retries: int) -> None:
-    task: Task[..., int] = lf.task(retries=retries)(lambda: 1)
-    now = datetime.now(UTC)
-    last = retries + INFRASTRUCTURE_RETRIES + 1
-    for attempt in range(1, last):
-        recording = record_outcome("r", task, _lost(attempt), now)
-        assert recording.type == "task.retrying"
-        if attempt > retries:
-            assert recording.payload["infrastructure"] is True
-            assert recording.payload["error"]["type"] == "distributed.scheduler.KilledWorker"
-    assert record_outcome("r", task, _lost(last), now).type == "task.failed"
-
-
-def test_a_body_failure_is_not_an_infrastructure_loss() -> None:
-    task: Task[..., int] = lf.task(lambda: 1)
-    now = datetime.now(UTC)
-    assert record_outcome("r", task, _lost(1, worker="tcp://w:1"), now).type == "task.failed"
-    assert record_outcome("r", task, _lost(1, "builtins.OSError"), now).type == "task.failed"
 
 
 def test_the_submit_and_workers_commands(

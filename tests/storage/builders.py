@@ -1,11 +1,13 @@
 """Small builders of events for the storage and replay tests."""
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ledgerflow.engine.events import NewEvent
-from ledgerflow.storage import SqlEventLog
+from ledgerflow.storage import CacheEntry, CacheIndex, SqlEventLog, SqlLimits
 
 
 def created(flow: str = "flow", **payload: Any) -> NewEvent:
@@ -31,3 +33,16 @@ def execute(engine: sa.Engine, sql: str, **params: Any) -> None:
     """Run raw SQL in its own transaction (tampering, corrupting)."""
     with engine.begin() as connection:
         connection.execute(sa.text(sql), params)
+
+
+def cache_lookup(index: CacheIndex, cache_key: str, now: datetime | None = None) -> CacheEntry | None:
+    """The cache entry of one key (the index looks keys up in batches)."""
+    return index.cache_lookup_many([cache_key], now).get(cache_key)
+
+
+def try_acquire(
+    limits: SqlLimits, run_id: str, task_key: str, tags: Iterable[str], owner: str,
+    now: datetime | None = None,
+) -> bool:  # fmt: skip
+    """Whether one task may start: its slots taken (the limits take them in batches)."""
+    return task_key in limits.try_acquire_many(run_id, [(task_key, tags)], owner, now)

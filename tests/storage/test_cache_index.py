@@ -18,7 +18,7 @@ from ledgerflow.storage import (
 )
 from ledgerflow.storage.schema import cache_entries
 
-from .builders import created, execute, task_events
+from .builders import cache_lookup, created, execute, task_events
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -44,8 +44,8 @@ def test_a_cacheable_success_is_indexed(storage: Storage) -> None:
     seq = started(storage, "r1")
     result = {"ref": "r1/t", "format": "json", "size": 3, "sha256": "ab"}
     storage.log.append("r1", seq, [succeeded("t", T0 + timedelta(seconds=1), cache_key="k1", result=result)])
-    assert index.cache_lookup("k1") == CacheEntry("k1", "r1", "t", result, T0 + timedelta(seconds=1), None)
-    assert index.cache_lookup("k2") is None
+    assert cache_lookup(index, "k1") == CacheEntry("k1", "r1", "t", result, T0 + timedelta(seconds=1), None)
+    assert cache_lookup(index, "k2") is None
 
 
 @pytest.mark.parametrize(
@@ -67,10 +67,10 @@ def test_newer_replaces_older_and_never_the_reverse(storage: Storage) -> None:
     for i, run_id in enumerate(("r1", "r2", "r3")):
         started(storage, run_id, T0)
         storage.log.append(run_id, 1, [succeeded(f"t{i}", T0 + timedelta(seconds=10 * i), cache_key="k")])
-    assert storage.log.cache_lookup("k", now=T0).run_id == "r3"  # type: ignore[union-attr]
+    assert cache_lookup(storage.log, "k", now=T0).run_id == "r3"  # type: ignore[union-attr]
     started(storage, "old", T0)
     storage.log.append("old", 1, [succeeded("t", T0 + timedelta(seconds=5), cache_key="k")])
-    assert storage.log.cache_lookup("k", now=T0).run_id == "r3"  # type: ignore[union-attr]
+    assert cache_lookup(storage.log, "k", now=T0).run_id == "r3"  # type: ignore[union-attr]
 
 
 def test_the_last_of_a_batch_wins(storage: Storage) -> None:
@@ -84,19 +84,19 @@ def test_an_expired_entry_is_ignored(storage: Storage) -> None:
     seq = started(storage, "r1")
     expiry = T0 + timedelta(hours=1)
     storage.log.append("r1", seq, [succeeded("t", cache_key="k", cache_expires_at=expiry.isoformat())])
-    entry = storage.log.cache_lookup("k", now=expiry - timedelta(microseconds=1))
+    entry = cache_lookup(storage.log, "k", now=expiry - timedelta(microseconds=1))
     assert entry is not None and entry.expires_at == expiry and entry.expires_at.tzinfo is UTC
-    assert storage.log.cache_lookup("k", now=expiry) is None
-    assert storage.log.cache_lookup("k") is None  # default: the current time, long after
+    assert cache_lookup(storage.log, "k", now=expiry) is None
+    assert cache_lookup(storage.log, "k") is None  # default: the current time, long after
     storage.log.append("r1", seq + 1, [succeeded("t", expiry, cache_key="k")])  # a fresh success
-    assert storage.log.cache_lookup("k") is not None
+    assert cache_lookup(storage.log, "k") is not None
 
 
 def test_an_offset_expiry_is_read_as_utc(storage: Storage) -> None:
     seq = started(storage, "r1")
     expiry = "2026-05-01T14:00:00+02:00"
     storage.log.append("r1", seq, [succeeded("t", cache_key="k", cache_expires_at=expiry)])
-    entry = storage.log.cache_lookup("k", now=T0 - timedelta(seconds=1))
+    entry = cache_lookup(storage.log, "k", now=T0 - timedelta(seconds=1))
     assert entry is not None and entry.expires_at == T0
 
 
@@ -105,7 +105,7 @@ def test_a_conflicting_append_indexes_nothing(storage: Storage) -> None:
     storage.log.append("r1", seq, task_events(1))
     with pytest.raises(AppendConflict):
         storage.log.append("r1", seq, [succeeded("t", cache_key="k")])
-    assert storage.log.cache_lookup("k", now=T0) is None
+    assert cache_lookup(storage.log, "k", now=T0) is None
 
 
 @pytest.mark.parametrize(
@@ -141,10 +141,10 @@ def test_rebuild_recreates_the_cache_index_from_the_events(storage: Storage) -> 
     before = all_entries(storage)
     assert len(before) == 4
     execute(storage.engine, "DELETE FROM cache_entries")
-    assert storage.log.cache_lookup("shared") is None
+    assert cache_lookup(storage.log, "shared") is None
     assert rebuild_read_model(storage.engine) == 3
     assert all_entries(storage) == before
-    entry = storage.log.cache_lookup("shared", now=T0)
+    entry = cache_lookup(storage.log, "shared", now=T0)
     assert entry is not None and (entry.run_id, entry.result) == ("r2", {"inline": [2, 0.5]})
 
 

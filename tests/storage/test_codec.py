@@ -10,9 +10,7 @@ from ledgerflow.storage import PayloadNotJSON
 from ledgerflow.storage.codec import (
     GENESIS_HASH,
     ChainHasher,
-    canonical_event_bytes,
     canonical_payload,
-    chain_hash,
     format_ts,
 )
 
@@ -25,8 +23,8 @@ def test_canonical_payload_sorts_keys_at_every_level() -> None:
     )
 
 
-def test_canonical_event_bytes_are_stable() -> None:
-    canonical = canonical_event_bytes("run-1", 3, "t[0]", "task.running", {"b": 1, "a": "é"}, TS)
+def test_canonical_bytes_are_stable() -> None:
+    canonical = ChainHasher("run-1").canonical(3, "t[0]", "task.running", {"b": 1, "a": "é"}, TS)
     assert canonical == (
         b'{"payload":{"a":"\xc3\xa9","b":1},"run_id":"run-1","seq":3,"task_key":"t[0]",'
         b'"ts":"2026-01-02T03:04:05.123456+00:00","type":"task.running"}'
@@ -41,7 +39,7 @@ def test_canonical_event_bytes_are_stable() -> None:
     }
     assert canonical == orjson.dumps(expected, option=orjson.OPT_SORT_KEYS)
     # A golden value: changing it breaks every stored chain.
-    assert chain_hash(GENESIS_HASH, canonical) == (
+    assert ChainHasher("run-1").hash(GENESIS_HASH, 3, "t[0]", "task.running", {"b": 1, "a": "é"}, TS) == (
         "d7f59ec7c764b906f17a873aa5db045b1e8f130c1b487921773c89b855660f59"
     )
 
@@ -50,8 +48,8 @@ def test_payload_as_text_or_mapping_give_the_same_bytes() -> None:
     payload = {"z": [1, {"y": True}], "a": 0.1}
     as_text = canonical_payload(payload).decode()
     for form in (payload, as_text, as_text.encode()):
-        assert canonical_event_bytes("r", 1, None, "run.created", form, TS) == (
-            canonical_event_bytes("r", 1, None, "run.created", payload, TS)
+        assert ChainHasher("r").canonical(1, None, "run.created", form, TS) == (
+            ChainHasher("r").canonical(1, None, "run.created", payload, TS)
         )
 
 
@@ -63,18 +61,15 @@ def test_ts_is_utc_with_microseconds_whatever_the_zone() -> None:
         format_ts(datetime(2026, 1, 2))
 
 
-def test_chain_hash_is_sha256_of_prev_and_bytes() -> None:
+def test_the_hash_is_sha256_of_prev_hash_and_canonical_bytes() -> None:
     assert GENESIS_HASH == "0" * 64
-    assert chain_hash("ab", b"cd") == hashlib.sha256(b"abcd").hexdigest()
-
-
-def test_chain_hasher_equals_the_plain_functions() -> None:
     hasher = ChainHasher("run-1")
     prev = GENESIS_HASH
     for seq in range(1, 5):
         ts = TS + timedelta(microseconds=seq // 2)
         payload = {"seq": seq}
-        expected = chain_hash(prev, canonical_event_bytes("run-1", seq, None, "x", payload, ts))
+        canonical = ChainHasher("run-1").canonical(seq, None, "x", payload, ts)
+        expected = hashlib.sha256(prev.encode() + canonical).hexdigest()
         assert hasher.hash(prev, seq, None, "x", payload, ts) == expected
         prev = expected
 

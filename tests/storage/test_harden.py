@@ -50,10 +50,10 @@ def test_harden_is_idempotent(hardened: lf.Engine) -> None:
     ],
 )
 def test_edits_of_events_are_refused(hardened: lf.Engine, sql: str, refused: str) -> None:
-    before = hardened.storage.log.read_raw(hardened.runs()[0].run_id)
+    before = hardened.storage.log.read(hardened.runs()[0].run_id)
     with pytest.raises(sa_exc.DBAPIError, match=f"events are append-only: {refused}"):
         execute(hardened.storage.engine, sql)
-    assert hardened.storage.log.read_raw(hardened.runs()[0].run_id) == before
+    assert hardened.storage.log.read(hardened.runs()[0].run_id) == before
 
 
 def test_appends_and_runs_go_on(hardened: lf.Engine) -> None:

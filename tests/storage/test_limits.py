@@ -16,7 +16,7 @@ from ledgerflow.storage import SqlLimits, Storage, TagUsage, create_db_engine, u
 from ledgerflow.storage.migrate import alembic_config
 
 from ..intervals import peak_overlap
-from .builders import new_run
+from .builders import new_run, try_acquire
 
 
 def driven(storage: Storage, run_id: str, owner: str, ttl: float = 60.0) -> str:
@@ -36,13 +36,13 @@ def test_a_task_takes_every_limited_tag_or_none(storage: Storage) -> None:
     driven(storage, "r1", "w")
     limits.set_limit("a", 1)
     limits.set_limit("b", 2)
-    assert limits.try_acquire("r1", "t1", ["b", "a", "unlimited"], "w")
-    assert not limits.try_acquire("r1", "t2", ["a", "b"], "w")
+    assert try_acquire(limits, "r1", "t1", ["b", "a", "unlimited"], "w")
+    assert not try_acquire(limits, "r1", "t2", ["a", "b"], "w")
     assert usage(limits) == {"a": (1, 1, ["t2"]), "b": (2, 1, [])}  # t2 took no slot of b
-    assert limits.try_acquire("r1", "t3", ["b"], "w")
+    assert try_acquire(limits, "r1", "t3", ["b"], "w")
     assert usage(limits)["b"] == (2, 2, [])
     limits.release("r1", "t1", "t3")
-    assert limits.try_acquire("r1", "t2", ["a", "b"], "w")
+    assert try_acquire(limits, "r1", "t2", ["a", "b"], "w")
     assert usage(limits) == {"a": (1, 1, []), "b": (2, 1, [])}
 
 
@@ -61,8 +61,8 @@ def test_many_tasks_take_slots_in_their_order_in_one_call(storage: Storage) -> N
 
 def test_tags_without_a_limit_are_unlimited(storage: Storage) -> None:
     driven(storage, "r1", "w")
-    assert all(storage.limits.try_acquire("r1", f"t{i}", ["free"], "w") for i in range(20))
-    assert storage.limits.try_acquire("r1", "t", [], "w")
+    assert all(try_acquire(storage.limits, "r1", f"t{i}", ["free"], "w") for i in range(20))
+    assert try_acquire(storage.limits, "r1", "t", [], "w")
     assert storage.limits.limits() == []
 
 
@@ -70,13 +70,13 @@ def test_limit_zero_pauses_a_tag_until_raised(storage: Storage) -> None:
     limits = storage.limits
     driven(storage, "r1", "w")
     limits.set_limit("db", 0)
-    assert not limits.try_acquire("r1", "t1", ["db"], "w")
-    assert not limits.try_acquire("r1", "t1", ["db"], "w")  # still one waiting row
+    assert not try_acquire(limits, "r1", "t1", ["db"], "w")
+    assert not try_acquire(limits, "r1", "t1", ["db"], "w")  # still one waiting row
     [tag] = limits.limits()
     assert tag == TagUsage("db", 0, 0, tag.waiting) and [w.task_key for w in tag.waiting] == ["t1"]
     assert tag.waiting[0].run_id == "r1" and tag.waiting[0].since.tzinfo is not None
     limits.set_limit("db", 1)
-    assert limits.try_acquire("r1", "t1", ["db"], "w")
+    assert try_acquire(limits, "r1", "t1", ["db"], "w")
     assert usage(limits) == {"db": (1, 1, [])}
 
 
@@ -92,11 +92,11 @@ def test_a_slot_comes_back_when_its_holders_lease_expires(storage: Storage) -> N
     driven(storage, "r1", "dead", ttl=5)
     driven(storage, "r2", "live")
     limits.set_limit("db", 1)
-    assert limits.try_acquire("r1", "t", ["db"], "dead")
-    assert not limits.try_acquire("r2", "t", ["db"], "live")
+    assert try_acquire(limits, "r1", "t", ["db"], "dead")
+    assert not try_acquire(limits, "r2", "t", ["db"], "live")
     later = datetime.now(UTC) + timedelta(seconds=10)
     assert [u.in_use for u in limits.limits(now=later)] == [0]  # lapsed: not counted
-    assert limits.try_acquire("r2", "t", ["db"], "live", now=later)
+    assert try_acquire(limits, "r2", "t", ["db"], "live", now=later)
     assert usage(limits) == {"db": (1, 1, [])}
 
 
@@ -104,10 +104,10 @@ def test_a_taken_over_run_no_longer_holds_the_old_drivers_slots(storage: Storage
     limits = storage.limits
     driven(storage, "r1", "old")
     limits.set_limit("db", 1)
-    assert limits.try_acquire("r1", "t", ["db"], "old")
+    assert try_acquire(limits, "r1", "t", ["db"], "old")
     storage.log.take_over("r1", "new", 60)
     assert usage(limits) == {"db": (1, 0, [])}
-    assert limits.try_acquire("r1", "t", ["db"], "new")  # the same task, a new driver
+    assert try_acquire(limits, "r1", "t", ["db"], "new")  # the same task, a new driver
     limits.release_run("r1", owner="old")
     assert usage(limits) == {"db": (1, 1, [])}
     limits.release_run("r1")
@@ -123,7 +123,7 @@ def test_concurrent_acquirers_never_exceed_the_limit(storage: Storage) -> None:
 
     def work(run_id: str, owner: str) -> None:
         for n in range(6):
-            while not limits.try_acquire(run_id, f"t{n}", ["db"], owner):
+            while not try_acquire(limits, run_id, f"t{n}", ["db"], owner):
                 time.sleep(0.005)
             with lock:
                 holding[0] += 1
@@ -154,7 +154,7 @@ ACQUIRER = dedent(
     limits = SqlLimits(engine)
     lines = []
     for n in range(8):
-        while not limits.try_acquire(run_id, f"t{n}", ["db"], owner):
+        while not limits.try_acquire_many(run_id, [(f"t{n}", ["db"])], owner):
             time.sleep(0.005)
         start = time.monotonic()
         time.sleep(0.02)

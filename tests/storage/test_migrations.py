@@ -12,7 +12,7 @@ from ledgerflow.replay import verify_run
 from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema, upgrade
 from ledgerflow.storage.migrate import alembic_config, current_revision, head_revision
 
-from .builders import created, new_run
+from .builders import cache_lookup, created, new_run
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_upgrade_from_0001_keeps_the_data(engine: sa.Engine) -> None:
     assert current_revision(engine) == head_revision() and "cache_entries" in tables(engine)
     assert (log.runs(), log.read("r1"), log.read("r2")) == before
     log.append("r1", 6, [cached("t", "k")])
-    assert log.cache_lookup("k") is not None
+    assert cache_lookup(log, "k") is not None
     assert verify_run(engine, "r1").ok and verify_run(engine, "r2").ok
 
 
@@ -59,10 +59,10 @@ def test_upgrade_to_0002_indexes_the_logged_successes(engine: sa.Engine) -> None
     log = SqlEventLog(engine)
     log.append("r1", 0, [created(), cached("a", "k1"), cached("b", "k2")])
     log.append("r2", 0, [created(), cached("a", "k1")])
-    entries = {key: log.cache_lookup(key) for key in ("k1", "k2")}
+    entries = {key: cache_lookup(log, key) for key in ("k1", "k2")}
     downgrade(engine, "0001")
     assert "cache_entries" not in tables(engine) and current_revision(engine) == "0001"
     upgrade(engine)
-    assert {key: log.cache_lookup(key) for key in ("k1", "k2")} == entries
+    assert {key: cache_lookup(log, key) for key in ("k1", "k2")} == entries
     assert entries["k1"] is not None and entries["k1"].run_id == "r2"
     assert verify_run(engine, "r1").ok

@@ -19,7 +19,7 @@ from ledgerflow.storage import SqlEventLog, open_storage
 from ledgerflow.storage.database import normalize_url
 
 from ..conftest import DEFAULT_POSTGRES_URL, POSTGRES_ENV
-from .builders import created, task_events
+from .builders import cache_lookup, created, task_events
 
 READY_SECONDS = 90
 
@@ -127,4 +127,4 @@ def check_log(log: SqlEventLog, batches: int) -> None:
     expected = [e.task_key for i in range(batches) for e in batch(i)]
     assert [e.task_key for e in events[1:]] == expected  # each batch exactly once, in order
     assert log.run("r1").head_seq == len(events)
-    assert log.cache_lookup(f"k{batches - 1}") is not None
+    assert cache_lookup(log, f"k{batches - 1}") is not None
