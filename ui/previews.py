@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..engine.fold import RunView
-from ..engine.graph import RESULT_REF
+from ..engine.graph import result_refs
 from ..engine.run import Run
 from ..engine.scheduler import load_result
 from ..engine.states import RunState, TaskState
@@ -45,7 +45,7 @@ def run_preview(run: Run) -> Preview | None:
     """A preview of the run's result (the flow's return value); None unless it SUCCEEDED."""
     if run.state is not RunState.SUCCEEDED:
         return None
-    keys = (leaf for key in _task_refs(run.view.graph.result) for leaf in _stored(run.view, key))
+    keys = (leaf for key in result_refs(run.view.graph.result) for leaf in _stored(run.view, key))
     return _preview(run.view, keys, run.result)
 
 
@@ -88,19 +88,6 @@ def _preview(view: RunView, stored: Iterable[str], load: Callable[[], Any]) -> P
         reason = bounded(f"{type(exc).__name__}: {exc}", MAX_NOTE_CHARS).text
         return Preview(None, f"this server cannot load it: {reason}")
     return bounded(pretty(value))
-
-
-def _task_refs(structure: Any) -> Iterator[str]:
-    """The task keys the flow's result structure refers to."""
-    if isinstance(structure, dict):
-        if set(structure) == {RESULT_REF}:
-            yield structure[RESULT_REF]
-            return
-        for item in structure.values():
-            yield from _task_refs(item)
-    elif isinstance(structure, list):
-        for item in structure:
-            yield from _task_refs(item)
 
 
 def _stored(view: RunView, key: str) -> Iterator[str]:
