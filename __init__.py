@@ -6,23 +6,22 @@ state of a run is a fold of its log; Dask or a thread pool runs the work.
 
 from typing import TYPE_CHECKING, Any
 
+from . import errors
 from .engine import notify
 from .engine.api import Engine
 from .engine.cache import inputs_hash
-from .engine.errors import FlowDefinitionError, InvalidParameter, InvalidTransition
+from .engine.errors import FlowDefinitionError, InvalidParameter
 from .engine.events import Event, EventType
 from .engine.flow import Flow, flow
-from .engine.fold import RunView, TaskView
 from .engine.graph import Trigger
 from .engine.hooks import HookContext
 from .engine.run import Run, RunFailed
-from .engine.schedule_runner import ScheduleRunner
 from .engine.secrets import Secret
 from .engine.states import RunState, TaskState
 from .engine.task import Task, task
 from .engine.tracing import unmapped
 from .engine.worker import Worker
-from .errors import LedgerflowError
+from .error_root import LedgerflowError
 from .executors import Cancelled, ThreadExecutor, checkpoint, context
 from .executors.signals import Skip
 
@@ -41,24 +40,21 @@ __all__ = [
     "FlowDefinitionError",
     "HookContext",
     "InvalidParameter",
-    "InvalidTransition",
     "LedgerflowError",
     "Run",
     "RunFailed",
     "RunState",
-    "RunView",
-    "ScheduleRunner",
     "Secret",
     "Skip",
     "Task",
     "TaskState",
-    "TaskView",
     "ThreadExecutor",
     "Trigger",
     "Worker",
     "__version__",
     "checkpoint",
     "context",
+    "errors",
     "flow",
     "inputs_hash",
     "notify",

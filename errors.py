@@ -1,5 +1,161 @@
-"""The root of every error ledgerflow raises."""
+"""Every error ledgerflow raises, importable from one place: ``from ledgerflow.errors import X``.
+
+Each error is defined next to the code that raises it; this module names them all and imports
+a defining module only when one of its errors is first asked for, so importing it pulls in
+neither the engine nor storage.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .error_root import LedgerflowError
+
+if TYPE_CHECKING:
+    from .cli.errors import BadUsage, ParameterError
+    from .engine.errors import (
+        FlowDefinitionError,
+        GraphChanged,
+        InvalidEvent,
+        InvalidParameter,
+        InvalidTransition,
+        RunNotFinished,
+        UnknownTask,
+    )
+    from .engine.flow_ref import FlowNotFound
+    from .engine.hooks import HookRejected
+    from .engine.lease import LeaseLost
+    from .engine.notify import DeliveryFailed
+    from .engine.run import RunFailed
+    from .engine.schedules import InvalidSchedule
+    from .engine.secret_restore import SecretMismatch, SecretMissing
+    from .engine.tracing import TaskResultUsedAsValue
+    from .executors.context import Cancelled, NoTaskContext
+    from .executors.signals import TaskTimeout
+    from .replay.checkpoint import InvalidCheckpoint
+    from .replay.errors import ExportWriteFailed, UnknownTaskKey
+    from .storage.archive import ArchiveRefused
+    from .storage.errors import (
+        AppendConflict,
+        ConnectionFailed,
+        CorruptEvent,
+        DatabaseNotFound,
+        InvalidAppend,
+        InvalidDatabaseURL,
+        PayloadNotJSON,
+        ResultNotFound,
+        ResultNotLoadable,
+        ResultNotSerializable,
+        ResultRefused,
+        RunNotFound,
+        SchemaMissing,
+        StorageError,
+        StorageUnavailable,
+    )
+    from .storage.names import InvalidName
+    from .storage.schedules import ScheduleExists, ScheduleNotFound
+
+_DEFINED_IN = {
+    "AppendConflict": "storage.errors",
+    "ArchiveRefused": "storage.archive",
+    "BadUsage": "cli.errors",
+    "Cancelled": "executors.context",
+    "ConnectionFailed": "storage.errors",
+    "CorruptEvent": "storage.errors",
+    "DatabaseNotFound": "storage.errors",
+    "DeliveryFailed": "engine.notify",
+    "ExportWriteFailed": "replay.errors",
+    "FlowDefinitionError": "engine.errors",
+    "FlowNotFound": "engine.flow_ref",
+    "GraphChanged": "engine.errors",
+    "HookRejected": "engine.hooks",
+    "InvalidAppend": "storage.errors",
+    "InvalidCheckpoint": "replay.checkpoint",
+    "InvalidDatabaseURL": "storage.errors",
+    "InvalidEvent": "engine.errors",
+    "InvalidName": "storage.names",
+    "InvalidParameter": "engine.errors",
+    "InvalidSchedule": "engine.schedules",
+    "InvalidTransition": "engine.errors",
+    "LeaseLost": "engine.lease",
+    "NoTaskContext": "executors.context",
+    "ParameterError": "cli.errors",
+    "PayloadNotJSON": "storage.errors",
+    "ResultNotFound": "storage.errors",
+    "ResultNotLoadable": "storage.errors",
+    "ResultNotSerializable": "storage.errors",
+    "ResultRefused": "storage.errors",
+    "RunFailed": "engine.run",
+    "RunNotFinished": "engine.errors",
+    "RunNotFound": "storage.errors",
+    "ScheduleExists": "storage.schedules",
+    "ScheduleNotFound": "storage.schedules",
+    "SchemaMissing": "storage.errors",
+    "SecretMismatch": "engine.secret_restore",
+    "SecretMissing": "engine.secret_restore",
+    "StorageError": "storage.errors",
+    "StorageUnavailable": "storage.errors",
+    "TaskResultUsedAsValue": "engine.tracing",
+    "TaskTimeout": "executors.signals",
+    "UnknownTask": "engine.errors",
+    "UnknownTaskKey": "replay.errors",
+}
+
+__all__ = [
+    "AppendConflict",
+    "ArchiveRefused",
+    "BadUsage",
+    "Cancelled",
+    "ConnectionFailed",
+    "CorruptEvent",
+    "DatabaseNotFound",
+    "DeliveryFailed",
+    "ExportWriteFailed",
+    "FlowDefinitionError",
+    "FlowNotFound",
+    "GraphChanged",
+    "HookRejected",
+    "InvalidAppend",
+    "InvalidCheckpoint",
+    "InvalidDatabaseURL",
+    "InvalidEvent",
+    "InvalidName",
+    "InvalidParameter",
+    "InvalidSchedule",
+    "InvalidTransition",
+    "LeaseLost",
+    "LedgerflowError",
+    "NoTaskContext",
+    "ParameterError",
+    "PayloadNotJSON",
+    "ResultNotFound",
+    "ResultNotLoadable",
+    "ResultNotSerializable",
+    "ResultRefused",
+    "RunFailed",
+    "RunNotFinished",
+    "RunNotFound",
+    "ScheduleExists",
+    "ScheduleNotFound",
+    "SchemaMissing",
+    "SecretMismatch",
+    "SecretMissing",
+    "StorageError",
+    "StorageUnavailable",
+    "TaskResultUsedAsValue",
+    "TaskTimeout",
+    "UnknownTask",
+    "UnknownTaskKey",
+]
 
 
-class LedgerflowError(Exception):
-    """Base class of all ledgerflow errors; each subclass names what went wrong and where."""
+def __getattr__(name: str) -> Any:
+    module = _DEFINED_IN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    error = getattr(import_module(f"{__package__}.{module}"), name)
+    globals()[name] = error
+    return error
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 from rich.logging import RichHandler
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from . import (
     audit_commands,
     audit_diff_commands,

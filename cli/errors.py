@@ -3,7 +3,7 @@
 from ..engine.errors import FlowDefinitionError, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
 from ..engine.schedules import InvalidSchedule
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing
 from ..storage.names import InvalidName

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 
 if TYPE_CHECKING:
     from .fold import RunView

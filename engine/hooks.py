@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..executors.text import exception_text
 from .errors import FlowDefinitionError
 from .events import HOOK_RECORDS, Event, EventType, NewEvent

@@ -4,7 +4,7 @@ import logging
 import threading
 from typing import Protocol, Self
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 
 logger = logging.getLogger(__name__)
 

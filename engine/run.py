@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from .fold import RunView, TaskView
 from .graph import RESULT_REF
 from .states import RunState, TaskState

@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..storage import AppendConflict, FireRecord, ScheduleRecord
 from ..storage.names import check_name
 from .errors import FlowDefinitionError, InvalidParameter

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from .moments import MAX_DAYS, MAX_DURATION, OutOfRange, is_duration, parse_duration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

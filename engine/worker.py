@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Self
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..executors import Executor
 from ..executors.text import exception_text
 from ..storage import AppendConflict, WorkerRegistry

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 

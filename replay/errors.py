@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 from ..engine.errors import UnknownTask
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 
 
 class UnknownTaskKey(UnknownTask):

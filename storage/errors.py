@@ -1,6 +1,6 @@
 """Errors raised at the storage boundary; driver errors are chained with ``from``."""
 
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 
 
 class StorageError(LedgerflowError):

@@ -5,7 +5,7 @@ from starlette.responses import JSONResponse
 
 from ..engine.errors import GraphChanged, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..storage import AppendConflict, RunNotFound, ScheduleNotFound, StorageUnavailable
 from ..storage.names import InvalidName
 

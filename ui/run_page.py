@@ -13,7 +13,7 @@ from ..engine.events import Event
 from ..engine.fold import RunView
 from ..engine.restart import has_nothing_to_restart
 from ..engine.states import RunState
-from ..errors import LedgerflowError
+from ..error_root import LedgerflowError
 from ..storage import TaskLogLine
 from . import api
 from .context import UIContext

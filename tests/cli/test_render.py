@@ -5,9 +5,10 @@ from typing import Any
 
 from rich.console import Console
 
-from ledgerflow import Event, TaskState, TaskView
+from ledgerflow import Event, TaskState
 from ledgerflow.cli.progress import StateCounts
 from ledgerflow.cli.render import MAX_CHILDREN_SHOWN, format_duration, task_rows, task_table
+from ledgerflow.engine.fold import TaskView
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
