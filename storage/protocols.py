@@ -124,7 +124,7 @@ class EventLog(Protocol):
         ...
 
     def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
-        """The owner that last drove each of ``run_ids`` (runs never driven are left out)."""
+        """The driver (owner) that each run's latest ``run.running`` event names, by run id."""
         ...
 
     def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
