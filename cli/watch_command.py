@@ -17,7 +17,7 @@ from rich.console import Console
 from ..engine.events import Event
 from ..engine.recorder import EventListener
 from ..engine.states import RunState
-from ..storage import RunNotFound, SqlEventLog
+from ..storage import EventLog, RunNotFound
 from .errors import EXIT_FAILED
 from .inspect_commands import archived_note, result_or_reason
 from .options import (
@@ -93,7 +93,7 @@ def _announce(out: Console, flow: str, history: Sequence[Event]) -> None:
 
 
 def _follow(
-    out: Console, log: SqlEventLog, run_id: str, seen: int, listener: EventListener,
+    out: Console, log: EventLog, run_id: str, seen: int, listener: EventListener,
     poll: float, exit_on_crash: bool,
 ) -> None:  # fmt: skip
     """Feed new events to ``listener`` until the run is finished (or crashed, if asked)."""

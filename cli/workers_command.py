@@ -7,7 +7,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from ..storage import WorkerRecord, WorkerRegistry
+from ..storage import WorkerRecord
 from .options import DatabaseOption, console, open_recorded
 from .render import format_duration, format_time
 
@@ -26,7 +26,7 @@ def workers(
     """List the workers that registered in the database: host, pid, runs driven, heartbeat age
     and whether they are healthy (running, and beat recently)."""
     with open_recorded(database) as engine:
-        found = WorkerRegistry(engine.storage.engine).workers()
+        found = engine.storage.workers.workers()
     now = datetime.now(UTC)
     if as_json:
         payload = [worker_json(record, now, poll) for record in found]

@@ -1,34 +1,12 @@
 """Cache decisions: a task's cache key from its inputs, mixed with its code hash."""
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .cache import refusals
 from .task import Task
-
-
-class CachedResult(Protocol):
-    """An entry of the cache index: where a result with this key was recorded."""
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def task_key(self) -> str: ...
-
-    @property
-    def result(self) -> Mapping[str, Any]: ...
-
-
-class CacheIndex(Protocol):
-    """Looks up unexpired results by cache key (a read model of ``task.succeeded`` events)."""
-
-    def cache_lookup_many(
-        self, cache_keys: Collection[str], now: datetime | None = None
-    ) -> Mapping[str, CachedResult]: ...
 
 
 @dataclass(frozen=True, slots=True)

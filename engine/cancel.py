@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ..executors.base import Executor
 from ..executors.context import CANCELLED_ERROR
 from ..executors.invocation import Outcome
 from ..storage.cancel_requests import CancelRequest
 from ..storage.errors import AppendConflict, StorageError
-from ..storage.protocols import ConcurrencyLimits, EventLog
+from ..storage.protocols import CancelRequests, CancelSource, ConcurrencyLimits, LeasedLog
 from .completions import Completions
 from .events import EventType, NewEvent
 from .fold import Folder, RunView, fold
@@ -38,28 +38,6 @@ WAIT_POLL_SECONDS = 0.2
 TIMEOUT_REASON = "timeout"
 
 CancelEvent = tuple[str | None, EventType, dict[str, Any]]
-
-
-class CancelSource(Protocol):
-    """Where a driver reads the requests to cancel its run."""
-
-    def get(self, run_id: str) -> CancelRequest | None: ...
-
-    def discard(self, run_id: str) -> None: ...
-
-
-class CancelRequests(CancelSource, Protocol):
-    """Where cancel requests are made, and undriven runs' leases taken to cancel them."""
-
-    def request(self, run_id: str, requested_by: str, reason: str | None = None) -> CancelRequest: ...
-
-    def claim_undriven(self, run_id: str, owner: str, ttl: float) -> bool: ...
-
-
-class LeasedLog(EventLog, Protocol):
-    """An event log whose run leases can be given back."""
-
-    def release(self, run_id: str, owner: str) -> None: ...
 
 
 def request_payload(request: CancelRequest) -> dict[str, Any]:

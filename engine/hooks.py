@@ -19,12 +19,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from ..error_root import LedgerflowError
 from ..executors.text import exception_text
+from ..storage.protocols import LeasedLog
 from .errors import FlowDefinitionError
 from .events import HOOK_RECORDS, Event, EventType, NewEvent
 from .fold import Folder, RunView
@@ -313,18 +314,6 @@ class HookDelivery:
         """Stop the pool; deliveries not recorded are owed again to the next driver."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-class LeasedLog(Protocol):
-    """An event log whose run leases can be taken over and given back."""
-
-    def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]: ...
-
-    def take_over(self, run_id: str, owner: str, ttl: float) -> None: ...
-
-    def release(self, run_id: str, owner: str) -> None: ...
 
 
 def settle_ended_run(

@@ -2,21 +2,12 @@
 
 import logging
 import threading
-from typing import Protocol, Self
+from typing import Self
 
 from ..error_root import LedgerflowError
+from ..storage.protocols import Leases
 
 logger = logging.getLogger(__name__)
-
-
-class LeaseStore(Protocol):
-    """The lease operations the engine needs from storage."""
-
-    def take_over(self, run_id: str, owner: str, ttl: float) -> None: ...
-
-    def heartbeat(self, run_id: str, owner: str, ttl: float) -> bool: ...
-
-    def release(self, run_id: str, owner: str) -> None: ...
 
 
 class LeaseLost(LedgerflowError):
@@ -37,7 +28,7 @@ _LAPSE_NOW = 1e-6  # seconds: a lease renewed for this long has, in effect, expi
 class LeaseKeeper:
     """Renews a lease every ttl/3 seconds in a background thread while a run is driven."""
 
-    def __init__(self, store: LeaseStore, run_id: str, owner: str, ttl: float) -> None:
+    def __init__(self, store: Leases, run_id: str, owner: str, ttl: float) -> None:
         self._store = store
         self.run_id = run_id
         self.owner = owner

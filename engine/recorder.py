@@ -13,8 +13,8 @@ from typing import Any
 
 from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
-from ..storage.protocols import EventLog, ResultStore, StoredResult
-from ..storage.task_logs import TaskLogLine, TaskLogSink
+from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
+from ..storage.task_logs import TaskLogLine
 from .events import Event, EventType, NewEvent
 from .fold import Folder
 from .lease import LeaseKeeper

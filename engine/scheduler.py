@@ -17,12 +17,18 @@ from ..executors.body import qualified_name
 from ..executors.invocation import Input, Invocation, Outcome, Value
 from ..executors.text import exception_text
 from ..storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
-from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
+from ..storage.protocols import (
+    CacheIndex,
+    CancelSource,
+    ConcurrencyLimits,
+    EventLog,
+    ResultStore,
+    TaskLogSink,
+)
 from ..storage.serialization import decode_result
-from ..storage.task_logs import TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
-from .caching import CacheIndex, decide_cache_key
-from .cancel import CancelSource, CancelWatch, cancelled_recording, closing_events, reason_of, stop_work
+from .caching import decide_cache_key
+from .cancel import CancelWatch, cancelled_recording, closing_events, reason_of, stop_work
 from .completions import Completions
 from .events import Event, EventType
 from .flow import TracedFlow

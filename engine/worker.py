@@ -10,7 +10,7 @@ from typing import Self
 from ..error_root import LedgerflowError
 from ..executors import Executor
 from ..executors.text import exception_text
-from ..storage import AppendConflict, WorkerRegistry
+from ..storage import AppendConflict
 from .api import Engine
 from .drive_failures import RunBackoff, is_repeatable
 from .events import EventType, NewEvent
@@ -52,7 +52,7 @@ class Worker:
         self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
         self.name = name or self.engine.owner
-        self.registry = WorkerRegistry(self.engine.storage.engine)
+        self.registry = self.engine.storage.workers
         self.backoff = RunBackoff()
         self._stop = threading.Event()
         self._is_registered = False

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-import sqlalchemy as sa
 
 from ..storage.codec import canonical_payload, format_ts, ts_json
+from ..storage.protocols import EventRow, StoredRun
 from .checkpoint import Checkpoint
 from .errors import ExportWriteFailed
-from .stored import EventRow, StoredRun, open_run
+from .stored import Source, event_log
 
 FORMAT_VERSION = 1
 HEADER_FIELDS = ("flow", "flow_ref", "parameters", "graph", "graph_hash", "code", "engine_version")
@@ -51,7 +51,7 @@ class ExportSummary:
 
 
 def export_run(
-    engine: sa.Engine,
+    source: Source,
     run_id: str,
     target: str | os.PathLike[str] | BinaryIO,
     *,
@@ -67,20 +67,20 @@ def export_run(
     if key is not None and not key:
         raise ValueError("the export signing key is empty")
     if isinstance(target, str | os.PathLike):
-        return _export_to_path(engine, run_id, Path(target), exported_by, key, now)
-    with open_run(engine, run_id, upto_head=True) as stored:
+        return _export_to_path(source, run_id, Path(target), exported_by, key, now)
+    with event_log(source).read_rows(run_id, upto_head=True) as stored:
         return _write(stored, target, exported_by, key, now or datetime.now(UTC))
 
 
 def _export_to_path(
-    engine: sa.Engine, run_id: str, path: Path, exported_by: str, key: bytes | None,
+    source: Source, run_id: str, path: Path, exported_by: str, key: bytes | None,
     now: datetime | None,
 ) -> ExportSummary:  # fmt: skip
     """A regular file (or a new path) is replaced whole: the export is written beside it as
     ``NAME.partial``, synced, then renamed over it. Anything else (a symlink, a FIFO, a
     device) is written through, so a symlink stays one and a FIFO's reader gets the export."""
     at = now or datetime.now(UTC)
-    with open_run(engine, run_id, upto_head=True) as stored:  # an unknown run opens no file
+    with event_log(source).read_rows(run_id, upto_head=True) as stored:  # an unknown run opens no file
         if not _is_replaceable(path):
             return _write_file(path, path, stored, exported_by, key, at)
         partial = path.with_name(path.name + ".partial")

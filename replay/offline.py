@@ -19,9 +19,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from ..storage.protocols import EventRow
 from .checkpoint import Checkpoint, InvalidCheckpoint
 from .export import FORMAT_VERSION, HEADER_FIELDS, SIGNATURE_ALGORITHM
-from .stored import EventRow
 from .verify import ChainCheck, VerifyReport
 
 _EVENT_FIELDS = frozenset({"run_id", "seq", "task_key", "type", "ts", "prev_hash", "hash"})

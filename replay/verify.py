@@ -9,15 +9,13 @@ tail when the expected head is known, the first rewritten seq against a checkpoi
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import sqlalchemy as sa
+from typing import Any
 
 from ..storage.codec import GENESIS_HASH, ChainHasher
 from ..storage.errors import PayloadNotJSON
-from ..storage.sql_log import SqlEventLog
+from ..storage.protocols import EventRow
 from .checkpoint import Checkpoint, InvalidCheckpoint
-from .stored import EventRow, open_run, run_ids
+from .stored import Source, event_log
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +26,6 @@ class VerifyReport:
     first_bad_seq: int | None
     reason: str | None
     events_checked: int
-
-
-class _Storage(Protocol):
-    @property
-    def log(self) -> SqlEventLog: ...
-
-
-Source = sa.Engine | _Storage | SqlEventLog
 
 
 class ChainCheck:
@@ -175,7 +165,7 @@ def verify_run(source: Source, run_id: str, checkpoint: Checkpoint | None = None
             f"the checkpoint is of run {checkpoint.run_id}, not of run {run_id}"
         )
     check = ChainCheck(run_id, checkpoint)
-    with open_run(_engine(source), run_id) as stored:
+    with event_log(source).read_rows(run_id) as stored:
         check.feed(stored.rows)
     report = check.report(stored.head)
     if stored.head is None and report.ok:
@@ -188,13 +178,5 @@ def verify_run(source: Source, run_id: str, checkpoint: Checkpoint | None = None
 
 def verify_all(source: Source) -> dict[str, VerifyReport]:
     """Verify every run in the database (in the runs table or only in events), by run id."""
-    engine = _engine(source)
-    return {run_id: verify_run(engine, run_id) for run_id in run_ids(engine)}
-
-
-def _engine(source: Source) -> sa.Engine:
-    if isinstance(source, sa.Engine):
-        return source
-    if isinstance(source, SqlEventLog):
-        return source.engine
-    return source.log.engine
+    log = event_log(source)
+    return {run_id: verify_run(log, run_id) for run_id in log.run_ids()}

@@ -32,21 +32,30 @@ from .notify import AppendListener, run_heads_since
 from .protocols import (
     CacheEntry,
     CacheIndex,
+    CancelRequests,
+    CancelSource,
     ConcurrencyLimits,
     EventLog,
+    EventRow,
+    LeasedLog,
     Leases,
     ResultStore,
     RunSummary,
+    Schedules,
     StoredResult,
+    StoredRun,
     TagUsage,
+    TaskLogs,
+    TaskLogSink,
     WaitingTask,
+    Workers,
 )
 from .read_model import rebuild_read_model
 from .results import SqlResultStore
 from .schedules import FireRecord, ScheduleExists, ScheduleNotFound, ScheduleRecord, SqlSchedules
 from .serialization import decode_result, encode_result, load_result_key
 from .sql_log import SqlEventLog
-from .task_logs import SqlTaskLogStore, TaskLogLine, TaskLogSink
+from .task_logs import SqlTaskLogStore, TaskLogLine
 from .workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
@@ -58,14 +67,18 @@ __all__ = [
     "CacheEntry",
     "CacheIndex",
     "CancelRequest",
+    "CancelRequests",
+    "CancelSource",
     "ConcurrencyLimits",
     "ConnectionFailed",
     "CorruptEvent",
     "DatabaseNotFound",
     "EventLog",
+    "EventRow",
     "FireRecord",
     "InvalidAppend",
     "InvalidDatabaseURL",
+    "LeasedLog",
     "Leases",
     "PayloadNotJSON",
     "ResultNotFound",
@@ -77,6 +90,7 @@ __all__ = [
     "ScheduleExists",
     "ScheduleNotFound",
     "ScheduleRecord",
+    "Schedules",
     "SchemaMissing",
     "SqlArchive",
     "SqlCancelRequests",
@@ -89,13 +103,16 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredResult",
+    "StoredRun",
     "TagUsage",
     "TaskLogLine",
     "TaskLogSink",
+    "TaskLogs",
     "Tombstone",
     "WaitingTask",
     "WorkerRecord",
     "WorkerRegistry",
+    "Workers",
     "canonical_payload",
     "create_db_engine",
     "decode_result",
@@ -112,32 +129,40 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """An open database: its engine, event log and result store. Close it when done."""
+    """An open database: its engine, event log and result store. Close it when done.
+
+    The stores are typed by their contracts (``storage.protocols``), not by the SQL classes
+    that implement them."""
 
     engine: sa.Engine
-    log: SqlEventLog
-    results: SqlResultStore
+    log: LeasedLog
+    results: ResultStore
     url: str  # password masked
 
     @property
-    def cancel_requests(self) -> SqlCancelRequests:
+    def cancel_requests(self) -> CancelRequests:
         """Requests to cancel runs, in this database (see ``storage.cancel_requests``)."""
         return SqlCancelRequests(self.engine)
 
     @property
-    def limits(self) -> SqlLimits:
+    def limits(self) -> ConcurrencyLimits:
         """Concurrency limits by tag and their slots, in this database."""
         return SqlLimits(self.engine)
 
     @property
-    def schedules(self) -> SqlSchedules:
+    def schedules(self) -> Schedules:
         """Schedules and their claimed fire times, in this database."""
         return SqlSchedules(self.engine)
 
     @property
-    def task_logs(self) -> SqlTaskLogStore:
+    def task_logs(self) -> TaskLogs:
         """Captured task output (prints, log records) in this database; not hash-chained."""
         return SqlTaskLogStore(self.engine)
+
+    @property
+    def workers(self) -> Workers:
+        """The registry of worker processes, in this database."""
+        return WorkerRegistry(self.engine)
 
     def close(self) -> None:
         """Release the engine's connections."""

@@ -1,11 +1,20 @@
 """The storage contracts the scheduler and replay depend on."""
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..engine.events import Event, NewEvent
+from .cancel_requests import CancelRequest
+from .schedules import FireRecord, ScheduleRecord
+from .task_logs import TaskLogLine
+from .workers import WorkerRecord
+
+EventRow = tuple[int, str | None, str, Any, datetime | str, str, str]
+"""One stored event of a run, undecoded: seq, task_key, type, payload (stored text, bytes,
+or a mapping), ts (a datetime, or SQLite's stored text), prev_hash, hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,15 @@ class StoredResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRun:
+    """A run as stored: the read model's head (None without a runs row) and its rows."""
+
+    run_id: str
+    head: tuple[int, str] | None
+    rows: Iterator[EventRow]
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingTask:
     """A task waiting for a slot of a limited tag, since ``since``."""
 
@@ -70,6 +88,7 @@ class TagUsage:
     waiting: tuple[WaitingTask, ...]
 
 
+@runtime_checkable
 class EventLog(Protocol):
     """An append-only, hash-chained log of run events."""
 
@@ -89,15 +108,41 @@ class EventLog(Protocol):
         """The events of a run with after_seq < seq <= upto_seq, in seq order."""
         ...
 
-    def runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Summaries of runs, newest first."""
+    def runs(
+        self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
+        states: Collection[str] | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RunSummary]:  # fmt: skip
+        """Summaries of runs, newest first, filtered by flow, states and creation time."""
         ...
 
-    def run(self, run_id: str) -> RunSummary:
+    def run_counts(
+        self, now: datetime | None = None, *, flow: str | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+    ) -> dict[str, int]:  # fmt: skip
+        """How many runs are in each state, filtered as ``runs``."""
+        ...
+
+    def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
+        """The driver (owner) that each run's latest ``run.running`` event names, by run id."""
+        ...
+
+    def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
         """The summary of one run; raises ``RunNotFound``."""
         ...
 
+    def read_rows(self, run_id: str, *, upto_head: bool = False) -> AbstractContextManager[StoredRun]:
+        """The run's stored rows, undecoded and streamed in seq order, with its head, read in
+        one snapshot (only the rows up to the head with ``upto_head``); ``RunNotFound`` if the
+        run has neither a runs row nor events."""
+        ...
 
+    def run_ids(self) -> list[str]:
+        """Every run id stored, with a runs row or only events, sorted."""
+        ...
+
+
+@runtime_checkable
 class Leases(Protocol):
     """Who drives a run: an owner's lease on it, extended by heartbeats.
 
@@ -134,6 +179,7 @@ class Leases(Protocol):
         ...
 
 
+@runtime_checkable
 class CacheIndex(Protocol):
     """Cached task results by cache key (a read model of ``task.succeeded`` events)."""
 
@@ -144,12 +190,22 @@ class CacheIndex(Protocol):
         ...
 
 
+@runtime_checkable
 class ConcurrencyLimits(Protocol):
     """Slots of limited tags, taken before a task is submitted and given back after."""
 
+    def set_limit(self, tag: str, limit: int, now: datetime | None = None) -> None:
+        """Cap the tasks tagged ``tag`` running at once at ``limit`` (0 pauses the tag)."""
+        ...
+
+    def limits(self, now: datetime | None = None) -> list[TagUsage]:
+        """Every tag with a limit: its limit, slots in use and tasks waiting."""
+        ...
+
     def try_acquire_many(
-        self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str
-    ) -> set[str]:
+        self, run_id: str, tasks: Sequence[tuple[str, Iterable[str]]], owner: str,
+        now: datetime | None = None,
+    ) -> set[str]:  # fmt: skip
         """Take a slot of every limited tag of each task or none, in order; returns the keys
         of the tasks that may start (the others wait)."""
         ...
@@ -163,6 +219,7 @@ class ConcurrencyLimits(Protocol):
         ...
 
 
+@runtime_checkable
 class ResultStore(Protocol):
     """Durable storage of encoded task results."""
 
@@ -172,4 +229,140 @@ class ResultStore(Protocol):
 
     def get(self, ref: str) -> Any:
         """Load and decode a result; a pickle whose signature does not match is refused."""
+        ...
+
+
+@runtime_checkable
+class LeasedLog(EventLog, Leases, CacheIndex, Protocol):
+    """The event log with its runs' leases and its cache index: one store, one transaction."""
+
+
+@runtime_checkable
+class CancelSource(Protocol):
+    """Where a driver reads the requests to cancel its run."""
+
+    def get(self, run_id: str) -> CancelRequest | None:
+        """The standing request to cancel the run, or None."""
+        ...
+
+    def discard(self, run_id: str) -> None:
+        """Delete the run's request (it has been acted on, or the run has ended)."""
+        ...
+
+
+@runtime_checkable
+class CancelRequests(CancelSource, Protocol):
+    """Requests to cancel runs, and the leases of undriven runs taken to cancel them."""
+
+    def request(
+        self, run_id: str, requested_by: str, reason: str | None = None, now: datetime | None = None
+    ) -> CancelRequest:
+        """Ask for the run to be cancelled; returns the request that stands (the first one)."""
+        ...
+
+    def claim_undriven(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
+        """Take the run's lease if no live driver holds it; True if taken."""
+        ...
+
+
+RunIdFor = Callable[[ScheduleRecord, datetime], str]
+
+
+@runtime_checkable
+class Schedules(Protocol):
+    """Schedules and the fire times claimed from them."""
+
+    def add(self, record: ScheduleRecord) -> None:
+        """Store a new schedule; ``ScheduleExists`` if the name is taken."""
+        ...
+
+    def get(self, name: str) -> ScheduleRecord:
+        """The schedule named ``name``; raises ``ScheduleNotFound``."""
+        ...
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name."""
+        ...
+
+    def set_paused(self, name: str, is_paused: bool, now: datetime | None = None) -> None:
+        """Pause or resume a schedule (resuming skips the paused time)."""
+        ...
+
+    def set_parameters(self, name: str, parameters: dict[str, Any], now: datetime | None = None) -> None:
+        """Replace a schedule's parameters (as recorded)."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete a schedule and its fire records (the runs stay); ``ScheduleNotFound``."""
+        ...
+
+    def claim_due(
+        self, name: str, decide: Callable[[ScheduleRecord], Sequence[datetime]],
+        run_id_for: RunIdFor, now: datetime | None = None,
+    ) -> list[FireRecord]:  # fmt: skip
+        """With the schedule locked, claim the fire times ``decide`` returns."""
+        ...
+
+    def claim(
+        self, name: str, fire_times: Iterable[datetime], run_id_for: RunIdFor,
+        now: datetime | None = None,
+    ) -> list[FireRecord]:  # fmt: skip
+        """Claim these fire times (a backfill), skipping those claimed before."""
+        ...
+
+    def fires(
+        self, name: str | None = None, *, is_pending: bool | None = None, limit: int | None = None
+    ) -> list[FireRecord]:
+        """Claimed fire times, newest first: of one schedule or all, pending or done."""
+        ...
+
+    def last_fires(self) -> dict[str, FireRecord]:
+        """The latest claimed fire time of each schedule, by schedule name."""
+        ...
+
+    def mark_created(self, fire: FireRecord, now: datetime | None = None) -> None:
+        """Record that the run of ``fire`` exists."""
+        ...
+
+    def record_error(self, name: str, error: str | None) -> None:
+        """Keep the last error of creating a run of the schedule (None clears it)."""
+        ...
+
+
+@runtime_checkable
+class TaskLogSink(Protocol):
+    """Where the scheduler puts the output its outcomes carried."""
+
+    def put_logs(self, lines: Sequence[TaskLogLine]) -> None:
+        """Store a batch of lines in one transaction."""
+        ...
+
+
+@runtime_checkable
+class TaskLogs(TaskLogSink, Protocol):
+    """Captured task output (prints, log records); not hash-chained."""
+
+    def read_logs(self, run_id: str, task_key: str | None = None) -> list[TaskLogLine]:
+        """A run's lines (or one task's), ordered by task key, attempt and seq."""
+        ...
+
+
+@runtime_checkable
+class Workers(Protocol):
+    """The registry of worker processes and their heartbeats."""
+
+    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
+        """Record ``name`` as running since ``now``."""
+        ...
+
+    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
+        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+        ...
+
+    def mark_stopped(self, name: str, now: datetime | None = None) -> None:
+        """Record that ``name`` exited cleanly."""
+        ...
+
+    def workers(self) -> list[WorkerRecord]:
+        """Every registered worker, most recently started first."""
         ...

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -12,13 +13,13 @@ from sqlalchemy import exc as sa_exc
 
 from ..engine.bulk import collector_paused
 from ..engine.events import Event, EventType, NewEvent
-from . import leases, schema
+from . import leases, schema, stored_rows
 from .cache_index import cache_fields_problem, index_appended, lookup
 from .codec import GENESIS_HASH, ChainHasher, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
 from .postgres import COPY_THRESHOLD, copy_events
-from .protocols import CacheEntry, RunSummary
+from .protocols import CacheEntry, RunSummary, StoredRun
 from .read_model import run_changes
 
 logger = logging.getLogger(__name__)
@@ -340,6 +341,15 @@ class SqlEventLog:
         return _summary(row, now)
 
     @retry_unavailable
+    def read_rows(self, run_id: str, *, upto_head: bool = False) -> AbstractContextManager[StoredRun]:
+        """The run's stored rows, undecoded and streamed in seq order, with its head, in one
+        snapshot (see ``storage.stored_rows``); ``RunNotFound``."""
+        return stored_rows.open_run(self._engine, run_id, upto_head=upto_head)
+
+    def run_ids(self) -> list[str]:
+        """Every run id stored, with a runs row or only events, sorted."""
+        return stored_rows.run_ids(self._engine)
+
     def take_over(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> None:
         """Take the run's lease for ``ttl`` s whoever holds it (the caller says the old driver
         is gone; fencing on seq stops a live one); raises ``RunNotFound``."""

@@ -7,7 +7,7 @@ them, and ``verify`` does not look at them.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,12 +30,6 @@ class TaskLogLine:
     message: str
     level: str | None = None  # the record's level name, for "log" lines
     logger: str | None = None  # the record's logger name, for "log" lines
-
-
-class TaskLogSink(Protocol):
-    """Where the scheduler puts the output its outcomes carried."""
-
-    def put_logs(self, lines: Sequence[TaskLogLine]) -> None: ...
 
 
 class SqlTaskLogStore:

@@ -15,7 +15,7 @@ from ..engine.schedule_runner import timing_of
 from ..engine.states import RunState
 from ..replay import VerifyReport
 from ..replay.point_in_time import state_at
-from ..storage import RunSummary, ScheduleRecord, TagUsage, WorkerRegistry
+from ..storage import RunSummary, ScheduleRecord, TagUsage
 from . import queries
 from .context import Context, UIContext
 from .models import (
@@ -232,7 +232,7 @@ def workers(
             heartbeat_at=w.heartbeat_at, heartbeat_age_s=w.heartbeat_age(now),
             runs_driven=w.runs_driven, healthy=w.is_healthy(now, poll),
         )
-        for w in WorkerRegistry(ui.engine.storage.engine).workers()
+        for w in ui.engine.storage.workers.workers()
     ]  # fmt: skip
 
 
