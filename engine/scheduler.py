@@ -15,10 +15,10 @@ from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.body import qualified_name
 from ..executors.invocation import Input, Invocation, Outcome, Value
+from ..executors.result_codec import decode_result
 from ..executors.text import exception_text
 from ..storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
 from ..storage.protocols import ConcurrencyLimits, EventLog, ResultStore
-from ..storage.serialization import decode_result
 from ..storage.task_logs import TaskLogSink
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import CacheIndex, decide_cache_key
