@@ -11,12 +11,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..engine.durations import format_duration
 from ..replay import Lineage, LineageNode, RunDiff, TaskRecord, TaskRow
 from .options import DatabaseOption, ExpandOption, RunArgument, console, open_recorded
 from .render import (
     HASH_CHARS,
     MAX_CHILDREN_SHOWN,
-    format_duration,
     format_time,
     short_json,
     styled_state,

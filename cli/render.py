@@ -11,6 +11,7 @@ import orjson
 from rich.table import Table
 from rich.text import Text
 
+from ..engine.durations import format_duration
 from ..engine.events import Event
 from ..engine.fold import RunView, TaskView
 from ..engine.states import RunState, TaskState
@@ -49,21 +50,6 @@ def styled_state(state: str) -> Text:
 def truncate(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def format_duration(seconds: float | None) -> str:
-    """``0.012s``, ``4.2s``, ``3m 07s``, ``2h 05m``; empty when unknown."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.3f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def format_time(moment: datetime | None) -> str:

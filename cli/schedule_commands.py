@@ -18,7 +18,7 @@ from .options import MAX_COUNT, MAX_POLL_S, DatabaseOption, console, open_engine
 from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
-from .signals import handling_stop_signals
+from .stop_signals import handling_stop_signals
 from .worker_command import say
 
 schedule_app = typer.Typer(

@@ -13,7 +13,7 @@ from ..engine.worker import Worker
 from ..executors import Executor
 from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, console
 from .render import format_time
-from .signals import handling_stop_signals
+from .stop_signals import handling_stop_signals
 
 DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 

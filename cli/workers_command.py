@@ -7,9 +7,10 @@ import orjson
 import typer
 from rich.table import Table
 
+from ..engine.durations import format_duration
 from ..storage import WorkerRecord
 from .options import DatabaseOption, console, open_recorded
-from .render import format_duration, format_time
+from .render import format_time
 
 
 def workers(

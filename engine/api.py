@@ -21,7 +21,7 @@ from .bulk import collector_paused
 from .cancel import Canceller, CancelReport
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .events import Event, EventType, NewEvent
-from .flow import Flow, TracedFlow
+from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .fold import Folder, RunView, fold
 from .hooks import settle_ended_run
@@ -442,3 +442,6 @@ def default_engine() -> Engine:
             _default = Engine()
             atexit.register(_default.close)
         return _default
+
+
+provide_default_runner(default_engine)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 import orjson
 
@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class FlowRunner(Protocol):
+    """What ``flow.run()`` runs a flow on: the default engine, which the API provides."""
+
+    def run(self, flow: "Flow[..., Any]", /, **parameters: Any) -> "Run": ...
+
+
+_default_runner: Callable[[], FlowRunner] | None = None
+
+
+def provide_default_runner(provider: Callable[[], FlowRunner]) -> None:
+    """Make ``provider`` the source of the engine ``flow.run()`` and ``flow()`` use
+    (``ledgerflow.engine.api`` provides its default engine when imported)."""
+    global _default_runner
+    _default_runner = provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +126,10 @@ class Flow(Generic[P, R]):
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> "Run":
         """Run the flow on the default engine (embedded SQLite and threads unless configured)."""
-        from .api import default_engine
-
         if args:
             raise FlowDefinitionError(f"flow {self.name!r}: pass parameters by name")
-        return default_engine().run(self, **kwargs)
+        assert _default_runner is not None, "importing ledgerflow provides the default engine"
+        return _default_runner().run(self, **kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow on the default engine and return its result."""

@@ -15,6 +15,7 @@ from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
 from ..executors.body import qualified_name
 from ..executors.invocation import Input, Invocation, Outcome, Value
+from ..executors.result_codec import decode_result
 from ..executors.text import exception_text
 from ..storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
 from ..storage.protocols import (
@@ -25,7 +26,6 @@ from ..storage.protocols import (
     ResultStore,
     TaskLogSink,
 )
-from ..storage.serialization import decode_result
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import decide_cache_key
 from .cancel import CancelWatch, cancelled_recording, closing_events, reason_of, stop_work

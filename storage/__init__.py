@@ -6,6 +6,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from ..executors.result_codec import decode_result, encode_result
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import CancelRequest, SqlCancelRequests
 from .codec import GENESIS_HASH, canonical_payload
@@ -28,7 +29,6 @@ from .errors import (
 )
 from .limits import SqlLimits
 from .migrate import ensure_schema, require_schema, upgrade
-from .notify import AppendListener, run_heads_since
 from .protocols import (
     CacheEntry,
     CacheIndex,
@@ -52,8 +52,9 @@ from .protocols import (
 )
 from .read_model import rebuild_read_model
 from .results import SqlResultStore
+from .run_changes import AppendListener, run_heads_since
 from .schedules import FireRecord, ScheduleExists, ScheduleNotFound, ScheduleRecord, SqlSchedules
-from .serialization import decode_result, encode_result, load_result_key
+from .serialization import load_result_key
 from .sql_log import SqlEventLog
 from .task_logs import SqlTaskLogStore, TaskLogLine
 from .workers import WorkerRecord, WorkerRegistry

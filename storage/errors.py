@@ -1,10 +1,7 @@
 """Errors raised at the storage boundary; driver errors are chained with ``from``."""
 
-from ..error_root import LedgerflowError
-
-
-class StorageError(LedgerflowError):
-    """A storage operation failed."""
+from ..error_root import ResultNotSerializable as ResultNotSerializable
+from ..error_root import StorageError
 
 
 class StorageUnavailable(StorageError):
@@ -76,17 +73,6 @@ class PayloadNotJSON(StorageError):
         super().__init__(
             f"event payload is not plain JSON: {reason} (offending type: {type_name}); "
             "payloads may hold only dict (str keys), list, str, int, float, bool and None"
-        )
-
-
-class ResultNotSerializable(StorageError):
-    """A task result can be stored neither as JSON nor as a pickle."""
-
-    def __init__(self, type_name: str, reason: str) -> None:
-        self.type_name = type_name
-        super().__init__(
-            f"cannot store a result of type {type_name}: not JSON and not picklable ({reason}); "
-            "return plain data, or a picklable object (module-level classes and functions)"
         )
 
 

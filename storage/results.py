@@ -8,11 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from ..executors.result_codec import JSON, PICKLE, decode_result
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
 from .protocols import StoredResult
-from .serialization import JSON, PICKLE, decode_result, is_signature_valid, sign
+from .serialization import is_signature_valid, sign
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ..cli.render import format_duration
+from ..engine.durations import format_duration
 
 
 def duration(seconds: float | None) -> str:

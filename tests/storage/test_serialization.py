@@ -12,14 +12,9 @@ from typing import Any
 
 import pytest
 
+from ledgerflow.executors.result_codec import decode_result, encode_result
 from ledgerflow.storage import ResultNotSerializable, StorageError
-from ledgerflow.storage.serialization import (
-    decode_result,
-    encode_result,
-    is_signature_valid,
-    load_result_key,
-    sign,
-)
+from ledgerflow.storage.serialization import is_signature_valid, load_result_key, sign
 
 
 class Point:

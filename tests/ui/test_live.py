@@ -20,7 +20,7 @@ import ledgerflow as lf
 from ledgerflow.engine.events import NewEvent
 from ledgerflow.engine.flow import Flow
 from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema
-from ledgerflow.storage.notify import LISTENER_NAME
+from ledgerflow.storage.run_changes import LISTENER_NAME
 from ledgerflow.ui import create_app, live
 from ledgerflow.ui.context import UIContext
 from ledgerflow.ui.server import serving

@@ -25,8 +25,8 @@ from ledgerflow.storage import (
 )
 from ledgerflow.storage.harden import harden
 from ledgerflow.storage.migrate import alembic_config
-from ledgerflow.storage.notify import CHANNEL, LISTENER_NAME
 from ledgerflow.storage.postgres import COPY_THRESHOLD
+from ledgerflow.storage.run_changes import CHANNEL, LISTENER_NAME
 
 from .builders import created, execute, new_run, task_events
 
