@@ -28,9 +28,10 @@ from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
 from .restart import has_nothing_to_restart, tasks_to_reopen
+from .result_values import load_result
 from .run import Run
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
-from .scheduler import Scheduler, load_result
+from .scheduler import Scheduler
 from .secret_restore import restore
 from .secrets import protect
 from .states import RunState

@@ -8,8 +8,8 @@ the ``RunRecorder``'s job.
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from ..executors.arguments import resolve_arguments
 from ..executors.base import Executor
@@ -29,6 +29,7 @@ from ..storage.protocols import (
 from .arguments import child_arguments, expand_parents, mapped_lengths, upstream_keys
 from .caching import decide_cache_key
 from .cancel import CancelWatch, cancelled_recording, closing_events, reason_of, stop_work
+from .clock import Clock, SystemClock
 from .completions import Completions
 from .events import Event, EventType
 from .flow import TracedFlow
@@ -39,6 +40,7 @@ from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .recorder import EventListener, RunRecorder
 from .restart import reopening
+from .result_values import load_result
 from .slots import RunSlots
 from .states import TaskState
 from .tracing import TaskCall
@@ -57,19 +59,6 @@ GROUP_COMMIT_WINDOW = 0.005
 SLOT_POLL_SECONDS = 0.5
 # A stored result that loading it again would not change: the task needing it fails.
 UNUSABLE_RESULT = (ResultRefused, ResultNotLoadable, ResultNotFound)
-
-
-class Clock(Protocol):
-    """Where the scheduler gets the time it records."""
-
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    """The machine's UTC clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class Scheduler:
@@ -449,12 +438,3 @@ class Scheduler:
         if appended := self._recorder.flush():
             self._slots.give_back_written()
             self._hooks.after_flush(appended)
-
-
-def load_result(payload: Any, results: ResultStore) -> Any:
-    """A task's value from its result payload: inline, or from the result store."""
-    if payload is None:
-        return None
-    if "inline" in payload:
-        return payload["inline"]
-    return results.get(payload["ref"])

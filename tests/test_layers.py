@@ -29,8 +29,10 @@ def _modules() -> dict[str, Path]:
     found = {}
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[0] in NOT_PACKAGE or parts[0].endswith(".egg-info"):
+        if parts[0] in NOT_PACKAGE:
             continue
+        if len(parts) > 1 and not (ROOT / parts[0] / "__init__.py").exists():
+            continue  # not a subpackage: build/, a virtualenv, *.egg-info
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join((PACKAGE, *parts))] = path

@@ -15,8 +15,8 @@ import orjson
 
 from ..engine.fold import RunView
 from ..engine.graph import result_refs
+from ..engine.result_values import load_result
 from ..engine.run import Run
-from ..engine.scheduler import load_result
 from ..engine.states import RunState, TaskState
 from ..storage import ResultStore
 

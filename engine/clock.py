@@ -1,0 +1,17 @@
+"""Where the scheduler gets the time it records."""
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where the scheduler gets the time it records."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The machine's UTC clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
