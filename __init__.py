@@ -10,14 +10,14 @@ from . import errors
 from .engine import notify
 from .engine.api import Engine
 from .engine.cache import inputs_hash
+from .engine.core.events import Event, EventType
+from .engine.core.graph import Trigger
+from .engine.core.states import RunState, TaskState
 from .engine.errors import FlowDefinitionError, InvalidParameter
-from .engine.events import Event, EventType
 from .engine.flow import Flow, flow
-from .engine.graph import Trigger
 from .engine.hooks import HookContext
 from .engine.run import Run, RunFailed
 from .engine.secrets import Secret
-from .engine.states import RunState, TaskState
 from .engine.task import Task, task
 from .engine.tracing import unmapped
 from .engine.worker import Worker

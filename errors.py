@@ -12,12 +12,11 @@ from .error_root import LedgerflowError
 
 if TYPE_CHECKING:
     from .cli.errors import BadUsage, ParameterError
+    from .engine.core.errors import InvalidEvent, InvalidTransition
     from .engine.errors import (
         FlowDefinitionError,
         GraphChanged,
-        InvalidEvent,
         InvalidParameter,
-        InvalidTransition,
         RunNotFinished,
         UnknownTask,
     )
@@ -71,11 +70,11 @@ _DEFINED_IN = {
     "InvalidAppend": "storage.errors",
     "InvalidCheckpoint": "replay.checkpoint",
     "InvalidDatabaseURL": "storage.errors",
-    "InvalidEvent": "engine.errors",
+    "InvalidEvent": "engine.core.errors",
     "InvalidName": "storage.names",
     "InvalidParameter": "engine.errors",
     "InvalidSchedule": "engine.schedules",
-    "InvalidTransition": "engine.errors",
+    "InvalidTransition": "engine.core.errors",
     "LeaseLost": "engine.lease",
     "NoTaskContext": "executors.context",
     "ParameterError": "cli.errors",

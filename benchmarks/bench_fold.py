@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 
 import ledgerflow as lf
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import RunView, fold
-from ledgerflow.engine.frontier import frontier
-from ledgerflow.engine.graph import Graph
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import RunView, fold
+from ledgerflow.engine.core.frontier import frontier
+from ledgerflow.engine.core.graph import Graph
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

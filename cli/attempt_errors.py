@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.events import Event, EventType
+from ..engine.core.events import Event, EventType
 
 MESSAGE_CHARS = 2_000
 """A longer message is shortened at a space before this many characters."""

@@ -8,9 +8,9 @@ import orjson
 import typer
 from rich.table import Table
 
+from ..engine.core.states import RunState
 from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
 from ..engine.run import Run
-from ..engine.states import RunState
 from ..storage.archive import Tombstone
 from .attempt_errors import attempt_error_table, attempt_errors
 from .errors import BadUsage

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..engine.events import Event, EventType, entered_run_state, entered_task_state, enters_run_state
-from ..engine.graph import child_key
+from ..engine.core.events import Event, EventType, entered_run_state, entered_task_state, enters_run_state
+from ..engine.core.graph import child_key
+from ..engine.core.states import RunState, TaskState
 from ..engine.recorder import EventListener
-from ..engine.states import RunState, TaskState
 from .render import state_counts
 
 PLAIN_INTERVAL_S = 1.0

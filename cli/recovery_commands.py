@@ -4,11 +4,11 @@ from typing import Annotated, Any
 
 import typer
 
+from ..engine.core.fold import RunView, fold
+from ..engine.core.restart import has_nothing_to_restart
+from ..engine.core.states import RunState
 from ..engine.flow import Flow
 from ..engine.flow_ref import FlowNotFound, load_flow
-from ..engine.fold import RunView, fold
-from ..engine.restart import has_nothing_to_restart
-from ..engine.states import RunState
 from .errors import BadUsage
 from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_recorded
 from .parameters import parse_parameters

@@ -11,10 +11,10 @@ import orjson
 from rich.table import Table
 from rich.text import Text
 
+from ..engine.core.events import Event
+from ..engine.core.fold import RunView, TaskView
+from ..engine.core.states import RunState, TaskState
 from ..engine.durations import format_duration
-from ..engine.events import Event
-from ..engine.fold import RunView, TaskView
-from ..engine.states import RunState, TaskState
 from ..storage import RunSummary
 from .result_view import result_view
 

@@ -5,10 +5,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ..engine.core.states import RunState
 from ..engine.flow import Flow
 from ..engine.flow_ref import load_flow
 from ..engine.run import Run
-from ..engine.states import RunState
 from .errors import EXIT_FAILED
 from .options import DatabaseOption, ExecutorOption, console, open_engine
 from .parameters import parse_parameters

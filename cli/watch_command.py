@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..engine.events import Event
+from ..engine.core.events import Event
+from ..engine.core.states import RunState
 from ..engine.recorder import EventListener
-from ..engine.states import RunState
 from ..storage import EventLog, RunNotFound
 from .errors import EXIT_FAILED
 from .inspect_commands import archived_note, result_or_reason

@@ -17,24 +17,24 @@ from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
 from .argument_digests import argument_digests
 from .audit_api import AuditAPI
-from .bulk import collector_paused
 from .cancel import Canceller, CancelReport
+from .core.bulk import collector_paused
+from .core.events import Event, EventType, NewEvent
+from .core.fold import Folder, RunView, fold
+from .core.restart import has_nothing_to_restart, tasks_to_reopen
+from .core.states import RunState
 from .errors import GraphChanged, RunNotFinished, UnknownTask
-from .events import Event, EventType, NewEvent
 from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
-from .fold import Folder, RunView, fold
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
-from .restart import has_nothing_to_restart, tasks_to_reopen
 from .result_values import load_result
 from .run import Run
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
 from .scheduler import Scheduler
 from .secret_restore import restore
 from .secrets import protect
-from .states import RunState
 from .version import ENGINE_VERSION
 
 

@@ -5,9 +5,9 @@ from typing import Any
 
 from ..executors.invocation import Upstream
 from ..executors.structure import WALK, instances, rebuilt
-from .fold import RunView
-from .graph import child_key
-from .states import TaskState
+from .core.fold import RunView
+from .core.graph import child_key
+from .core.states import TaskState
 from .tracing import MapSpec, TaskCall
 
 Loader = Callable[[str], Any]  # loads a task result by task key

@@ -16,8 +16,8 @@ from ..replay.verify import VerifyReport, verify_all, verify_run
 from ..storage import Storage, TaskLogLine
 from ..storage.archive import SqlArchive, Tombstone
 from .archive import ArchivePlan, ArchiveReport, execute_archive, plan_archive
-from .events import Event
-from .fold import RunView
+from .core.events import Event
+from .core.fold import RunView
 from .version import ENGINE_VERSION
 
 

@@ -22,10 +22,10 @@ from ..storage.cancel_requests import CancelRequest
 from ..storage.errors import AppendConflict, StorageError
 from ..storage.protocols import CancelRequests, CancelSource, ConcurrencyLimits, LeasedLog
 from .completions import Completions
-from .events import EventType, NewEvent
-from .fold import Folder, RunView, fold
+from .core.events import EventType, NewEvent
+from .core.fold import Folder, RunView, fold
+from .core.states import RunState, TaskState
 from .outcomes import Recording
-from .states import RunState, TaskState
 
 logger = logging.getLogger(__name__)
 

@@ -1,41 +1,12 @@
-"""Errors of the engine: broken invariants of a log, bad flows and bad input."""
+"""Errors of the engine: bad flows, bad input, and runs that cannot be acted on."""
 
 from typing import TYPE_CHECKING
 
 from ..error_root import LedgerflowError
 
 if TYPE_CHECKING:
-    from .fold import RunView
-    from .graph import Graph
-
-
-class InvalidTransition(LedgerflowError):
-    """An event asks for a state change the transition table forbids (``detail``: why,
-    when the table allows the pair only under a condition the event does not meet)."""
-
-    def __init__(
-        self, run_id: str, seq: int, task_key: str | None, source: str, target: str,
-        detail: str | None = None,
-    ) -> None:  # fmt: skip
-        self.run_id = run_id
-        self.seq = seq
-        self.task_key = task_key
-        self.source = source
-        self.target = target
-        subject = f"task {task_key!r}" if task_key is not None else "the run"
-        because = f" ({detail})" if detail else ""
-        super().__init__(
-            f"run {run_id}, seq {seq}: {subject} cannot go from {source} to {target}{because}"
-        )
-
-
-class InvalidEvent(LedgerflowError):
-    """An event that does not fit the log it is folded into (gap, unknown task, bad payload)."""
-
-    def __init__(self, run_id: str, seq: int, reason: str) -> None:
-        self.run_id = run_id
-        self.seq = seq
-        super().__init__(f"run {run_id}, seq {seq}: {reason}")
+    from .core.fold import RunView
+    from .core.graph import Graph
 
 
 class FlowDefinitionError(LedgerflowError):

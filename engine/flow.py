@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, ov
 import orjson
 
 from ..executors.structure import instances
+from .core.graph import Graph
 from .errors import FlowDefinitionError, InvalidParameter
-from .graph import Graph
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
 from .names import check_flow_name
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets

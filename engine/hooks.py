@@ -26,10 +26,10 @@ from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, 
 from ..error_root import LedgerflowError
 from ..executors.text import exception_text
 from ..storage.protocols import LeasedLog
+from .core.events import HOOK_RECORDS, Event, EventType, NewEvent
+from .core.fold import Folder, RunView
+from .core.states import TaskState
 from .errors import FlowDefinitionError
-from .events import HOOK_RECORDS, Event, EventType, NewEvent
-from .fold import Folder, RunView
-from .states import TaskState
 
 if TYPE_CHECKING:
     from .flow import TracedFlow

@@ -9,7 +9,7 @@ import orjson
 
 from ..executors.invocation import Outcome, OutcomeStatus
 from ..storage.protocols import StoredResult
-from .events import EventType
+from .core.events import EventType
 from .task import Task
 
 INLINE_LIMIT = 1024  # bytes of JSON a result may have to travel inside its event

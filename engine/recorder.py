@@ -15,8 +15,8 @@ from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
 from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
 from ..storage.task_logs import TaskLogLine
-from .events import Event, EventType, NewEvent
-from .fold import Folder
+from .core.events import Event, EventType, NewEvent
+from .core.fold import Folder
 from .lease import LeaseKeeper
 
 logger = logging.getLogger(__name__)

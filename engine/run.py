@@ -4,9 +4,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..error_root import LedgerflowError
-from .fold import RunView, TaskView
-from .graph import RESULT_REF
-from .states import RunState, TaskState
+from .core.fold import RunView, TaskView
+from .core.graph import RESULT_REF
+from .core.states import RunState, TaskState
 
 
 class RunFailed(LedgerflowError):

@@ -31,18 +31,18 @@ from .caching import decide_cache_key
 from .cancel import CancelWatch, cancelled_recording, closing_events, reason_of, stop_work
 from .clock import Clock, SystemClock
 from .completions import Completions
-from .events import Event, EventType
+from .core.events import Event, EventType
+from .core.fold import Folder, RunView
+from .core.frontier import Frontier, frontier
+from .core.restart import reopening
+from .core.states import TaskState
 from .flow import TracedFlow
-from .fold import Folder, RunView
-from .frontier import Frontier, frontier
 from .hooks import HookDelivery
 from .lease import LeaseKeeper
 from .outcomes import record_outcome
 from .recorder import EventListener, RunRecorder
-from .restart import reopening
 from .result_values import load_result
 from .slots import RunSlots
-from .states import TaskState
 from .tracing import TaskCall
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from .errors import InvalidParameter
 from .secrets import ENV_PREFIX, NO_SECRETS, RunSecrets, SecretHasher, is_marker
 
 if TYPE_CHECKING:
+    from .core.fold import RunView
     from .flow import Flow
-    from .fold import RunView
 
 
 class SecretMissing(InvalidParameter):

@@ -34,8 +34,8 @@ import orjson
 
 from ..executors.structure import WALK, instances, rebuilt
 from ..storage import TaskLogLine, TaskLogSink, load_result_key
+from .core.graph import RESULT_REF, Graph
 from .errors import FlowDefinitionError, InvalidParameter
-from .graph import RESULT_REF, Graph
 from .task import CacheKeyFn, Task
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from .core.graph import Trigger
 from .errors import FlowDefinitionError
-from .graph import Trigger
 from .hooks import Hook, hook_set
 from .names import check_task_names
 from .retry import RetryPolicy

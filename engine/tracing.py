@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..executors.invocation import Upstream
 from ..executors.structure import WALK, instances, rebuilt
+from .core.graph import RESULT_REF, Graph, TaskNode, Trigger
 from .errors import FlowDefinitionError
-from .graph import RESULT_REF, Graph, TaskNode, Trigger
 
 if TYPE_CHECKING:
     from .task import Task

@@ -12,8 +12,8 @@ from ..executors import Executor
 from ..executors.text import exception_text
 from ..storage import AppendConflict
 from .api import Engine
+from .core.events import EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
-from .events import EventType, NewEvent
 from .lease import LeaseLost
 from .schedule_runner import ScheduleRunner
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..engine.events import Event
+from ..engine.core.events import Event
 from .records import RunRecord, TaskRecord, record_json, record_run, topological_keys
 
 HASH_CHARS = 12

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.events import Event
+from ..engine.core.events import Event
 from .errors import UnknownTaskKey
 from .records import RunRecord, TaskInput, TaskRecord, record_json, record_run
 

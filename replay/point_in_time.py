@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..engine.events import Event
-from ..engine.fold import Folder, RunView
+from ..engine.core.events import Event
+from ..engine.core.fold import Folder, RunView
 
 
 def state_at(

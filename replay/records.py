@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..engine.events import Event, EventType
-from ..engine.fold import RunView, TaskView, fold
-from ..engine.graph import TaskNode, child_key
-from ..engine.states import TaskState
+from ..engine.core.events import Event, EventType
+from ..engine.core.fold import RunView, TaskView, fold
+from ..engine.core.graph import TaskNode, child_key
+from ..engine.core.states import TaskState
 from .result_hash import combined_hash, element_hash, result_hash
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from ..engine.events import EventType
+from ..engine.core.events import EventType
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import StorageError

@@ -16,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..engine.events import Event, EventType
+from ..engine.core.events import Event, EventType
 from . import schema
 from .protocols import CacheEntry
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from ..engine.events import Event, NewEvent
+from ..engine.core.events import Event, NewEvent
 from .cancel_requests import CancelRequest
 from .schedules import FireRecord, ScheduleRecord
 from .task_logs import TaskLogLine

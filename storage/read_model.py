@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from ..engine.events import entered_run_state, enters_run_state
+from ..engine.core.events import entered_run_state, enters_run_state
 from . import schema
 from .cache_index import rebuild_cache_index
 from .database import retry_unavailable, translated_errors

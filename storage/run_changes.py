@@ -11,7 +11,7 @@ from typing import Any, Self
 import psycopg
 import sqlalchemy as sa
 
-from ..engine.states import RunState
+from ..engine.core.states import RunState
 from . import schema
 from .database import PG_CONNECT_TIMEOUT_S, READ_ONLY, masked_url, translated_errors
 from .errors import StorageUnavailable

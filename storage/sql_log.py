@@ -11,8 +11,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ..engine.bulk import collector_paused
-from ..engine.events import Event, EventType, NewEvent
+from ..engine.core.bulk import collector_paused
+from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, schema, stored_rows
 from .cache_index import cache_fields_problem, index_appended, lookup
 from .codec import GENESIS_HASH, ChainHasher, canonical_payload

@@ -100,7 +100,7 @@ def test_the_errors_users_catch_most_are_top_level_and_the_same_classes() -> Non
 
 
 def test_internals_are_reachable_from_their_modules_not_the_top_level() -> None:
-    from ledgerflow.engine.fold import RunView, TaskView
+    from ledgerflow.engine.core.fold import RunView, TaskView
     from ledgerflow.engine.schedule_runner import ScheduleRunner
 
     for internal in (RunView, TaskView, ScheduleRunner):

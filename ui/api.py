@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from ..engine.core.events import Event
+from ..engine.core.fold import RunView
+from ..engine.core.states import RunState
 from ..engine.errors import UnknownTask
-from ..engine.events import Event
-from ..engine.fold import RunView
 from ..engine.schedule_runner import timing_of
-from ..engine.states import RunState
 from ..replay import VerifyReport
 from ..replay.point_in_time import state_at
 from ..storage import RunSummary, ScheduleRecord, TagUsage

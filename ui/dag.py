@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
-from ..engine.fold import TaskView
-from ..engine.graph import Graph
-from ..engine.states import TaskState
+from ..engine.core.fold import TaskView
+from ..engine.core.graph import Graph
+from ..engine.core.states import TaskState
 from .tasks import parent_of
 
 NODE_WIDTH = 180.0

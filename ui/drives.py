@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..engine.api import Engine
-from ..engine.events import Event
+from ..engine.core.events import Event
 from ..engine.recorder import EventListener
 from ..engine.run import Run
 

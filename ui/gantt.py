@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..engine.events import Event, EventType
-from ..engine.states import TaskState
+from ..engine.core.events import Event, EventType
+from ..engine.core.states import TaskState
 from .dag import group_state, times
 from .tasks import parent_of
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from ..engine.states import RunState
+from ..engine.core.states import RunState
 from ..storage import RunNotFound
 from . import api, queries
 from .auth import csrf_for, local_path, sessions_of, set_session_cookie

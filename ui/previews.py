@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from ..engine.fold import RunView
-from ..engine.graph import result_refs
+from ..engine.core.fold import RunView
+from ..engine.core.graph import result_refs
+from ..engine.core.states import RunState, TaskState
 from ..engine.result_values import load_result
 from ..engine.run import Run
-from ..engine.states import RunState, TaskState
 from ..storage import ResultStore
 
 MAX_CHARS = 4000

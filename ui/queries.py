@@ -5,8 +5,8 @@ from enum import StrEnum
 
 from fastapi import HTTPException
 
+from ..engine.core.states import RunState, TaskState
 from ..engine.moments import EXAMPLE_TIME, parse_utc_time, time_or_age
-from ..engine.states import RunState, TaskState
 
 
 def states(parameter: str, text: str | None, allowed: type[StrEnum]) -> list[str] | None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from ..engine.events import Event
-from ..engine.fold import RunView
-from ..engine.restart import has_nothing_to_restart
-from ..engine.states import RunState
+from ..engine.core.events import Event
+from ..engine.core.fold import RunView
+from ..engine.core.restart import has_nothing_to_restart
+from ..engine.core.states import RunState
 from ..error_root import LedgerflowError
 from ..storage import TaskLogLine
 from . import api

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from ..engine.fold import TaskView
+from ..engine.core.fold import TaskView
 from .models import MapGroupOut, TaskOut
 
 _CHILD = re.compile(r"^(?P<parent>.+)\[(?P<index>\d+)\]$")

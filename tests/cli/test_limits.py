@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import open_storage
 
 from .conftest import Invoke

@@ -8,8 +8,8 @@ from rich.console import Console
 from ledgerflow import Event, TaskState
 from ledgerflow.cli.progress import StateCounts
 from ledgerflow.cli.render import MAX_CHILDREN_SHOWN, task_rows, task_table
+from ledgerflow.engine.core.fold import TaskView
 from ledgerflow.engine.durations import format_duration
-from ledgerflow.engine.fold import TaskView
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ledgerflow as lf
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.fold import fold
 
 from .scripts import expected_result, task_keys
 

@@ -13,7 +13,7 @@ from textwrap import dedent
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.fold import fold
 
 from ..engine.test_hooks import Receiver
 from .processes import PYTHON, Spawn

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.graph import Graph, TaskNode
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.graph import Graph, TaskNode
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

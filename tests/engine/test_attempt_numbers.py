@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ledgerflow.engine.errors import InvalidEvent, InvalidTransition
-from ledgerflow.engine.fold import fold
-from ledgerflow.engine.frontier import frontier
-from ledgerflow.engine.graph import Graph, TaskNode
-from ledgerflow.engine.restart import has_nothing_to_restart, reopening, tasks_to_reopen
-from ledgerflow.engine.states import TaskState
+from ledgerflow.engine.core.errors import InvalidEvent, InvalidTransition
+from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.core.frontier import frontier
+from ledgerflow.engine.core.graph import Graph, TaskNode
+from ledgerflow.engine.core.restart import has_nothing_to_restart, reopening, tasks_to_reopen
+from ledgerflow.engine.core.states import TaskState
 
 from .builders import LogBuilder, chain_graph
 

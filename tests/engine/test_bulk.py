@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledgerflow.engine.bulk import collector_paused
+from ledgerflow.engine.core.bulk import collector_paused
 
 
 @pytest.fixture(autouse=True)

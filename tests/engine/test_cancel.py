@@ -14,9 +14,9 @@ import distributed
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.errors import InvalidEvent
-from ledgerflow.engine.events import Event, NewEvent
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.errors import InvalidEvent
+from ledgerflow.engine.core.events import Event, NewEvent
+from ledgerflow.engine.core.fold import fold
 from ledgerflow.storage import RunNotFound
 
 from .builders import LogBuilder, chain_graph

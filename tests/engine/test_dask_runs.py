@@ -8,7 +8,7 @@ import cloudpickle
 import distributed
 
 import ledgerflow as lf
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.fold import fold
 
 from . import flows
 

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledgerflow.engine.errors import InvalidEvent, InvalidTransition
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import Folder, apply, fold
-from ledgerflow.engine.graph import Graph, TaskNode
-from ledgerflow.engine.states import RunState, TaskState
-from ledgerflow.engine.transitions import TASK_TRANSITIONS
+from ledgerflow.engine.core.errors import InvalidEvent, InvalidTransition
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import Folder, apply, fold
+from ledgerflow.engine.core.graph import Graph, TaskNode
+from ledgerflow.engine.core.states import RunState, TaskState
+from ledgerflow.engine.core.transitions import TASK_TRANSITIONS
 
 from .builders import LogBuilder, chain_graph
 

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledgerflow.engine.errors import InvalidEvent, InvalidTransition
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import Folder, RunView, TaskView, fold
-from ledgerflow.engine.frontier import Frontier, Outlook, frontier, outlook
-from ledgerflow.engine.graph import Graph, TaskNode, Trigger, child_key
-from ledgerflow.engine.states import RunState, TaskState
-from ledgerflow.engine.transitions import (
+from ledgerflow.engine.core.errors import InvalidEvent, InvalidTransition
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import Folder, RunView, TaskView, fold
+from ledgerflow.engine.core.frontier import Frontier, Outlook, frontier, outlook
+from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger, child_key
+from ledgerflow.engine.core.states import RunState, TaskState
+from ledgerflow.engine.core.transitions import (
     CANCEL_REQUESTABLE,
     NEW_ATTEMPT_ONLY,
     RUN_TRANSITIONS,

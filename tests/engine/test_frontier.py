@@ -1,8 +1,8 @@
 """frontier: which tasks to run, expand, skip or mark UPSTREAM_FAILED."""
 
-from ledgerflow.engine.fold import fold
-from ledgerflow.engine.frontier import frontier
-from ledgerflow.engine.graph import Graph, TaskNode, Trigger
+from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.core.frontier import frontier
+from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger
 
 from .builders import LogBuilder, chain_graph
 

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 import ledgerflow as lf
 from ledgerflow.cli import app
-from ledgerflow.engine.errors import FlowDefinitionError, InvalidEvent
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.errors import InvalidEvent
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.errors import FlowDefinitionError
 from ledgerflow.engine.hooks import HookOutbox, HookRetry
 from ledgerflow.replay import diff_runs, lineage
 

@@ -3,7 +3,7 @@
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.fold import fold
 
 from . import flows
 

@@ -1,4 +1,5 @@
-"""The pure core imports only the standard library and itself."""
+"""engine/core decides without I/O: it imports only the standard library, orjson, itself and
+the root error's module (a leaf that imports nothing of ledgerflow)."""
 
 import ast
 import sys
@@ -6,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
-ENGINE = Path(__file__).resolve().parents[2] / "engine"
-PURE_MODULES = [
-    "states", "transitions", "events", "graph", "fold", "frontier", "errors", "restart",
-    "bulk",
-]
-FORBIDDEN_STDLIB = {"logging", "random", "threading", "time", "socket", "os", "subprocess"}
+PACKAGE = Path(__file__).resolve().parents[2]
+CORE = PACKAGE / "engine" / "core"
+CORE_MODULES = sorted(path.stem for path in CORE.glob("*.py") if path.stem != "__init__")
+ALLOWED_THIRD_PARTY = {"orjson"}
+FORBIDDEN_STDLIB = {
+    "logging", "random", "threading", "time", "socket", "os", "subprocess", "asyncio",
+    "concurrent", "queue", "sqlite3", "urllib", "http", "shutil", "tempfile", "io",
+}  # fmt: skip
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every import of the module, at any depth (inside functions too)."""
     tree = ast.parse(path.read_text())
     found = []
     for node in ast.walk(tree):
@@ -25,15 +29,28 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-@pytest.mark.parametrize("module", PURE_MODULES)
-def test_pure_module_imports_only_stdlib_and_pure_siblings(module: str) -> None:
-    for level, name in _imports(ENGINE / f"{module}.py"):
+def test_the_core_holds_the_deciding_modules() -> None:
+    expected = {"states", "transitions", "events", "graph", "fold", "frontier", "restart"}
+    assert expected <= set(CORE_MODULES)
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_imports_only_stdlib_orjson_and_the_core(module: str) -> None:
+    for level, name in _imports(CORE / f"{module}.py"):
         if level == 1:
-            assert name in PURE_MODULES, f"engine/{module}.py imports impure sibling {name}"
-        elif level == 2:
-            # the root error's module imports nothing of ledgerflow
-            assert name == "error_root", f"engine/{module}.py imports ledgerflow.{name}"
+            assert name.split(".")[0] in CORE_MODULES, f"engine/core/{module}.py imports {name!r}"
+        elif level == 3:
+            assert name == "error_root", f"engine/core/{module}.py imports ledgerflow.{name}"
         else:
+            assert level == 0, f"engine/core/{module}.py imports outside the core ({'.' * level}{name})"
             top = name.split(".")[0]
-            assert top in sys.stdlib_module_names, f"engine/{module}.py imports {name}"
-            assert top not in FORBIDDEN_STDLIB, f"engine/{module}.py imports {name} (I/O, clock)"
+            assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY, (
+                f"engine/core/{module}.py imports {name}"
+            )
+            why = "I/O, clock, threads"
+            assert top not in FORBIDDEN_STDLIB, f"engine/core/{module}.py imports {name} ({why})"
+
+
+def test_the_root_error_module_is_a_leaf() -> None:
+    for level, name in _imports(PACKAGE / "error_root.py"):
+        assert level == 0 and name.split(".")[0] in sys.stdlib_module_names, f"error_root imports {name}"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.core.states import TaskState
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.fold import fold
-from ledgerflow.engine.states import TaskState
 
 FLOW_SOURCE = textwrap.dedent(
     """

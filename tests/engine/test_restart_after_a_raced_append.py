@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
+from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.fold import fold
 
 FLOW_SOURCE = textwrap.dedent(
     """

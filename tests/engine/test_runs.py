@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow as lf
+from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.errors import InvalidParameter
-from ledgerflow.engine.fold import fold
 
 from . import flows
 

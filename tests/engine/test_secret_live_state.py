@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.engine.core.fold import RunView, fold
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.fold import RunView, fold
 from ledgerflow.engine.scheduler import Scheduler
 
 SECRET = "hunter2-5f2b9c1e"

@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from ledgerflow.engine.states import RunState, TaskState
-from ledgerflow.engine.transitions import NEW_ATTEMPT_ONLY, RUN_TRANSITIONS, TASK_TRANSITIONS
+from ledgerflow.engine.core.states import RunState, TaskState
+from ledgerflow.engine.core.transitions import NEW_ATTEMPT_ONLY, RUN_TRANSITIONS, TASK_TRANSITIONS
 
 T = TaskState
 ALLOWED_TASK = {

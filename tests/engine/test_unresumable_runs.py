@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.engine.core.errors import InvalidTransition
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.drive_failures import MAX_WAIT, RunBackoff, is_repeatable, wait_after
-from ledgerflow.engine.errors import GraphChanged, InvalidTransition
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.errors import GraphChanged
 from ledgerflow.engine.flow_ref import FlowNotFound, load_flow
 from ledgerflow.engine.secret_restore import SecretMissing
 from ledgerflow.executors import Invocation, Outcome, ThreadExecutor

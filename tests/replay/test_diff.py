@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.events import Event
+from ledgerflow.engine.core.events import Event
 from ledgerflow.replay import Change, ChangeKind, RunDiff, diff_runs, result_hash
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import ledgerflow as lf
 from ledgerflow.cli import app
-from ledgerflow.engine.events import EventType
+from ledgerflow.engine.core.events import EventType
 
 
 @lf.task

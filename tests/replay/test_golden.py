@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import fold
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import fold
 from ledgerflow.replay import SignatureStatus, verify_export
 
 from .make_golden import GOLDEN, GOLDEN_KEY

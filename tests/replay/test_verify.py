@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgerflow.engine.events import Event
+from ledgerflow.engine.core.events import Event
 from ledgerflow.replay import (
     Checkpoint,
     InvalidCheckpoint,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import ledgerflow as lf
 from ledgerflow.cli import app
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.flow_ref import load_flow
 
 from .conftest import wait_until

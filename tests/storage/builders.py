@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import CacheEntry, CacheIndex, SqlEventLog, SqlLimits
 
 

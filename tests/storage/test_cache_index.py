@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import (
     AppendConflict,
     CacheEntry,

@@ -3,7 +3,7 @@ and is listed as CRASHED, on SQLite and PostgreSQL."""
 
 from datetime import UTC, datetime, timedelta
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Storage
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Leases, RunNotFound, Storage, rebuild_read_model
 from ledgerflow.storage.schema import runs
 

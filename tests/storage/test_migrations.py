@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.replay import verify_run
 from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema, upgrade
 from ledgerflow.storage.migrate import alembic_config, current_revision, head_revision

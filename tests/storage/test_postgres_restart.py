@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.replay import verify_run
 from ledgerflow.storage import SqlEventLog, open_storage
 from ledgerflow.storage.database import normalize_url

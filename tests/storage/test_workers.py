@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Storage, WorkerRegistry
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

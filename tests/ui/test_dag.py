@@ -10,10 +10,10 @@ from typing import Any
 import jinja2
 import pytest
 
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import TaskView, fold
-from ledgerflow.engine.graph import Graph, TaskNode
-from ledgerflow.engine.states import TaskState
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import TaskView, fold
+from ledgerflow.engine.core.graph import Graph, TaskNode
+from ledgerflow.engine.core.states import TaskState
 from ledgerflow.ui.dag import (
     MAX_EXPANDED,
     MAX_NODES,

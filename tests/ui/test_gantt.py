@@ -11,9 +11,9 @@ from typing import Any
 import jinja2
 import pytest
 
-from ledgerflow.engine.events import Event
-from ledgerflow.engine.fold import fold
-from ledgerflow.engine.graph import Graph, TaskNode
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.core.graph import Graph, TaskNode
 from ledgerflow.ui.dag import TIMES
 from ledgerflow.ui.gantt import MARKER, MAX_ROWS, RIGHT_MARGIN, Gantt, GanttRow, gantt_of
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import ledgerflow as lf
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.flow import Flow
 from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema
 from ledgerflow.storage.run_changes import LISTENER_NAME

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 import ledgerflow as lf
-from ledgerflow.engine.events import NewEvent
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.flow import Flow
 
 FlowOf = Callable[[str], Flow[..., object]]
