@@ -13,6 +13,7 @@ from .error_root import LedgerflowError
 if TYPE_CHECKING:
     from .cli.errors import BadUsage, ParameterError
     from .engine.core.errors import InvalidEvent, InvalidTransition
+    from .engine.core.fire_times import InvalidSchedule
     from .engine.errors import (
         FlowDefinitionError,
         GraphChanged,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from .engine.lease import LeaseLost
     from .engine.notify import DeliveryFailed
     from .engine.run import RunFailed
-    from .engine.schedules import InvalidSchedule
     from .engine.secret_restore import SecretMismatch, SecretMissing
     from .engine.tracing import TaskResultUsedAsValue
     from .executors.context import Cancelled, NoTaskContext
@@ -73,7 +73,7 @@ _DEFINED_IN = {
     "InvalidEvent": "engine.core.errors",
     "InvalidName": "storage.names",
     "InvalidParameter": "engine.errors",
-    "InvalidSchedule": "engine.schedules",
+    "InvalidSchedule": "engine.core.fire_times",
     "InvalidTransition": "engine.core.errors",
     "LeaseLost": "engine.lease",
     "NoTaskContext": "executors.context",

@@ -1,8 +1,8 @@
 """Errors of the command line, and the exit code each kind of error gets."""
 
+from ..engine.core.fire_times import InvalidSchedule
 from ..engine.errors import FlowDefinitionError, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
-from ..engine.schedules import InvalidSchedule
 from ..error_root import LedgerflowError
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing

@@ -29,19 +29,11 @@ from typing import TYPE_CHECKING, Any
 from ..error_root import LedgerflowError
 from ..storage import AppendConflict, FireRecord, ScheduleRecord
 from ..storage.names import check_name
+from .core.fire_times import DEFAULT_GRACE, Catchup, InvalidSchedule, due_fire_times, fire_run_id
 from .errors import FlowDefinitionError, InvalidParameter
 from .flow import Flow
 from .flow_ref import load_flow
-from .schedules import (
-    DEFAULT_GRACE,
-    Catchup,
-    InvalidSchedule,
-    Timing,
-    due_fire_times,
-    fire_run_id,
-    parse_interval,
-    time_zone,
-)
+from .schedules import Timing, parse_interval, time_zone
 from .secret_restore import scheduled
 from .secrets import is_marker, protect
 

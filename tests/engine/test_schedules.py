@@ -12,18 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.errors import InvalidParameter
-from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.schedule_runner import ScheduleRunner, fire_parameters, run_id_for
-from ledgerflow.engine.schedules import (
+from ledgerflow.engine.core.fire_times import (
     Catchup,
     CatchupPolicy,
     InvalidSchedule,
-    Timing,
     due_fire_times,
     fire_run_id,
-    parse_interval,
 )
+from ledgerflow.engine.errors import InvalidParameter
+from ledgerflow.engine.flow_ref import load_flow
+from ledgerflow.engine.schedule_runner import ScheduleRunner, fire_parameters, run_id_for
+from ledgerflow.engine.schedules import Timing, parse_interval
 from ledgerflow.engine.worker import Worker
 from ledgerflow.storage import ScheduleNotFound, schema
 
