@@ -35,8 +35,8 @@ def test_the_drivers_state_equals_the_fold_of_the_redacted_log(
     driven: list[RunView] = []
     drive = api.drive_run
 
-    def keep(**kwargs: Any) -> RunView:
-        driven.append(drive(**kwargs))
+    def keep(*args: Any) -> RunView:
+        driven.append(drive(*args))
         return driven[-1]
 
     monkeypatch.setattr(api, "drive_run", keep)
