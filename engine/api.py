@@ -31,8 +31,8 @@ from .lease import LeaseKeeper
 from .recorder import EventListener
 from .result_values import load_result
 from .run import Run
+from .runtime import RunPorts, RunToDrive, drive_run
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
-from .scheduler import Scheduler
 from .secret_restore import restore
 from .secrets import protect
 from .version import ENGINE_VERSION
@@ -255,9 +255,7 @@ class Engine(AuditAPI):
             if view.state.is_terminal:  # the old driver finished it meanwhile
                 self.storage.log.release(run_id, self.owner)
                 return Run(view, self._loader(view))
-        return self._drive(
-            traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view
-        )
+        return self._drive(traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view)
 
     def _take_over(self, events: list[Event], view: RunView) -> tuple[list[Event], RunView]:
         """Take the run's lease, then read the log again: an append that raced in before the
@@ -301,25 +299,15 @@ class Engine(AuditAPI):
         if not is_claimed:
             self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
         with LeaseKeeper(self.storage.log, run_id, self.owner, self.lease_ttl) as lease:
-            scheduler = Scheduler(
-                run_id=run_id,
-                traced=traced,
-                events=events,
-                log=self.storage.log,
-                results=self.storage.results,
-                executor=self.executor,
-                owner=self.owner,
-                on_events=on_events,
-                lease=lease,
-                reason=reason,
-                reopen=reopen,
-                cache=self.storage.log,
-                limits=self.storage.limits,
-                state=state,
-                task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
-                cancels=self.storage.cancel_requests,
-            )
-            view = scheduler.drive()
+            run = RunToDrive(
+                traced, events, state=state, reason=reason, reopen=reopen, lease=lease,
+                on_events=on_events, task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
+            )  # fmt: skip
+            ports = RunPorts(
+                self.storage.log, self.storage.results, self.executor, self.owner,
+                cache=self.storage.log, limits=self.storage.limits, cancels=self.storage.cancel_requests,
+            )  # fmt: skip
+            view = drive_run(run, ports)
         return Run(view, self._loader(view))
 
     def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:

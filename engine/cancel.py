@@ -2,30 +2,26 @@
 
 A request from another process is a row of ``cancel_requests`` (see
 ``storage.cancel_requests``), never an append to the run's log: the driver owns the log.
-The driver polls the row (``CancelWatch``), records ``run.cancel_requested``, has the
-executor cancel the run's work, records ``task.cancelled`` for every task that did not
-finish and ends the run with ``run.cancelled``. A run nobody drives is cancelled by the
+The driver polls the row (``CancelWatch``) and tells its machine, which records
+``run.cancel_requested``, has the executor cancel the run's work, records
+``task.cancelled`` for every task that did not finish and ends the run with
+``run.cancelled`` (``engine.core.machine``). A run nobody drives is cancelled by the
 requester itself, after taking its lease (``Canceller``).
 """
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from ..executors.base import Executor
-from ..executors.context import CANCELLED_ERROR
-from ..executors.invocation import Outcome
 from ..storage.cancel_requests import CancelRequest
 from ..storage.errors import AppendConflict, StorageError
 from ..storage.protocols import CancelRequests, CancelSource, ConcurrencyLimits, LeasedLog
-from .completions import Completions
+from .core.cancelling import CancelEvent, closing_events, reason_of
 from .core.events import EventType, NewEvent
 from .core.fold import Folder, RunView, fold
-from .core.states import RunState, TaskState
-from .outcomes import Recording
+from .core.states import RunState
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +31,6 @@ CANCEL_GRACE_SECONDS = 10.0
 """How long a cancelling driver waits for running attempts to stop before abandoning them."""
 WAIT_POLL_SECONDS = 0.2
 """How often ``Canceller.cancel(wait=True)`` looks at the run again."""
-TIMEOUT_REASON = "timeout"
-
-CancelEvent = tuple[str | None, EventType, dict[str, Any]]
 
 
 def request_payload(request: CancelRequest) -> dict[str, Any]:
@@ -50,23 +43,22 @@ def request_payload(request: CancelRequest) -> dict[str, Any]:
 
 
 class CancelWatch:
-    """Tells a driver when to cancel its run: a request, or the run's timeout passed."""
+    """Reads the request to cancel a driver's run from its source, at most every
+    ``CANCEL_POLL_SECONDS`` (the run's timeout is the machine's to notice)."""
 
-    def __init__(self, run_id: str, owner: str, source: CancelSource | None) -> None:
+    def __init__(self, run_id: str, source: CancelSource | None) -> None:
         self.run_id = run_id
-        self._owner = owner
         self._source = source
         self._polled_at = -float("inf")  # monotonic time of the last read of the source
 
-    def due(self, view: RunView, now: datetime) -> dict[str, Any] | None:
-        """The ``run.cancel_requested`` payload if the run must be cancelled now, else None
-        (an already recorded request is due at once: a resumed run goes on cancelling)."""
-        if view.cancel_request is not None:
-            return dict(view.cancel_request)
-        if view.timeout is not None and view.started_at is not None:
-            elapsed = (now - view.started_at).total_seconds()
-            if elapsed >= view.timeout:
-                return {"reason": TIMEOUT_REASON, "requested_by": self._owner, "timeout": view.timeout}
+    @property
+    def poll_interval(self) -> float | None:
+        """How long a blocked driver may wait before it must read the source again."""
+        return None if self._source is None else CANCEL_POLL_SECONDS
+
+    def poll(self) -> dict[str, Any] | None:
+        """The ``run.cancel_requested`` payload of a standing request, if it is time to look
+        and there is one."""
         if self._source is None or time.monotonic() - self._polled_at < CANCEL_POLL_SECONDS:
             return None
         self._polled_at = time.monotonic()
@@ -77,15 +69,6 @@ class CancelWatch:
             return None
         return None if request is None else request_payload(request)
 
-    def wait_cap(self, timeout: float | None, view: RunView, now: datetime) -> float | None:
-        """``timeout`` shortened so a blocked driver wakes for the next poll or its deadline."""
-        caps = [] if timeout is None else [timeout]
-        if self._source is not None:
-            caps.append(CANCEL_POLL_SECONDS)
-        if view.timeout is not None and view.started_at is not None:
-            caps.append(max(0.0, view.timeout - (now - view.started_at).total_seconds()))
-        return min(caps) if caps else None
-
     def discard(self) -> None:
         """The run has ended: its request (if any) is settled."""
         if self._source is None:
@@ -94,53 +77,6 @@ class CancelWatch:
             self._source.discard(self.run_id)
         except StorageError as exc:
             logger.warning("run %s: could not delete its cancel request: %s", self.run_id, exc)
-
-
-def is_cancelled_outcome(outcome: Outcome) -> bool:
-    """True for an attempt that ended because its run was cancelled."""
-    return outcome.error is not None and outcome.error.type == CANCELLED_ERROR
-
-
-def cancelled_recording(recording: Recording, outcome: Outcome, reason: str | None) -> Recording:
-    """While the run is cancelled (``reason`` given), an attempt that did not succeed ends
-    CANCELLED, never retried; so does one that stopped at ``lf.checkpoint()``."""
-    if reason is None and not is_cancelled_outcome(outcome):
-        return recording
-    if recording.type not in (EventType.TASK_FAILED, EventType.TASK_RETRYING):
-        return recording  # what did succeed (or skip) stays recorded as such
-    payload = {k: v for k, v in recording.payload.items() if k not in ("delay", "retry_at")}
-    payload.pop("infrastructure", None)
-    if is_cancelled_outcome(outcome):
-        payload.pop("error", None)  # it says no more than the reason
-    return Recording(EventType.TASK_CANCELLED, {**payload, "reason": reason or "cancelled"})
-
-
-def stop_work(
-    executor: Executor, run_id: str, completions: Completions, grace: float = CANCEL_GRACE_SECONDS
-) -> Iterator[Outcome]:
-    """Cancel the run's work on the executor; the outcomes of attempts still running, as
-    they come, for up to ``grace`` seconds."""
-    executor.cancel(run_id)
-    deadline = time.monotonic() + grace
-    while completions.in_flight > 0 and (remaining := deadline - time.monotonic()) > 0:
-        yield from completions.take(remaining)
-
-
-def closing_events(view: RunView, reason: str) -> list[CancelEvent]:
-    """``task.cancelled`` for every task that has not finished, then ``run.cancelled``."""
-    open_states = (TaskState.PENDING, TaskState.RUNNING, TaskState.RETRYING)
-    events: list[CancelEvent] = [
-        (task.key, EventType.TASK_CANCELLED, {"reason": reason})
-        for task in view.tasks.values()
-        if task.state in open_states
-    ]
-    events.append((None, EventType.RUN_CANCELLED, {"reason": reason}))
-    return events
-
-
-def reason_of(request: dict[str, Any]) -> str:
-    """What the cancel events record as their reason."""
-    return str(request.get("reason") or "cancelled")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
-"""Where the scheduler gets the time it records."""
+"""Where a run's driver gets the time it records."""
 
 from datetime import UTC, datetime
 from typing import Protocol
 
 
 class Clock(Protocol):
-    """Where the scheduler gets the time it records."""
+    """Where a run's driver gets the time it records."""
 
     def now(self) -> datetime: ...
 

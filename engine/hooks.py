@@ -128,8 +128,7 @@ def hook_set(scope: str, owner: str, **hooks: Hook | Sequence[Hook] | None) -> H
         for fn in fns:
             if not callable(fn):
                 raise FlowDefinitionError(
-                    f"{scope} {owner!r}: {when}= takes a callable or a list of them, "
-                    f"got {type(fn).__name__}"
+                    f"{scope} {owner!r}: {when}= takes a callable or a list of them, got {type(fn).__name__}"
                 )
         named[when] = tuple(
             NamedHook(f"{scope}.{when}:{_name_of(fn)}:{index}", fn, _retry_of(fn))
@@ -275,13 +274,13 @@ class HookDelivery:
     of them is recorded at the next flush, and all of them once the run has ended."""
 
     def __init__(
-        self, traced: "TracedFlow", events: Sequence[Event], folder: Folder, record: Record,
-        flush: Callable[[], Sequence[Event]],
+        self, traced: "TracedFlow", events: Sequence[Event], view: Callable[[], RunView],
+        record: Record, flush: Callable[[], Sequence[Event]],
     ) -> None:  # fmt: skip
         self._outbox = HookOutbox(traced)
         self._outbox.add(events)  # a resumed run: what the log owed when its driver stopped
         self._redact = traced.secrets.redact
-        self._folder = folder
+        self._view = view
         self._record = record
         self._flush = flush
         self._pool: ThreadPoolExecutor | None = None
@@ -293,7 +292,7 @@ class HookDelivery:
         owed = self._outbox.take()
         if not owed and not self._running:
             return  # the common case: nothing to do, not even a view to make
-        view = self._folder.live_view()
+        view = self._view()
         for event, hook in owed:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="ledgerflow-hook")

@@ -1,38 +1,32 @@
-"""A driver's record of its run: events folded at once, written in group commits.
+"""A driver's record of its run: the machine's events, written in group commits.
 
-The scheduler decides on the folded state, including events not yet written; a flush
-then stores the task output and the results the events refer to, and appends the
-buffered events in one transaction, fenced by the driver's lease and owner. An event is
-redacted (a run's secrets) before it is folded: the state is the fold of what is stored.
+The machine decides on its folded state, including events not yet written; a flush
+stores the task output and the results the events refer to, then appends the buffered
+events in one transaction, fenced by the driver's lease and owner.
 """
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
 from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
 from ..storage.task_logs import TaskLogLine
-from .core.events import Event, EventType, NewEvent
-from .core.fold import Folder
+from .core.events import Event, NewEvent
 from .lease import LeaseKeeper
 
 logger = logging.getLogger(__name__)
 
 EventListener = Callable[[Sequence[Event]], None]
-Redaction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 class RunRecorder:
-    """Buffers a run's new events, folding each at once, and appends them in batches."""
+    """Buffers a run's new events and appends them in batches."""
 
     def __init__(
         self,
         *,
         run_id: str,
-        folder: Folder,
         seq: int,
         log: EventLog,
         results: ResultStore,
@@ -40,10 +34,8 @@ class RunRecorder:
         lease: LeaseKeeper | None = None,
         task_logs: TaskLogSink | None = None,
         on_events: EventListener | None = None,
-        redact: Redaction | None = None,
     ) -> None:
         self.run_id = run_id
-        self.folder = folder
         self._seq = seq
         self._log = log
         self._results = results
@@ -51,20 +43,13 @@ class RunRecorder:
         self._lease = lease
         self._task_logs = task_logs
         self._on_events = on_events
-        self._redact = redact
         self._buffer: list[NewEvent] = []
         self._stored: dict[str, StoredResult] = {}  # results to put before the next append
         self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
 
-    def record(
-        self, task_key: str | None, type_: EventType, payload: Mapping[str, Any], now: datetime
-    ) -> None:
-        """Buffer an event and fold it at once, so decisions see it before it is flushed."""
-        if self._redact is not None:
-            payload = self._redact(payload)
-        seq = self._seq + len(self._buffer) + 1
-        self.folder.apply(Event(self.run_id, seq, task_key, type_.value, payload, now, "", ""))
-        self._buffer.append(NewEvent(task_key, type_.value, payload, now))
+    def buffer(self, events: Sequence[NewEvent]) -> None:
+        """Events to append at the next flush, after those buffered before."""
+        self._buffer.extend(events)
 
     def keep_result(self, stored: StoredResult) -> None:
         """A result to store before the event that refers to it is appended."""
@@ -80,8 +65,15 @@ class RunRecorder:
             return
         self._pending_logs.extend(
             TaskLogLine(
-                self.run_id, outcome.task_key, outcome.attempt, seq, line.ts, line.stream,
-                line.message, line.level, line.logger,
+                self.run_id,
+                outcome.task_key,
+                outcome.attempt,
+                seq,
+                line.ts,
+                line.stream,
+                line.message,
+                line.level,
+                line.logger,
             )
             for seq, line in enumerate(outcome.logs)
         )
@@ -100,7 +92,6 @@ class RunRecorder:
         appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
         self._buffer = []
         self._seq = appended[-1].seq
-        self.folder.set_head_hash(appended[-1].hash)
         if self._on_events is not None:
             self._on_events(appended)
         return appended

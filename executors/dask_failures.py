@@ -19,7 +19,7 @@ INFRASTRUCTURE_FAILURES: tuple[type[BaseException], ...] = (
 )
 """The Dask-level failures that say nothing about the task itself: the one list of what
 counts as an infrastructure failure. Such an attempt is retryable, and gets extra attempts
-beyond the task's own retries (``engine.outcomes.INFRASTRUCTURE_RETRIES``)."""
+beyond the task's own retries (``engine.core.attempt_endings.INFRASTRUCTURE_RETRIES``)."""
 
 
 def not_serializable(task_key: str, attempt: int, exc: Exception, started_at: datetime) -> Outcome:

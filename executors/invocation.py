@@ -23,7 +23,7 @@ class Upstream:
 
 @dataclass(frozen=True, slots=True)
 class Value:
-    """An input whose value the scheduler already holds (e.g. loaded from the result store)."""
+    """An input whose value the driver already holds (e.g. loaded from the result store)."""
 
     value: Any
 

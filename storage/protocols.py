@@ -1,4 +1,4 @@
-"""The storage contracts the scheduler and replay depend on."""
+"""The storage contracts the runtime, the API and replay depend on."""
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -331,7 +331,7 @@ class Schedules(Protocol):
 
 @runtime_checkable
 class TaskLogSink(Protocol):
-    """Where the scheduler puts the output its outcomes carried."""
+    """Where a run's driver puts the output its outcomes carried."""
 
     def put_logs(self, lines: Sequence[TaskLogLine]) -> None:
         """Store a batch of lines in one transaction."""

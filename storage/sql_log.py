@@ -59,7 +59,7 @@ def _chain(
 ) -> list[Event]:  # fmt: skip
     """The events as they will be stored: seqs, hashes chained from ``prev_hash``.
 
-    Each event keeps the ts its writer stamped (the scheduler folds with it), else ``ts``.
+    Each event keeps the ts its writer stamped (the run machine folds with it), else ``ts``.
     """
     hasher = ChainHasher(run_id)
     chained = []

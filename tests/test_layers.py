@@ -168,3 +168,30 @@ def test_no_two_modules_share_a_name_that_hides_their_role() -> None:
     for name in ("notify", "signals"):
         holders = sorted(module for module in MODULES if module.rpartition(".")[2] == name)
         assert len(holders) <= 1, holders
+
+
+ENGINE_API = {
+    f"{PACKAGE}.engine.{name}" for name in ("api", "worker", "schedule_runner", "audit_api", "archive")
+}
+
+
+def test_the_runtime_is_below_the_engines_api() -> None:
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if module.startswith(f"{PACKAGE}.engine.runtime")
+        for target in targets
+        if target in ENGINE_API
+    )
+    assert wrong == []
+
+
+def test_storage_knows_only_the_engines_core() -> None:
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if _folder(module) == "storage"
+        for target in targets
+        if _folder(target) == "engine" and not target.startswith(f"{PACKAGE}.engine.core")
+    )
+    assert wrong == []

@@ -88,7 +88,7 @@ def entered_run_state(event_type: str) -> RunState:
 class NewEvent:
     """An event about to be appended: the log assigns seq and the hash chain.
 
-    ``ts`` is set by the scheduler's clock (so its own fold sees what is recorded);
+    ``ts`` is set by the run machine's time (so its own fold sees what is recorded);
     when None the log stamps the current UTC time.
     """
 

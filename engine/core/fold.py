@@ -97,7 +97,7 @@ class RunView:
 class Folder:
     """Applies events one by one; ``view()`` gives an immutable snapshot.
 
-    Used by ``fold`` and, incrementally, by the scheduler (O(1) per event).
+    Used by ``fold`` and, incrementally, by the run machine (O(1) per event).
     """
 
     __slots__ = (

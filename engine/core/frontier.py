@@ -1,7 +1,7 @@
-"""What to do next: ``frontier(graph, state)`` decides, the scheduler acts.
+"""What to do next: ``frontier(graph, state)`` decides, the run machine acts on it.
 
-Pure: no I/O, no clock. Retry due times come from the log (recorded by the scheduler);
-the scheduler compares them with its clock.
+Pure: no I/O, no clock. Retry due times come from the log (recorded by the run machine);
+the machine compares them with the time it is given.
 """
 
 from collections.abc import Mapping
@@ -25,7 +25,7 @@ class Outlook(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Frontier:
-    """The decisions for one step of the scheduler."""
+    """The decisions for one step of the run machine."""
 
     ready: tuple[str, ...] = ()  # PENDING tasks whose trigger holds: run (or cache) them
     expand: tuple[str, ...] = ()  # dynamic maps whose inputs are known: record their children
@@ -73,7 +73,7 @@ _OUTLOOK_OF_STATE: Mapping[TaskState, Outlook] = {
 def frontier(graph: Graph, state: RunView) -> Frontier:
     """Decide which tasks to start, expand, skip or mark UPSTREAM_FAILED.
 
-    One pass over the tasks (the scheduler calls it after every batch of events, and a
+    One pass over the tasks (the run machine calls it after every batch of events, and a
     resumed run may have tens of thousands): each upstream outlook is computed once,
     and the children of a dynamic map, which share their parent's upstreams and
     trigger, share one decision.

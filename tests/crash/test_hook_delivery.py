@@ -1,8 +1,9 @@
 """A driver SIGKILLed after a failure was recorded but before its alert went out: the resumed
 run sends each alert exactly once and records it.
 
-With a task hook the kill lands after task.failed, the run still RUNNING (the resumed driver
-delivers); with a flow hook only, after run.failed (``resume`` of the ended run delivers)."""
+With a task hook the kill lands after task.failed while another task still runs, the run still
+RUNNING (the resumed driver delivers); with a flow hook only, after run.failed (``resume`` of
+the ended run delivers)."""
 
 import signal
 import time
@@ -25,6 +26,7 @@ ALERTING = dedent(
     import os
     import signal
     import sys
+    import time
     from pathlib import Path
 
     import ledgerflow as lf
@@ -38,9 +40,15 @@ ALERTING = dedent(
         raise RuntimeError("kaboom")
 
 
+    @lf.task
+    def hold() -> None:  # runs until the test lets it end, after the kill
+        while not (Path(__file__).parent / "released").exists():
+            time.sleep(0.02)
+
+
     @lf.flow(on_failure=lf.notify.slack(URL + "/run"))
-    def alerting() -> int:
-        return explode()
+    def alerting() -> object:
+        return (explode(), hold()) if {task_hook!r} else explode()
 
 
     take = hooks.HookOutbox.take
@@ -79,6 +87,7 @@ def test_alerts_owed_at_a_sigkill_are_sent_once_by_the_resumed_run(
     child.wait_for(lambda line: line == "delivering")
     assert child.wait() == -signal.SIGKILL
     assert receiver.requests == []
+    (crash_dir / "released").touch()
     with lf.Engine(database_url, home=crash_dir) as engine:
         [summary] = engine.runs()
         events = engine.events(summary.run_id)

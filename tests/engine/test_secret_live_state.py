@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.engine import api
 from ledgerflow.engine.core.fold import RunView, fold
 from ledgerflow.engine.flow_ref import load_flow
-from ledgerflow.engine.scheduler import Scheduler
 
 SECRET = "hunter2-5f2b9c1e"
 FLOW_SOURCE = textwrap.dedent(
@@ -33,13 +33,13 @@ def test_the_drivers_state_equals_the_fold_of_the_redacted_log(
 ) -> None:
     (tmp_path / "guarded_flow.py").write_text(FLOW_SOURCE)
     driven: list[RunView] = []
-    drive = Scheduler.drive
+    drive = api.drive_run
 
-    def keep(self: Scheduler, *args: Any) -> RunView:
-        driven.append(drive(self, *args))
+    def keep(*args: Any) -> RunView:
+        driven.append(drive(*args))
         return driven[-1]
 
-    monkeypatch.setattr(Scheduler, "drive", keep)
+    monkeypatch.setattr(api, "drive_run", keep)
     with lf.Engine(database_url, home=tmp_path) as engine:
         run = engine.run(load_flow(f"{tmp_path / 'guarded_flow.py'}:guarded"), token=SECRET)
         stored = fold(engine.events(run.id))

@@ -5,6 +5,7 @@ import asyncio
 from concurrent.futures import CancelledError
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from distributed.client import FutureCancelledError
@@ -12,10 +13,14 @@ from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
 import ledgerflow as lf
-from ledgerflow.engine.outcomes import INFRASTRUCTURE_RETRIES, record_outcome
+from ledgerflow.engine.core.attempt_endings import INFRASTRUCTURE_RETRIES, ending_event
+from ledgerflow.engine.core.events import EventType
+from ledgerflow.engine.core.policy import TaskPolicy
+from ledgerflow.engine.runtime.outcomes import attempt_ended
 from ledgerflow.engine.task import Task
 from ledgerflow.executors.body import error_info, failed_outcome
 from ledgerflow.executors.dask_failures import dask_failure
+from ledgerflow.executors.invocation import Outcome
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 KILLED = KilledWorker("t", SimpleNamespace(address="tcp://w:1"), 3)
@@ -31,25 +36,30 @@ LOST: list[BaseException] = [
 ]
 
 
+def recorded(task: Task[..., int], outcome: Outcome) -> tuple[EventType, dict[str, Any]]:
+    """The event the engine records for the outcome of an attempt of ``task``."""
+    return ending_event(attempt_ended("r", outcome)[0], TaskPolicy(task.retry), NOW, cancel_reason=None)
+
+
 @pytest.mark.parametrize("exc", LOST, ids=lambda exc: type(exc).__name__)
 @pytest.mark.parametrize("retries", [0, 2])
 def test_a_dask_level_failure_gets_bounded_infrastructure_retries(exc: BaseException, retries: int) -> None:
     task: Task[..., int] = lf.task(retries=retries)(lambda: 1)
     last = retries + INFRASTRUCTURE_RETRIES + 1
     for attempt in range(1, last):
-        recording = record_outcome("r", task, dask_failure("t", attempt, exc, NOW), NOW)
-        assert recording.type == "task.retrying"
-        assert recording.payload.get("infrastructure", False) is (attempt > retries)
-    assert record_outcome("r", task, dask_failure("t", last, exc, NOW), NOW).type == "task.failed"
+        type_, payload = recorded(task, dask_failure("t", attempt, exc, NOW))
+        assert type_ == "task.retrying"
+        assert payload.get("infrastructure", False) is (attempt > retries)
+    assert recorded(task, dask_failure("t", last, exc, NOW))[0] == "task.failed"
 
 
 def test_a_failure_of_dask_that_is_no_infrastructure_failure_is_not_retried() -> None:
     outcome = dask_failure("t", 1, RuntimeError("unexpected Dask result"), NOW)
     assert not outcome.is_retryable and not outcome.infrastructure
-    assert record_outcome("r", lf.task(lambda: 1), outcome, NOW).type == "task.failed"
+    assert recorded(lf.task(lambda: 1), outcome)[0] == "task.failed"
 
 
 @pytest.mark.parametrize("exc", [OSError("disk full"), KILLED], ids=["OSError", "KilledWorker"])
 def test_a_task_body_raising_the_same_type_is_no_infrastructure_failure(exc: BaseException) -> None:
     outcome = failed_outcome("t", 1, error_info(exc), is_retryable=True, started_at=NOW, worker="tcp://w:1")
-    assert record_outcome("r", lf.task(lambda: 1), outcome, NOW).type == "task.failed"
+    assert recorded(lf.task(lambda: 1), outcome)[0] == "task.failed"

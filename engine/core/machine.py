@@ -1,0 +1,445 @@
+"""The run state machine: ``machine.handle(stimuli, now) -> commands``, with no I/O.
+
+Every decision the driver of a run takes is made here: which tasks start, which the cache
+answers, which wait for a concurrency slot, when a retry is due, which tasks fail or skip
+because of their upstreams, how a dynamic map expands, what becomes of an attempt's
+outcome (retrying, infrastructure retries, failed), which orphaned attempts are run
+again, when the run's timeout cancels it, and how a cancel ends it. The machine folds
+every event it hands out at once, so its state is the fold of the log plus what it has
+asked for and not yet been answered (the attempts in flight, the slots it holds).
+
+Within a round (from one ``TimePassed``, ``AttemptEnded``... to the next ``WakeAt``) a
+question (``LookUpCache``, ``AcquireSlots``, ``MeasureMaps``) ends ``handle``; the answer,
+handled next, resumes the decision where it stopped. The runtime (``engine.runtime``)
+carries the commands out.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from .attempt_endings import ending_event
+from .cancelling import closing_events, reason_of, timeout_request
+from .commands import (
+    AcquireSlots,
+    Append,
+    Command,
+    Finished,
+    IgnoreOutcome,
+    LookUpCache,
+    MeasureMaps,
+    ReleaseSlots,
+    StopWork,
+    Submit,
+    WakeAt,
+)
+from .events import Event, EventType, NewEvent
+from .fold import Folder, RunView, TaskView
+from .frontier import frontier
+from .graph import Graph
+from .policy import TaskPolicy
+from .restart import reopening
+from .states import RunState, TaskState
+from .stimuli import (
+    AttemptEnded,
+    CacheAnswered,
+    CacheHit,
+    CacheMiss,
+    CancelRequested,
+    HookDelivered,
+    MapMeasured,
+    NotSubmitted,
+    SlotsAnswered,
+    Started,
+    Stimulus,
+    TimePassed,
+    WorkStopped,
+    Written,
+)
+
+MAX_STARTS_PER_ROUND = 1000
+"""At most this many tasks start per round: the first submissions happen early and a huge
+frontier is written in several transactions rather than one."""
+MAX_IN_FLIGHT = 5000
+"""At most this many attempts are submitted and not yet ended: a huge map waits for its
+attempts to end instead of submitting all of its children (bounded memory, here and in Dask)."""
+SLOT_POLL_SECONDS = 0.5
+"""While tasks wait for concurrency slots, look again this often: other drivers free them."""
+
+Redaction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+_ANSWERS = (CacheAnswered, SlotsAnswered, MapMeasured, Written, HookDelivered)
+_ENDED_RUNNING = (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+
+
+class RunMachine:
+    """Decides one run's next steps from its log and what it is told."""
+
+    def __init__(
+        self,
+        view: RunView,
+        policies: Mapping[str, TaskPolicy],
+        *,
+        graph: Graph | None = None,
+        has_cache: bool = False,
+        has_limits: bool = False,
+        redact: Redaction | None = None,
+        max_starts_per_round: int | None = None,
+        max_in_flight: int | None = None,
+    ) -> None:
+        """``view``: the run as its log folds; ``policies``: each graph node's policy;
+        ``graph``: the graph to drive (default the recorded one); ``has_cache`` /
+        ``has_limits``: whether a cache index and concurrency limits exist to ask;
+        ``redact``: applied to every payload before it is folded and handed out; the caps
+        default to ``MAX_STARTS_PER_ROUND`` and ``MAX_IN_FLIGHT``."""
+        self.run_id = view.run_id
+        self._folder = Folder(view)
+        self._graph = graph if graph is not None else view.graph
+        self._policies = policies
+        self._has_cache = has_cache
+        self._has_limits = has_limits
+        self._redact = redact
+        self._max_starts = max_starts_per_round or MAX_STARTS_PER_ROUND
+        self._max_in_flight = max_in_flight or MAX_IN_FLIGHT
+        self._now = view.updated_at
+        self._seq = view.seq
+        self._owner = view.owner or ""
+        self._out: list[Command] = []
+        self._events: list[NewEvent] = []
+        self._in_flight: set[str] = set()  # attempts submitted and not yet ended
+        self._orphans: set[str] = set()  # RUNNING in the log, but no attempt of this driver
+        self._cache_notes: dict[str, dict[str, str]] = {}  # looked up: the key, or why none
+        self._holding: set[str] = set()  # tasks holding their slots
+        self._due_back: list[str] = []  # ended tasks whose slots go back once written
+        self._refused: set[str] = set()  # tasks refused slots in this round
+        self._slots_asked: tuple[str, ...] = ()  # the tasks of the AcquireSlots not yet answered
+        self._started_in_round = 0
+        self._has_more_ready = False
+        self._cancel_reason: str | None = None
+        self._cancel_asked: Mapping[str, Any] | None = None
+        self._phase = "idle"  # idle -> running -> cancelling -> finished
+
+    # -- what the runtime reads ---------------------------------------------------
+
+    def view(self) -> RunView:
+        """An immutable snapshot of the run as the machine has folded it."""
+        return self._folder.view()
+
+    def live_view(self) -> RunView:
+        """The current state without copying (valid until the next ``handle``)."""
+        return self._folder.live_view()
+
+    def task(self, key: str) -> TaskView:
+        """One task's current state."""
+        return self._folder.task(key)
+
+    @property
+    def in_flight(self) -> int:
+        """How many attempts are submitted and not yet ended."""
+        return len(self._in_flight)
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the run has ended (``Finished`` was handed out)."""
+        return self._phase == "finished"
+
+    # -- handling -----------------------------------------------------------------
+
+    def handle(self, stimuli: Iterable[Stimulus], now: datetime) -> list[Command]:
+        """Take in what happened, decide, and return the commands to carry out, in order."""
+        self._now = now
+        decide = False
+        for stimulus in stimuli:
+            if not isinstance(stimulus, _ANSWERS):
+                decide = True
+                self._refused.clear()
+                self._started_in_round = 0
+                self._has_more_ready = False
+            else:
+                decide = decide or not isinstance(stimulus, Written | HookDelivered)
+            self._take(stimulus)
+        if decide:
+            self._decide()
+        return self._flush_out()
+
+    def _take(self, stimulus: Stimulus) -> None:
+        match stimulus:
+            case Started():
+                self._start(stimulus)
+            case AttemptEnded():
+                self._attempt_ended(stimulus)
+            case CacheAnswered():
+                self._cache_answered(stimulus)
+            case SlotsAnswered():
+                self._slots_answered(stimulus)
+            case MapMeasured():
+                self._map_measured(stimulus)
+            case NotSubmitted():
+                self._in_flight.discard(stimulus.task_key)
+                payload = {"attempt": self.task(stimulus.task_key).attempts, "error": dict(stimulus.error)}
+                self._record(stimulus.task_key, EventType.TASK_FAILED, payload)
+            case CancelRequested():
+                self._cancel_asked = stimulus.request
+            case WorkStopped():
+                self._close_cancelled()
+            case HookDelivered():
+                self._record(None, EventType(stimulus.type), dict(stimulus.payload))
+            case Written():
+                self._folder.set_head_hash(stimulus.head_hash)
+                if self._due_back:
+                    due, self._due_back = tuple(self._due_back), []
+                    self._emit(ReleaseSlots(due))
+            case TimePassed():
+                pass
+
+    def _start(self, started: Started) -> None:
+        self._owner = started.owner
+        self._phase = "running"
+        self._record(None, EventType.RUN_RUNNING, {"owner": started.owner, "reason": started.reason})
+        for key in started.reopen:
+            self._record(key, EventType.TASK_PENDING, reopening(self.task(key), started.reason))
+        # Tasks the log shows RUNNING that no attempt of this driver runs: a new attempt each.
+        self._orphans = {
+            task.key for task in self._folder.live_view().tasks.values() if task.state is TaskState.RUNNING
+        }
+
+    # -- deciding -----------------------------------------------------------------
+
+    def _decide(self) -> None:
+        """Act on the frontier until it is stable, or until a question must be answered."""
+        if self._phase != "running":
+            return
+        view = self._folder.live_view()
+        request = self._cancel_due(view)
+        if request is not None:
+            self._begin_cancel(request, view)
+            return
+        if self._orphans and not self._start_orphans():
+            return
+        while True:
+            step = frontier(self._graph, self._folder.live_view())
+            for key, failed in step.upstream_failed.items():
+                self._record(key, EventType.TASK_UPSTREAM_FAILED, {"upstream": list(failed)})
+            for key, reason in step.skipped.items():
+                self._record(key, EventType.TASK_SKIPPED, {"reason": reason})
+            if step.expand:
+                self._emit(MeasureMaps(step.expand))
+                return
+            if step.is_finished:
+                self._finish()
+                return
+            due = [key for key, when in step.retry_due.items() if when <= self._now]
+            room = min(self._max_starts - self._started_in_round, self._max_in_flight - len(self._in_flight))
+            outcome = self._start_ready([*step.ready, *due], set(step.ready), room)
+            if outcome == "asked":
+                return
+            if outcome == "capped":  # the rest start next round: at once, or as attempts end
+                self._has_more_ready = self._started_in_round >= self._max_starts
+                break
+            if not (step.upstream_failed or step.skipped):
+                break
+        self._emit(WakeAt(self._wake_time(step.retry_due)))
+
+    def _start_ready(self, keys: list[str], ready: set[str], room: int) -> str:
+        """Start up to ``room`` of ``keys`` (first asking the cache about ready ones and the
+        limits for slots): "asked" if a question went out, "capped" if some were left."""
+        candidates: list[str] = []
+        unasked: list[str] = []
+        capped = False
+        for key in keys:
+            if key in self._refused:
+                continue
+            if len(candidates) + len(unasked) >= room:
+                capped = True
+                break
+            if key in ready and self._needs_cache_answer(key):
+                unasked.append(key)
+            else:
+                candidates.append(key)
+        if unasked:
+            self._emit(LookUpCache(tuple(unasked)))
+            return "asked"
+        if not self._acquire(candidates):
+            return "asked"
+        self._start_attempts([key for key in candidates if key not in self._refused], reason=None)
+        return "capped" if capped else "started"
+
+    def _start_orphans(self) -> bool:
+        """Start a new attempt of each orphan that has its slots; False if slots were asked."""
+        orphans = [key for key in self._orphans if key not in self._refused]
+        if not self._acquire(orphans):
+            return False
+        starting = [key for key in orphans if key not in self._refused]
+        self._orphans.difference_update(starting)
+        self._start_attempts(starting, reason="orphaned")
+        return True
+
+    def _needs_cache_answer(self, key: str) -> bool:
+        return self._has_cache and key not in self._cache_notes and self._policy(key).is_cacheable
+
+    def _acquire(self, keys: list[str]) -> bool:
+        """Ask for the slots of the keys that need them; False if a question went out."""
+        if not self._has_limits:
+            return True
+        asking = tuple(
+            (key, tags) for key in keys if (tags := self._policy(key).tags) and key not in self._holding
+        )
+        if asking:
+            self._emit(AcquireSlots(asking))
+            return False
+        return True
+
+    def _start_attempts(self, keys: list[str], reason: str | None) -> None:
+        if not keys:
+            return
+        for key in keys:
+            payload: dict[str, Any] = {"attempt": self.task(key).attempts + 1}
+            if reason is not None:
+                payload["reason"] = reason
+            else:
+                payload.update(self._cache_notes.get(key, {}))
+            self._record(key, EventType.TASK_RUNNING, payload)
+        self._in_flight.update(keys)
+        self._started_in_round += len(keys)
+        self._emit(Submit(tuple(keys)))
+
+    def _wake_time(self, retry_due: Mapping[str, datetime]) -> datetime | None:
+        """When to decide again if no attempt ends before."""
+        if self._has_more_ready:
+            return self._now
+        view = self._folder.live_view()
+        times = [when for key, when in retry_due.items() if key not in self._refused]
+        if self._refused:
+            times.append(self._now + timedelta(seconds=SLOT_POLL_SECONDS))
+        if view.timeout is not None and view.started_at is not None:
+            times.append(view.started_at + timedelta(seconds=view.timeout))
+        if not times and not self._in_flight:
+            raise AssertionError(f"run {self.run_id}: nothing running and nothing to wait for")
+        return min(times) if times else None
+
+    # -- answers ------------------------------------------------------------------
+
+    def _cache_answered(self, answered: CacheAnswered) -> None:
+        for key, answer in answered.answers.items():
+            if isinstance(answer, CacheHit):
+                payload = {
+                    "cache_key": answer.cache_key,
+                    "result": dict(answer.result),
+                    "source_run": answer.source_run,
+                    "source_task": answer.source_task,
+                }
+                self._record(key, EventType.TASK_CACHED, payload)
+            elif isinstance(answer, CacheMiss):
+                self._cache_notes[key] = {"cache_key": answer.cache_key}
+            elif answer.reason is not None:
+                self._cache_notes[key] = {"cache": answer.reason}
+            else:
+                self._cache_notes[key] = {}
+
+    def _slots_answered(self, answered: SlotsAnswered) -> None:
+        self._holding.update(answered.granted)
+        self._refused.update(key for key in self._slots_asked if key not in answered.granted)
+        self._slots_asked = ()
+
+    def _map_measured(self, measured: MapMeasured) -> None:
+        if measured.error is not None:
+            payload = {"attempt": 0, "error": dict(measured.error)}
+            self._record(measured.task_key, EventType.TASK_FAILED, payload)
+        else:
+            self._record(measured.task_key, EventType.TASK_MAPPED, {"count": measured.count or 0})
+
+    def _attempt_ended(self, ended: AttemptEnded) -> None:
+        key = ended.task_key
+        current = self.task(key)
+        if current.state is not TaskState.RUNNING or current.attempts != ended.attempt:
+            self._emit(IgnoreOutcome(key, ended.attempt))
+            return
+        self._in_flight.discard(key)
+        policy = self._policy(key)
+        type_, payload = ending_event(ended, policy, self._now, self._cancel_reason)
+        notes = self._cache_notes.get(key, {})
+        if type_ is not EventType.TASK_RETRYING:
+            self._cache_notes.pop(key, None)
+        cache_key = notes.get("cache_key")
+        if cache_key is not None and type_ is EventType.TASK_SUCCEEDED:
+            payload["cache_key"] = cache_key
+            if policy.cache_expiration is not None:
+                expires = self._now + timedelta(seconds=policy.cache_expiration)
+                payload["cache_expires_at"] = expires.isoformat(timespec="microseconds")
+        self._record(key, type_, payload)
+
+    # -- ending -------------------------------------------------------------------
+
+    def _cancel_due(self, view: RunView) -> Mapping[str, Any] | None:
+        if view.cancel_request is not None:
+            return view.cancel_request  # a resumed run goes on cancelling
+        started, timeout = view.started_at, view.timeout
+        if timeout is not None and started is not None and (self._now - started).total_seconds() >= timeout:
+            return timeout_request(view, self._owner)
+        return self._cancel_asked
+
+    def _begin_cancel(self, request: Mapping[str, Any], view: RunView) -> None:
+        self._cancel_reason = reason_of(request)
+        if view.cancel_request is None:
+            self._record(None, EventType.RUN_CANCEL_REQUESTED, dict(request))
+        self._phase = "cancelling"
+        self._emit(StopWork())
+
+    def _close_cancelled(self) -> None:
+        """The work has stopped: what did not finish is cancelled, and so is the run."""
+        reason = self._cancel_reason or "cancelled"
+        for key, type_, payload in closing_events(self._folder.live_view(), reason):
+            self._record(key, type_, payload)
+        self._in_flight.clear()
+        self._phase = "finished"
+        self._emit(Finished(RunState.CANCELLED))
+
+    def _finish(self) -> None:
+        tasks = self._folder.live_view().tasks.values()
+        failed = [t.key for t in tasks if t.state in _ENDED_RUNNING]
+        cancelled = [t.key for t in tasks if t.state is TaskState.CANCELLED]
+        if failed:
+            reason = f"{len(failed)} task(s) did not succeed, first {failed[0]!r}"
+            self._record(None, EventType.RUN_FAILED, {"reason": reason, "failed": failed[:100]})
+            state = RunState.FAILED
+        elif cancelled:
+            self._record(None, EventType.RUN_CANCELLED, {"reason": "tasks were cancelled"})
+            state = RunState.CANCELLED
+        else:
+            self._record(None, EventType.RUN_SUCCEEDED, {})
+            state = RunState.SUCCEEDED
+        self._phase = "finished"
+        self._emit(Finished(state))
+
+    # -- recording ----------------------------------------------------------------
+
+    def _policy(self, key: str) -> TaskPolicy:
+        parent = self._folder.task(key).parent
+        return self._policies[parent if parent is not None else key]
+
+    def _record(self, task_key: str | None, type_: EventType, payload: Mapping[str, Any]) -> None:
+        """Fold an event at once and hand it out with the next commands."""
+        if self._redact is not None:
+            payload = self._redact(payload)
+        if task_key is not None and type_ is not EventType.TASK_RUNNING and task_key in self._holding:
+            self._holding.discard(task_key)
+            self._due_back.append(task_key)
+        if task_key is not None:
+            self._orphans.discard(task_key)
+        self._seq += 1
+        self._folder.apply(Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", ""))
+        self._events.append(NewEvent(task_key, type_.value, payload, self._now))
+
+    def _emit(self, command: Command) -> None:
+        if self._events:
+            self._out.append(Append(tuple(self._events)))
+            self._events = []
+        if isinstance(command, AcquireSlots):
+            self._slots_asked = tuple(key for key, _ in command.tasks)
+        self._out.append(command)
+
+    def _flush_out(self) -> list[Command]:
+        if self._events:
+            self._out.append(Append(tuple(self._events)))
+            self._events = []
+        out, self._out = self._out, []
+        return out

@@ -1,0 +1,113 @@
+"""The runtime: carries out the run machines' commands against the ports (log, results,
+cache, limits, leases, executor, hooks) and feeds the answers back as stimuli.
+
+``RunHost`` serves one machine; ``loop.drive`` drives any number of hosts on one executor;
+``drive_runs`` drives runs from their logs to their ends in one loop.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ...executors.base import Executor
+from ...storage.protocols import (
+    CacheIndex,
+    CancelSource,
+    ConcurrencyLimits,
+    EventLog,
+    ResultStore,
+    TaskLogSink,
+)
+from ..clock import Clock, SystemClock
+from ..core.events import Event
+from ..core.fold import RunView, fold
+from ..core.machine import RunMachine
+from ..core.policy import TaskPolicy
+from ..flow import TracedFlow
+from ..lease import LeaseKeeper
+from ..recorder import EventListener
+from .completions import Completions
+from .host import RunHost
+from .loop import drive, new_completions
+
+
+def task_policies(traced: TracedFlow) -> Mapping[str, TaskPolicy]:
+    """What the machine needs to know of each task of the traced flow."""
+    policies = {}
+    for key, call in traced.calls.items():
+        task = call.task
+        expiration = task.cache_expiration
+        policies[key] = TaskPolicy(
+            retry=task.retry,
+            tags=task.tags,
+            is_cacheable=task.cache_key is not None,
+            cache_expiration=None if expiration is None else expiration.total_seconds(),
+        )
+    return policies
+
+
+@dataclass(frozen=True, slots=True)
+class RunPorts:
+    """What the runs of one loop share: the stores, the executor, the driver's name."""
+
+    log: EventLog
+    results: ResultStore
+    executor: Executor
+    owner: str
+    cache: CacheIndex | None = None
+    limits: ConcurrencyLimits | None = None
+    cancels: CancelSource | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+
+@dataclass(frozen=True, slots=True)
+class RunToDrive:
+    """One run to drive: its traced flow and its log (``state``: the log folded, if known),
+    why it is driven, the tasks a restart re-opens, its lease, and where its events and
+    task output go."""
+
+    traced: TracedFlow
+    events: Sequence[Event]
+    state: RunView | None = None
+    reason: str = "start"
+    reopen: Sequence[str] = ()
+    lease: LeaseKeeper | None = None
+    on_events: EventListener | None = None
+    task_logs: TaskLogSink | None = None
+
+
+def drive_runs(runs: Sequence[RunToDrive], ports: RunPorts) -> list[RunView]:
+    """Drive the runs in one loop on one executor until each has ended; their final states."""
+    completions = new_completions()
+    hosts: list[RunHost] = []
+    try:
+        for run in runs:
+            hosts.append(_host(run, ports, completions))
+            hosts[-1].start(run.reason, run.reopen)
+        drive(hosts, completions, ports.clock)
+    finally:
+        for host in hosts:
+            host.close()
+    return [host.machine.view() for host in hosts]
+
+
+def drive_run(run: RunToDrive, ports: RunPorts) -> RunView:
+    """Drive one run until every task has settled or the run is cancelled; its final state."""
+    return drive_runs([run], ports)[0]
+
+
+def _host(run: RunToDrive, ports: RunPorts, completions: "Completions[RunHost]") -> RunHost:
+    traced = run.traced
+    machine = RunMachine(
+        run.state if run.state is not None else fold(run.events),
+        task_policies(traced),
+        graph=traced.graph,
+        has_cache=ports.cache is not None,
+        has_limits=ports.limits is not None,
+        redact=traced.secrets.redact_payload if traced.secrets else None,
+    )
+    return RunHost(
+        machine=machine, traced=traced, events=run.events, log=ports.log, results=ports.results,
+        executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
+        on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
+        task_logs=run.task_logs, cancels=ports.cancels,
+    )  # fmt: skip

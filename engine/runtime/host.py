@@ -1,0 +1,286 @@
+"""One run's machine and the ports its commands are carried out against.
+
+The host feeds stimuli to the machine and carries out what it asks, in order: events are
+buffered and written in one transaction per round (before anything is submitted, so the
+log always knows an attempt before it runs), questions are answered at once, slots are
+given back once the events that end their tasks are written.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ...executors.base import Executor
+from ...executors.body import qualified_name
+from ...executors.invocation import Outcome
+from ...executors.text import exception_text
+from ...storage.errors import StorageError
+from ...storage.protocols import (
+    CacheIndex,
+    CancelSource,
+    ConcurrencyLimits,
+    EventLog,
+    ResultStore,
+    StoredResult,
+    TaskLogSink,
+)
+from ..cancel import CANCEL_GRACE_SECONDS, CancelWatch
+from ..clock import Clock
+from ..core.commands import (
+    AcquireSlots,
+    Append,
+    Command,
+    Finished,
+    IgnoreOutcome,
+    LookUpCache,
+    MeasureMaps,
+    ReleaseSlots,
+    StopWork,
+    Submit,
+    WakeAt,
+)
+from ..core.events import Event, EventType, NewEvent
+from ..core.machine import RunMachine
+from ..core.states import RunState
+from ..core.stimuli import (
+    CancelRequested,
+    HookDelivered,
+    NotSubmitted,
+    SlotsAnswered,
+    Started,
+    Stimulus,
+    TimePassed,
+    WorkStopped,
+    Written,
+)
+from ..flow import TracedFlow
+from ..hooks import HookDelivery
+from ..lease import LeaseKeeper
+from ..recorder import EventListener, RunRecorder
+from .answers import UNUSABLE_RESULT, cache_answers, measure_map
+from .completions import Completions
+from .inputs import RunInputs
+from .outcomes import attempt_ended
+
+logger = logging.getLogger(__name__)
+
+_SUCCEEDED = EventType.TASK_SUCCEEDED.value
+_RUNNING = EventType.TASK_RUNNING.value
+
+
+class RunHost:
+    """Carries out one run machine's commands; the loop (``runtime.loop``) drives hosts."""
+
+    def __init__(
+        self,
+        *,
+        machine: RunMachine,
+        traced: TracedFlow,
+        events: Sequence[Event],
+        log: EventLog,
+        results: ResultStore,
+        executor: Executor,
+        owner: str,
+        clock: Clock,
+        completions: "Completions[RunHost]",
+        on_events: EventListener | None = None,
+        lease: LeaseKeeper | None = None,
+        cache: CacheIndex | None = None,
+        limits: ConcurrencyLimits | None = None,
+        task_logs: TaskLogSink | None = None,
+        cancels: CancelSource | None = None,
+    ) -> None:
+        self.machine = machine
+        self.run_id = machine.run_id
+        self._executor = executor
+        self._owner = owner
+        self._clock = clock
+        self._completions = completions
+        self._cache = cache
+        self._limits = limits
+        self._recorder = RunRecorder(
+            run_id=self.run_id, seq=machine.live_view().seq, log=log, results=results, owner=owner,
+            lease=lease, task_logs=task_logs, on_events=on_events,
+        )  # fmt: skip
+        self.inputs = RunInputs(traced, machine, results, self._recorder)
+        self._hooks = HookDelivery(traced, events, machine.live_view, self._hook_ended, self._flush)
+        self._watch = CancelWatch(self.run_id, cancels)
+        self._to_submit: list[str] = []
+        self._results: dict[str, StoredResult] = {}  # results of outcomes not yet handed to the recorder
+        self.wake: datetime | None = None  # when the machine wants to decide again
+        self.stop_deadline: float | None = None  # monotonic end of the grace of a cancel
+        self.finished: RunState | None = None
+
+    # -- the loop's side -------------------------------------------------------------
+
+    def start(self, reason: str, reopen: Sequence[str]) -> None:
+        """Begin the drive: the run is (re)started."""
+        if self.machine.live_view().state.is_terminal:
+            self._watch.discard()  # a restart: a request that came after the run ended is stale
+        self.feed([Started(self._owner, reason, tuple(reopen))])
+
+    def feed(self, stimuli: Iterable[Stimulus]) -> None:
+        """Hand stimuli to the machine and carry out its commands (answers are fed at once)."""
+        pending = list(stimuli)
+        while pending:
+            pending = self._carry_out(self.machine.handle(pending, self._clock.now()))
+
+    def outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Attempts of this run ended (and time passed): tell the machine."""
+        stimuli: list[Stimulus] = []
+        for outcome in outcomes:
+            self._recorder.keep_logs(outcome)  # a stale attempt's output is still what it printed
+            ended, stored = attempt_ended(self.run_id, outcome)
+            if stored is not None:
+                self._results[stored.ref] = stored
+            stimuli.append(ended)
+        self.feed([*stimuli, TimePassed()])
+        if self.stop_deadline is not None and self.finished is None and self.machine.in_flight == 0:
+            self.feed([WorkStopped()])  # every attempt of the cancelled run has ended
+
+    def poll(self, monotonic: float) -> None:
+        """Look for a cancel request; end a cancel's grace (what has not stopped is abandoned)."""
+        if self.finished is not None:
+            return
+        if self.stop_deadline is not None:
+            if monotonic >= self.stop_deadline:
+                self.feed([WorkStopped()])
+            return
+        if (request := self._watch.poll()) is not None:
+            self.feed([CancelRequested(request)])
+
+    def timeout(self, now: datetime, monotonic: float) -> float | None:
+        """Seconds the loop may wait for an outcome before this run needs it (None: no limit)."""
+        if self.stop_deadline is not None:
+            return max(0.0, self.stop_deadline - monotonic)
+        caps = [] if self.wake is None else [max(0.0, (self.wake - now).total_seconds())]
+        if (interval := self._watch.poll_interval) is not None:
+            caps.append(interval)
+        return min(caps) if caps else None
+
+    def is_due(self, now: datetime) -> bool:
+        """Whether the machine's wake-up time has come."""
+        return self.wake is not None and self.wake <= now
+
+    def close(self) -> None:
+        """The drive ended (or failed): release the run's work, hooks and slots."""
+        try:
+            self._executor.release(self.run_id)
+        finally:
+            self._hooks.close()
+            if self.finished is RunState.CANCELLED:
+                self._watch.discard()
+            self._give_back_all_slots()
+
+    # -- carrying out ----------------------------------------------------------------
+
+    def _carry_out(self, commands: Sequence[Command]) -> list[Stimulus]:
+        answers: list[Stimulus] = []
+        for command in commands:
+            match command:
+                case Append():
+                    self._append(command.events)
+                case Submit():
+                    self._to_submit.extend(command.task_keys)
+                case LookUpCache():
+                    assert self._cache is not None
+                    answers.append(
+                        cache_answers(command.task_keys, self.inputs, self._cache, self._clock.now())
+                    )
+                case AcquireSlots():
+                    assert self._limits is not None
+                    granted = self._limits.try_acquire_many(self.run_id, command.tasks, self._owner)
+                    answers.append(SlotsAnswered(frozenset(granted)))
+                case ReleaseSlots():
+                    if self._limits is not None:
+                        self._limits.release(self.run_id, *command.task_keys)
+                case MeasureMaps():
+                    answers += [measure_map(key, self.inputs, self.machine) for key in command.task_keys]
+                case WakeAt():
+                    self.wake = command.when
+                    answers += self._end_round()
+                case StopWork():
+                    answers += self._stop_work()
+                case Finished():
+                    self.finished = command.state
+                    self._flush()
+                case IgnoreOutcome():
+                    self._results.pop(f"{self.run_id}/{command.task_key}/{command.attempt}", None)
+                    logger.warning(
+                        "run %s task %s: ignoring a stale outcome of attempt %s",
+                        self.run_id, command.task_key, command.attempt,
+                    )  # fmt: skip
+        return answers
+
+    def _append(self, events: Sequence[NewEvent]) -> None:
+        """Buffer the events; hand the recorder the results they refer to; drop the futures
+        of attempts that ended, unless a downstream task takes their results."""
+        handles = self.inputs.handles
+        for event in events:
+            key = event.task_key
+            if event.type == _SUCCEEDED:
+                ref = event.payload.get("result", {}).get("ref")
+                if ref is not None and (stored := self._results.pop(ref, None)) is not None:
+                    self._recorder.keep_result(stored)
+                if key in handles and not self.inputs.is_consumed(key):
+                    del handles[key]
+            elif key in handles and event.type != _RUNNING:
+                del handles[key]
+        self._recorder.buffer(events)
+
+    def _end_round(self) -> list[Stimulus]:
+        """Write the round's events, then submit the attempts they started."""
+        self._flush()
+        keys, self._to_submit = self._to_submit, []
+        return self._submit(keys)
+
+    def _submit(self, keys: list[str]) -> list[Stimulus]:
+        invocations, refused = [], list[Stimulus]()
+        for key in keys:
+            try:
+                invocations.append(self.inputs.invocation(key))
+            except UNUSABLE_RESULT as exc:  # an upstream result this process cannot use
+                refused.append(NotSubmitted(key, _unfed_error(key, exc)))
+        if invocations:
+            futures = self._executor.submit_many(invocations)
+            for invocation, future in zip(invocations, futures, strict=True):
+                self.inputs.handles[invocation.task_key] = future
+                self._completions.watch(self, future)
+        return refused
+
+    def _stop_work(self) -> list[Stimulus]:
+        """Cancel the run's work; the loop reports what still ends within the grace."""
+        self._flush()
+        self._to_submit = []
+        self._executor.cancel(self.run_id)
+        self.stop_deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        return [WorkStopped()] if self.machine.in_flight == 0 else []
+
+    def _flush(self) -> list[Event]:
+        """Write what was buffered (one transaction); tell the machine; deliver the hooks it
+        triggered."""
+        appended = self._recorder.flush()
+        if appended:
+            self.feed([Written(appended[-1].hash)])
+            self._hooks.after_flush(appended)
+        return appended
+
+    def _hook_ended(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
+        self.feed([HookDelivered(type_.value, payload)])
+
+    def _give_back_all_slots(self) -> None:
+        if self._limits is None:
+            return
+        try:
+            self._limits.release_run(self.run_id, self._owner)
+        except StorageError:
+            logger.warning("run %s: could not give back its slots; they expire with its lease", self.run_id)
+
+
+def _unfed_error(key: str, exc: StorageError) -> dict[str, str]:
+    """Why a task whose inputs cannot be loaded (e.g. a result signed with another key)
+    fails: retrying cannot help it, and the rest of the run goes on."""
+    message = f"task {key!r} could not receive its inputs: {exception_text(exc)}"
+    return {"type": qualified_name(type(exc)), "message": message, "traceback": ""}

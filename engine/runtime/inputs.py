@@ -1,0 +1,93 @@
+"""A run's task inputs: the arguments of each task, its invocation, and its upstream values."""
+
+from concurrent.futures import Future
+from typing import Any
+
+from ...executors.invocation import Input, Invocation, Outcome, Value
+from ...executors.result_codec import decode_result
+from ...storage.protocols import ResultStore
+from ..arguments import child_arguments, expand_parents, upstream_keys
+from ..core.machine import RunMachine
+from ..flow import TracedFlow
+from ..recorder import RunRecorder
+from ..result_values import load_result
+from ..tracing import TaskCall
+
+
+class RunInputs:
+    """What a run's tasks are called with, read from the machine's state.
+
+    ``handles`` keeps the futures of attempts whose results downstream tasks take (on Dask
+    they pass from worker to worker); any other upstream value is loaded from its event's
+    result payload (inline, pending in the recorder, or from the result store).
+    """
+
+    def __init__(
+        self, traced: TracedFlow, machine: RunMachine, results: ResultStore, recorder: RunRecorder
+    ) -> None:
+        self._traced = traced
+        self._machine = machine
+        self._results = results
+        self._recorder = recorder
+        self.handles: dict[str, Future[Outcome]] = {}
+        self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
+        self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
+
+    def call_of(self, key: str) -> TaskCall:
+        """The traced call of a task (a mapped child's: its parent's)."""
+        parent = self._machine.task(key).parent
+        return self._traced.calls[parent if parent is not None else key]
+
+    def is_consumed(self, key: str) -> bool:
+        """Whether a downstream task takes this task's result (a child: its parent's)."""
+        parent = self._machine.task(key).parent
+        return (parent if parent is not None else key) in self._has_consumers
+
+    def arguments(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The task's arguments with ``Upstream`` placeholders for upstream results."""
+        task_view = self._machine.task(key)
+        call = self.call_of(key)
+        if task_view.parent is not None:
+            args, kwargs = child_arguments(call, int(key[len(task_view.parent) + 1 : -1]))
+        else:
+            args, kwargs = call.args, dict(call.kwargs)
+        if self._has_dynamic_maps:
+            args, kwargs = expand_parents((args, kwargs), self._machine.live_view())
+        return tuple(args), kwargs
+
+    def invocation(self, key: str) -> Invocation:
+        """The invocation of the task's current attempt (raises if an input cannot load)."""
+        args, kwargs = self.arguments(key)
+        inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
+        task = self.call_of(key).task
+        return Invocation(
+            run_id=self._machine.run_id,
+            task_key=key,
+            attempt=self._machine.task(key).attempts,
+            fn=task.fn,
+            args=args,
+            kwargs=kwargs,
+            inputs=inputs,
+            timeout=task.timeout,
+            retry_on=task.retry_on,
+            resources=task.resources,
+            masked=self._traced.secrets.texts,
+        )
+
+    def load_if_succeeded(self, key: str) -> Any:
+        """The task's value if it succeeded, else None."""
+        return self.load(key) if self._machine.task(key).state.is_success else None
+
+    def load(self, key: str) -> Any:
+        """The task's recorded value."""
+        payload = self._machine.task(key).result
+        pending = self._recorder.pending_result(payload["ref"]) if payload and "ref" in payload else None
+        if pending is not None:  # recorded in this round, not yet written to the store
+            return decode_result(pending.format, pending.data)
+        return load_result(payload, self._results)
+
+    def _input(self, key: str) -> Input:
+        if not self._machine.task(key).state.is_success:
+            return Value(None)  # a failed or skipped upstream of an all_finished/any_failed task
+        handle = self.handles.get(key)
+        return handle if handle is not None else Value(self.load(key))
