@@ -5,19 +5,20 @@ a flow's ``on_retry`` fires for every task.retrying) and ``@lf.task`` (task.fail
 task.succeeded, task.retrying) take a callable ``hook(ctx: HookContext) -> None`` or a list.
 
 The log is the outbox: a delivery is owed for each (trigger event, hook) until a
-``hook.sent`` or ``hook.failed`` names that trigger's seq and the hook. After each flush the
-driver hands owed deliveries to a small thread pool and records what became of them; once the
-run has ended it waits for them all. A driver that resumes a run computes what is owed from
-the log, so a delivery a crash interrupted is made then: at least once, and more than once
-only if the driver dies between the receiver's acceptance and the append of ``hook.sent``
-(webhooks get an ``Idempotency-Key`` to drop such a repeat). A hook that keeps raising is
-recorded as ``hook.failed`` with the reason; it never changes the state of the run.
+``hook.sent`` or ``hook.failed`` names that trigger's seq and the hook
+(``engine.core.hook_outbox``). Once a trigger is written the run machine asks for its
+deliveries; the runtime hands them to a small thread pool and the machine records what
+became of them; once the run has ended it waits for them all. A driver that resumes a
+run computes what is owed from the log, so a delivery a crash interrupted is made then:
+at least once, and more than once only if the driver dies between the receiver's
+acceptance and the append of ``hook.sent`` (webhooks get an ``Idempotency-Key`` to drop
+such a repeat). A hook that keeps raising is recorded as ``hook.failed`` with the
+reason; it never changes the state of the run.
 """
 
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,9 @@ from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, 
 from ..error_root import LedgerflowError
 from ..executors.text import exception_text
 from ..storage.protocols import LeasedLog
-from .core.events import HOOK_RECORDS, Event, EventType, NewEvent
+from .core.events import Event, EventType, NewEvent
 from .core.fold import Folder, RunView
+from .core.hook_outbox import HookNames, HookOutbox
 from .core.states import TaskState
 from .errors import FlowDefinitionError
 
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 UI_URL_ENV = "LEDGERFLOW_UI_URL"
-POOL_WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,50 +148,37 @@ def _retry_of(fn: Hook) -> HookRetry:
     return retry if isinstance(retry, HookRetry) else DEFAULT_RETRY
 
 
-# -- what the log owes ---------------------------------------------------------------------
-
-Owed = tuple[Event, NamedHook]
+# -- which hooks there are ----------------------------------------------------------------
 
 
-class HookOutbox:
-    """The deliveries a run's log owes: a (trigger, hook) without ``hook.sent``/``failed``."""
+def _names(hooks: HookSet) -> HookNames:
+    return HookNames(
+        tuple(h.name for h in hooks.on_failure), tuple(h.name for h in hooks.on_success),
+        tuple(h.name for h in hooks.on_retry),
+    )  # fmt: skip
+
+
+class HookRegistry:
+    """A traced flow's hooks: their names for the outbox, and each hook by its name."""
 
     def __init__(self, traced: "TracedFlow") -> None:
-        self._flow_hooks = traced.hooks
-        self._calls = traced.calls
-        self._has_hooks = bool(traced.hooks) or any(call.task.hooks for call in traced.calls.values())
-        self._owed: dict[tuple[int, str], Owed] = {}
+        self._flow = traced.hooks
+        self._tasks = {key: call.task.hooks for key, call in traced.calls.items()}
 
-    def add(self, events: Iterable[Event]) -> None:
-        """Take in events of the log, in order: triggers owe deliveries, records settle them."""
-        if not self._has_hooks:
-            return
-        for event in events:
-            if event.type in HOOK_RECORDS:
-                self._owed.pop((int(event.payload["trigger_seq"]), str(event.payload["hook"])), None)
-                continue
-            for hook in self._hooks_of(event):
-                self._owed[(event.seq, hook.name)] = (event, hook)
+    def outbox(self, events: Iterable[Event] = ()) -> HookOutbox:
+        """An outbox of the flow's hooks holding what ``events`` (a log so far) owe."""
+        outbox = HookOutbox(_names(self._flow), {key: _names(hooks) for key, hooks in self._tasks.items()})
+        outbox.add(events)
+        return outbox
 
-    def take(self) -> list[Owed]:
-        """The owed deliveries, in log order; the outbox forgets them."""
-        owed = [self._owed[key] for key in sorted(self._owed)]
-        self._owed.clear()
-        return owed
-
-    def _hooks_of(self, event: Event) -> tuple[NamedHook, ...]:
-        flow = self._flow_hooks
-        if event.task_key is None:
-            if event.type == EventType.RUN_FAILED:
-                return flow.on_failure
-            return flow.on_success if event.type == EventType.RUN_SUCCEEDED else ()
-        call = self._calls.get(event.task_key) or self._calls.get(event.task_key.rsplit("[", 1)[0])
-        task = call.task.hooks if call is not None else NO_HOOKS
-        if event.type == EventType.TASK_FAILED:
-            return task.on_failure
-        if event.type == EventType.TASK_SUCCEEDED:
-            return task.on_success
-        return (*task.on_retry, *flow.on_retry) if event.type == EventType.TASK_RETRYING else ()
+    def resolve(self, event: Event, name: str) -> NamedHook:
+        """The hook called ``name`` that ``event`` triggers."""
+        if event.task_key is None or name.startswith("flow."):
+            hooks = self._flow
+        else:
+            key = event.task_key
+            hooks = self._tasks.get(key) or self._tasks.get(key.rsplit("[", 1)[0]) or NO_HOOKS
+        return next(h for h in (*hooks.on_failure, *hooks.on_success, *hooks.on_retry) if h.name == name)
 
 
 # -- what a hook is told -------------------------------------------------------------------
@@ -266,55 +254,6 @@ def deliver(hook: NamedHook, ctx: HookContext) -> tuple[EventType, dict[str, Any
     return EventType.HOOK_SENT, {**payload, "attempts": attempts}
 
 
-Record = Callable[[str | None, EventType, dict[str, Any]], None]
-
-
-class HookDelivery:
-    """A driver's deliveries: owed ones go to a thread pool after each flush; what became
-    of them is recorded at the next flush, and all of them once the run has ended."""
-
-    def __init__(
-        self, traced: "TracedFlow", events: Sequence[Event], view: Callable[[], RunView],
-        record: Record, flush: Callable[[], Sequence[Event]],
-    ) -> None:  # fmt: skip
-        self._outbox = HookOutbox(traced)
-        self._outbox.add(events)  # a resumed run: what the log owed when its driver stopped
-        self._redact = traced.secrets.redact
-        self._view = view
-        self._record = record
-        self._flush = flush
-        self._pool: ThreadPoolExecutor | None = None
-        self._running: list[Future[tuple[EventType, dict[str, Any]]]] = []
-
-    def after_flush(self, appended: Sequence[Event]) -> None:
-        """Start what the appended events owe, record what finished; at the run's end wait."""
-        self._outbox.add(appended)
-        owed = self._outbox.take()
-        if not owed and not self._running:
-            return  # the common case: nothing to do, not even a view to make
-        view = self._view()
-        for event, hook in owed:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="ledgerflow-hook")
-            ctx = hook_context(event, hook.name, view, self._redact)
-            self._running.append(self._pool.submit(deliver, hook, ctx))
-        is_ended = view.state.is_terminal
-        done = self._running if is_ended else [f for f in self._running if f.done()]
-        if not done:
-            return
-        finished = set(done)
-        self._running = [f for f in self._running if f not in finished]
-        for future in done:
-            self._record(None, *future.result())
-        if is_ended:
-            self._flush()
-
-    def close(self) -> None:
-        """Stop the pool; deliveries not recorded are owed again to the next driver."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 def settle_ended_run(
     view: RunView, events: Sequence[Event], trace: Callable[[], "TracedFlow"], log: LeasedLog,
     owner: str, lease_ttl: float | None,
@@ -331,16 +270,16 @@ def settle_ended_run(
     except LedgerflowError as exc:
         logger.warning("run %s: cannot load its flow to deliver owed hooks: %s", view.run_id, exc)
         return view
-    outbox = HookOutbox(traced)
-    outbox.add(events)
-    owed = outbox.take()
+    registry = HookRegistry(traced)
+    owed = registry.outbox(events).take()
     if not owed:
         return view
     if lease_ttl is not None:
         log.take_over(view.run_id, owner, lease_ttl)
     try:
-        records = [deliver(hook, hook_context(event, hook.name, view, traced.secrets.redact))
-                   for event, hook in owed]  # fmt: skip
+        redact = traced.secrets.redact
+        records = [deliver(registry.resolve(event, name), hook_context(event, name, view, redact))
+                   for event, name in owed]  # fmt: skip
         appended = log.append(
             view.run_id, view.seq, [NewEvent(None, type_.value, payload) for type_, payload in records],
             owner,

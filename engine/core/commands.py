@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .events import NewEvent
+from .hook_outbox import Owed
 from .states import RunState
 
 
@@ -55,6 +56,14 @@ class Submit:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverHooks:
+    """Deliver these owed hooks (their triggers are written); answer each with
+    ``HookDelivered``."""
+
+    deliveries: tuple[Owed, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StopWork:
     """Cancel the run's work on the executor; report the attempts that still end, then
     ``WorkStopped``."""
@@ -84,6 +93,6 @@ class IgnoreOutcome:
 
 
 Command = (
-    Append | LookUpCache | AcquireSlots | ReleaseSlots | MeasureMaps | Submit | StopWork | WakeAt
-    | Finished | IgnoreOutcome
+    Append | LookUpCache | AcquireSlots | ReleaseSlots | MeasureMaps | Submit | DeliverHooks
+    | StopWork | WakeAt | Finished | IgnoreOutcome
 )  # fmt: skip

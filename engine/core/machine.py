@@ -24,6 +24,7 @@ from .commands import (
     AcquireSlots,
     Append,
     Command,
+    DeliverHooks,
     Finished,
     IgnoreOutcome,
     LookUpCache,
@@ -37,6 +38,7 @@ from .events import Event, EventType, NewEvent
 from .fold import Folder, RunView, TaskView
 from .frontier import frontier
 from .graph import Graph
+from .hook_outbox import HookOutbox
 from .policy import TaskPolicy
 from .restart import reopening
 from .states import RunState, TaskState
@@ -83,13 +85,15 @@ class RunMachine:
         has_cache: bool = False,
         has_limits: bool = False,
         redact: Redaction | None = None,
+        outbox: HookOutbox | None = None,
         max_starts_per_round: int | None = None,
         max_in_flight: int | None = None,
     ) -> None:
         """``view``: the run as its log folds; ``policies``: each graph node's policy;
         ``graph``: the graph to drive (default the recorded one); ``has_cache`` /
         ``has_limits``: whether a cache index and concurrency limits exist to ask;
-        ``redact``: applied to every payload before it is folded and handed out; the caps
+        ``redact``: applied to every payload before it is folded and handed out; ``outbox``:
+        the hook deliveries the log owes so far (the machine adds its own events); the caps
         default to ``MAX_STARTS_PER_ROUND`` and ``MAX_IN_FLIGHT``."""
         self.run_id = view.run_id
         self._folder = Folder(view)
@@ -98,6 +102,8 @@ class RunMachine:
         self._has_cache = has_cache
         self._has_limits = has_limits
         self._redact = redact
+        self._outbox = outbox
+        self._delivering: set[tuple[int, str]] = set()  # deliveries handed out, not yet recorded
         self._max_starts = max_starts_per_round or MAX_STARTS_PER_ROUND
         self._max_in_flight = max_in_flight or MAX_IN_FLIGHT
         self._now = view.updated_at
@@ -116,7 +122,8 @@ class RunMachine:
         self._has_more_ready = False
         self._cancel_reason: str | None = None
         self._cancel_asked: Mapping[str, Any] | None = None
-        self._phase = "idle"  # idle -> running -> cancelling -> finished
+        self._end_state = RunState.SUCCEEDED
+        self._phase = "idle"  # idle -> running (-> cancelling) -> ending -> finished
 
     # -- what the runtime reads ---------------------------------------------------
 
@@ -159,6 +166,8 @@ class RunMachine:
             self._take(stimulus)
         if decide:
             self._decide()
+        if self._phase == "ending":
+            self._settle()
         return self._flush_out()
 
     def _take(self, stimulus: Stimulus) -> None:
@@ -182,14 +191,25 @@ class RunMachine:
             case WorkStopped():
                 self._close_cancelled()
             case HookDelivered():
-                self._record(None, EventType(stimulus.type), dict(stimulus.payload))
+                delivered = stimulus.payload
+                self._record(None, EventType(stimulus.type), dict(delivered))
+                self._delivering.discard((int(delivered["trigger_seq"]), str(delivered["hook"])))
             case Written():
-                self._folder.set_head_hash(stimulus.head_hash)
-                if self._due_back:
-                    due, self._due_back = tuple(self._due_back), []
-                    self._emit(ReleaseSlots(due))
+                self._written(stimulus)
             case TimePassed():
                 pass
+
+    def _written(self, written: Written) -> None:
+        """The events are in the log: give back the slots they freed, deliver the hooks they
+        owe (never before their trigger is written)."""
+        self._folder.set_head_hash(written.head_hash)
+        if self._due_back:
+            due, self._due_back = tuple(self._due_back), []
+            self._emit(ReleaseSlots(due))
+        if self._outbox:
+            owed = tuple(self._outbox.take())
+            self._delivering.update((event.seq, hook) for event, hook in owed)
+            self._emit(DeliverHooks(owed))
 
     def _start(self, started: Started) -> None:
         self._owner = started.owner
@@ -390,8 +410,7 @@ class RunMachine:
         for key, type_, payload in closing_events(self._folder.live_view(), reason):
             self._record(key, type_, payload)
         self._in_flight.clear()
-        self._phase = "finished"
-        self._emit(Finished(RunState.CANCELLED))
+        self._end(RunState.CANCELLED)
 
     def _finish(self) -> None:
         tasks = self._folder.live_view().tasks.values()
@@ -407,8 +426,20 @@ class RunMachine:
         else:
             self._record(None, EventType.RUN_SUCCEEDED, {})
             state = RunState.SUCCEEDED
+        self._end(state)
+
+    def _end(self, state: RunState) -> None:
+        """The run's end is recorded: settle its hooks, then finish."""
+        self._phase = "ending"
+        self._end_state = state
+
+    def _settle(self) -> None:
+        """Finish once every delivery the log owes is recorded; until then write and wait."""
+        if self._delivering or self._outbox:
+            self._emit(WakeAt(None))
+            return
         self._phase = "finished"
-        self._emit(Finished(state))
+        self._emit(Finished(self._end_state))
 
     # -- recording ----------------------------------------------------------------
 
@@ -426,7 +457,10 @@ class RunMachine:
         if task_key is not None:
             self._orphans.discard(task_key)
         self._seq += 1
-        self._folder.apply(Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", ""))
+        event = Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", "")
+        self._folder.apply(event)
+        if self._outbox is not None and self._outbox.has_hooks:
+            self._outbox.add((event,))
         self._events.append(NewEvent(task_key, type_.value, payload, self._now))
 
     def _emit(self, command: Command) -> None:

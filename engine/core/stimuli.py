@@ -117,7 +117,8 @@ class WorkStopped:
 
 @dataclass(frozen=True, slots=True)
 class HookDelivered:
-    """A hook's delivery ended: record it (``type`` is hook.sent or hook.failed)."""
+    """A hook's delivery ended: record it (``type`` is hook.sent or hook.failed; ``payload``
+    names the hook and its trigger's seq)."""
 
     type: str
     payload: Mapping[str, Any]

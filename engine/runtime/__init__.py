@@ -23,6 +23,7 @@ from ..core.fold import RunView, fold
 from ..core.machine import RunMachine
 from ..core.policy import TaskPolicy
 from ..flow import TracedFlow
+from ..hooks import HookRegistry
 from ..lease import LeaseKeeper
 from ..recorder import EventListener
 from .completions import Completions
@@ -104,9 +105,10 @@ def _host(run: RunToDrive, ports: RunPorts, completions: "Completions[RunHost]")
         has_cache=ports.cache is not None,
         has_limits=ports.limits is not None,
         redact=traced.secrets.redact_payload if traced.secrets else None,
+        outbox=outbox if (outbox := HookRegistry(traced).outbox(run.events)).has_hooks else None,
     )
     return RunHost(
-        machine=machine, traced=traced, events=run.events, log=ports.log, results=ports.results,
+        machine=machine, traced=traced, log=ports.log, results=ports.results,
         executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
         on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
         task_logs=run.task_logs, cancels=ports.cancels,

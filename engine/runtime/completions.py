@@ -1,32 +1,31 @@
-"""Outcomes as their attempts complete, from every run a loop drives, taken in batches."""
+"""What a loop's runs wait for, as it completes: attempts' outcomes and hook deliveries,
+taken in batches (group commits)."""
 
 import queue
 import time
 from concurrent.futures import Future
-from typing import Generic, TypeVar
-
-from ...executors.invocation import Outcome
+from typing import Any, Generic, TypeVar
 
 Tag = TypeVar("Tag")
 
 
 class Completions(Generic[Tag]):
-    """The futures of submitted attempts, each with a tag (its run), handed back as they
-    complete."""
+    """Futures (submitted attempts, hook deliveries), each with a tag (its run), handed back
+    with their results as they complete."""
 
     def __init__(self, window: float, max_batch: int) -> None:
         self._window = window  # how long to wait for more outcomes after the first
         self._max_batch = max_batch
-        self._done: queue.SimpleQueue[tuple[Tag, Future[Outcome]]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Tag, Future[Any]]] = queue.SimpleQueue()
         self.in_flight = 0
 
-    def watch(self, tag: Tag, future: Future[Outcome]) -> None:
+    def watch(self, tag: Tag, future: Future[Any]) -> None:
         """Hand ``future`` back from ``take``, with ``tag``, once it completes."""
         self.in_flight += 1
         future.add_done_callback(lambda done: self._done.put((tag, done)))
 
-    def take(self, timeout: float | None) -> list[tuple[Tag, Outcome]]:
-        """Wait up to ``timeout`` s (None: without limit; 0: not at all) for an outcome; then
+    def take(self, timeout: float | None) -> list[tuple[Tag, Any]]:
+        """Wait up to ``timeout`` s (None: without limit; 0: not at all) for a result; then
         take those done and those completing within the window while others still run."""
         try:
             taken = [self._done.get(timeout=timeout) if timeout != 0 else self._done.get_nowait()]

@@ -9,6 +9,7 @@ given back once the events that end their tasks are written.
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from ..core.commands import (
     AcquireSlots,
     Append,
     Command,
+    DeliverHooks,
     Finished,
     IgnoreOutcome,
     LookUpCache,
@@ -41,7 +43,8 @@ from ..core.commands import (
     Submit,
     WakeAt,
 )
-from ..core.events import Event, EventType, NewEvent
+from ..core.events import EventType, NewEvent
+from ..core.hook_outbox import Owed
 from ..core.machine import RunMachine
 from ..core.states import RunState
 from ..core.stimuli import (
@@ -56,7 +59,7 @@ from ..core.stimuli import (
     Written,
 )
 from ..flow import TracedFlow
-from ..hooks import HookDelivery
+from ..hooks import HookRegistry, deliver, hook_context
 from ..lease import LeaseKeeper
 from ..recorder import EventListener, RunRecorder
 from .answers import UNUSABLE_RESULT, cache_answers, measure_map
@@ -66,6 +69,8 @@ from .outcomes import attempt_ended
 
 logger = logging.getLogger(__name__)
 
+HOOK_WORKERS = 4  # threads delivering one run's hooks
+Delivered = tuple[EventType, dict[str, Any]]  # what a hook delivery ended as (``hooks.deliver``)
 _SUCCEEDED = EventType.TASK_SUCCEEDED.value
 _RUNNING = EventType.TASK_RUNNING.value
 
@@ -78,7 +83,6 @@ class RunHost:
         *,
         machine: RunMachine,
         traced: TracedFlow,
-        events: Sequence[Event],
         log: EventLog,
         results: ResultStore,
         executor: Executor,
@@ -105,7 +109,9 @@ class RunHost:
             lease=lease, task_logs=task_logs, on_events=on_events,
         )  # fmt: skip
         self.inputs = RunInputs(traced, machine, results, self._recorder)
-        self._hooks = HookDelivery(traced, events, machine.live_view, self._hook_ended, self._flush)
+        self._hooks = HookRegistry(traced)
+        self._redact = traced.secrets.redact
+        self._hook_pool: ThreadPoolExecutor | None = None
         self._watch = CancelWatch(self.run_id, cancels)
         self._to_submit: list[str] = []
         self._results: dict[str, StoredResult] = {}  # results of outcomes not yet handed to the recorder
@@ -127,12 +133,15 @@ class RunHost:
         while pending:
             pending = self._carry_out(self.machine.handle(pending, self._clock.now()))
 
-    def outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        """Attempts of this run ended (and time passed): tell the machine."""
+    def completed(self, results: Sequence[Outcome | Delivered]) -> None:
+        """Attempts or hook deliveries of this run ended (and time passed): tell the machine."""
         stimuli: list[Stimulus] = []
-        for outcome in outcomes:
-            self._recorder.keep_logs(outcome)  # a stale attempt's output is still what it printed
-            ended, stored = attempt_ended(self.run_id, outcome)
+        for result in results:
+            if not isinstance(result, Outcome):
+                stimuli.append(HookDelivered(result[0].value, result[1]))
+                continue
+            self._recorder.keep_logs(result)  # a stale attempt's output is still what it printed
+            ended, stored = attempt_ended(self.run_id, result)
             if stored is not None:
                 self._results[stored.ref] = stored
             stimuli.append(ended)
@@ -169,7 +178,8 @@ class RunHost:
         try:
             self._executor.release(self.run_id)
         finally:
-            self._hooks.close()
+            if self._hook_pool is not None:  # deliveries not recorded are owed to the next driver
+                self._hook_pool.shutdown(wait=False, cancel_futures=True)
             if self.finished is RunState.CANCELLED:
                 self._watch.discard()
             self._give_back_all_slots()
@@ -201,6 +211,8 @@ class RunHost:
                 case WakeAt():
                     self.wake = command.when
                     answers += self._end_round()
+                case DeliverHooks():
+                    self._deliver(command.deliveries)
                 case StopWork():
                     answers += self._stop_work()
                 case Finished():
@@ -258,17 +270,20 @@ class RunHost:
         self.stop_deadline = time.monotonic() + CANCEL_GRACE_SECONDS
         return [WorkStopped()] if self.machine.in_flight == 0 else []
 
-    def _flush(self) -> list[Event]:
-        """Write what was buffered (one transaction); tell the machine; deliver the hooks it
-        triggered."""
+    def _flush(self) -> None:
+        """Write what was buffered (one transaction); tell the machine."""
         appended = self._recorder.flush()
         if appended:
             self.feed([Written(appended[-1].hash)])
-            self._hooks.after_flush(appended)
-        return appended
 
-    def _hook_ended(self, task_key: str | None, type_: EventType, payload: dict[str, Any]) -> None:
-        self.feed([HookDelivered(type_.value, payload)])
+    def _deliver(self, deliveries: Sequence[Owed]) -> None:
+        """Hand owed deliveries to the hook pool; the loop reports each as it ends."""
+        view = self.machine.live_view()
+        for event, name in deliveries:
+            if self._hook_pool is None:
+                self._hook_pool = ThreadPoolExecutor(HOOK_WORKERS, thread_name_prefix="ledgerflow-hook")
+            hook, context = self._hooks.resolve(event, name), hook_context(event, name, view, self._redact)
+            self._completions.watch(self, self._hook_pool.submit(deliver, hook, context))
 
     def _give_back_all_slots(self) -> None:
         if self._limits is None:

@@ -1,14 +1,14 @@
 """The runtime loop: drives any number of run hosts on one executor until each has ended.
 
-One thread: it waits for the attempts of all its runs at once (group commits: after the
-first outcome it takes those that end within a short window), tells each run's host what
-ended, wakes the runs whose time has come, and looks for cancel requests.
+One thread: it waits for the attempts and hook deliveries of all its runs at once (group
+commits: after the first it takes those that end within a short window), tells each run's
+host what ended, wakes the runs whose time has come, and looks for cancel requests.
 """
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from ...executors.invocation import Outcome
 from ..clock import Clock
 from .completions import Completions
 from .host import RunHost
@@ -37,11 +37,11 @@ def drive(hosts: Sequence[RunHost], completions: "Completions[RunHost]", clock: 
         now = clock.now()
         waits = [wait for host in active if (wait := host.timeout(now, monotonic)) is not None]
         taken = completions.take(min(waits) if waits else None)
-        ended: dict[RunHost, list[Outcome]] = {}
-        for host, outcome in taken:
-            ended.setdefault(host, []).append(outcome)
+        ended: dict[RunHost, list[Any]] = {}
+        for host, result in taken:
+            ended.setdefault(host, []).append(result)
         now = clock.now()
         for host in active:
             if host in ended or host.is_due(now):
-                host.outcomes(ended.get(host, ()))
+                host.completed(ended.get(host, ()))
         active = [host for host in active if host.finished is None]

@@ -30,7 +30,7 @@ ALERTING = dedent(
     from pathlib import Path
 
     import ledgerflow as lf
-    from ledgerflow.engine import hooks
+    from ledgerflow.engine.core import hook_outbox
 
     URL = {url!r}
 
@@ -51,7 +51,7 @@ ALERTING = dedent(
         return (explode(), hold()) if {task_hook!r} else explode()
 
 
-    take = hooks.HookOutbox.take
+    take = hook_outbox.HookOutbox.take
 
 
     def take_or_die(outbox):
@@ -63,7 +63,7 @@ ALERTING = dedent(
 
 
     if __name__ == "__main__":
-        hooks.HookOutbox.take = take_or_die
+        hook_outbox.HookOutbox.take = take_or_die
         with lf.Engine(sys.argv[1], home=Path(__file__).parent) as engine:
             engine.run(alerting)
     """

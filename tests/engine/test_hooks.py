@@ -16,7 +16,7 @@ from ledgerflow.engine.core.errors import InvalidEvent
 from ledgerflow.engine.core.events import Event
 from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.errors import FlowDefinitionError
-from ledgerflow.engine.hooks import HookOutbox, HookRetry
+from ledgerflow.engine.hooks import HookRegistry, HookRetry
 from ledgerflow.replay import diff_runs, lineage
 
 SECRET = "hunter2-5f2b9c1e"
@@ -201,14 +201,14 @@ def test_the_outbox_owes_what_the_log_has_not_recorded(engine: lf.Engine) -> Non
 
     run = engine.run(adds)
     events = engine.events(run.id)
-    traced = adds.trace({})
-    outbox = HookOutbox(traced)
-    outbox.add(events)
-    assert outbox.take() == []  # both were sent and recorded
+    registry = HookRegistry(adds.trace({}))
+    assert registry.outbox(events).take() == []  # both were sent and recorded
     trigger = next(e for e in events if e.type == "run.succeeded")
-    outbox.add(e for e in events if not (e.type == "hook.sent" and e.payload["hook"].endswith(":1")))
+    second_unsent = [e for e in events if not (e.type == "hook.sent" and e.payload["hook"].endswith(":1"))]
+    outbox = registry.outbox(second_unsent)
     [(event, hook)] = outbox.take()
-    assert event == trigger and hook.name.endswith("quiet:1")
+    assert event == trigger and hook.endswith("quiet:1")
+    assert registry.resolve(event, hook).fn is quiet
 
 
 def test_hook_events_fold_only_on_a_started_run() -> None:
