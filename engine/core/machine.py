@@ -112,7 +112,7 @@ class RunMachine:
         self._out: list[Command] = []
         self._events: list[NewEvent] = []
         self._in_flight: set[str] = set()  # attempts submitted and not yet ended
-        self._orphans: set[str] = set()  # RUNNING in the log, but no attempt of this driver
+        self._orphans: dict[str, None] = {}  # RUNNING in the log but not run here (log order)
         self._cache_notes: dict[str, dict[str, str]] = {}  # looked up: the key, or why none
         self._holding: set[str] = set()  # tasks holding their slots
         self._due_back: list[str] = []  # ended tasks whose slots go back once written
@@ -218,9 +218,8 @@ class RunMachine:
         for key in started.reopen:
             self._record(key, EventType.TASK_PENDING, reopening(self.task(key), started.reason))
         # Tasks the log shows RUNNING that no attempt of this driver runs: a new attempt each.
-        self._orphans = {
-            task.key for task in self._folder.live_view().tasks.values() if task.state is TaskState.RUNNING
-        }
+        tasks = self._folder.live_view().tasks.values()
+        self._orphans = {task.key: None for task in tasks if task.state is TaskState.RUNNING}
 
     # -- deciding -----------------------------------------------------------------
 
@@ -289,7 +288,8 @@ class RunMachine:
         if not self._acquire(orphans):
             return False
         starting = [key for key in orphans if key not in self._refused]
-        self._orphans.difference_update(starting)
+        for key in starting:
+            del self._orphans[key]
         self._start_attempts(starting, reason="orphaned")
         return True
 
@@ -455,7 +455,7 @@ class RunMachine:
             self._holding.discard(task_key)
             self._due_back.append(task_key)
         if task_key is not None:
-            self._orphans.discard(task_key)
+            self._orphans.pop(task_key, None)
         self._seq += 1
         event = Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", "")
         self._folder.apply(event)
