@@ -24,6 +24,7 @@ from .engine.worker import Worker
 from .error_root import LedgerflowError
 from .executors import Cancelled, ThreadExecutor, checkpoint, context
 from .executors.signals import Skip
+from .results.errors import ResultCorrupted
 
 if TYPE_CHECKING:
     from .executors.dask_executor import DaskExecutor
@@ -41,6 +42,7 @@ __all__ = [
     "HookContext",
     "InvalidParameter",
     "LedgerflowError",
+    "ResultCorrupted",
     "Run",
     "RunFailed",
     "RunState",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .executors.signals import TaskTimeout
     from .replay.checkpoint import InvalidCheckpoint
     from .replay.errors import ExportWriteFailed, UnknownTaskKey
+    from .results.errors import ObjectConflict, ObjectNotFound, ResultCorrupted
     from .storage.archive import ArchiveRefused
     from .storage.errors import (
         AppendConflict,
@@ -77,8 +78,11 @@ _DEFINED_IN = {
     "InvalidTransition": "engine.core.errors",
     "LeaseLost": "engine.lease",
     "NoTaskContext": "executors.context",
+    "ObjectConflict": "results.errors",
+    "ObjectNotFound": "results.errors",
     "ParameterError": "cli.errors",
     "PayloadNotJSON": "storage.errors",
+    "ResultCorrupted": "results.errors",
     "ResultNotFound": "storage.errors",
     "ResultNotLoadable": "storage.errors",
     "ResultNotSerializable": "storage.errors",
@@ -124,8 +128,11 @@ __all__ = [
     "LeaseLost",
     "LedgerflowError",
     "NoTaskContext",
+    "ObjectConflict",
+    "ObjectNotFound",
     "ParameterError",
     "PayloadNotJSON",
+    "ResultCorrupted",
     "ResultNotFound",
     "ResultNotLoadable",
     "ResultNotSerializable",

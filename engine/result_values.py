@@ -1,14 +1,26 @@
 """A task's value from the result payload its event recorded: inline, or from the store."""
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..results.refs import ResultRef
+from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import ResultStore
+from ..storage.result_reads import StoreOpener, read_checked
 
 
-def load_result(payload: Any, results: ResultStore) -> Any:
-    """A task's value from its result payload: inline, or from the result store."""
+def load_result(
+    payload: Mapping[str, Any] | None, results: ResultStore, open_store: StoreOpener | None = None
+) -> Any:
+    """A task's value from its result payload: inline, or loaded from where its reference
+    says, its size and sha256 checked (``ResultCorrupted``), then a pickle's signature
+    (``ResultRefused``), then decoded."""
     if payload is None:
         return None
     if "inline" in payload:
         return payload["inline"]
-    return results.get(payload["ref"])
+    ref = ResultRef.from_payload(payload)
+    stored = read_checked(ref, results, open_store)
+    if ref.compression is not None:
+        raise ResultNotLoadable(ref.key, f"compression {ref.compression!r} is not supported here")
+    return results.decode(ref.key, ref.format, stored)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 from .base import Executor
 from .context import Cancelled, TaskContext, checkpoint, context
 from .invocation import (
-    EncodedResult,
     ErrorInfo,
     Invocation,
     LogLine,
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Cancelled",
     "DaskExecutor",
-    "EncodedResult",
     "ErrorInfo",
     "Executor",
     "Invocation",

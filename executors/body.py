@@ -14,10 +14,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ..results.codec import decode_result, encode_result
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
-from .result_codec import decode_result, encode_result
 from .signals import Skip, TaskTimeout
 from .text import exception_text, readable_text
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ..results.codec import EncodedResult
+
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
@@ -74,14 +76,6 @@ class ErrorInfo:
     def to_payload(self) -> dict[str, str]:
         """The error as an event payload fragment."""
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedResult:
-    """A task's return value, encoded for the result store."""
-
-    format: str  # "json" (orjson bytes) or "pickle" (unsigned; the store signs it)
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)

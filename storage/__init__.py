@@ -6,7 +6,6 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
-from ..executors.result_codec import decode_result, encode_result
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import CancelRequest, SqlCancelRequests
 from .codec import GENESIS_HASH, canonical_payload
@@ -42,6 +41,7 @@ from .protocols import (
     ResultStore,
     RunSummary,
     Schedules,
+    StoredBytes,
     StoredResult,
     StoredRun,
     TagUsage,
@@ -103,6 +103,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "StoredBytes",
     "StoredResult",
     "StoredRun",
     "TagUsage",
@@ -116,8 +117,6 @@ __all__ = [
     "Workers",
     "canonical_payload",
     "create_db_engine",
-    "decode_result",
-    "encode_result",
     "ensure_schema",
     "load_result_key",
     "open_storage",

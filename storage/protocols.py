@@ -61,6 +61,14 @@ class StoredResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredBytes:
+    """A result's bytes as a result store holds them, with their signature (pickles only)."""
+
+    data: bytes
+    signature: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRun:
     """A run as stored: the read model's head (None without a runs row) and its rows."""
 
@@ -227,8 +235,13 @@ class ResultStore(Protocol):
         """Store results (pickles are signed); committed when this returns."""
         ...
 
-    def get(self, ref: str) -> Any:
-        """Load and decode a result; a pickle whose signature does not match is refused."""
+    def read(self, ref: str) -> StoredBytes:
+        """A result's bytes as stored, with their signature; raises ``ResultNotFound``."""
+        ...
+
+    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
+        """Decode checked bytes: a pickle whose signature does not match this store's key is
+        refused (``ResultRefused``); one that cannot be loaded here raises ``ResultNotLoadable``."""
         ...
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ..executors.result_codec import JSON, PICKLE, decode_result
+from ..results.codec import JSON, PICKLE, decode_result
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
-from .protocols import StoredResult
+from .protocols import StoredBytes, StoredResult
 from .serialization import is_signature_valid, sign
 
 logger = logging.getLogger(__name__)
@@ -82,11 +82,9 @@ class SqlResultStore:
                 connection.execute(_RESULTS.insert(), missing)
 
     @retry_unavailable
-    def get(self, ref: str) -> Any:
-        """Load and decode a result; raises ``ResultNotFound`` or ``ResultRefused``."""
-        query = sa.select(_RESULTS.c.format, _RESULTS.c.data, _RESULTS.c.signature).where(
-            _RESULTS.c.ref == ref
-        )
+    def read(self, ref: str) -> StoredBytes:
+        """A result's bytes as stored, with their signature; raises ``ResultNotFound``."""
+        query = sa.select(_RESULTS.c.data, _RESULTS.c.signature).where(_RESULTS.c.ref == ref)
         with (
             translated_errors(self._engine),
             self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
@@ -94,13 +92,16 @@ class SqlResultStore:
             row = connection.execute(query).first()
         if row is None:
             raise ResultNotFound(ref)
-        fmt, data, signature = row
-        data = bytes(data)
-        if fmt == PICKLE and not is_signature_valid(self._key, data, signature):
+        return StoredBytes(bytes(row.data), row.signature)
+
+    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
+        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
+        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
+        if format == PICKLE and not is_signature_valid(self._key, stored.data, stored.signature):
             logger.warning("refused result %s: bad signature", ref)
             raise ResultRefused(ref)
         try:
-            return decode_result(fmt, data)
+            return decode_result(format, stored.data)
         except StorageError:
             raise
         except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything

@@ -3,11 +3,12 @@
 The layers, from the top: ``cli/`` and ``ui/`` (``cli`` may start ``ui``; ``ui`` never
 imports ``cli``) above ``engine/`` (its API above the runtime) above ``replay/`` and
 ``storage/`` (the ports and their backends), which sit above ``executors/``: a task body
-runs without any storage module. The result codec lives in ``executors/result_codec.py``,
-so the executors encode results and storage stores and decodes them, both importing the
-one codec from below. Formatting the CLI and the web UI share lives in the engine
-(``engine/durations.py``). ``flow.run()`` finds the default engine through a provider the
-API registers with ``engine/flow.py``, so the flow module does not import the API back.
+runs without any storage module. ``results/`` sits below them all: the result codec, result
+references, integrity checks and object stores, importing only ``error_root`` of the package,
+so the executors encode results and storage stores and decodes them with the one codec.
+Formatting the CLI and the web UI share lives in the engine (``engine/durations.py``).
+``flow.run()`` finds the default engine through a provider the API registers with
+``engine/flow.py``, so the flow module does not import the API back.
 
 Every import counts, including those inside functions. The layer rules count imports under
 ``if TYPE_CHECKING:`` too; the cycle check does not, since they never run.
@@ -83,8 +84,7 @@ def _imported(module: str, path: Path, typing_only: bool) -> Iterator[str]:
             if node.level:
                 base = ".".join([*here[: len(here) - node.level + 1], *filter(None, [node.module])])
             names = [
-                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
-                for alias in node.names
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names
             ]
         else:
             continue
@@ -123,7 +123,7 @@ def _cycle() -> list[str] | None:
                 on_path.discard(node)
                 done.add(node)
             elif target in on_path:
-                return [*path[path.index(target):], target]
+                return [*path[path.index(target) :], target]
             elif target not in done:
                 stack.append((target, iter(sorted(RUNTIME_GRAPH[target]))))
                 path.append(target)
@@ -144,6 +144,7 @@ def test_no_import_cycle() -> None:
 
 
 FORBIDDEN = [
+    ("results", {"executors", "storage", "engine", "replay", "cli", "ui"}),
     ("executors", {"storage", "engine", "replay", "cli", "ui"}),
     ("ui", {"cli"}),
     ("engine", {"cli", "ui"}),

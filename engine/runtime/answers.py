@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ...executors.arguments import resolve_arguments
 from ...executors.text import exception_text
+from ...results.errors import ResultCorrupted
 from ...storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused
 from ...storage.protocols import CacheIndex
 from ..arguments import mapped_lengths, upstream_keys
@@ -17,7 +18,7 @@ from ..core.machine import RunMachine
 from ..core.stimuli import CacheAnswer, CacheAnswered, CacheHit, CacheMiss, MapMeasured, NotCached
 from .inputs import RunInputs
 
-UNUSABLE_RESULT = (ResultRefused, ResultNotLoadable, ResultNotFound)
+UNUSABLE_RESULT = (ResultCorrupted, ResultRefused, ResultNotLoadable, ResultNotFound)
 """A stored result that loading it again would not change: the task needing it fails."""
 
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from ...error_root import LedgerflowError
 from ...executors.base import Executor
 from ...executors.body import qualified_name
 from ...executors.invocation import Outcome
@@ -294,7 +295,7 @@ class RunHost:
             logger.warning("run %s: could not give back its slots; they expire with its lease", self.run_id)
 
 
-def _unfed_error(key: str, exc: StorageError) -> dict[str, str]:
+def _unfed_error(key: str, exc: LedgerflowError) -> dict[str, str]:
     """Why a task whose inputs cannot be loaded (e.g. a result signed with another key)
     fails: retrying cannot help it, and the rest of the run goes on."""
     message = f"task {key!r} could not receive its inputs: {exception_text(exc)}"

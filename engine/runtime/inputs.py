@@ -4,7 +4,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ...executors.invocation import Input, Invocation, Outcome, Value
-from ...executors.result_codec import decode_result
+from ...results.codec import decode_result
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
 from ..core.machine import RunMachine

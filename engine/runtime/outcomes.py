@@ -1,12 +1,13 @@
 """An attempt's outcome as the machine is told it, and the result it stores."""
 
-import hashlib
 from typing import Any
 
 import orjson
 
 from ...executors.context import CANCELLED_ERROR
 from ...executors.invocation import Outcome, OutcomeStatus
+from ...results.integrity import sha256_of
+from ...results.refs import DATABASE, ResultRef, database_key
 from ...storage.protocols import StoredResult
 from ..core.stimuli import AttemptEnded
 
@@ -44,14 +45,9 @@ def result_payload(run_id: str, outcome: Outcome) -> tuple[dict[str, Any], Store
     assert encoded is not None
     if encoded.format == "json" and len(encoded.data) <= INLINE_LIMIT:
         return {"inline": orjson.loads(encoded.data)}, None
-    ref = f"{run_id}/{outcome.task_key}/{outcome.attempt}"
-    payload = {
-        "ref": ref,
-        "format": encoded.format,
-        "size": len(encoded.data),
-        "sha256": hashlib.sha256(encoded.data).hexdigest(),
-    }
+    key = database_key(run_id, outcome.task_key, outcome.attempt)
+    ref = ResultRef(DATABASE, key, encoded.format, len(encoded.data), sha256_of(encoded.data))
     stored = StoredResult(
-        ref=ref, run_id=run_id, task_key=outcome.task_key, format=encoded.format, data=encoded.data
+        ref=key, run_id=run_id, task_key=outcome.task_key, format=encoded.format, data=encoded.data
     )
-    return payload, stored
+    return ref.to_payload(), stored

@@ -4,6 +4,7 @@ points, then resumed by the test process: nothing the log had finished runs agai
 import random
 from pathlib import Path
 
+import orjson
 import pytest
 
 import ledgerflow as lf
@@ -65,7 +66,8 @@ def test_killed_after_a_result_was_stored_before_its_event(
         run_id = summary.run_id
         crash = crash_of(engine, run_id)
         assert crash.running == {target: 1} and target not in crash.succeeded
-        assert engine.storage.results.get(f"{run_id}/{target}/1")[0] == expected_result(8)  # orphan result
+        orphan = engine.storage.results.read(f"{run_id}/{target}/1")  # stored, never referenced
+        assert orjson.loads(orphan.data)[0] == expected_result(8)
         engine.resume(run_id)
         check_recovered(engine, run_id, crash, crash_dir)
     assert ran(crash_dir, target) == [1, 2]

@@ -48,9 +48,9 @@ def test_upgrade_from_0009_keeps_the_data_and_takes_long_names(engine: sa.Engine
     ensure_schema(engine)
     assert current_revision(engine) == head_revision()
     assert SqlEventLog(engine).runs() == before
-    assert SqlResultStore(engine, KEY).get(old_ref) == [1, 2]
+    assert SqlResultStore(engine, KEY).read(old_ref).data == b"[1, 2]"
     long_ref = store(engine, "r2", "f" * 300, "t" * 200)
-    assert SqlResultStore(engine, KEY).get(long_ref) == [1, 2]
+    assert SqlResultStore(engine, KEY).read(long_ref).data == b"[1, 2]"
     assert {run.flow for run in SqlEventLog(engine).runs()} == {"short", "f" * 300}
     assert verify_run(engine, "r1").ok and verify_run(engine, "r2").ok
 
@@ -61,7 +61,7 @@ def test_downgrade_to_0009_and_back(engine: sa.Engine) -> None:
     downgrade(engine, "0009")
     assert current_revision(engine) == "0009"
     upgrade(engine)
-    assert SqlResultStore(engine, KEY).get(ref) == [1, 2]
+    assert SqlResultStore(engine, KEY).read(ref).data == b"[1, 2]"
     store(engine, "r2", "f" * 300, "t")
     if engine.dialect.name == "postgresql":
         columns = {column["name"]: column["type"] for column in sa.inspect(engine).get_columns("runs")}

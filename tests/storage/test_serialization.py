@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledgerflow.executors.result_codec import decode_result, encode_result
+from ledgerflow.results.codec import decode_result, encode_result
 from ledgerflow.storage import ResultNotSerializable, StorageError
 from ledgerflow.storage.serialization import is_signature_valid, load_result_key, sign
 

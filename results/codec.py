@@ -1,15 +1,23 @@
 """Encoding of task results: exact JSON when possible, else a pickle (signed by the store)."""
 
 import pickle
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ..error_root import ResultNotSerializable, StorageError
-from .invocation import EncodedResult
 
 JSON = "json"
 PICKLE = "pickle"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResult:
+    """A task's return value, encoded for the result store."""
+
+    format: str  # "json" (orjson bytes) or "pickle" (unsigned; the store signs it)
+    data: bytes
 
 
 def _is_same(decoded: Any, value: Any) -> bool:

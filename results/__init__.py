@@ -1,0 +1,44 @@
+"""Results: their encoding, references, integrity checks and object stores.
+
+A neutral package below the executors, the engine and storage: it imports only the standard
+library, third-party libraries and ``ledgerflow.error_root``. ``ObjectStore`` is imported on
+first use (fsspec takes a while to import).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .codec import JSON, PICKLE, EncodedResult, decode_result, encode_result
+from .errors import ObjectConflict, ObjectNotFound, ResultCorrupted
+from .integrity import check_bytes, missing, sha256_of
+from .refs import DATABASE, ResultRef, database_key, object_key, public_url
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
+
+__all__ = [
+    "DATABASE",
+    "JSON",
+    "PICKLE",
+    "EncodedResult",
+    "ObjectConflict",
+    "ObjectNotFound",
+    "ObjectStore",
+    "ResultCorrupted",
+    "ResultRef",
+    "check_bytes",
+    "database_key",
+    "decode_result",
+    "encode_result",
+    "missing",
+    "object_key",
+    "public_url",
+    "sha256_of",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ObjectStore":
+        from .objects import ObjectStore
+
+        return ObjectStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

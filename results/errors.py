@@ -1,0 +1,45 @@
+"""The error of a stored result whose bytes are not the ones its event recorded.
+
+It lives here, below the executors, the engine and storage, so each of them can raise or
+catch it; ``ledgerflow.errors`` and the top-level package name it.
+"""
+
+from ..error_root import LedgerflowError
+
+
+class ResultCorrupted(LedgerflowError):
+    """A stored result's bytes differ from the size and sha256 its event recorded, or are gone."""
+
+    def __init__(self, run_id: str, task_key: str, ref: str, expected: str, found: str, reason: str) -> None:
+        self.run_id = run_id
+        self.task_key = task_key
+        self.ref = ref
+        self.expected = expected
+        self.found = found
+        self.reason = reason
+        super().__init__(
+            f"run {run_id}, task {task_key}: stored result {ref!r} is corrupted ({reason}): "
+            f"the event records sha256 {expected}, the store holds {found}; it was altered or "
+            "lost after it was recorded: restore it from a backup or run the flow again"
+        )
+
+
+class ObjectNotFound(LedgerflowError):
+    """An object store holds nothing under a key."""
+
+    def __init__(self, store: str, key: str) -> None:
+        self.store = store
+        self.key = key
+        super().__init__(f"the result store {store} holds no object {key!r}")
+
+
+class ObjectConflict(LedgerflowError):
+    """An object store already holds different bytes under a key: objects are never replaced."""
+
+    def __init__(self, store: str, key: str) -> None:
+        self.store = store
+        self.key = key
+        super().__init__(
+            f"the result store {store} already holds a different object {key!r}; objects are "
+            "never overwritten (keys name the attempt and the content's hash)"
+        )
