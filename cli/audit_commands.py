@@ -12,6 +12,7 @@ from ..replay import (
     ExportReport,
     ExportWriteFailed,
     InvalidCheckpoint,
+    ResultsReport,
     SignatureStatus,
     VerifyReport,
     checkpoint_of_export,
@@ -106,13 +107,23 @@ def verify(
             "export file itself): also finds a deleted tail and a rewritten chain.",
         ),
     ] = None,
+    results: Annotated[
+        bool,
+        typer.Option(
+            "--results",
+            help="Also re-hash every stored result the run's events refer to (database and "
+            "object stores): each one altered or missing fails the check.",
+        ),
+    ] = False,
     key_file: KeyFileOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Verify hash chains: a run's (RUN), every run's (--all), or an export's (--file);
-    prints OK, or the first bad seq and why (exit 1)."""
+    prints OK, or the first bad seq and why (exit 1). With --results, a run's stored results too."""
     if (run_id is not None) + every + (file is not None) != 1:
         raise BadUsage("give one of: a run id, --all, or --file FILE")
+    if results and run_id is None:
+        raise BadUsage("--results re-hashes one run's stored results: give a run id")
     if key_file is not None and file is None:
         raise BadUsage("--key-file checks the signature of an export: use it with --file")
     if checkpoint is not None and every:
@@ -124,7 +135,7 @@ def verify(
         is_ok = _verify_all(database)
     else:
         assert run_id is not None
-        is_ok = _verify_run(run_id, kept, database)
+        is_ok = _verify_run(run_id, kept, database, results)
     if not is_ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -138,14 +149,16 @@ def _checkpoint(text: str) -> Checkpoint:
         raise BadUsage(f"--checkpoint {text}: {exc}") from None
 
 
-def _verify_run(run_id: str, checkpoint: Checkpoint | None, database: str | None) -> bool:
+def _verify_run(run_id: str, checkpoint: Checkpoint | None, database: str | None, results: bool) -> bool:
     with open_recorded(database) as engine:
         try:
-            report = engine.verify(run_id, checkpoint)
+            report = engine.verify(run_id, checkpoint, results=results)
         except InvalidCheckpoint as exc:
             raise BadUsage(f"--checkpoint: {exc}") from None
     against = f"; checkpoint seq {checkpoint.seq} matches" if checkpoint is not None else ""
     typer.echo(_report_line(f"run {run_id}", report, against))
+    if report.results is not None:
+        _echo_results(f"run {run_id}", report.results)
     return report.ok
 
 
@@ -181,8 +194,22 @@ def _verify_file(path: Path, key: bytes | None, checkpoint: Checkpoint | None) -
     return report.ok
 
 
+def _echo_results(subject: str, checked: ResultsReport) -> None:
+    for problem in checked.problems:
+        typer.echo(
+            f"FAILED: {subject}, task {problem.task_key} (seq {problem.seq}): stored result "
+            f"{problem.ref!r} in {problem.store}: {problem.reason}; expected sha256 "
+            f"{problem.expected}, found {problem.found}"
+        )
+    stored = f"{checked.checked} stored result{'' if checked.checked == 1 else 's'}"
+    if checked.ok:
+        typer.echo(f"OK: {subject}: {stored} match their recorded size and sha256")
+    else:
+        typer.echo(f"FAILED: {subject}: {len(checked.problems)} of {stored} altered or missing")
+
+
 def _report_line(subject: str, report: VerifyReport, detail: str = "") -> str:
-    if report.ok:
+    if report.chain_holds:
         return f"OK: {subject}: {report.events_checked} events verified, the chain holds{detail}"
     where = f"first bad seq {report.first_bad_seq}: " if report.first_bad_seq is not None else ""
     return (

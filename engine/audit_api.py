@@ -12,7 +12,8 @@ from ..replay.diff import RunDiff, diff_runs
 from ..replay.export import ExportSummary, export_run
 from ..replay.lineage import Lineage, lineage
 from ..replay.point_in_time import state_at
-from ..replay.verify import VerifyReport, verify_all, verify_run
+from ..replay.result_check import check_results
+from ..replay.verify import VerifyReport, verify_all, verify_run, with_results
 from ..storage import Storage, TaskLogLine
 from ..storage.archive import SqlArchive, Tombstone
 from .archive import ArchivePlan, ArchiveReport, execute_archive, plan_archive
@@ -37,10 +38,17 @@ class AuditAPI:
         self.storage.log.run(run_id)
         return self.storage.task_logs.read_logs(run_id, task_key)
 
-    def verify(self, run_id: str, checkpoint: Checkpoint | None = None) -> VerifyReport:
+    def verify(
+        self, run_id: str, checkpoint: Checkpoint | None = None, *, results: bool = False
+    ) -> VerifyReport:
         """Re-hash the run's chain: ``.ok`` and ``.first_bad_seq`` of an edited or missing event;
-        against a ``checkpoint`` of an earlier export, also a deleted tail or a rewrite."""
-        return verify_run(self.storage, run_id, checkpoint)
+        against a ``checkpoint`` of an earlier export, also a deleted tail or a rewrite. With
+        ``results``, also re-hash every stored result its events refer to (``.results``: each
+        one altered or missing, and then ``.ok`` is False)."""
+        report = verify_run(self.storage, run_id, checkpoint)
+        if not results:
+            return report
+        return with_results(report, check_results(self.events(run_id), self.storage.results))
 
     def verify_all(self) -> dict[str, VerifyReport]:
         """Verify every run in the database: a report by run id."""

@@ -8,8 +8,9 @@ from .export import ExportSummary, export_run
 from .lineage import Lineage, LineageNode, lineage
 from .offline import ExportReport, SignatureStatus, checkpoint_of_export, verify_export
 from .records import TaskRecord
+from .result_check import ResultProblem, ResultsReport, check_results
 from .result_hash import result_hash
-from .verify import VerifyReport, verify_all, verify_events, verify_run
+from .verify import VerifyReport, verify_all, verify_events, verify_run, with_results
 
 __all__ = [
     "ArchiveCheck",
@@ -22,11 +23,14 @@ __all__ = [
     "InvalidCheckpoint",
     "Lineage",
     "LineageNode",
+    "ResultProblem",
+    "ResultsReport",
     "RunDiff",
     "SignatureStatus",
     "TaskRecord",
     "TaskRow",
     "VerifyReport",
+    "check_results",
     "checkpoint_of_export",
     "diff_runs",
     "export_run",
@@ -39,4 +43,5 @@ __all__ = [
     "verify_events",
     "verify_export",
     "verify_run",
+    "with_results",
 ]

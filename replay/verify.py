@@ -8,24 +8,36 @@ tail when the expected head is known, the first rewritten seq against a checkpoi
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..storage.codec import GENESIS_HASH, ChainHasher
 from ..storage.errors import PayloadNotJSON
 from ..storage.protocols import EventRow
 from .checkpoint import Checkpoint, InvalidCheckpoint
+from .result_check import ResultsReport
 from .stored import Source, event_log
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The outcome of verifying one run's chain."""
+    """The outcome of verifying one run's chain (and, if asked, its stored results)."""
 
     ok: bool
     first_bad_seq: int | None
     reason: str | None
     events_checked: int
+    results: ResultsReport | None = None  # None: the stored results were not re-hashed
+
+    @property
+    def chain_holds(self) -> bool:
+        """Whether the hash chain holds (``ok`` also needs the stored results, if checked)."""
+        return self.reason is None
+
+
+def with_results(report: VerifyReport, checked: ResultsReport) -> VerifyReport:
+    """``report`` with the re-hash of the run's stored results: not ok if one failed."""
+    return replace(report, ok=report.ok and checked.ok, results=checked)
 
 
 class ChainCheck:

@@ -84,7 +84,8 @@ def _imported(module: str, path: Path, typing_only: bool) -> Iterator[str]:
             if node.level:
                 base = ".".join([*here[: len(here) - node.level + 1], *filter(None, [node.module])])
             names = [
-                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
             ]
         else:
             continue
@@ -123,7 +124,7 @@ def _cycle() -> list[str] | None:
                 on_path.discard(node)
                 done.add(node)
             elif target in on_path:
-                return [*path[path.index(target) :], target]
+                return [*path[path.index(target):], target]
             elif target not in done:
                 stack.append((target, iter(sorted(RUNTIME_GRAPH[target]))))
                 path.append(target)

@@ -15,35 +15,10 @@ from ledgerflow.errors import LedgerflowError
 ROOT = Path(__file__).resolve().parents[1]
 
 CURATED = {
-    "Cancelled",
-    "DaskExecutor",
-    "Engine",
-    "Event",
-    "EventType",
-    "Flow",
-    "FlowDefinitionError",
-    "HookContext",
-    "InvalidParameter",
-    "LedgerflowError",
-    "ResultCorrupted",
-    "Run",
-    "RunFailed",
-    "RunState",
-    "Secret",
-    "Skip",
-    "Task",
-    "TaskState",
-    "ThreadExecutor",
-    "Trigger",
-    "Worker",
-    "__version__",
-    "checkpoint",
-    "context",
-    "errors",
-    "flow",
-    "inputs_hash",
-    "notify",
-    "task",
+    "Cancelled", "DaskExecutor", "Engine", "Event", "EventType", "Flow", "FlowDefinitionError",
+    "HookContext", "InvalidParameter", "LedgerflowError", "ResultCorrupted", "Run", "RunFailed",
+    "RunState", "Secret", "Skip", "Task", "TaskState", "ThreadExecutor", "Trigger", "Worker",
+    "__version__", "checkpoint", "context", "errors", "flow", "inputs_hash", "notify", "task",
     "unmapped",
 }
 NOT_IMPORTABLE = {"ledgerflow.storage.migrations.env"}  # an alembic script, run by alembic only
@@ -58,7 +33,11 @@ def package_errors() -> set[type[BaseException]]:
             continue
         module = importlib.import_module(name)
         for value in vars(module).values():
-            if inspect.isclass(value) and issubclass(value, LedgerflowError) and value.__module__ == name:
+            if (
+                inspect.isclass(value)
+                and issubclass(value, LedgerflowError)
+                and value.__module__ == name
+            ):
                 found.add(value)
     return found
 
@@ -103,8 +82,7 @@ def test_importing_errors_pulls_in_neither_engine_nor_storage() -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(ROOT)],
-        capture_output=True,
-        text=True,
+        capture_output=True, text=True,
     )
     assert done.returncode == 0, done.stderr
 
@@ -117,13 +95,8 @@ def test_top_level_all_is_the_curated_list() -> None:
 
 
 def test_the_errors_users_catch_most_are_top_level_and_the_same_classes() -> None:
-    for name in (
-        "LedgerflowError",
-        "InvalidParameter",
-        "FlowDefinitionError",
-        "RunFailed",
-        "ResultCorrupted",
-    ):
+    caught = ("LedgerflowError", "InvalidParameter", "FlowDefinitionError", "RunFailed", "ResultCorrupted")
+    for name in caught:
         assert getattr(lf, name) is getattr(ledgerflow.errors, name)
     assert lf.errors is ledgerflow.errors
 

@@ -4,6 +4,7 @@ in-process, on SQLite and PostgreSQL."""
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from textwrap import dedent
 
 import orjson
 import pytest
@@ -182,6 +183,7 @@ def test_an_export_as_checkpoint_finds_where_a_rewrite_starts(
         (["RUN", "--checkpoint", "three"], "--checkpoint three: checkpoint 'three' is not SEQ:HASH"),
         (["--file", "no-such-file.jsonl"], "--file no-such-file.jsonl: cannot read it"),
         (["--file", "x.jsonl", "--key-file", "no-such.key"], "--key-file no-such.key: cannot read it"),
+        (["--all", "--results"], "--results re-hashes one run's stored results: give a run id"),
     ],
 )
 def test_verify_bad_usage_is_named(cli: Invoke, args: list[str], message: str) -> None:
@@ -229,3 +231,57 @@ def test_the_audit_commands_document_their_options(command: list[str]) -> None:
     assert "--database" in result.stdout and "LEDGERFLOW_DATABASE_URL" in result.stdout
     if command != ["db", "harden"]:
         assert "--key-file" in result.stdout and "LEDGERFLOW_EXPORT_KEY" in result.stdout
+
+
+BIG_RESULTS = dedent(
+    """
+    import ledgerflow as lf
+
+
+    @lf.task
+    def rows(n: int) -> list[int]:
+        return list(range(n))  # more than 1 KiB of JSON: stored, referenced by its event
+
+
+    @lf.task
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+
+    @lf.flow
+    def big(n: int = 500):
+        return total(rows(n))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE results SET data = :data WHERE ref = :ref", "its sha256 differs from the recorded one"),
+        ("DELETE FROM results WHERE ref = :ref", "nothing is stored under"),
+    ],
+    ids=["edited", "deleted"],
+)
+def test_verify_results_names_an_altered_or_missing_result(
+    cli: Invoke, tamper: sa.Engine, tmp_path: Path, sql: str, reason: str
+) -> None:
+    flows = tmp_path / "big_flows.py"
+    flows.write_text(BIG_RESULTS)
+    run_id = run_id_of(cli("run", f"{flows}:big").stdout)
+    clean = cli("verify", run_id, "--results")
+    assert clean.exit_code == 0, clean.output
+    assert f"OK: run {run_id}: 1 stored result match their recorded size and sha256" in clean.stdout
+    ref = f"{run_id}/rows/1"
+    select = sa.text("SELECT data FROM results WHERE ref = :ref")
+    with tamper.connect() as connection:
+        data = bytes(connection.execute(select, {"ref": ref}).one()[0])
+    edit(tamper, sql, ref=ref, data=data.replace(b"499", b"999"))
+    assert cli("verify", run_id).exit_code == 0  # the chain holds
+    found = cli("verify", run_id, "--results")
+    assert found.exit_code == 1, found.output
+    assert "the chain holds" in found.stdout
+    assert f"FAILED: run {run_id}, task rows (seq " in found.stdout
+    assert f"stored result '{ref}' in database: " in found.stdout
+    assert reason in found.stdout and "expected sha256 " in found.stdout
+    assert f"FAILED: run {run_id}: 1 of 1 stored result altered or missing" in found.stdout
