@@ -24,6 +24,7 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         "ledgerflow/storage/migrations/versions/0001_initial.py",
         "ledgerflow/executors/dask_executor.py",
         "ledgerflow/replay/verify.py",
+        "ledgerflow/results/objects.py",
         "ledgerflow/cli/__init__.py",
         "ledgerflow/examples/experiments.py",
         "ledgerflow/ui/app.py",
