@@ -10,7 +10,7 @@ from datetime import datetime
 from ...executors.arguments import resolve_arguments
 from ...executors.text import exception_text
 from ...results.errors import ResultCorrupted
-from ...storage.errors import ResultNotFound, ResultNotLoadable, ResultRefused
+from ...storage.errors import ResultNotLoadable, ResultRefused
 from ...storage.protocols import CacheIndex
 from ..arguments import mapped_lengths, upstream_keys
 from ..caching import decide_cache_key
@@ -18,8 +18,9 @@ from ..core.machine import RunMachine
 from ..core.stimuli import CacheAnswer, CacheAnswered, CacheHit, CacheMiss, MapMeasured, NotCached
 from .inputs import RunInputs
 
-UNUSABLE_RESULT = (ResultCorrupted, ResultRefused, ResultNotLoadable, ResultNotFound)
-"""A stored result that loading it again would not change: the task needing it fails."""
+UNUSABLE_RESULT = (ResultCorrupted, ResultRefused, ResultNotLoadable)
+"""A stored result that loading it again would not change (altered or missing, signed with
+another key, not loadable here): the task needing it fails."""
 
 
 def cache_answers(keys: Sequence[str], inputs: RunInputs, cache: CacheIndex, now: datetime) -> CacheAnswered:
