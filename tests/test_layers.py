@@ -197,3 +197,14 @@ def test_storage_knows_only_the_engines_core() -> None:
         if _folder(target) == "engine" and not target.startswith(f"{PACKAGE}.engine.core")
     )
     assert wrong == []
+
+
+def test_results_import_nothing_of_the_package_but_the_error_root() -> None:
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if _folder(module) == "results"
+        for target in targets
+        if _folder(target) != "results" and target != f"{PACKAGE}.error_root"
+    )
+    assert wrong == []
