@@ -86,13 +86,13 @@ def test_a_failed_child_fails_the_map_s_downstream() -> None:
     machine = _measuring()
     machine.handle([MapMeasured("double", count=2)], later(1))
     at = later(2)
-    reason = "2 task(s) did not succeed, first 'double[0]'"
+    reason = "2 task(s) did not succeed, first 'total'"  # the run's tasks in order: children last
     assert machine.handle([failure("double[0]"), success("double[1]"), TimePassed()], at) == [
         appended(
             event("double[0]", "task.failed", failed_payload(), at),
             event("double[1]", "task.succeeded", succeeded_payload(), at),
             event("total", "task.upstream_failed", {"upstream": ["double"]}, at),
-            event(None, "run.failed", {"reason": reason, "failed": ["double[0]", "total"]}, at),
+            event(None, "run.failed", {"reason": reason, "failed": ["total", "double[0]"]}, at),
         ),
         Finished(RunState.FAILED),
     ]
