@@ -26,7 +26,7 @@ from ledgerflow.engine.core.commands import (
 )
 from ledgerflow.engine.core.events import HOOK_RECORDS, Event, NewEvent
 from ledgerflow.engine.core.fold import fold
-from ledgerflow.engine.core.machine import RunMachine
+from ledgerflow.engine.core.machine import SLOT_POLL_SECONDS, RunMachine
 from ledgerflow.engine.core.policy import TaskPolicy
 from ledgerflow.engine.core.stimuli import (
     AttemptEnded,
@@ -60,16 +60,15 @@ def recorded(events: Sequence[Event | NewEvent]) -> list[Recorded]:
 def replay(
     events: Sequence[Event],
     policies: Mapping[str, TaskPolicy],
-    *,
-    has_cache: bool = False,
-    has_limits: bool = False,
+    **options: Any,
 ) -> list[NewEvent]:
-    """The events today's machine hands out when told what the log's drives were told."""
+    """The events today's machine hands out when told what the log's drives were told
+    (``options``: the machine's, as ``RunMachine`` takes them)."""
     starts = [index for index, event in enumerate(events) if event.type == "run.running"]
     handed_out: list[NewEvent] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(events)
-        machine = RunMachine(fold(events[:start]), policies, has_cache=has_cache, has_limits=has_limits)
+        machine = RunMachine(fold(events[:start]), policies, **options)
         handed_out += _Drive(machine, events[start:end]).run()
     return handed_out
 
@@ -95,7 +94,7 @@ class _Drive:
         while stimuli and idle < 3:  # a machine that no longer hands out what the log has: stop
             before = len(self.out)
             for _ in range(100):  # answers are fed back at once, as the runtime does
-                answers = self._carry_out(self.machine.handle(stimuli, now))
+                answers = self._carry_out(self.machine.handle(stimuli, now), now)
                 if not answers:
                     break
                 stimuli = answers
@@ -105,7 +104,7 @@ class _Drive:
             stimuli, now = self._next(now)
         return self.out
 
-    def _carry_out(self, commands: list[Command]) -> list[Stimulus]:
+    def _carry_out(self, commands: list[Command], now: datetime) -> list[Stimulus]:
         answers: list[Stimulus] = []
         for command in commands:
             match command:
@@ -114,9 +113,8 @@ class _Drive:
                 case LookUpCache():
                     answers.append(CacheAnswered({key: self._cache_answer(key) for key in command.task_keys}))
                 case AcquireSlots():
-                    answers.append(
-                        SlotsAnswered(frozenset(key for key, _ in command.tasks if self._starts_now(key)))
-                    )
+                    granted = frozenset(key for key, _ in command.tasks if self._starts_now(key, now))
+                    answers.append(SlotsAnswered(granted))
                 case MeasureMaps():
                     answers += [self._measured(key) for key in command.task_keys]
                 case Submit():
@@ -144,11 +142,12 @@ class _Drive:
             return CacheMiss(payload["cache_key"])
         return NotCached(payload.get("cache"))
 
-    def _starts_now(self, key: str) -> bool:
-        """Granted if the task starts before the next recorded end of an attempt."""
+    def _starts_now(self, key: str, now: datetime) -> bool:
+        """Granted if the task starts in this round: before the next recorded end of an
+        attempt, and before the machine would have asked again for a refused slot."""
         for event in self._ahead():
             if event.task_key == key and event.type == "task.running":
-                return True
+                return event.ts < now + timedelta(seconds=SLOT_POLL_SECONDS)
             if self._is_attempt_end(event):
                 return False
         return False
