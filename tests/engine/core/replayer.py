@@ -45,6 +45,7 @@ from ledgerflow.engine.core.stimuli import (
     TimePassed,
     WorkStopped,
 )
+from ledgerflow.engine.runtime.loop import GROUP_COMMIT_WINDOW
 
 Recorded = tuple[str | None, str, dict[str, Any]]
 """What a replay compares of an event: task key, type and payload (not seq, time or hash)."""
@@ -82,6 +83,7 @@ class _Drive:
     out: list[NewEvent] = field(default_factory=list)
     in_flight: set[str] = field(default_factory=set)
     is_stopping: bool = False
+    is_cut_short: bool = False  # the drive died before it recorded the answer to a question
 
     def run(self) -> list[NewEvent]:
         first = self.log[0]
@@ -91,11 +93,11 @@ class _Drive:
         start = Started(str(first.payload.get("owner", "")), str(first.payload.get("reason", "")), reopen)
         stimuli: list[Stimulus] = [start]
         now, idle = first.ts, 0
-        while stimuli and idle < 3:  # a machine that no longer hands out what the log has: stop
+        while stimuli and idle < 3 and not self.is_cut_short:  # idle: the machine no longer follows the log
             before = len(self.out)
             for _ in range(100):  # answers are fed back at once, as the runtime does
                 answers = self._carry_out(self.machine.handle(stimuli, now), now)
-                if not answers:
+                if not answers or self.is_cut_short:
                     break
                 stimuli = answers
             else:
@@ -113,10 +115,9 @@ class _Drive:
                 case LookUpCache():
                     answers.append(CacheAnswered({key: self._cache_answer(key) for key in command.task_keys}))
                 case AcquireSlots():
-                    granted = frozenset(key for key, _ in command.tasks if self._starts_now(key, now))
-                    answers.append(SlotsAnswered(granted))
+                    answers.append(SlotsAnswered(self._granted([key for key, _ in command.tasks], now)))
                 case MeasureMaps():
-                    answers += [self._measured(key) for key in command.task_keys]
+                    answers += [measured for key in command.task_keys if (measured := self._measured(key))]
                 case Submit():
                     self.in_flight.update(command.task_keys)
                 case StopWork():
@@ -128,11 +129,15 @@ class _Drive:
     def _ahead(self) -> Sequence[Event]:
         return self.log[len(self.out) :]
 
-    def _next_of(self, key: str) -> Event:
-        return next(event for event in self._ahead() if event.task_key == key)
+    def _next_of(self, key: str) -> Event | None:
+        """The next recorded event of the task in this drive, if any."""
+        return next((event for event in self._ahead() if event.task_key == key), None)
 
     def _cache_answer(self, key: str) -> CacheAnswer:
+        """What the drive recorded of the task's cache answer (none: it did not start it)."""
         event = self._next_of(key)
+        if event is None:
+            return NotCached()
         payload = event.payload
         if event.type == "task.cached":
             return CacheHit(
@@ -142,18 +147,28 @@ class _Drive:
             return CacheMiss(payload["cache_key"])
         return NotCached(payload.get("cache"))
 
-    def _starts_now(self, key: str, now: datetime) -> bool:
-        """Granted if the task starts in this round: before the next recorded end of an
-        attempt, and before the machine would have asked again for a refused slot."""
+    def _granted(self, asked: Sequence[str], now: datetime) -> frozenset[str]:
+        """The asked tasks that start in this round. The machine starts the granted ones in
+        the order it asked for them, before the next end of an attempt and before it asks
+        again for a refused slot: a start out of that order belongs to a later round."""
+        granted: list[str] = []
         for event in self._ahead():
-            if event.task_key == key and event.type == "task.running":
-                return event.ts < now + timedelta(seconds=SLOT_POLL_SECONDS)
-            if self._is_attempt_end(event):
-                return False
-        return False
+            if _is_another_round(event) or event.ts >= now + timedelta(seconds=SLOT_POLL_SECONDS):
+                break
+            key = event.task_key
+            if event.type != "task.running" or key not in asked or key in granted:
+                continue
+            if granted and asked.index(key) < asked.index(granted[-1]):
+                break
+            granted.append(key)
+        return frozenset(granted)
 
-    def _measured(self, key: str) -> MapMeasured:
+    def _measured(self, key: str) -> MapMeasured | None:
+        """What the drive recorded of the map's length (none: it died before it wrote it)."""
         event = self._next_of(key)
+        if event is None:
+            self.is_cut_short = True
+            return None
         if event.type == "task.mapped":
             return MapMeasured(key, count=event.payload["count"])
         return MapMeasured(key, error=event.payload["error"])
@@ -174,9 +189,11 @@ class _Drive:
             return [], now
         event = ahead[0]
         if self._is_attempt_end(event):
-            ends = []
+            ends = []  # the outcomes taken together: consecutive, within the group-commit window
             for later in ahead:
                 if not self._is_attempt_end(later) or later.task_key in {e.task_key for e in ends}:
+                    break
+                if later.ts - event.ts > timedelta(seconds=GROUP_COMMIT_WINDOW):
                     break
                 ends.append(later)
             stimuli: list[Stimulus] = [self._ended(end) for end in ends]
@@ -212,6 +229,13 @@ class _Drive:
             payload.pop("reason")
             return AttemptEnded(key, attempt, "FAILED", payload, was_cancelled="error" not in payload)
         return AttemptEnded(key, attempt, "FAILED", payload)
+
+
+def _is_another_round(event: Event) -> bool:
+    """Whether the event records an attempt's end (or a submission that failed): the machine
+    hands it out only when told, so in a later round than the question asked before it."""
+    payload = event.payload
+    return event.type in _ATTEMPT_ENDS and ("duration" in payload or payload.get("attempt", 0) > 0)
 
 
 def _decided_at(ends: list[Event]) -> datetime:

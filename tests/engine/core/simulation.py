@@ -23,6 +23,7 @@ from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger
 from ledgerflow.engine.core.machine import RunMachine
 from ledgerflow.engine.core.policy import TaskPolicy
+from ledgerflow.engine.core.restart import has_nothing_to_restart, tasks_to_reopen
 from ledgerflow.engine.core.states import RunState
 from ledgerflow.engine.core.stimuli import (
     AttemptEnded,
@@ -35,6 +36,7 @@ from ledgerflow.engine.core.stimuli import (
     NotCached,
     NotSubmitted,
     SlotsAnswered,
+    Started,
     Stimulus,
     TimePassed,
     WorkStopped,
@@ -43,7 +45,7 @@ from ledgerflow.engine.core.stimuli import (
 from ledgerflow.engine.retry import RetryPolicy
 
 from ..builders import LogBuilder
-from .machines import NOW, START, failure, skip, success
+from .machines import NOW, OWNER, START, failure, skip, success
 
 MAX_ROUNDS = 400
 """A drive that has not finished after this many rounds is stuck."""
@@ -94,6 +96,7 @@ class Simulation:
     task_policies: dict[str, TaskPolicy]
     options: dict[str, Any]
     data: st.DataObject
+    has_stale_outcomes: bool = True  # outcomes of earlier attempts: they leave no trace in the log
     log: list[Event] = field(default_factory=list)
     now: datetime = NOW
     wake: datetime | None = None
@@ -103,16 +106,41 @@ class Simulation:
     unwritten: bool = False
 
     def run(self) -> RunMachine:
-        """Drive the run until it finished; the machine that drove it."""
+        """Drive the run until it finished (its driver may die and another resume it, and a
+        finished run may be restarted once); the machine of the last drive."""
         self.log = list(LogBuilder(self.graph).events)
-        machine = RunMachine(fold(self.log), self.task_policies, **self.options)
-        stimuli: list[Stimulus] = [START]
+        machine, stimuli = self._machine(), [START]
+        crashes = restarts = 0
         for _ in range(MAX_ROUNDS):
             self._feed(machine, stimuli)
+            draw = self.data.draw
             if self.finished is not None:
-                return machine
-            stimuli = self._next(machine)
+                reopen = self._reopen() if restarts == 0 else None
+                if reopen is None:
+                    return machine
+                restarts += 1
+                machine, stimuli = self._machine(), [Started(OWNER, "restart", reopen)]
+            elif crashes < 2 and draw(st.integers(0, 40), label="the driver dies") == 0:
+                crashes += 1
+                machine, stimuli = self._machine(), [Started(OWNER, "resume")]
+            else:
+                stimuli = self._next(machine)
         raise AssertionError(f"the run did not end in {MAX_ROUNDS} rounds: {machine.view().tasks}")
+
+    def _machine(self) -> RunMachine:
+        """A new driver's machine, from the log as it is: what was in flight is lost."""
+        self.in_flight, self.wake, self.is_stopping, self.finished = set(), None, False, None
+        return RunMachine(fold(self.log), self.task_policies, **self.options)
+
+    def _reopen(self) -> tuple[str, ...] | None:
+        """The tasks a restart re-opens, or None if the run is not restarted."""
+        view = fold(self.log)
+        from_task = self.data.draw(st.sampled_from([None, *view.tasks]), label="restart from")
+        if not self.data.draw(st.booleans(), label="restart") or has_nothing_to_restart(
+            self.graph, view, from_task
+        ):
+            return None
+        return tuple(tasks_to_reopen(self.graph, view, from_task))
 
     def _feed(self, machine: RunMachine, stimuli: list[Stimulus]) -> None:
         while stimuli:
@@ -173,7 +201,7 @@ class Simulation:
         draw = self.data.draw
         if self.is_stopping and (not self.in_flight or draw(st.booleans(), label="work stopped")):
             return [WorkStopped()]
-        if not self.is_stopping and draw(st.integers(0, 30), label="cancel") == 0:
+        if not self.is_stopping and draw(st.integers(0, 60), label="cancel") == 0:
             return [CancelRequested({"reason": "user", "requested_by": "someone"})]
         if self.in_flight and (self.wake is None or self.is_stopping or draw(st.booleans(), label="an end")):
             keys = draw(
@@ -187,11 +215,9 @@ class Simulation:
 
     def _ended(self, machine: RunMachine, key: str) -> Stimulus:
         attempt = machine.task(key).attempts
+        kinds = ["ok", "ok", "ok", "error", "retryable", "infrastructure", "skip", "cancelled", "unfed"]
         kind = self.data.draw(
-            st.sampled_from(
-                ["ok", "error", "retryable", "infrastructure", "skip", "cancelled", "unfed", "stale"]
-            ),
-            label=f"{key} ended",
+            st.sampled_from(kinds + ["stale"] * self.has_stale_outcomes), label=f"{key} ended"
         )
         if kind == "stale":
             return success(key, attempt - 1)

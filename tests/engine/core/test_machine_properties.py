@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from ledgerflow.engine.core.graph import Graph
 from ledgerflow.engine.core.machine import RunMachine
-from ledgerflow.engine.core.policy import TaskPolicy
 from ledgerflow.engine.core.states import TaskState
 from ledgerflow.engine.core.stimuli import HookDelivered
 
@@ -18,12 +17,12 @@ from .replayer import recorded, replay
 from .simulation import Simulation, graphs, machine_options, policies
 
 SETTLED = {state for state in TaskState if state.is_terminal} | {TaskState.MAPPED}
-RUNS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+RUNS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _simulated(graph: Graph, options: dict[str, Any], data: st.DataObject) -> Simulation:
+def _simulated(graph: Graph, options: dict[str, Any], data: st.DataObject, **flags: bool) -> Simulation:
     chosen = {key: data.draw(policies(), label=f"{key} policy") for key in graph.nodes}
-    return Simulation(graph, chosen, options, data)
+    return Simulation(graph, chosen, options, data, **flags)
 
 
 @RUNS
@@ -46,8 +45,10 @@ def test_the_machine_state_is_the_fold_of_its_events_and_every_run_ends(
 def test_a_run_s_log_replays_to_the_same_events(
     graph: Graph, options: dict[str, Any], data: st.DataObject
 ) -> None:
-    simulation = _simulated(graph, options, data)
+    # What a log cannot tell is left out: a refused slot, or the outcome of an earlier
+    # attempt, makes a round that records nothing (a replay could only guess it).
+    options = {**options, "has_limits": False}
+    simulation = _simulated(graph, options, data, has_stale_outcomes=False)
     simulation.run()
     log = simulation.log
-    chosen: dict[str, TaskPolicy] = simulation.task_policies
-    assert recorded(replay(log, chosen, **options)) == recorded(log[1:])
+    assert recorded(replay(log, simulation.task_policies, **options)) == recorded(log[1:])
