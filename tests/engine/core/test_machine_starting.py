@@ -1,10 +1,18 @@
 """Which tasks the machine starts: roots, a chain as it advances, a restart's re-opened tasks,
 orphaned attempts of a resumed run, and the caps on starts per round and attempts in flight."""
 
-from ledgerflow.engine.core.commands import AcquireSlots, Finished, IgnoreOutcome, StopWork, Submit, WakeAt
+from ledgerflow.engine.core.commands import (
+    AcquireSlots,
+    Finished,
+    IgnoreOutcome,
+    MeasureMaps,
+    StopWork,
+    Submit,
+    WakeAt,
+)
 from ledgerflow.engine.core.policy import TaskPolicy
 from ledgerflow.engine.core.states import RunState, TaskState
-from ledgerflow.engine.core.stimuli import SlotsAnswered, Started, TimePassed, WorkStopped
+from ledgerflow.engine.core.stimuli import MapMeasured, SlotsAnswered, Started, TimePassed, WorkStopped
 from ledgerflow.engine.retry import RetryPolicy
 
 from ..builders import LogBuilder, chain_graph
@@ -217,3 +225,62 @@ def test_attempts_in_flight_are_capped_and_the_rest_start_as_attempts_end() -> N
         WakeAt(None),
     ]
     assert machine.in_flight == 2
+
+
+def test_a_restart_of_a_cancelled_run_runs_again_and_is_not_cancelled_again() -> None:
+    log = LogBuilder(chain_graph("a"))
+    log.add(None, "run.running", {"owner": "earlier"})
+    log.add("a", "task.running", {"attempt": 1})
+    log.add(None, "run.cancel_requested", {"reason": "user"})
+    log.add("a", "task.cancelled", {"reason": "user"})
+    log.add(None, "run.cancelled", {"reason": "user"})
+    machine = machine_of(log)
+    assert machine.handle([Started(OWNER, "restart", ("a",))], NOW) == [
+        appended(
+            event(None, "run.running", {"owner": OWNER, "reason": "restart"}),
+            event("a", "task.pending", {"reason": "restart"}),
+            running("a", attempt=2),
+        ),
+        Submit(("a",)),
+        WakeAt(None),
+    ]
+
+
+def test_a_restart_above_a_map_expands_it_again_and_its_children_number_on() -> None:
+    graph = graph_of(node("src"), node("double", "src", map_over=("src",)), node("total", "double"))
+    log = LogBuilder(graph)
+    log.add(None, "run.running", {"owner": "earlier"})
+    log.add("src", "task.running", {"attempt": 1})
+    log.add("src", "task.succeeded", {"attempt": 1, "result": {"inline": [1]}})
+    log.add("double", "task.mapped", {"count": 1})
+    log.add("double[0]", "task.running", {"attempt": 1})
+    log.add("double[0]", "task.succeeded", {"attempt": 1, "result": {"inline": 2}})
+    log.add("total", "task.running", {"attempt": 1})
+    log.add("total", "task.succeeded", {"attempt": 1, "result": {"inline": 2}})
+    log.add(None, "run.succeeded")
+    machine = machine_of(log)
+    assert machine.handle([Started(OWNER, "restart", ("src", "double", "total"))], NOW) == [
+        appended(
+            event(None, "run.running", {"owner": OWNER, "reason": "restart"}),
+            event("src", "task.pending", {"reason": "restart"}),
+            event("double", "task.pending", {"reason": "restart", "superseded": 1}),
+            event("total", "task.pending", {"reason": "restart"}),
+            running("src", attempt=2),
+        ),
+        Submit(("src",)),
+        WakeAt(None),
+    ]
+    at = later(1)
+    assert machine.handle([success("src", attempt=2, value=[1, 2]), TimePassed()], at) == [
+        appended(event("src", "task.succeeded", succeeded_payload(attempt=2, value=[1, 2]), at)),
+        MeasureMaps(("double",)),
+    ]
+    assert machine.handle([MapMeasured("double", count=2)], at) == [
+        appended(
+            event("double", "task.mapped", {"count": 2}, at),
+            running("double[0]", attempt=2, at=at),
+            running("double[1]", attempt=1, at=at),
+        ),
+        Submit(("double[0]", "double[1]")),
+        WakeAt(None),
+    ]
