@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ledgerflow.engine.core.cache_notes import recorded_cache_notes
 from ledgerflow.engine.core.commands import Append
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.core.fold import fold
@@ -62,6 +63,7 @@ def machine_of(
     view = fold(events)
     chosen = {key: PLAIN for key in view.graph.nodes}
     chosen.update(policies or {})
+    options.setdefault("cache_notes", recorded_cache_notes(events))
     return RunMachine(view, chosen, **options)
 
 

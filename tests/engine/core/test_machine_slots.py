@@ -118,3 +118,21 @@ def test_without_limits_no_slot_is_asked_for() -> None:
         Submit(("a",)),
         WakeAt(None),
     ]
+
+
+def test_a_waiting_task_asks_again_as_soon_as_a_slot_goes_back() -> None:
+    machine = machine_of(graph_of(node("a"), node("b")), {"a": DB, "b": DB}, has_limits=True)
+    machine.handle([START], NOW)
+    machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)  # b waits for a's slot
+    at = later(0.1)
+    assert machine.handle([success("a"), TimePassed()], at) == [
+        appended(event("a", "task.succeeded", succeeded_payload(), at)),
+        AcquireSlots((("b", ("db",)),)),
+    ]
+    assert machine.handle([SlotsAnswered(frozenset())], at) == [WakeAt(later(0.6))]  # a's not back yet
+    assert machine.handle([Written("h")], at) == [ReleaseSlots(("a",)), AcquireSlots((("b", ("db",)),))]
+    assert machine.handle([SlotsAnswered(frozenset({"b"}))], at) == [
+        appended(running("b", at=at)),
+        Submit(("b",)),
+        WakeAt(None),
+    ]
