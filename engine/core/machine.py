@@ -120,8 +120,8 @@ class RunMachine:
         self._holding: set[str] = set()  # tasks holding their slots
         self._due_back: list[str] = []  # ended tasks whose slots go back once written
         self._refused: set[str] = set()  # tasks refused slots in this round
-        self._slots_asked: tuple[str, ...] = ()
-        self._slots_freed = False  # slots went back while tasks wait for some: ask again  # the tasks of the AcquireSlots not yet answered
+        self._slots_asked: tuple[str, ...] = ()  # the tasks of the AcquireSlots not yet answered
+        self._slots_freed = False  # slots went back while tasks wait for some: ask again
         self._started_in_round = 0
         self._has_more_ready = False
         self._cancel_reason: str | None = None
