@@ -34,7 +34,7 @@ def started(storage: Storage, run_id: str, ts: datetime = T0) -> int:
 
 
 def all_entries(storage: Storage) -> list[tuple[Any, ...]]:
-    with storage.engine.connect() as connection:
+    with storage.database.connect() as connection:
         rows = connection.execute(sa.select(cache_entries).order_by(cache_entries.c.cache_key))
         return [tuple(row) for row in rows]
 
@@ -140,9 +140,9 @@ def test_rebuild_recreates_the_cache_index_from_the_events(storage: Storage) -> 
     storage.log.append("r0", 6, [succeeded("a", T0 - timedelta(days=1), cache_key="shared")])  # older
     before = all_entries(storage)
     assert len(before) == 4
-    execute(storage.engine, "DELETE FROM cache_entries")
+    execute(storage.database, "DELETE FROM cache_entries")
     assert cache_lookup(storage.log, "shared") is None
-    assert rebuild_read_model(storage.engine) == 3
+    assert rebuild_read_model(storage.database) == 3
     assert all_entries(storage) == before
     entry = cache_lookup(storage.log, "shared", now=T0)
     assert entry is not None and (entry.run_id, entry.result) == ("r2", {"inline": [2, 0.5]})
@@ -151,8 +151,8 @@ def test_rebuild_recreates_the_cache_index_from_the_events(storage: Storage) -> 
 def test_rebuild_skips_a_corrupt_payload(storage: Storage) -> None:
     seq = started(storage, "r1")
     storage.log.append("r1", seq, [succeeded("a", cache_key="k1"), succeeded("b", cache_key="k2")])
-    execute(storage.engine, "UPDATE events SET payload = :p WHERE seq = 2", p='{"cache_key": oops')
-    rebuild_read_model(storage.engine)
+    execute(storage.database, "UPDATE events SET payload = :p WHERE seq = 2", p='{"cache_key": oops')
+    rebuild_read_model(storage.database)
     assert [key for key, *_ in all_entries(storage)] == ["k2"]
 
 

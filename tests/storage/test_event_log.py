@@ -152,9 +152,9 @@ def test_rebuild_read_model_equals_live(storage: Storage) -> None:
     storage.log.append("b", 1, [NewEvent(None, "run.running", {"owner": "w1"}), *task_events(2)])
     storage.log.append("b", 4, [NewEvent(None, "run.failed", {"reason": "x"})])
     before = storage.log.runs()
-    execute(storage.engine, "DELETE FROM runs")
+    execute(storage.database, "DELETE FROM runs")
     assert storage.log.runs() == []
-    assert rebuild_read_model(storage.engine) == 2
+    assert rebuild_read_model(storage.database) == 2
     assert storage.log.runs() == before
 
 
@@ -165,11 +165,11 @@ def test_rebuild_read_model_equals_live(storage: Storage) -> None:
 )  # fmt: skip
 def test_corrupt_row_raises_corrupt_event(storage: Storage, column: str, value: str, reason: str) -> None:
     new_run(storage.log, "r1", tasks=4)
-    execute(storage.engine, f"UPDATE events SET {column} = :v WHERE seq = 3", v=value)
+    execute(storage.database, f"UPDATE events SET {column} = :v WHERE seq = 3", v=value)
     with pytest.raises(CorruptEvent, match=reason) as info:
         storage.log.read("r1")
     assert (info.value.run_id, info.value.seq) == ("r1", 3)
-    with storage.engine.connect() as connection:  # every row is still stored
+    with storage.database.connect() as connection:  # every row is still stored
         assert connection.execute(sa.text("SELECT count(*) FROM events WHERE run_id = 'r1'")).scalar() == 5
 
 
@@ -199,7 +199,7 @@ def test_genuine_conflict_after_unknown_outcome_is_still_a_conflict(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     new_run(storage.log, "r1", tasks=1)
-    other = SqlEventLog(storage.engine)
+    other = SqlEventLog(storage.database)
     real = SqlEventLog._append_once
     calls = []
 
@@ -231,7 +231,7 @@ def test_a_writer_stamped_ts_is_kept(storage: Storage) -> None:
 def test_a_taken_seq_inside_a_batch_is_a_conflict(storage: Storage, batch: int) -> None:
     new_run(storage.log, "r1", tasks=1)
     execute(
-        storage.engine,
+        storage.database,
         "INSERT INTO events (run_id, seq, task_key, type, payload, ts, prev_hash, hash) "
         "VALUES ('r1', 3, NULL, 'run.running', '{}', CURRENT_TIMESTAMP, 'x', 'y')",
     )

@@ -36,7 +36,7 @@ def new_run(storage: Storage, run_id: str, state: str = "RUNNING", ts: datetime 
 
 
 def stored_state(storage: Storage, run_id: str) -> str:
-    with storage.engine.connect() as connection:
+    with storage.database.connect() as connection:
         state = connection.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar_one()
     assert isinstance(state, str)
     return state
@@ -172,10 +172,10 @@ def test_rebuild_keeps_live_leases(storage: Storage) -> None:
     new_run(storage, "b")
     storage.log.take_over("a", "w1", TTL, now=at(0))
     before = storage.log.runs()
-    assert rebuild_read_model(storage.engine) == 2
+    assert rebuild_read_model(storage.database) == 2
     assert storage.log.runs() == before
-    execute(storage.engine, "DELETE FROM runs")
-    rebuild_read_model(storage.engine)
+    execute(storage.database, "DELETE FROM runs")
+    rebuild_read_model(storage.database)
     rebuilt = {run.run_id: (run.owner, run.lease_expires_at) for run in storage.log.runs()}
     assert rebuilt == {"a": ("old", None), "b": ("old", None)}  # the owner of run.running
 

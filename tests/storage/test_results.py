@@ -52,7 +52,7 @@ def test_missing_result(storage: Storage) -> None:
 def test_altered_or_unsigned_pickle_is_refused(storage: Storage, sql: str, params: dict[str, Any]) -> None:
     storage.results.put_many([stored("p", (1, 2))])
     assert storage.results.get("p") == (1, 2)
-    execute(storage.engine, sql, **params)
+    execute(storage.database, sql, **params)
     with pytest.raises(ResultRefused, match="'p'"):
         storage.results.get("p")
 
@@ -60,12 +60,12 @@ def test_altered_or_unsigned_pickle_is_refused(storage: Storage, sql: str, param
 def test_pickle_signed_with_another_key_is_refused(storage: Storage) -> None:
     storage.results.put_many([stored("p", (1, 2))])
     with pytest.raises(ResultRefused):
-        SqlResultStore(storage.engine, b"another key").get("p")
+        SqlResultStore(storage.database, b"another key").get("p")
 
 
 def test_json_needs_no_signature(storage: Storage) -> None:
     storage.results.put_many([stored("j", [1, 2])])
-    assert SqlResultStore(storage.engine, b"another key").get("j") == [1, 2]
+    assert SqlResultStore(storage.database, b"another key").get("j") == [1, 2]
 
 
 def test_put_is_idempotent_but_refs_are_unique(storage: Storage) -> None:

@@ -61,7 +61,7 @@ def test_racing_claimers_never_get_the_same_scheduled_run(storage: Storage) -> N
 
 
 def test_the_registry_records_registration_heartbeats_and_stop(storage: Storage) -> None:
-    registry = WorkerRegistry(storage.engine)
+    registry = WorkerRegistry(storage.database)
     registry.register("w1", "host-a", 11, now=at(0))
     registry.register("w2", "host-b", 22, now=at(5))
     assert registry.heartbeat("w1", runs_driven=2, now=at(10))
