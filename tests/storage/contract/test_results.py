@@ -1,0 +1,51 @@
+"""The ResultStore contract."""
+
+from typing import Any
+
+import pytest
+
+from ledgerflow.storage import (
+    ResultNotFound,
+    Storage,
+    StorageError,
+    StoredResult,
+    encode_result,
+)
+
+
+class Model:
+    """A module-level class: picklable."""
+
+    def __init__(self, weights: tuple[float, ...]) -> None:
+        self.weights = weights
+
+
+def stored(ref: str, value: Any) -> StoredResult:
+    encoded = encode_result(value)
+    return StoredResult(ref, "run-1", f"task-{ref}", encoded.format, encoded.data)
+
+
+def test_json_and_pickle_round_trip(storage: Storage) -> None:
+    storage.results.put_many([stored("j", {"auc": 0.93, "names": ["a"]}), stored("p", Model((1.0, 2.0)))])
+    assert storage.results.get("j") == {"auc": 0.93, "names": ["a"]}
+    model = storage.results.get("p")
+    assert isinstance(model, Model) and model.weights == (1.0, 2.0)
+
+
+def test_missing_result(storage: Storage) -> None:
+    with pytest.raises(ResultNotFound, match="'nope'"):
+        storage.results.get("nope")
+
+
+def test_put_is_idempotent_but_refs_are_unique(storage: Storage) -> None:
+    storage.results.put_many([stored("a", 1)])
+    storage.results.put_many([stored("a", 1), stored("b", 2)])
+    assert (storage.results.get("a"), storage.results.get("b")) == (1, 2)
+    with pytest.raises(StorageError, match="different data"):
+        storage.results.put_many([stored("a", 3)])
+    assert storage.results.get("a") == 1
+
+
+def test_unknown_format_is_refused(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="unknown format"):
+        storage.results.put_many([StoredResult("x", "r", "t", "yaml", b"")])
