@@ -77,11 +77,11 @@ def _postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 @contextmanager
 def fresh_store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty store of ``backend`` with the current schema: a private in-memory
-    store ("memory"), a SQLite file ("sqlite"), or a fresh PostgreSQL database ("postgresql",
-    dropped after). The databases are copies of one migrated once per session."""
+    """A URL of an empty store of ``backend`` with the current schema: an in-memory store of
+    a new name ("memory"), a SQLite file ("sqlite"), or a fresh PostgreSQL database
+    ("postgresql", dropped after). The databases are copies of one migrated once per session."""
     if backend == "memory":
-        yield "memory://"
+        yield f"memory://test-{secrets.token_hex(6)}"
         return
     if backend == "sqlite":
         target = tmp_path / "ledgerflow-test.db"

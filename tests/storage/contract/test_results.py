@@ -1,16 +1,20 @@
 """The ResultStore contract."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledgerflow.storage import (
     ResultNotFound,
+    ResultRefused,
     Storage,
     StorageError,
     StoredResult,
     encode_result,
+    open_storage,
 )
+from ledgerflow.storage.serialization import RESULT_KEY_ENV
 
 
 class Model:
@@ -49,3 +53,14 @@ def test_put_is_idempotent_but_refs_are_unique(storage: Storage) -> None:
 def test_unknown_format_is_refused(storage: Storage) -> None:
     with pytest.raises(StorageError, match="unknown format"):
         storage.results.put_many([StoredResult("x", "r", "t", "yaml", b"")])
+
+
+def test_a_pickle_signed_with_another_key_is_refused(
+    storage: Storage, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.results.put_many([stored("p", Model((1.0,))), stored("j", [1, 2])])
+    monkeypatch.setenv(RESULT_KEY_ENV, "another key")
+    with open_storage(store_url, tmp_path) as other:
+        with pytest.raises(ResultRefused, match="'p'"):
+            other.results.get("p")
+        assert other.results.get("j") == [1, 2]  # JSON needs no signature
