@@ -1,4 +1,5 @@
-"""Storage: the hash-chained event log, the result store, and their database."""
+"""Storage: the ports (``storage.protocols``) of the hash-chained event log, the result store
+and the rest, and their backends: SQL on SQLite or PostgreSQL, and in memory (``memory://``)."""
 
 from dataclasses import dataclass
 from pathlib import Path
