@@ -22,6 +22,7 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         "ledgerflow/engine/core/fold.py",
         "ledgerflow/engine/core/machine.py",
         "ledgerflow/engine/runtime/loop.py",
+        "ledgerflow/storage/memory/log.py",
         "ledgerflow/storage/migrations/env.py",
         "ledgerflow/storage/migrations/script.py.mako",
         "ledgerflow/storage/migrations/versions/0001_initial.py",
