@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ConnectionFailed,
         CorruptEvent,
         DatabaseNotFound,
+        DatabaseRequired,
         InvalidAppend,
         InvalidDatabaseURL,
         PayloadNotJSON,
@@ -47,12 +48,13 @@ if TYPE_CHECKING:
         ResultNotSerializable,
         ResultRefused,
         RunNotFound,
+        ScheduleExists,
+        ScheduleNotFound,
         SchemaMissing,
         StorageError,
         StorageUnavailable,
     )
     from .storage.names import InvalidName
-    from .storage.schedules import ScheduleExists, ScheduleNotFound
 
 _DEFINED_IN = {
     "AppendConflict": "storage.errors",
@@ -62,6 +64,7 @@ _DEFINED_IN = {
     "ConnectionFailed": "storage.errors",
     "CorruptEvent": "storage.errors",
     "DatabaseNotFound": "storage.errors",
+    "DatabaseRequired": "storage.errors",
     "DeliveryFailed": "engine.notify",
     "ExportWriteFailed": "replay.errors",
     "FlowDefinitionError": "engine.errors",
@@ -90,8 +93,8 @@ _DEFINED_IN = {
     "RunFailed": "engine.run",
     "RunNotFinished": "engine.errors",
     "RunNotFound": "storage.errors",
-    "ScheduleExists": "storage.schedules",
-    "ScheduleNotFound": "storage.schedules",
+    "ScheduleExists": "storage.errors",
+    "ScheduleNotFound": "storage.errors",
     "SchemaMissing": "storage.errors",
     "SecretMismatch": "engine.secret_restore",
     "SecretMissing": "engine.secret_restore",
@@ -111,6 +114,7 @@ __all__ = [
     "ConnectionFailed",
     "CorruptEvent",
     "DatabaseNotFound",
+    "DatabaseRequired",
     "DeliveryFailed",
     "ExportWriteFailed",
     "FlowDefinitionError",

@@ -94,7 +94,7 @@ def measure(label: str, url: str, home: Path, events: int, repeat: int) -> None:
             return report.events_checked
 
         def export() -> int:
-            summary = export_run(storage.engine, run_id, path, exported_by="bench", key=KEY)
+            summary = export_run(storage, run_id, path, exported_by="bench", key=KEY)
             return summary.events
 
         def offline() -> int:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..engine.archive import ArchivePlan, ArchiveReport
+from ..engine.archive import ARCHIVING, ArchivePlan, ArchiveReport
 from ..engine.moments import parse_duration
 from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
@@ -64,7 +64,7 @@ def archive(
     with open_recorded(database) as engine:
         plan = engine.plan_archive(age, limit=limit)
         if not execute:
-            _print_plan(plan, to, is_hardened(engine.storage.engine))
+            _print_plan(plan, to, is_hardened(engine.storage.sql_engine(ARCHIVING)))
             return
         try:
             report = engine.archive(plan, to, key)

@@ -21,6 +21,9 @@ from ..storage import Storage
 from ..storage.archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from ..storage.harden import is_hardened
 
+ARCHIVING = "archiving runs"
+"""What needs a database (raises ``DatabaseRequired`` on in-memory storage)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ArchivePlan:
@@ -46,8 +49,9 @@ class ArchiveReport:
 
 
 def plan_archive(storage: Storage, updated_before: datetime, limit: int | None = None) -> ArchivePlan:
-    """The runs an archive would take: finished, last updated before ``updated_before``."""
-    archive = SqlArchive(storage.engine)
+    """The runs an archive would take: finished, last updated before ``updated_before``;
+    raises ``DatabaseRequired`` on in-memory storage."""
+    archive = SqlArchive(storage.sql_engine(ARCHIVING))
     candidates = archive.candidates(updated_before, limit)
     return ArchivePlan(updated_before, tuple(candidates), _kept_for_cache(candidates, archive))
 
@@ -74,8 +78,10 @@ def execute_archive(
     key: bytes | None = None,
 ) -> ArchiveReport:  # fmt: skip
     """Archive the plan's runs into ``directory``; raises ``ArchiveRefused`` on a hardened
-    database, ``OSError`` if the directory cannot be written."""
-    if is_hardened(storage.engine):
+    database, ``DatabaseRequired`` on in-memory storage, ``OSError`` if the directory
+    cannot be written."""
+    database = storage.sql_engine(ARCHIVING)
+    if is_hardened(database):
         raise ArchiveRefused(
             f"{storage.url}: the events table is append-only (`ledgerflow db harden`), so archive "
             "cannot delete archived events; to archive, a database owner drops the triggers "
@@ -83,7 +89,7 @@ def execute_archive(
             "runs `ledgerflow db harden` again"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    archive = SqlArchive(storage.engine)
+    archive = SqlArchive(database)
     archived: list[Tombstone] = []
     kept = dict(plan.kept)
     for candidate in plan.to_archive:
@@ -102,7 +108,7 @@ def _archive_one(
     """The tombstone of the archived run, or why it stays (its file then removed)."""
     run = candidate.run
     path = directory / f"{run.run_id}.jsonl"
-    summary = export_run(storage.engine, run.run_id, path, exported_by=exported_by, key=key)
+    summary = export_run(storage, run.run_id, path, exported_by=exported_by, key=key)
     report = verify_export(path, key=key)
     head = f"{run.head_seq}:{run.head_hash}"
     if not report.ok:

@@ -60,7 +60,7 @@ class AuditAPI:
         """Write the run as JSON Lines (header, events with their hashes, checkpoint) to a
         path or binary file, signed with HMAC-SHA256 if a ``key`` is given."""
         return export_run(
-            self.storage.engine, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
+            self.storage, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
         )
 
     def state_at(
@@ -96,14 +96,20 @@ class AuditAPI:
         )
 
     def archived_run(self, run_id: str) -> Tombstone | None:
-        """The tombstone of an archived run (its head and archive file), or None."""
-        return SqlArchive(self.storage.engine).tombstone(run_id)
+        """The tombstone of an archived run (its head and archive file), or None (always on
+        in-memory storage, where nothing is archived)."""
+        if self.storage.database is None:
+            return None
+        return SqlArchive(self.storage.database).tombstone(run_id)
 
     def archived_runs(
         self, limit: int | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Tombstone]:  # fmt: skip
-        """Tombstones of archived runs, newest first, filtered as ``runs`` filters."""
-        archive = SqlArchive(self.storage.engine)
+        """Tombstones of archived runs, newest first, filtered as ``runs`` filters (none on
+        in-memory storage, where nothing is archived)."""
+        if self.storage.database is None:
+            return []
+        archive = SqlArchive(self.storage.database)
         return archive.tombstones(limit, flow=flow, states=states, since=since, until=until)

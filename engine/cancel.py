@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.cancel_requests import CancelRequest
 from ..storage.errors import AppendConflict, StorageError
 from ..storage.protocols import CancelRequests, CancelSource, ConcurrencyLimits, LeasedLog
+from ..storage.records import CancelRequest
 from .core.cancelling import CancelEvent, closing_events, reason_of
 from .core.events import EventType, NewEvent
 from .core.fold import Folder, RunView, fold

@@ -163,7 +163,7 @@ class HookRegistry:
 
     def __init__(self, traced: "TracedFlow") -> None:
         self._flow = traced.hooks
-        self._tasks = {key: call.task.hooks for key, call in traced.calls.items()}
+        self._tasks = {key: call.task.hooks for key, call in traced.calls.items() if call.task.hooks}
 
     def outbox(self, events: Iterable[Event] = ()) -> HookOutbox:
         """An outbox of the flow's hooks holding what ``events`` (a log so far) owe."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
 from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
-from ..storage.task_logs import TaskLogLine
+from ..storage.records import TaskLogLine
 from .core.events import Event, NewEvent
 from .lease import LeaseKeeper
 

@@ -1,4 +1,5 @@
-"""Storage: the hash-chained event log, the result store, and their database."""
+"""Storage: the ports (``storage.protocols``) of the hash-chained event log, the result store
+and the rest, and their backends: SQL on SQLite or PostgreSQL, and in memory (``memory://``)."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,7 +8,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
-from .cancel_requests import CancelRequest, SqlCancelRequests
+from .cancel_requests import SqlCancelRequests
 from .codec import GENESIS_HASH, canonical_payload
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
@@ -15,6 +16,7 @@ from .errors import (
     ConnectionFailed,
     CorruptEvent,
     DatabaseNotFound,
+    DatabaseRequired,
     InvalidAppend,
     InvalidDatabaseURL,
     PayloadNotJSON,
@@ -22,11 +24,24 @@ from .errors import (
     ResultNotSerializable,
     ResultRefused,
     RunNotFound,
+    ScheduleExists,
+    ScheduleNotFound,
     SchemaMissing,
     StorageError,
     StorageUnavailable,
 )
 from .limits import SqlLimits
+from .memory import (
+    MemoryCancelRequests,
+    MemoryEventLog,
+    MemoryLimits,
+    MemoryResultStore,
+    MemorySchedules,
+    MemoryTaskLogs,
+    MemoryWorkers,
+    is_memory_url,
+    open_tables,
+)
 from .migrate import ensure_schema, require_schema, upgrade
 from .protocols import (
     CacheEntry,
@@ -51,13 +66,14 @@ from .protocols import (
     Workers,
 )
 from .read_model import rebuild_read_model
+from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
 from .results import SqlResultStore
 from .run_changes import AppendListener, run_heads_since
-from .schedules import FireRecord, ScheduleExists, ScheduleNotFound, ScheduleRecord, SqlSchedules
+from .schedules import SqlSchedules
 from .serialization import load_result_key
 from .sql_log import SqlEventLog
-from .task_logs import SqlTaskLogStore, TaskLogLine
-from .workers import WorkerRecord, WorkerRegistry
+from .task_logs import SqlTaskLogStore
+from .workers import WorkerRegistry
 
 __all__ = [
     "GENESIS_HASH",
@@ -74,6 +90,7 @@ __all__ = [
     "ConnectionFailed",
     "CorruptEvent",
     "DatabaseNotFound",
+    "DatabaseRequired",
     "EventLog",
     "EventRow",
     "FireRecord",
@@ -129,44 +146,33 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """An open database: its engine, event log and result store. Close it when done.
+    """An open store: its ports, typed by their contracts (``storage.protocols``), not by the
+    backend that implements them. Close it when done.
 
-    The stores are typed by their contracts (``storage.protocols``), not by the SQL classes
-    that implement them."""
+    ``database`` is the SQL database behind the ports, or None for in-memory storage
+    (``memory://``); what works only on a database asks for it with ``sql_engine``."""
 
-    engine: sa.Engine
     log: LeasedLog
     results: ResultStore
+    cancel_requests: CancelRequests
+    limits: ConcurrencyLimits
+    schedules: Schedules
+    task_logs: TaskLogs  # captured task output; not hash-chained
+    workers: Workers
     url: str  # password masked
+    database: sa.Engine | None
 
-    @property
-    def cancel_requests(self) -> CancelRequests:
-        """Requests to cancel runs, in this database (see ``storage.cancel_requests``)."""
-        return SqlCancelRequests(self.engine)
-
-    @property
-    def limits(self) -> ConcurrencyLimits:
-        """Concurrency limits by tag and their slots, in this database."""
-        return SqlLimits(self.engine)
-
-    @property
-    def schedules(self) -> Schedules:
-        """Schedules and their claimed fire times, in this database."""
-        return SqlSchedules(self.engine)
-
-    @property
-    def task_logs(self) -> TaskLogs:
-        """Captured task output (prints, log records) in this database; not hash-chained."""
-        return SqlTaskLogStore(self.engine)
-
-    @property
-    def workers(self) -> Workers:
-        """The registry of worker processes, in this database."""
-        return WorkerRegistry(self.engine)
+    def sql_engine(self, feature: str) -> sa.Engine:
+        """The SQL database's engine, for ``feature``; raises ``DatabaseRequired`` naming it
+        on in-memory storage."""
+        if self.database is None:
+            raise DatabaseRequired(feature, self.url)
+        return self.database
 
     def close(self) -> None:
-        """Release the engine's connections."""
-        self.engine.dispose()
+        """Release the database's connections (in-memory storage keeps its data)."""
+        if self.database is not None:
+            self.database.dispose()
 
     def __enter__(self) -> "Storage":
         return self
@@ -183,8 +189,12 @@ class Storage:
 def open_storage(database_url: str | None, home: Path, *, create_schema: bool = True) -> Storage:
     """Open (and create or upgrade the schema of) the database; None is SQLite in ``home``.
 
-    With ``create_schema=False`` a database without the schema is not touched: it raises
-    ``SchemaMissing`` (for commands that only read what was recorded)."""
+    ``memory://`` opens a fresh in-memory store, ``memory://NAME`` the one of that name in this
+    process (see ``storage.memory``). With ``create_schema=False`` a database without the
+    schema is not touched: it raises ``SchemaMissing`` (for commands that only read what was
+    recorded)."""
+    if database_url is not None and is_memory_url(database_url):
+        return _memory_storage(database_url, load_result_key(home))
     engine = create_db_engine(database_url, home)
     try:
         if create_schema:
@@ -195,4 +205,17 @@ def open_storage(database_url: str | None, home: Path, *, create_schema: bool = 
     except BaseException:
         engine.dispose()
         raise
-    return Storage(engine, SqlEventLog(engine), SqlResultStore(engine, key), masked_url(engine))
+    return Storage(
+        SqlEventLog(engine), SqlResultStore(engine, key), SqlCancelRequests(engine),
+        SqlLimits(engine), SqlSchedules(engine), SqlTaskLogStore(engine), WorkerRegistry(engine),
+        masked_url(engine), engine,
+    )  # fmt: skip
+
+
+def _memory_storage(url: str, key: bytes) -> Storage:
+    tables = open_tables(url)
+    return Storage(
+        MemoryEventLog(tables), MemoryResultStore(tables, key), MemoryCancelRequests(tables),
+        MemoryLimits(tables), MemorySchedules(tables), MemoryTaskLogs(tables), MemoryWorkers(tables),
+        url, None,
+    )  # fmt: skip

@@ -1,9 +1,5 @@
-"""The cache index: ``cache_entries``, a read model of ``task.succeeded`` events with a cache key.
-
-An event ``task.succeeded`` whose payload has a str ``"cache_key"`` makes (or replaces,
-if newer) the entry of that key: its ``result`` payload, the run and task it came from,
-the event's ts as ``created_at``, and ``"cache_expires_at"`` (UTC ISO-8601, optional)
-as ``expires_at``. A key that is absent or None writes no entry. Entries are upserted
+"""The cache index in SQL: ``cache_entries``, a read model of ``task.succeeded`` events with
+a cache key (which events make which entry: ``storage.cache_entries``). Entries are upserted
 in the append's transaction and rebuilt from the events alone.
 """
 
@@ -18,57 +14,25 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..engine.core.events import Event, EventType
 from . import schema
+from .cache_entries import cache_entry
 from .protocols import CacheEntry
 
 logger = logging.getLogger(__name__)
 
-MAX_CACHE_KEY_LENGTH = 512
 _CACHE = schema.cache_entries
 _BATCH = 1000
-
-
-def cache_fields_problem(payload: Mapping[str, Any]) -> str | None:
-    """Why a task.succeeded payload's cache fields cannot be indexed (None if they can)."""
-    key = payload.get("cache_key")
-    if not isinstance(key, str):
-        return None
-    if not 0 < len(key) <= MAX_CACHE_KEY_LENGTH:
-        return f"cache_key must have 1 to {MAX_CACHE_KEY_LENGTH} characters, not {len(key)}"
-    if not isinstance(payload.get("result"), dict):
-        return "a task.succeeded with a cache_key needs a result payload (an object)"
-    expires = payload.get("cache_expires_at")
-    if expires is not None and _parse_expiry(expires) is None:
-        return f"cache_expires_at {expires!r} is not a UTC-aware ISO-8601 timestamp"
-    return None
-
-
-def _parse_expiry(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.utcoffset() is not None else None
 
 
 def entry_row(
     run_id: str, task_key: str | None, event_type: str, payload: Mapping[str, Any], ts: datetime
 ) -> dict[str, Any] | None:
-    """The cache_entries row an event makes, or None (not a cacheable success, or malformed)."""
-    if event_type != EventType.TASK_SUCCEEDED or not isinstance(payload.get("cache_key"), str):
+    """The cache_entries row an event makes, or None (see ``storage.cache_entries``)."""
+    entry = cache_entry(run_id, task_key, event_type, payload, ts)
+    if entry is None:
         return None
-    if cache_fields_problem(payload) is not None:
-        return None
-    expires = payload.get("cache_expires_at")
-    return {
-        "cache_key": payload["cache_key"],
-        "run_id": run_id,
-        "task_key": task_key or "",
-        "result": orjson.dumps(payload["result"], option=orjson.OPT_SORT_KEYS).decode(),
-        "created_at": ts,
-        "expires_at": None if expires is None else _parse_expiry(expires),
-    }
+    row = {name: getattr(entry, name) for name in CacheEntry.__slots__}
+    row["result"] = orjson.dumps(entry.result, option=orjson.OPT_SORT_KEYS).decode()
+    return row
 
 
 def _latest_per_key(rows: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:

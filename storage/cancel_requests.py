@@ -8,7 +8,6 @@ after taking its lease with ``claim_undriven``. Times are the caller's clock (UT
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,22 +16,13 @@ from sqlalchemy import exc as sa_exc
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import StorageError
-from .leases import lease_expiry, utc_now
+from .lease_terms import lease_expiry, utc_now
+from .records import CancelRequest
 
 logger = logging.getLogger(__name__)
 
 _REQUESTS = schema.cancel_requests
 _RUNS = schema.runs
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRequest:
-    """Who asked to cancel a run, when, and why."""
-
-    run_id: str
-    requested_at: datetime
-    requested_by: str
-    reason: str | None
 
 
 class SqlCancelRequests:

@@ -96,6 +96,8 @@ def checked_url(url: str | None, home: Path) -> sa.URL:
 
 def _url_problem(sa_url: sa.URL, *, is_explicit: bool) -> str | None:
     backend = sa_url.get_backend_name()
+    if backend == "memory":  # open_storage opens memory:// itself: this wants a database
+        return f"memory:// keeps runs in this process, without a database; this needs one: {SUPPORTED}"
     if backend not in SUPPORTED_DRIVERS:
         return f"{backend!r} is not a supported database; {SUPPORTED}"
     if sa_url.get_driver_name() != SUPPORTED_DRIVERS[backend]:

@@ -125,3 +125,34 @@ class SchemaMissing(StorageError):
             f"no ledgerflow database at {url} (nothing was recorded there yet): run a flow, "
             "or create the schema with `ledgerflow db upgrade`"
         )
+
+
+class ScheduleNotFound(StorageError):
+    """No schedule with this name exists in the database."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no schedule named {name!r} in this database (see `ledgerflow schedule list`)")
+
+
+class ScheduleExists(StorageError):
+    """A schedule with this name exists already."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"a schedule named {name!r} exists already: remove it first "
+            f"(`ledgerflow schedule remove {name}`) or choose another name"
+        )
+
+
+class DatabaseRequired(StorageError):
+    """A feature that needs a SQL database was asked of in-memory storage (``memory://``)."""
+
+    def __init__(self, feature: str, url: str) -> None:
+        self.feature = feature
+        self.url = url
+        super().__init__(
+            f"{feature} is not available on {url}: it needs a database "
+            "(sqlite:///PATH/TO/FILE.db or postgresql://USER@HOST:PORT/DATABASE)"
+        )

@@ -2,45 +2,18 @@
 
 A lease is ``runs.owner`` plus ``runs.lease_expires_at``. It is not a fact of the log
 (appends are fenced by UNIQUE(run_id, seq), not by leases): it tells workers which runs
-a dead driver left. Every time here is the caller's clock, passed in as ``now`` (UTC):
-the same clock that stamps events, so drivers sharing a database need synchronized
-clocks (NTP) and a ttl well above their skew.
+a dead driver left. The conditions are those of ``storage.lease_terms``, as queries.
 """
 
-import math
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from . import schema
+from .lease_terms import CLAIMABLE_STATES, ENDED_STATES, lease_expiry
 
 _RUNS = schema.runs
-CLAIMABLE_STATES = ("RUNNING", "PENDING")
-"""Stored run states a driver is (or was about to be) driving."""
-ENDED_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
-"""Stored run states of a run that ended: its driver lets go of the lease once done."""
-
-
-def utc_now(now: datetime | None) -> datetime:
-    """``now`` checked to be UTC-aware, or the current UTC time."""
-    if now is None:
-        return datetime.now(UTC)
-    if now.utcoffset() is None:
-        raise ValueError(f"naive time {now!r}: ledgerflow leases take UTC-aware times")
-    return now.astimezone(UTC)
-
-
-def lease_expiry(now: datetime, ttl: float) -> datetime:
-    """When a lease taken at ``now`` for ``ttl`` seconds expires."""
-    if not (math.isfinite(ttl) and ttl > 0):
-        raise ValueError(f"a lease ttl must be a positive number of seconds, not {ttl!r}")
-    return now + timedelta(seconds=ttl)
-
-
-def is_lease_expired(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
-    """True for a RUNNING run whose lease expired: its driver died (shown as CRASHED)."""
-    return state == "RUNNING" and lease_expires_at is not None and lease_expires_at <= now
 
 
 def take_over(connection: sa.Connection, run_id: str, owner: str, expires: datetime) -> bool:

@@ -20,9 +20,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from . import leases, schema
+from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .names import check_name
+from .lease_terms import utc_now
+from .names import check_limit
 from .protocols import TagUsage, WaitingTask
 
 logger = logging.getLogger(__name__)
@@ -31,14 +32,6 @@ _LIMITS = schema.concurrency_limits
 _SLOTS = schema.concurrency_slots
 _WAITING = schema.concurrency_waiting
 _RUNS = schema.runs
-
-
-def check_limit(tag: str, limit: int) -> None:
-    """Raise ``InvalidName`` unless ``tag`` may name a tag (see ``storage.names``), and
-    ``ValueError`` unless ``limit`` is an int >= 0."""
-    check_name("tag", tag)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"the limit of tag {tag!r} must be an integer >= 0 (0 pauses it), not {limit!r}")
 
 
 def _is_held(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
@@ -63,7 +56,7 @@ class SqlLimits:
     def set_limit(self, tag: str, limit: int, now: datetime | None = None) -> None:
         """Cap the tasks tagged ``tag`` running at once at ``limit`` (0 pauses the tag)."""
         check_limit(tag, limit)
-        values = {"limit": limit, "updated_at": leases.utc_now(now)}
+        values = {"limit": limit, "updated_at": utc_now(now)}
         with translated_errors(self._engine), self._engine.begin() as connection:
             done = connection.execute(_LIMITS.update().where(_LIMITS.c.tag == tag).values(**values))
             if done.rowcount == 0:
@@ -77,7 +70,7 @@ class SqlLimits:
     @retry_unavailable
     def limits(self, now: datetime | None = None) -> list[TagUsage]:
         """Every tag with a limit, by name: its limit, slots in use and tasks waiting."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         in_use = (
             sa.select(_SLOTS.c.tag, sa.func.count().label("n"))
             .where(_is_held(_SLOTS, now))
@@ -94,10 +87,7 @@ class SqlLimits:
             waiters: dict[str, list[WaitingTask]] = {}
             for tag, run_id, task_key, since in connection.execute(waiting):
                 waiters.setdefault(tag, []).append(WaitingTask(run_id, task_key, since))
-        return [
-            TagUsage(tag, limit, counts.get(tag, 0), tuple(waiters.get(tag, ())))
-            for tag, limit in tags
-        ]
+        return [TagUsage(tag, limit, counts.get(tag, 0), tuple(waiters.get(tag, ()))) for tag, limit in tags]
 
     @retry_unavailable
     def try_acquire_many(
@@ -116,7 +106,7 @@ class SqlLimits:
         all_tags = sorted({tag for tags in wanted.values() for tag in tags})
         if not all_tags:
             return set(wanted)
-        now = leases.utc_now(now)
+        now = utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
             locked = (
                 sa.select(_LIMITS.c.tag, _LIMITS.c.limit)

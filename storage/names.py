@@ -44,3 +44,11 @@ def check_name(kind: str, name: object) -> None:
         raise InvalidName(kind, name, "it holds a control or invisible character")
     if name != name.strip():
         raise InvalidName(kind, name, "it starts or ends with whitespace")
+
+
+def check_limit(tag: str, limit: int) -> None:
+    """Raise ``InvalidName`` unless ``tag`` may name a tag, and ``ValueError`` unless ``limit``
+    is an int >= 0 (every store checks a limit it is given so)."""
+    check_name("tag", tag)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"the limit of tag {tag!r} must be an integer >= 0 (0 pauses it), not {limit!r}")

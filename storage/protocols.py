@@ -1,16 +1,21 @@
 """The storage contracts the runtime, the API and replay depend on."""
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.core.events import Event, NewEvent
-from .cancel_requests import CancelRequest
-from .schedules import FireRecord, ScheduleRecord
-from .task_logs import TaskLogLine
-from .workers import WorkerRecord
+from .records import (
+    CancelRequest,
+    DecideFires,
+    FireRecord,
+    RunIdFor,
+    ScheduleRecord,
+    TaskLogLine,
+    WorkerRecord,
+)
 
 EventRow = tuple[int, str | None, str, Any, datetime | str, str, str]
 """One stored event of a run, undecoded: seq, task_key, type, payload (stored text, bytes,
@@ -278,9 +283,6 @@ class CancelRequests(CancelSource, Protocol):
         ...
 
 
-RunIdFor = Callable[[ScheduleRecord, datetime], str]
-
-
 @runtime_checkable
 class Schedules(Protocol):
     """Schedules and the fire times claimed from them."""
@@ -310,7 +312,7 @@ class Schedules(Protocol):
         ...
 
     def claim_due(
-        self, name: str, decide: Callable[[ScheduleRecord], Sequence[datetime]],
+        self, name: str, decide: DecideFires,
         run_id_for: RunIdFor, now: datetime | None = None,
     ) -> list[FireRecord]:  # fmt: skip
         """With the schedule locked, claim the fire times ``decide`` returns."""

@@ -2,41 +2,19 @@
 model (runs, cache_entries) from the events."""
 
 import logging
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from ..engine.core.events import entered_run_state, enters_run_state
 from . import schema
+from .appends import run_changes
 from .cache_index import rebuild_cache_index
 from .database import retry_unavailable, translated_errors
 
 logger = logging.getLogger(__name__)
 
 _BATCH = 1000
-
-
-def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The runs-row columns that (type, payload) pairs of one run change, in order.
-
-    run.created sets flow and state (its payload's "state", default PENDING); run.<x>
-    sets state X; run.running also sets owner from its payload.
-    """
-    changes: dict[str, Any] = {}
-    for event_type, payload in events:
-        if event_type == "run.created":
-            changes["flow"] = str(payload.get("flow") or "")
-            changes["state"] = str(payload.get("state") or "PENDING")
-        elif event_type.startswith("run.") and enters_run_state(event_type):
-            changes["state"] = entered_run_state(event_type).value
-        else:
-            continue  # a task event, or one that changes no state (a cancel request)
-        if event_type == "run.running":
-            owner = payload.get("owner")
-            changes["owner"] = None if owner is None else str(owner)
-    return changes
 
 
 @retry_unavailable

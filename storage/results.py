@@ -1,6 +1,5 @@
 """The result store: encoded task results in the ``results`` table, pickles HMAC-signed."""
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -8,14 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ..results.codec import JSON, PICKLE, decode_result
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
+from .errors import ResultNotFound, StorageError
 from .protocols import StoredBytes, StoredResult
-from .serialization import is_signature_valid, sign
-
-logger = logging.getLogger(__name__)
+from .serialization import load_signed, signature_for
 
 _RESULTS = schema.results
 
@@ -31,26 +27,18 @@ class SqlResultStore:
 
     def _rows(self, results: Sequence[StoredResult]) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        rows = []
-        for result in results:
-            if result.format not in (JSON, PICKLE):
-                raise StorageError(
-                    f"result {result.ref!r} of run {result.run_id}, task {result.task_key}: "
-                    f"unknown format {result.format!r} (expected 'json' or 'pickle')"
-                )
-            signature = sign(self._key, result.data) if result.format == PICKLE else None
-            rows.append(
-                {
-                    "ref": result.ref,
-                    "run_id": result.run_id,
-                    "task_key": result.task_key,
-                    "format": result.format,
-                    "data": result.data,
-                    "signature": signature,
-                    "created_at": now,
-                }
-            )
-        return rows
+        return [
+            {
+                "ref": result.ref,
+                "run_id": result.run_id,
+                "task_key": result.task_key,
+                "format": result.format,
+                "data": result.data,
+                "signature": signature_for(self._key, result),
+                "created_at": now,
+            }
+            for result in results
+        ]
 
     @retry_unavailable
     def put_many(self, results: Sequence[StoredResult]) -> None:
@@ -97,12 +85,4 @@ class SqlResultStore:
     def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
         """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
         not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
-        if format == PICKLE and not is_signature_valid(self._key, stored.data, stored.signature):
-            logger.warning("refused result %s: bad signature", ref)
-            raise ResultRefused(ref)
-        try:
-            return decode_result(format, stored.data)
-        except StorageError:
-            raise
-        except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
-            raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
+        return load_signed(self._key, ref, format, stored.data, stored.signature)

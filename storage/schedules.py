@@ -14,8 +14,7 @@ decide one after another; the primary key holds even without that.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,75 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import StorageError
-from .leases import utc_now
+from .errors import ScheduleExists, ScheduleNotFound
+from .lease_terms import utc_now
 from .names import check_name
+from .records import MAX_ERROR_LENGTH, DecideFires, FireRecord, RunIdFor, ScheduleRecord
 
 logger = logging.getLogger(__name__)
 
 _SCHEDULES = schema.schedules
 _FIRES = schema.schedule_fires
-MAX_ERROR_LENGTH = 2000
-
-
-class ScheduleNotFound(StorageError):
-    """No schedule with this name exists in the database."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"no schedule named {name!r} in this database (see `ledgerflow schedule list`)")
-
-
-class ScheduleExists(StorageError):
-    """A schedule with this name exists already."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(
-            f"a schedule named {name!r} exists already: remove it first "
-            f"(`ledgerflow schedule remove {name}`) or choose another name"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRecord:
-    """One schedule as stored."""
-
-    name: str
-    flow_ref: str
-    parameters: dict[str, Any]
-    cron: str | None
-    interval_seconds: int | None
-    tz: str
-    fire_time_param: str | None
-    catchup: str
-    is_paused: bool
-    created_at: datetime
-    updated_at: datetime
-    considered_until: datetime
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FireRecord:
-    """One claimed fire time of a schedule and the run it gets."""
-
-    schedule: str
-    fire_time: datetime
-    run_id: str
-    claimed_at: datetime
-    run_created_at: datetime | None
-
-    @property
-    def is_pending(self) -> bool:
-        """True while the run of this fire time is still to be created."""
-        return self.run_created_at is None
-
-
-DecideFires = Callable[[ScheduleRecord], Sequence[datetime]]
-"""Given the locked schedule, the fire times to claim now."""
-RunIdFor = Callable[[ScheduleRecord, datetime], str]
-"""The run id of a schedule's fire time."""
 
 
 def _record(row: Any) -> ScheduleRecord:

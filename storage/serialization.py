@@ -1,4 +1,5 @@
-"""Signing of pickled results and the key that signs them."""
+"""Signing of pickled results, the key that signs them, and the checks every result store
+makes: a known format on put, a matching signature on load."""
 
 import hashlib
 import hmac
@@ -6,8 +7,11 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
-from .errors import StorageError
+from ..results.codec import JSON, PICKLE, decode_result
+from .errors import ResultNotLoadable, ResultRefused, StorageError
+from .protocols import StoredResult
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,31 @@ def is_signature_valid(key: bytes, data: bytes, signature: str | None) -> bool:
     if not signature:
         return False
     return hmac.compare_digest(sign(key, data), signature)
+
+
+def signature_for(key: bytes, result: StoredResult) -> str | None:
+    """The signature ``result`` is stored with (pickles are signed, JSON is not); raises
+    ``StorageError`` for an unknown format."""
+    if result.format not in (JSON, PICKLE):
+        raise StorageError(
+            f"result {result.ref!r} of run {result.run_id}, task {result.task_key}: "
+            f"unknown format {result.format!r} (expected 'json' or 'pickle')"
+        )
+    return sign(key, result.data) if result.format == PICKLE else None
+
+
+def load_signed(key: bytes, ref: str, fmt: str, data: bytes, signature: str | None) -> Any:
+    """Decode a stored result; raises ``ResultRefused`` for a pickle whose signature does not
+    match ``key``, ``ResultNotLoadable`` if it cannot be decoded here."""
+    if fmt == PICKLE and not is_signature_valid(key, data, signature):
+        logger.warning("refused result %s: bad signature", ref)
+        raise ResultRefused(ref)
+    try:
+        return decode_result(fmt, data)
+    except StorageError:
+        raise
+    except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
+        raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
 
 
 def load_result_key(home: Path) -> bytes:

@@ -14,13 +14,14 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, schema, stored_rows
-from .cache_index import cache_fields_problem, index_appended, lookup
-from .codec import GENESIS_HASH, ChainHasher, canonical_payload
+from .appends import chain, check_batch, run_changes
+from .cache_index import index_appended, lookup
+from .codec import GENESIS_HASH, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import AppendConflict, CorruptEvent, InvalidAppend, RunNotFound
+from .errors import AppendConflict, CorruptEvent, RunNotFound
+from .lease_terms import lease_expiry, shown_state, utc_now
 from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
-from .read_model import run_changes
 
 logger = logging.getLogger(__name__)
 
@@ -33,46 +34,6 @@ _EVENT_COLUMNS = (
     _EV.c.run_id, _EV.c.seq, _EV.c.task_key, _EV.c.type,
     _EV.c.payload, _EV.c.ts, _EV.c.prev_hash, _EV.c.hash,
 )  # fmt: skip
-
-
-def _check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> None:
-    if not run_id or len(run_id) > 64:
-        raise InvalidAppend(run_id, "a run id must have 1 to 64 characters")
-    if expected_seq < 0:
-        raise InvalidAppend(run_id, f"expected_seq {expected_seq} is negative")
-    if expected_seq == 0 and events[0].type != EventType.RUN_CREATED:
-        raise InvalidAppend(run_id, f"a new run must start with run.created, not {events[0].type}")
-    for position, new in enumerate(events):
-        if new.type not in _EVENT_TYPES:
-            raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
-        if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
-            raise InvalidAppend(run_id, "run.created may only be the run's first event")
-        if new.ts is not None and new.ts.utcoffset() is None:
-            raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
-        if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
-            raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
-
-
-def _chain(
-    run_id: str, first_seq: int, prev_hash: str, ts: datetime,
-    events: Sequence[NewEvent], payloads: Sequence[bytes],
-) -> list[Event]:  # fmt: skip
-    """The events as they will be stored: seqs, hashes chained from ``prev_hash``.
-
-    Each event keeps the ts its writer stamped (the run machine folds with it), else ``ts``.
-    """
-    hasher = ChainHasher(run_id)
-    chained = []
-    seq = first_seq
-    for new, payload in zip(events, payloads, strict=True):
-        stamp = ts if new.ts is None else new.ts.astimezone(UTC)
-        digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, stamp)
-        chained.append(
-            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
-        )
-        prev_hash = digest
-        seq += 1
-    return chained
 
 
 _new_event = tuple.__new__  # builds the named tuple without a Python-level __new__ call
@@ -118,16 +79,14 @@ def _created_in(
 def _summary(row: Any, now: datetime) -> RunSummary:
     """A runs row as a summary; a RUNNING run whose lease expired is shown as CRASHED."""
     summary = RunSummary(**row._mapping)
-    if leases.is_lease_expired(summary.state, summary.lease_expires_at, now):
-        return replace(summary, state="CRASHED")
-    return summary
+    return replace(summary, state=shown_state(summary.state, summary.lease_expires_at, now))
 
 
 class SqlEventLog:
     """An ``EventLog`` (with ``Leases`` and a ``CacheIndex``) on a SQLAlchemy engine.
 
     UNIQUE(run_id, seq) fences concurrent writers. Lease times are the caller's clock:
-    ``now`` defaults to the current UTC time of this process (see ``storage.leases``).
+    ``now`` defaults to the current UTC time of this process (see ``storage.lease_terms``).
     """
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -151,7 +110,7 @@ class SqlEventLog:
         batch = list(events)
         if not batch:
             return []
-        _check_batch(run_id, expected_seq, batch)
+        check_batch(run_id, expected_seq, batch)
         payloads = [canonical_payload(new.payload) for new in batch]
         attempts: list[list[Event] | None] = []
         return self._append_retrying(run_id, expected_seq, batch, payloads, attempts, owner)
@@ -181,7 +140,7 @@ class SqlEventLog:
             prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq, owner)
             now = datetime.now(UTC)
             ts = now if last_ts is None or now >= last_ts else last_ts
-            chained = _chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
+            chained = chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
             attempts[-1] = chained
             changes = run_changes(
                 (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
@@ -286,7 +245,7 @@ class SqlEventLog:
         Filters, all in SQL: ``flow`` name, run ``states`` (CRASHED and RUNNING as shown),
         created at or after ``since`` and before ``until``.
         """
-        now = leases.utc_now(now)
+        now = utc_now(now)
         query = _created_in(
             sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc()), flow, since, until
         )
@@ -303,7 +262,7 @@ class SqlEventLog:
         until: datetime | None = None,
     ) -> dict[str, int]:  # fmt: skip
         """How many runs are in each shown state (CRASHED as in ``runs``), filtered as ``runs``."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
         query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until)
         with translated_errors(self._engine), self._read() as connection:
@@ -332,7 +291,7 @@ class SqlEventLog:
     @retry_unavailable
     def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
         """The summary of one run (CRASHED as in ``runs``); raises ``RunNotFound``."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         query = sa.select(_RUNS).where(_RUNS.c.run_id == run_id)
         with translated_errors(self._engine), self._read() as connection:
             row = connection.execute(query).first()
@@ -353,7 +312,7 @@ class SqlEventLog:
     def take_over(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> None:
         """Take the run's lease for ``ttl`` s whoever holds it (the caller says the old driver
         is gone; fencing on seq stops a live one); raises ``RunNotFound``."""
-        expires = leases.lease_expiry(leases.utc_now(now), ttl)
+        expires = lease_expiry(utc_now(now), ttl)
         with translated_errors(self._engine), self._engine.begin() as connection:
             if not leases.take_over(connection, run_id, owner, expires):
                 raise RunNotFound(run_id)
@@ -363,7 +322,7 @@ class SqlEventLog:
     def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
         """Extend ``owner``'s lease to now + ``ttl``; False if ``owner`` no longer holds it
         (another took it over or claimed it, or it was released): stop driving the run."""
-        expires = leases.lease_expiry(leases.utc_now(now), ttl)
+        expires = lease_expiry(utc_now(now), ttl)
         with translated_errors(self._engine), self._engine.begin() as connection:
             if leases.heartbeat(connection, run_id, owner, expires):
                 return True
@@ -387,7 +346,7 @@ class SqlEventLog:
         """Take the leases (for ``ttl`` s) of up to ``limit`` runs a dead driver left, oldest
         first: RUNNING or PENDING with an expired lease, or with none and no append for
         ``ttl`` s; never one in ``skip``. Concurrent claimers never get the same run."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
             claimed = leases.claim_crashed(connection, owner, ttl, limit, now, skip)
         if claimed:
@@ -401,7 +360,7 @@ class SqlEventLog:
     ) -> list[str]:  # fmt: skip
         """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs nobody drives,
         oldest first, never one in ``skip``. Concurrent claimers never get the same run."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
             claimed = leases.claim_scheduled(connection, owner, ttl, limit, now, skip)
         if claimed:
@@ -414,14 +373,12 @@ class SqlEventLog:
     ) -> dict[str, CacheEntry]:
         """The latest entry recorded for each of ``cache_keys`` unless it expired at ``now``,
         in one query per batch: the entries found, by key."""
-        now = leases.utc_now(now)
+        now = utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             return lookup(connection, cache_keys, now)
 
 
-def _insert_events(
-    connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]
-) -> None:
+def _insert_events(connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]) -> None:
     if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
         rows = [
             (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
@@ -429,9 +386,7 @@ def _insert_events(
         ]
         copy_events(connection, rows)
         return
-    connection.execute(
-        _INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)]
-    )
+    connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
 
 
 def _row(event: Event, payload: bytes) -> dict[str, Any]:

@@ -5,31 +5,15 @@ them, and ``verify`` does not look at them.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
+from .records import TaskLogLine, stored_message
 
 _TASK_LOGS = schema.task_logs
-
-
-@dataclass(frozen=True, slots=True)
-class TaskLogLine:
-    """One stored line of a task attempt's output; ``seq`` orders it within the attempt."""
-
-    run_id: str
-    task_key: str
-    attempt: int
-    seq: int
-    ts: datetime
-    stream: str  # "stdout", "stderr" or "log"
-    message: str
-    level: str | None = None  # the record's level name, for "log" lines
-    logger: str | None = None  # the record's logger name, for "log" lines
 
 
 class SqlTaskLogStore:
@@ -52,7 +36,14 @@ class SqlTaskLogStore:
         """A run's lines (or one task's), ordered by task key, attempt and seq."""
         c = _TASK_LOGS.c
         query = sa.select(
-            c.run_id, c.task_key, c.attempt, c.seq_in_attempt, c.ts, c.stream, c.message, c.level,
+            c.run_id,
+            c.task_key,
+            c.attempt,
+            c.seq_in_attempt,
+            c.ts,
+            c.stream,
+            c.message,
+            c.level,
             c.logger,
         ).where(c.run_id == run_id)
         if task_key is not None:
@@ -75,6 +66,5 @@ def _row(line: TaskLogLine) -> dict[str, Any]:
         "stream": line.stream,
         "level": line.level,
         "logger": line.logger,
-        # PostgreSQL text cannot hold NUL characters; show them instead of failing the batch.
-        "message": line.message.replace("\x00", "\\x00"),
+        "message": stored_message(line.message),
     }

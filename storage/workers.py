@@ -6,43 +6,18 @@ are the caller's clock (UTC), like leases.
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
-from .leases import utc_now
+from .lease_terms import utc_now
+from .records import RUNNING, STOPPED, WorkerRecord
 
 logger = logging.getLogger(__name__)
 
 _WORKERS = schema.workers
-RUNNING, STOPPED = "running", "stopped"
-MIN_HEALTHY_AGE = 60.0
-"""A running worker whose heartbeat is younger than this is healthy, whatever its poll."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerRecord:
-    """One row of the registry."""
-
-    name: str
-    host: str
-    pid: int
-    started_at: datetime
-    heartbeat_at: datetime
-    runs_driven: int
-    state: str  # "running" or "stopped"
-
-    def heartbeat_age(self, now: datetime) -> float:
-        """Seconds since the last heartbeat."""
-        return max(0.0, (now - self.heartbeat_at).total_seconds())
-
-    def is_healthy(self, now: datetime, poll_interval: float = 5.0) -> bool:
-        """Running, and beat within ``max(3 * poll_interval, 60 s)``."""
-        limit = max(3 * poll_interval, MIN_HEALTHY_AGE)
-        return self.state == RUNNING and self.heartbeat_age(now) <= limit
 
 
 class WorkerRegistry:
@@ -56,8 +31,12 @@ class WorkerRegistry:
         """Record ``name`` as running since ``now`` (a name seen before starts afresh)."""
         now = utc_now(now)
         row = {
-            "host": host, "pid": pid, "started_at": now, "heartbeat_at": now,
-            "runs_driven": 0, "state": RUNNING,
+            "host": host,
+            "pid": pid,
+            "started_at": now,
+            "heartbeat_at": now,
+            "runs_driven": 0,
+            "state": RUNNING,
         }
         with translated_errors(self._engine), self._engine.begin() as connection:
             done = connection.execute(_WORKERS.update().where(_WORKERS.c.name == name).values(**row))
@@ -93,4 +72,3 @@ class WorkerRegistry:
             self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
         ):
             return [WorkerRecord(**row._asdict()) for row in connection.execute(query)]
-

@@ -75,17 +75,36 @@ def _postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield str(sa.make_url(url).database)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of a database with the current schema and no data: a SQLite file, or a fresh
-    PostgreSQL database (dropped after). Both are copies of a database migrated once."""
-    if request.param == "sqlite":
+@contextmanager
+def fresh_store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store of ``backend`` with the current schema: an in-memory store of
+    a new name ("memory"), a SQLite file ("sqlite"), or a fresh PostgreSQL database
+    ("postgresql", dropped after). The databases are copies of one migrated once per session."""
+    if backend == "memory":
+        yield f"memory://test-{secrets.token_hex(6)}"
+        return
+    if backend == "sqlite":
         target = tmp_path / "ledgerflow-test.db"
         shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
     template = request.getfixturevalue("_postgres_template")
     with postgres_database(tmp_path, template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a database with the current schema and no data: a SQLite file, or a fresh
+    PostgreSQL database (dropped after). Both are copies of a database migrated once."""
+    with fresh_store_url(request.param, request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store on every backend: in memory, SQLite and PostgreSQL."""
+    with fresh_store_url(request.param, request, tmp_path) as url:
         yield url
 
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,7 +19,10 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "ledgerflow/__init__.py",
-        "ledgerflow/engine/fold.py",
+        "ledgerflow/engine/core/fold.py",
+        "ledgerflow/engine/core/machine.py",
+        "ledgerflow/engine/runtime/loop.py",
+        "ledgerflow/storage/memory/log.py",
         "ledgerflow/storage/migrations/env.py",
         "ledgerflow/storage/migrations/script.py.mako",
         "ledgerflow/storage/migrations/versions/0001_initial.py",
@@ -41,7 +45,7 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         capture_output=True,
     )
     probe = (
-        "import ledgerflow, ledgerflow.engine, ledgerflow.storage.migrate\n"
+        "import ledgerflow, ledgerflow.engine, ledgerflow.engine.runtime, ledgerflow.storage.migrate\n"
         "from ledgerflow.ui.pages import TEMPLATES\n"
         "TEMPLATES.get_template('run.html')  # the pages' templates came with the wheel\n"
         "print(ledgerflow.__file__)"
@@ -55,3 +59,14 @@ def test_wheel_contains_the_package_and_imports(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.strip().startswith(str(target))
+
+
+def test_every_package_folder_is_listed_for_the_wheel() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    skipped = {"tests", "benchmarks", "build", "dist"}
+    folders = {
+        ".".join(("ledgerflow", *init.parent.relative_to(ROOT).parts))
+        for init in ROOT.rglob("__init__.py")
+        if not skipped & set(init.relative_to(ROOT).parts) and not init.parent.name.startswith(".")
+    }
+    assert folders <= listed, f"missing from pyproject's packages: {sorted(folders - listed)}"

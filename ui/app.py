@@ -33,7 +33,7 @@ def create_app(
     """
     factory: Callable[[], Engine] = source if callable(source) else (lambda: Engine(source))
     reads = factory()
-    ui = UIContext(reads, Drives(factory, max_drives), live.change_feed_for(reads.storage.engine))
+    ui = UIContext(reads, Drives(factory, max_drives), live.change_feed_for(reads.storage))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,7 +19,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from ..storage import AppendListener, RunNotFound, StorageError, run_heads_since
+from ..storage import AppendListener, RunNotFound, Storage, StorageError, run_heads_since
 from .context import Context, UIContext
 
 logger = logging.getLogger(__name__)
@@ -203,24 +204,28 @@ class PostgresChangeFeed(ChangeFeed):
                 self._publish(Changes(frozenset(run_ids)))
 
 
+HeadsSince = Callable[[datetime], Mapping[str, int]]
+"""Run id -> head seq of the runs whose last append is stamped at or after a time."""
+
+
 class PollingChangeFeed(ChangeFeed):
     """Reads the heads of the runs that appended in the last ``lookback_s`` seconds every
-    ``interval`` seconds, and reports new runs and those whose head moved (any database).
+    ``interval`` seconds, and reports new runs and those whose head moved (any store).
     After its first read, and a read after failed ones, it reports that any run may have
     changed."""
 
-    def __init__(self, engine: sa.Engine, *, interval: float = 0.5, lookback_s: float = 60.0) -> None:
+    def __init__(self, heads_since: HeadsSince, *, interval: float = 0.5, lookback_s: float = 60.0) -> None:
         super().__init__("ledgerflow change feed (poll)")
-        self._engine = engine
+        self._heads_since = heads_since
         self._interval = interval
         self._lookback = timedelta(seconds=lookback_s)  # covers writers' clocks lagging
 
     def _watch(self) -> None:
-        heads: dict[str, int] = {}
+        heads: Mapping[str, int] = {}
         failures = 0
         while not self._stopping.is_set():
             try:
-                current = run_heads_since(self._engine, datetime.now(UTC) - self._lookback)
+                current = self._heads_since(datetime.now(UTC) - self._lookback)
             except StorageError as exc:
                 self._ready.clear()
                 failures += 1
@@ -238,11 +243,17 @@ class PollingChangeFeed(ChangeFeed):
             self._stopping.wait(self._interval)
 
 
-def change_feed_for(engine: sa.Engine) -> ChangeFeed:
-    """The feed for the engine's database: notifications on PostgreSQL, else polling."""
-    if engine.dialect.name == "postgresql":
-        return PostgresChangeFeed(engine)
-    return PollingChangeFeed(engine)
+def change_feed_for(storage: Storage) -> ChangeFeed:
+    """The feed for the storage: notifications on PostgreSQL, else polling the runs' heads."""
+    database = storage.database
+    if database is None:
+        log = storage.log
+        return PollingChangeFeed(
+            lambda since: {run.run_id: run.head_seq for run in log.runs() if run.updated_at >= since}
+        )
+    if database.dialect.name == "postgresql":
+        return PostgresChangeFeed(database)
+    return PollingChangeFeed(partial(run_heads_since, database))
 
 
 router = APIRouter(prefix="/api/live", tags=["live"])

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .attempt_endings import ending_event
+from .cache_notes import CacheNotes
 from .cancelling import closing_events, reason_of, timeout_request
 from .commands import (
     AcquireSlots,
@@ -86,6 +87,7 @@ class RunMachine:
         has_limits: bool = False,
         redact: Redaction | None = None,
         outbox: HookOutbox | None = None,
+        cache_notes: CacheNotes | None = None,
         max_starts_per_round: int | None = None,
         max_in_flight: int | None = None,
     ) -> None:
@@ -93,7 +95,8 @@ class RunMachine:
         ``graph``: the graph to drive (default the recorded one); ``has_cache`` /
         ``has_limits``: whether a cache index and concurrency limits exist to ask;
         ``redact``: applied to every payload before it is folded and handed out; ``outbox``:
-        the hook deliveries the log owes so far (the machine adds its own events); the caps
+        the hook deliveries the log owes so far (the machine adds its own events);
+        ``cache_notes``: the cache keys the log records for open attempts; the caps
         default to ``MAX_STARTS_PER_ROUND`` and ``MAX_IN_FLIGHT``."""
         self.run_id = view.run_id
         self._folder = Folder(view)
@@ -113,11 +116,12 @@ class RunMachine:
         self._events: list[NewEvent] = []
         self._in_flight: set[str] = set()  # attempts submitted and not yet ended
         self._orphans: dict[str, None] = {}  # RUNNING in the log but not run here (log order)
-        self._cache_notes: dict[str, dict[str, str]] = {}  # looked up: the key, or why none
+        self._cache_notes: CacheNotes = dict(cache_notes or {})  # looked up: the key, or why none
         self._holding: set[str] = set()  # tasks holding their slots
         self._due_back: list[str] = []  # ended tasks whose slots go back once written
         self._refused: set[str] = set()  # tasks refused slots in this round
         self._slots_asked: tuple[str, ...] = ()  # the tasks of the AcquireSlots not yet answered
+        self._slots_freed = False  # slots went back while tasks wait for some: ask again
         self._started_in_round = 0
         self._has_more_ready = False
         self._cancel_reason: str | None = None
@@ -164,6 +168,8 @@ class RunMachine:
             else:
                 decide = decide or not isinstance(stimulus, Written | HookDelivered)
             self._take(stimulus)
+        if self._slots_freed:
+            self._slots_freed, decide = False, True
         if decide:
             self._decide()
         if self._phase == "ending":
@@ -206,6 +212,9 @@ class RunMachine:
         if self._due_back:
             due, self._due_back = tuple(self._due_back), []
             self._emit(ReleaseSlots(due))
+            if self._refused and self._phase == "running":  # the waiting may get the freed slots now
+                self._refused.clear()
+                self._slots_freed = True
         if self._outbox:
             owed = tuple(self._outbox.take())
             self._delivering.update((event.seq, hook) for event, hook in owed)
@@ -315,8 +324,7 @@ class RunMachine:
             payload: dict[str, Any] = {"attempt": self.task(key).attempts + 1}
             if reason is not None:
                 payload["reason"] = reason
-            else:
-                payload.update(self._cache_notes.get(key, {}))
+            payload.update(self._cache_notes.get(key, {}))
             self._record(key, EventType.TASK_RUNNING, payload)
         self._in_flight.update(keys)
         self._started_in_round += len(keys)
@@ -327,7 +335,11 @@ class RunMachine:
         if self._has_more_ready:
             return self._now
         view = self._folder.live_view()
-        times = [when for key, when in retry_due.items() if key not in self._refused]
+        times = [
+            when
+            for key, when in retry_due.items()
+            if key not in self._refused and self.task(key).state is TaskState.RETRYING
+        ]
         if self._refused:
             times.append(self._now + timedelta(seconds=SLOT_POLL_SECONDS))
         if view.timeout is not None and view.started_at is not None:

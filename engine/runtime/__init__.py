@@ -18,6 +18,7 @@ from ...storage.protocols import (
     TaskLogSink,
 )
 from ..clock import Clock, SystemClock
+from ..core.cache_notes import recorded_cache_notes
 from ..core.events import Event
 from ..core.fold import RunView, fold
 from ..core.machine import RunMachine
@@ -106,6 +107,7 @@ def _host(run: RunToDrive, ports: RunPorts, completions: "Completions[RunHost]")
         has_limits=ports.limits is not None,
         redact=traced.secrets.redact_payload if traced.secrets else None,
         outbox=outbox if (outbox := HookRegistry(traced).outbox(run.events)).has_hooks else None,
+        cache_notes=recorded_cache_notes(run.events) if ports.cache is not None else None,
     )
     return RunHost(
         machine=machine, traced=traced, log=ports.log, results=ports.results,

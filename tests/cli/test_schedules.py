@@ -137,7 +137,7 @@ def test_scheduler_once_creates_the_due_run(
 ) -> None:
     _add(cli, flows, "--interval", "1h", "--fire-time-param", "day", "--catchup", "latest")
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1, minutes=1)  # an hourly fire time was missed
-    with lf.Engine(database_url, home=tmp_path) as engine, engine.storage.engine.begin() as connection:
+    with lf.Engine(database_url, home=tmp_path) as engine, engine.storage.database.begin() as connection:
         connection.execute(schema.schedules.update().values(considered_until=an_hour_ago))
     result = cli("scheduler", "--once")
     assert result.exit_code == 0, result.output

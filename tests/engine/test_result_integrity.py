@@ -101,7 +101,7 @@ def delete(connection: sa.Connection, ref: str) -> None:
 
 
 def tampered(engine: lf.Engine, change: Tamper, ref: str) -> None:
-    with engine.storage.engine.begin() as connection:
+    with engine.storage.database.begin() as connection:
         change(connection, ref)
 
 
@@ -144,7 +144,7 @@ def test_results_swapped_between_two_tasks_are_refused(
         run = engine.run(load_flow(f"{flows}:two_claims"))
         assert run.result() == ["REJECT", "PAY"]
         first, second = f"{run.id}/review/1", f"{run.id}/review-1/1"
-        with engine.storage.engine.begin() as connection:
+        with engine.storage.database.begin() as connection:
             a, b = stored(connection, first), stored(connection, second)
             rewrite(connection, first, b)
             rewrite(connection, second, a)
@@ -164,7 +164,7 @@ def test_an_edited_pickle_is_corrupted_before_its_signature_is_checked(
         run = engine.run(load_flow(f"{flows}:team"))
         assert run.result() == 2 and run.tasks["members"].result["format"] == "pickle"
         ref = f"{run.id}/members/1"
-        with engine.storage.engine.begin() as connection:
+        with engine.storage.database.begin() as connection:
             data = stored(connection, ref)
             rewrite(connection, ref, data.replace(b"bob", b"eve"))
         again = engine.restart(run.id, from_task="count")

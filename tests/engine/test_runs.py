@@ -174,7 +174,7 @@ def test_verify_finds_an_edited_or_deleted_event(
     engine: lf.Engine, tamper: str, bad_seq: int
 ) -> None:
     run = engine.run(flows.chain, n=2)
-    with engine.storage.engine.begin() as connection:
+    with engine.storage.database.begin() as connection:
         connection.execute(sa.text(tamper), {"run": run.id, "edited": '{"attempt":9}'})
     report = engine.verify(run.id)
     assert not report.ok and report.first_bad_seq == bad_seq

@@ -230,7 +230,7 @@ def _add(engine: lf.Engine, flows: Path, created: datetime, **options: object) -
     """Add schedule "nightly" as if it had been added at ``created``."""
     record = engine.schedule("nightly", load_flow(f"{flows}:nightly"), **options)  # type: ignore[arg-type]
     table = schema.schedules
-    with engine.storage.engine.begin() as connection:
+    with engine.storage.database.begin() as connection:
         backdated = table.update().values(created_at=created, considered_until=created)
         connection.execute(backdated.where(table.c.name == record.name))
 

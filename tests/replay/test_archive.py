@@ -61,7 +61,7 @@ def later() -> datetime:
 def rows(engine: lf.Engine, run_id: str | None = None) -> dict[str, int]:
     """Rows per table (of one run, if given)."""
     counts = {}
-    with engine.storage.engine.connect() as connection:
+    with engine.storage.database.connect() as connection:
         for table in RUN_TABLES:
             query = sa.select(sa.func.count()).select_from(table)
             if run_id is not None:
@@ -134,7 +134,7 @@ def test_the_database_shrinks(engine: lf.Engine, tmp_path: Path) -> None:
 def database_size(engine: lf.Engine) -> int:
     """Bytes the runs take: the SQLite file after a vacuum; on PostgreSQL the stored size of the
     tables' live rows (relation sizes after a vacuum depend on other sessions' snapshots)."""
-    db = engine.storage.engine
+    db = engine.storage.database
     if db.dialect.name == "sqlite":
         assert db.url.database is not None
         with closing(sqlite3.connect(db.url.database, isolation_level=None)) as connection:
@@ -205,7 +205,7 @@ def test_a_hardened_database_refuses_to_archive(tmp_path: Path, request: pytest.
         lf.Engine(url, "threads", home=tmp_path) as engine,
     ):
         ran = engine.run(flows.chain, n=2)
-        assert harden(engine.storage.engine)
+        assert harden(engine.storage.database)
         plan = engine.plan_archive(timedelta(0), now=later())
         with pytest.raises(ArchiveRefused, match=r"append-only .* drops the triggers"):
             engine.archive(plan, tmp_path / "archive")

@@ -45,7 +45,7 @@ def stored(storage: Storage) -> Storage:
 
 
 def export_of(storage: Storage, path: Path, key: bytes | None = None) -> Path:
-    export_run(storage.engine, RUN, path, exported_by="tests", key=key)
+    export_run(storage.database, RUN, path, exported_by="tests", key=key)
     return path
 
 
@@ -277,7 +277,7 @@ _SET_PAYLOAD = "UPDATE events SET payload = :text WHERE run_id = :run AND seq = 
 def test_an_export_of_a_tampered_log_fails_where_the_database_does(
     stored: Storage, tmp_path: Path, sql: str, params: dict[str, str], seq: int
 ) -> None:
-    execute(stored.engine, sql, run=RUN, **params)
+    execute(stored.database, sql, run=RUN, **params)
     bad_at(verify_run(stored, RUN), seq)
     bad_at(verify_export(export_of(stored, tmp_path / "x.jsonl")).chain, seq)
 
@@ -288,7 +288,7 @@ def test_a_payload_stored_as_other_text_is_exported_verbatim(stored: Storage, tm
     row = stored.log.read(RUN)[4]
     text = '{ "attempt": 1 }'
     digest = ChainHasher(RUN).hash(row.prev_hash, 5, row.task_key, row.type, text, row.ts)
-    execute(stored.engine, "UPDATE events SET payload = :p, hash = :h WHERE run_id = :run AND seq = 5",
+    execute(stored.database, "UPDATE events SET payload = :p, hash = :h WHERE run_id = :run AND seq = 5",
             p=text, h=digest, run=RUN)  # fmt: skip
     lines = read_lines(export_of(stored, tmp_path / "x.jsonl"))
     assert lines[5]["payload_text"] == text and "payload" not in lines[5]
@@ -299,15 +299,15 @@ def test_a_payload_stored_as_other_text_is_exported_verbatim(stored: Storage, tm
 def test_an_export_streams_to_a_binary_file(stored: Storage, tmp_path: Path) -> None:
     now = datetime(2026, 1, 2, tzinfo=UTC)
     buffer = io.BytesIO()
-    export_run(stored.engine, RUN, buffer, exported_by="tests", key=KEY, now=now)
-    export_run(stored.engine, RUN, tmp_path / "x.jsonl", exported_by="tests", key=KEY, now=now)
+    export_run(stored.database, RUN, buffer, exported_by="tests", key=KEY, now=now)
+    export_run(stored.database, RUN, tmp_path / "x.jsonl", exported_by="tests", key=KEY, now=now)
     assert buffer.getvalue() == (tmp_path / "x.jsonl").read_bytes()
     assert verify_export(io.BytesIO(buffer.getvalue()), key=KEY).ok
 
 
 def test_an_unknown_run_writes_no_file(storage: Storage, tmp_path: Path) -> None:
     with pytest.raises(RunNotFound):
-        export_run(storage.engine, "nope", tmp_path / "x.jsonl", exported_by="tests")
+        export_run(storage.database, "nope", tmp_path / "x.jsonl", exported_by="tests")
     assert list(tmp_path.glob("x.jsonl*")) == []
 
 

@@ -36,7 +36,7 @@ def run(storage: Storage) -> Storage:
 
 def db_ts(storage: Storage, ts: datetime) -> object:
     """A timestamp as raw SQL should bind it (SQLite keeps naive UTC text)."""
-    if storage.engine.dialect.name == "sqlite":
+    if storage.database.dialect.name == "sqlite":
         return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return ts
 
@@ -50,7 +50,7 @@ def bad_at(report: VerifyReport, seq: int) -> None:
 def test_intact_log_verifies(run: Storage) -> None:
     report = verify_run(run, RUN)
     assert report == VerifyReport(True, None, None, 10)
-    assert verify_run(run.engine, RUN).ok
+    assert verify_run(run.database, RUN).ok
     assert verify_events(run.log.read(RUN)).ok
     head = run.log.run(RUN)
     assert verify_events(run.log.read(RUN), (head.head_seq, head.head_hash)).ok
@@ -68,30 +68,30 @@ def test_intact_log_verifies(run: Storage) -> None:
 )
 def test_edited_row_is_found(run: Storage, sql: str, params: dict) -> None:
     params = {k: db_ts(run, v) if isinstance(v, datetime) else v for k, v in params.items()}
-    execute(run.engine, sql + " AND run_id = :run", run=RUN, **params)
+    execute(run.database, sql + " AND run_id = :run", run=RUN, **params)
     bad_at(verify_run(run, RUN), 5)
 
 
 def test_deleted_middle_row_is_found_at_the_missing_seq(run: Storage) -> None:
-    execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq = 4", run=RUN)
+    execute(run.database, "DELETE FROM events WHERE run_id = :run AND seq = 4", run=RUN)
     bad_at(verify_run(run, RUN), 4)
 
 
 def test_deleted_tail_is_found_against_the_head(run: Storage) -> None:
-    execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq >= 8", run=RUN)
+    execute(run.database, "DELETE FROM events WHERE run_id = :run AND seq >= 8", run=RUN)
     assert verify_events(run.log.read(RUN)).ok  # a prefix alone looks intact
     bad_at(verify_run(run, RUN), 8)
 
 
 def test_deleted_tail_is_found_against_a_checkpoint(run: Storage) -> None:
     checkpoint = (run.log.read(RUN)[-1].seq, run.log.read(RUN)[-1].hash)
-    execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq = 10", run=RUN)
-    execute(run.engine, "DELETE FROM runs WHERE run_id = :run", run=RUN)
+    execute(run.database, "DELETE FROM events WHERE run_id = :run AND seq = 10", run=RUN)
+    execute(run.database, "DELETE FROM runs WHERE run_id = :run", run=RUN)
     bad_at(verify_events(run.log.read(RUN), checkpoint), 10)
 
 
 def test_every_row_deleted(run: Storage) -> None:
-    execute(run.engine, "DELETE FROM events WHERE run_id = :run", run=RUN)
+    execute(run.database, "DELETE FROM events WHERE run_id = :run", run=RUN)
     bad_at(verify_run(run, RUN), 1)
 
 
@@ -100,7 +100,7 @@ def _forge(run: Storage, seq: int, prev_hash: str, *, is_hash_valid: bool) -> No
     payload = '{"attempt":1}'
     digest = ChainHasher(RUN).hash(prev_hash, seq, "forged", "task.running", payload, ts)
     execute(
-        run.engine,
+        run.database,
         "INSERT INTO events (run_id, seq, task_key, type, payload, ts, prev_hash, hash) "
         "VALUES (:run, :seq, 'forged', 'task.running', :payload, :ts, :prev, :hash)",
         run=RUN,
@@ -115,8 +115,8 @@ def _forge(run: Storage, seq: int, prev_hash: str, *, is_hash_valid: bool) -> No
 def _make_room_at(run: Storage, seq: int) -> None:
     """Shift seq >= ``seq`` up by one (in two steps: UNIQUE(run_id, seq) holds per row)."""
     sql = "UPDATE events SET seq = seq + :d WHERE run_id = :run AND seq >= :s"
-    execute(run.engine, sql, run=RUN, d=1000, s=seq)
-    execute(run.engine, sql, run=RUN, d=-999, s=1000)
+    execute(run.database, sql, run=RUN, d=1000, s=seq)
+    execute(run.database, sql, run=RUN, d=-999, s=1000)
 
 
 def test_inserted_row_is_found(run: Storage) -> None:
@@ -139,15 +139,15 @@ def test_row_appended_beyond_the_head_is_found(run: Storage) -> None:
 
 def test_reordered_rows_are_found(run: Storage) -> None:
     sql = "UPDATE events SET seq = :new WHERE run_id = :run AND seq = :old"
-    execute(run.engine, sql, run=RUN, old=4, new=-4)
-    execute(run.engine, sql, run=RUN, old=6, new=4)
-    execute(run.engine, sql, run=RUN, old=-4, new=6)
+    execute(run.database, sql, run=RUN, old=4, new=-4)
+    execute(run.database, sql, run=RUN, old=6, new=4)
+    execute(run.database, sql, run=RUN, old=-4, new=6)
     bad_at(verify_run(run, RUN), 4)
 
 
 def test_broken_prev_hash_link_is_found(run: Storage) -> None:
     execute(
-        run.engine,
+        run.database,
         "UPDATE events SET prev_hash = :h WHERE run_id = :run AND seq = 7",
         run=RUN,
         h="a" * 64,
@@ -179,19 +179,19 @@ def _rewrite_from(run: Storage, seq: int) -> None:
         payload = '{"attempt":7}' if row.seq == seq else canonical_payload(row.payload).decode()
         digest = hasher.hash(prev, row.seq, row.task_key, row.type, payload, row.ts)
         execute(
-            run.engine,
+            run.database,
             "UPDATE events SET payload = :p, prev_hash = :prev, hash = :h WHERE run_id = :run AND seq = :s",
             p=payload, prev=prev, h=digest, run=RUN, s=row.seq,
         )  # fmt: skip
         prev = digest
-    execute(run.engine, "UPDATE runs SET head_hash = :h WHERE run_id = :run", h=prev, run=RUN)
+    execute(run.database, "UPDATE runs SET head_hash = :h WHERE run_id = :run", h=prev, run=RUN)
 
 
 def _truncate_from(run: Storage, seq: int) -> None:
     """Delete seq >= ``seq`` and move the head back: the prefix is a valid chain."""
     last = run.log.read(RUN, upto_seq=seq - 1)[-1]
-    execute(run.engine, "DELETE FROM events WHERE run_id = :run AND seq >= :s", run=RUN, s=seq)
-    execute(run.engine, "UPDATE runs SET head_seq = :seq, head_hash = :h WHERE run_id = :run",
+    execute(run.database, "DELETE FROM events WHERE run_id = :run AND seq >= :s", run=RUN, s=seq)
+    execute(run.database, "UPDATE runs SET head_seq = :seq, head_hash = :h WHERE run_id = :run",
             seq=last.seq, h=last.hash, run=RUN)  # fmt: skip
 
 
@@ -244,14 +244,14 @@ def test_a_malformed_checkpoint_is_named(text: str, problem: str) -> None:
 def test_verify_all_reports_every_run_including_one_without_a_runs_row(storage: Storage) -> None:
     for run_id in ("a", "b", "c", "d"):
         new_run(storage.log, run_id, tasks=3)
-    execute(storage.engine, "UPDATE events SET type = 'task.failed' WHERE run_id = 'b' AND seq = 3")
-    execute(storage.engine, "DELETE FROM runs WHERE run_id = 'c'")
+    execute(storage.database, "UPDATE events SET type = 'task.failed' WHERE run_id = 'b' AND seq = 3")
+    execute(storage.database, "DELETE FROM runs WHERE run_id = 'c'")
     reports = verify_all(storage)
     assert list(reports) == ["a", "b", "c", "d"]
     assert reports["a"] == reports["d"] == VerifyReport(True, None, None, 4)
     bad_at(reports["b"], 3)
     assert not reports["c"].ok and "no runs row" in str(reports["c"].reason)
-    assert verify_all(storage.engine) == reports
+    assert verify_all(storage.database) == reports
 
 
 def test_unknown_run_raises(storage: Storage) -> None:
@@ -263,7 +263,8 @@ def test_a_stored_ts_that_is_not_a_timestamp_is_a_bad_row(tmp_path: Path) -> Non
     """Only SQLite can hold one (it stores timestamps as text; PostgreSQL's column refuses)."""
     with open_storage(f"sqlite:///{tmp_path / 'text-ts.db'}", tmp_path) as sqlite:
         new_run(sqlite.log, RUN)
-        execute(sqlite.engine, "UPDATE events SET ts = 'yesterday' WHERE run_id = :run AND seq = 6", run=RUN)
+        sql = "UPDATE events SET ts = 'yesterday' WHERE run_id = :run AND seq = 6"
+        execute(sqlite.database, sql, run=RUN)
         report = verify_run(sqlite, RUN)
     bad_at(report, 6)
     assert "cannot be encoded" in str(report.reason)

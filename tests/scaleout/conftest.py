@@ -182,4 +182,4 @@ def lf_workers(
 
 
 def registry(engine: lf.Engine) -> WorkerRegistry:
-    return WorkerRegistry(engine.storage.engine)
+    return WorkerRegistry(engine.storage.database)

@@ -45,7 +45,7 @@ def test_three_schedulers_create_each_fire_time_once(database_url: str, tmp_path
         # Missed minutes all due at once when the schedulers start, and new seconds as they run.
         engine.schedule("minutely", flow, cron="* * * * *", catchup="backfill:5")
         engine.schedule("secondly", flow, interval="1s", catchup="skip")
-        with engine.storage.engine.begin() as connection:
+        with engine.storage.database.begin() as connection:
             table = schema.schedules
             ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
             backdated = table.update().where(table.c.name == "minutely")

@@ -7,7 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerflow.engine.core.events import NewEvent
-from ledgerflow.storage import CacheEntry, CacheIndex, SqlEventLog, SqlLimits
+from ledgerflow.results import PICKLE
+from ledgerflow.storage import CacheEntry, CacheIndex, ResultStore, SqlEventLog, SqlLimits
 
 
 def created(flow: str = "flow", **payload: Any) -> NewEvent:
@@ -46,3 +47,8 @@ def try_acquire(
 ) -> bool:  # fmt: skip
     """Whether one task may start: its slots taken (the limits take them in batches)."""
     return task_key in limits.try_acquire_many(run_id, [(task_key, tags)], owner, now)
+
+
+def stored_value(results: ResultStore, ref: str) -> Any:
+    """A result read and decoded as stored (refs named "p..." are pickles, others JSON)."""
+    return results.decode(ref, PICKLE if ref.startswith("p") else "json", results.read(ref))

@@ -26,7 +26,7 @@ def test_url_normalization(tmp_path: Path) -> None:
 def test_default_is_sqlite_in_home(tmp_path: Path) -> None:
     with open_storage(None, tmp_path / "home") as storage:
         storage.log.append("r1", 0, [created()])
-        with storage.engine.connect() as connection:
+        with storage.database.connect() as connection:
             mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
             timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
             foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()

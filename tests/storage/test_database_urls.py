@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 import ledgerflow as lf
+from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import (
     ConnectionFailed,
     DatabaseNotFound,
+    DatabaseRequired,
     InvalidDatabaseURL,
     SchemaMissing,
     create_db_engine,
@@ -40,6 +42,7 @@ SUPPORTED = "supported databases: sqlite"
         ("postgresql+psycopg2://h/app", "driver 'psycopg2' is not supported"),
         ("postgresql+psycopg://db.example.com:abc/x", "its port is not a number"),
         ("not a url", "Could not parse"),
+        ("memory://", "memory:// keeps runs in this process, without a database; this needs one"),
     ],
 )
 def test_a_url_that_cannot_work_is_refused_before_connecting(url: str, reason: str, tmp_path: Path) -> None:
@@ -51,6 +54,18 @@ def test_a_url_that_cannot_work_is_refused_before_connecting(url: str, reason: s
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "postgresql:///app", "postgres://h/app"])
 def test_in_memory_and_complete_urls_are_accepted(url: str, tmp_path: Path) -> None:
     checked_url(url, tmp_path)
+
+
+def test_memory_urls_open_a_private_store_or_one_shared_by_name(tmp_path: Path) -> None:
+    with open_storage("memory://", tmp_path) as private, open_storage("memory://", tmp_path) as other:
+        private.log.append("r1", 0, [NewEvent(None, "run.created", {"flow": "f"})])
+        assert other.log.run_ids() == [] and private.database is None and private.url == "memory://"
+    name = f"memory://shared-{secrets.token_hex(4)}"
+    with open_storage(name, tmp_path) as first, open_storage(name, tmp_path) as second:
+        first.log.append("r1", 0, [NewEvent(None, "run.created", {"flow": "f"})])
+        assert second.log.run_ids() == ["r1"]
+        with pytest.raises(DatabaseRequired, match=f"exporting a database is not available on {name}"):
+            second.sql_engine("exporting a database")
 
 
 def test_the_folder_of_an_explicit_sqlite_file_must_exist(tmp_path: Path) -> None:

@@ -29,14 +29,14 @@ def hardened(postgres_url: str, tmp_path: Path) -> Iterator[lf.Engine]:
     """An engine on a hardened PostgreSQL database that already holds a finished run."""
     with lf.Engine(postgres_url, "threads", home=tmp_path) as engine:
         engine.run(flows.chain, n=2)
-        assert harden(engine.storage.engine)
+        assert harden(engine.storage.database)
         yield engine
 
 
 def test_harden_is_idempotent(hardened: lf.Engine) -> None:
-    assert is_hardened(hardened.storage.engine)
-    assert not harden(hardened.storage.engine)
-    assert is_hardened(hardened.storage.engine)
+    assert is_hardened(hardened.storage.database)
+    assert not harden(hardened.storage.database)
+    assert is_hardened(hardened.storage.database)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_harden_is_idempotent(hardened: lf.Engine) -> None:
 def test_edits_of_events_are_refused(hardened: lf.Engine, sql: str, refused: str) -> None:
     before = hardened.storage.log.read(hardened.runs()[0].run_id)
     with pytest.raises(sa_exc.DBAPIError, match=f"events are append-only: {refused}"):
-        execute(hardened.storage.engine, sql)
+        execute(hardened.storage.database, sql)
     assert hardened.storage.log.read(hardened.runs()[0].run_id) == before
 
 

@@ -52,7 +52,7 @@ def nightly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> lf.Flow[..., Any
 def _backdate(engine: lf.Engine, name: str, hours: int) -> None:
     table = schema.schedules
     created = datetime.now(UTC) - timedelta(hours=hours)
-    with engine.storage.engine.begin() as connection:
+    with engine.storage.database.begin() as connection:
         backdated = table.update().values(created_at=created, considered_until=created)
         connection.execute(backdated.where(table.c.name == name))
 

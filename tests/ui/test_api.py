@@ -142,7 +142,7 @@ def test_lineage_of_a_task(client: TestClient, engine: lf.Engine, flow: FlowOf) 
 
 
 def test_workers_limits_and_schedules(client: TestClient, engine: lf.Engine, flow: FlowOf) -> None:
-    WorkerRegistry(engine.storage.engine).register("w1", "box", 4242)
+    WorkerRegistry(engine.storage.database).register("w1", "box", 4242)
     engine.set_limit("gpu", 2)
     engine.schedule("nightly", flow("fanout"), interval="1h", parameters={"n": 2})
     workers = client.get("/api/workers").json()

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from fastapi.testclient import TestClient
 import ledgerflow as lf
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.flow import Flow
-from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema
+from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema, run_heads_since
 from ledgerflow.storage.run_changes import LISTENER_NAME
 from ledgerflow.ui import create_app, live
 from ledgerflow.ui.context import UIContext
@@ -65,7 +66,7 @@ async def next_naming(subscription: live.Subscription, run_id: str) -> live.Chan
 @pytest.fixture
 def feed(engine: lf.Engine) -> Iterator[live.ChangeFeed]:
     """The feed ``create_app`` picks for the parametrized database, started."""
-    started = live.change_feed_for(engine.storage.engine)
+    started = live.change_feed_for(engine.storage)
     started.start()
     try:
         yield started
@@ -114,7 +115,7 @@ def test_the_feed_reports_a_run_when_created_and_when_it_appends(
 def test_the_postgres_feed_reconnects_and_says_anything_may_have_changed(
     engine: lf.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    feed = live.PostgresChangeFeed(engine.storage.engine, backoff_s=(0.05, 0.5))
+    feed = live.PostgresChangeFeed(engine.storage.database, backoff_s=(0.05, 0.5))
     terminate = (
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = current_database() AND application_name = :name"
@@ -125,7 +126,7 @@ def test_the_postgres_feed_reconnects_and_says_anything_may_have_changed(
             feed.start()
             async with asyncio.timeout(TIMEOUT_S):
                 assert (await anext(subscription)).everything  # listening
-                await asyncio.to_thread(execute, engine.storage.engine, terminate, name=LISTENER_NAME)
+                await asyncio.to_thread(execute, engine.storage.database, terminate, name=LISTENER_NAME)
                 assert (await anext(subscription)).everything  # listening again
             await asyncio.to_thread(engine.storage.log.append, "r1", 0, [created()])
             await next_naming(subscription, "r1")
@@ -151,7 +152,7 @@ class Flag(logging.Handler):
 
 def test_the_polling_feed_recovers_after_failed_reads(empty_database_url: str, tmp_path: Path) -> None:
     engine = create_db_engine(empty_database_url, tmp_path)  # no schema yet: reads fail
-    feed = live.PollingChangeFeed(engine, interval=0.05)
+    feed = live.PollingChangeFeed(partial(run_heads_since, engine), interval=0.05)
     warned = Flag()
     logging.getLogger(live.__name__).addHandler(warned)
 

@@ -46,7 +46,7 @@ def test_each_set_button_posts_to_its_own_tag(client: TestClient, engine: lf.Eng
     for tag in HOSTILE_BUT_ALLOWED:
         engine.set_limit(tag, 5)
     legacy = "../runs/RID/cancel"  # stored before such tags were refused
-    with engine.storage.engine.begin() as connection:
+    with engine.storage.database.begin() as connection:
         row = {"tag": legacy, "limit": 5, "updated_at": datetime.now(UTC)}
         connection.execute(schema.concurrency_limits.insert().values(**row))
     found = actions(client.get("/limits").text, "data-tag")

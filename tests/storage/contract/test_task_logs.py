@@ -1,8 +1,8 @@
-"""The task log store (task_logs), on SQLite and PostgreSQL."""
+"""The task log store (task_logs)."""
 
 from datetime import UTC, datetime, timedelta
 
-from ledgerflow.storage import SqlTaskLogStore, Storage, TaskLogLine
+from ledgerflow.storage import Storage, TaskLogLine
 
 T0 = datetime(2026, 11, 29, 3, 15, 0, 123456, tzinfo=UTC)
 
@@ -14,7 +14,7 @@ def line(task_key: str, attempt: int, seq: int, message: str, **fields: str) -> 
 
 
 def test_lines_round_trip_in_task_attempt_seq_order(storage: Storage) -> None:
-    store = SqlTaskLogStore(storage.engine)
+    store = storage.task_logs
     written = [
         line("b", 1, 0, "b first"),
         line("a", 2, 0, "a retried", stream="stderr"),
@@ -32,7 +32,7 @@ def test_lines_round_trip_in_task_attempt_seq_order(storage: Storage) -> None:
 
 
 def test_read_filters_by_run_and_task(storage: Storage) -> None:
-    store = SqlTaskLogStore(storage.engine)
+    store = storage.task_logs
     other_run = TaskLogLine("run-2", "a", 1, 0, T0, "stdout", "elsewhere")
     store.put_logs([line("a", 1, 0, "mine"), line("b", 1, 0, "not a"), other_run])
     assert [x.message for x in store.read_logs("run-1", "a")] == ["mine"]
@@ -41,7 +41,7 @@ def test_read_filters_by_run_and_task(storage: Storage) -> None:
 
 
 def test_unusual_text_is_stored(storage: Storage) -> None:
-    store = SqlTaskLogStore(storage.engine)
+    store = storage.task_logs
     store.put_logs([line("a", 1, 0, "nul \x00 here, ünïcode ✓, 'quotes'; " + "x" * 20_000)])
     (read,) = store.read_logs("run-1")
     assert read.message.startswith("nul \\x00 here, ünïcode ✓, 'quotes'; x") and len(read.message) > 20_000

@@ -1,4 +1,4 @@
-"""Claims of SCHEDULED runs, and the worker registry, on SQLite and PostgreSQL."""
+"""Claims of SCHEDULED runs, and the worker registry."""
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledgerflow.engine.core.events import NewEvent
-from ledgerflow.storage import Storage, WorkerRegistry
+from ledgerflow.storage import Storage
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 TTL = 30.0
@@ -61,7 +61,7 @@ def test_racing_claimers_never_get_the_same_scheduled_run(storage: Storage) -> N
 
 
 def test_the_registry_records_registration_heartbeats_and_stop(storage: Storage) -> None:
-    registry = WorkerRegistry(storage.engine)
+    registry = storage.workers
     registry.register("w1", "host-a", 11, now=at(0))
     registry.register("w2", "host-b", 22, now=at(5))
     assert registry.heartbeat("w1", runs_driven=2, now=at(10))

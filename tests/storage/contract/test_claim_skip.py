@@ -1,5 +1,5 @@
 """Claims pass over the runs a worker skips, and a run recorded CRASHED is never claimed
-and is listed as CRASHED, on SQLite and PostgreSQL."""
+and is listed as CRASHED."""
 
 from datetime import UTC, datetime, timedelta
 

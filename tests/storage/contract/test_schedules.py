@@ -1,4 +1,4 @@
-"""The schedules store on SQLite and PostgreSQL: schedules, and fire times claimed once."""
+"""The schedules store: schedules, and fire times claimed once."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,0 +1,77 @@
+"""What an append does, whichever backend stores it: the checks of a batch, the hash chain
+its events get, and the changes of the run's summary (the runs read model)."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..engine.core.events import Event, EventType, NewEvent, entered_run_state, enters_run_state
+from .cache_entries import cache_fields_problem
+from .codec import ChainHasher
+from .errors import InvalidAppend
+
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> None:
+    """Raise ``InvalidAppend`` for a batch no backend may store (nothing is written)."""
+    if not run_id or len(run_id) > 64:
+        raise InvalidAppend(run_id, "a run id must have 1 to 64 characters")
+    if expected_seq < 0:
+        raise InvalidAppend(run_id, f"expected_seq {expected_seq} is negative")
+    if expected_seq == 0 and events[0].type != EventType.RUN_CREATED:
+        raise InvalidAppend(run_id, f"a new run must start with run.created, not {events[0].type}")
+    for position, new in enumerate(events):
+        if new.type not in _EVENT_TYPES:
+            raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
+        if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
+            raise InvalidAppend(run_id, "run.created may only be the run's first event")
+        if new.ts is not None and new.ts.utcoffset() is None:
+            raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
+        if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
+            raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
+
+
+def chain(
+    run_id: str, first_seq: int, prev_hash: str, ts: datetime,
+    events: Sequence[NewEvent], payloads: Sequence[bytes],
+) -> list[Event]:  # fmt: skip
+    """The events as they will be stored: seqs, hashes chained from ``prev_hash``.
+
+    Each event keeps the ts its writer stamped (the run machine folds with it), else ``ts``.
+    """
+    hasher = ChainHasher(run_id)
+    chained = []
+    seq = first_seq
+    for new, payload in zip(events, payloads, strict=True):
+        stamp = ts if new.ts is None else new.ts.astimezone(UTC)
+        digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, stamp)
+        chained.append(
+            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
+        )
+        prev_hash = digest
+        seq += 1
+    return chained
+
+
+def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The runs-row columns that (type, payload) pairs of one run change, in order.
+
+    run.created sets flow and state (its payload's "state", default PENDING); run.<x>
+    sets state X; run.running also sets owner from its payload.
+    """
+    changes: dict[str, Any] = {}
+    for event_type, payload in events:
+        if event_type == "run.created":
+            changes["flow"] = str(payload.get("flow") or "")
+            changes["state"] = str(payload.get("state") or "PENDING")
+        elif event_type.startswith("run.") and enters_run_state(event_type):
+            changes["state"] = entered_run_state(event_type).value
+        else:
+            continue  # a task event, or one that changes no state (a cancel request)
+        if event_type == "run.running":
+            owner = payload.get("owner")
+            changes["owner"] = None if owner is None else str(owner)
+    return changes

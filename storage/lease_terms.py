@@ -1,0 +1,80 @@
+"""The terms of a run's lease, whichever backend stores it: times, expiry, and which runs a
+claim may take.
+
+A lease is a run's ``owner`` plus its ``lease_expires_at``. Every time here is the caller's
+clock, passed in as ``now`` (UTC): the same clock that stamps events, so drivers sharing a
+store need synchronized clocks (NTP) and a ttl well above their skew. The SQL backend states
+the same conditions as queries (``storage.leases``); the contract suite holds them equal.
+"""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+CLAIMABLE_STATES = ("RUNNING", "PENDING")
+"""Stored run states a driver is (or was about to be) driving."""
+ENDED_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+"""Stored run states of a run that ended: its driver lets go of the lease once done."""
+
+
+def utc_now(now: datetime | None) -> datetime:
+    """``now`` checked to be UTC-aware, or the current UTC time."""
+    if now is None:
+        return datetime.now(UTC)
+    if now.utcoffset() is None:
+        raise ValueError(f"naive time {now!r}: ledgerflow leases take UTC-aware times")
+    return now.astimezone(UTC)
+
+
+def lease_expiry(now: datetime, ttl: float) -> datetime:
+    """When a lease taken at ``now`` for ``ttl`` seconds expires."""
+    if not (math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"a lease ttl must be a positive number of seconds, not {ttl!r}")
+    return now + timedelta(seconds=ttl)
+
+
+def is_lease_expired(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
+    """True for a RUNNING run whose lease expired: its driver died (shown as CRASHED)."""
+    return state == "RUNNING" and lease_expires_at is not None and lease_expires_at <= now
+
+
+def shown_state(state: str, lease_expires_at: datetime | None, now: datetime) -> str:
+    """The state a run is listed in: CRASHED for a RUNNING run whose lease expired."""
+    return "CRASHED" if is_lease_expired(state, lease_expires_at, now) else state
+
+
+def _has_lapsed(lease_expires_at: datetime | None, now: datetime) -> bool:
+    return lease_expires_at is not None and lease_expires_at <= now
+
+
+def is_left_by_a_dead_driver(
+    state: str, owner: str | None, lease_expires_at: datetime | None, updated_at: datetime,
+    now: datetime, ttl: float,
+) -> bool:  # fmt: skip
+    """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
+    for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
+    its driver died still holding the lease (before delivering the hooks it owed)."""
+    if state in CLAIMABLE_STATES:
+        if lease_expires_at is None:
+            return updated_at <= now - timedelta(seconds=ttl)
+        return lease_expires_at <= now
+    return state in ENDED_STATES and owner is not None and _has_lapsed(lease_expires_at, now)
+
+
+def is_waiting_to_start(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
+    """SCHEDULED, and nobody holds it (or the worker that claimed it died before starting)."""
+    return state == "SCHEDULED" and (lease_expires_at is None or lease_expires_at <= now)
+
+
+def is_undriven(
+    state: str, lease_expires_at: datetime | None, updated_at: datetime, now: datetime, ttl: float
+) -> bool:
+    """No live driver holds the run: SCHEDULED or CRASHED without a live lease, or RUNNING or
+    PENDING whose lease expired (or that has none and saw no append for ``ttl`` s: its
+    creator died before taking it)."""
+    if state in ("SCHEDULED", "CRASHED"):
+        return lease_expires_at is None or lease_expires_at <= now
+    if state in CLAIMABLE_STATES:
+        if lease_expires_at is None:
+            return updated_at <= now - timedelta(seconds=ttl)
+        return lease_expires_at <= now
+    return False

@@ -1,0 +1,312 @@
+"""The event log in memory: hash-chained appends fenced like the SQL log's, the runs read
+model, leases and the cache index, all changed under the tables' lock in one step."""
+
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+
+import orjson
+
+from ...engine.core.events import Event, EventType, NewEvent
+from ..appends import chain, check_batch, run_changes
+from ..cache_entries import cache_entry, is_unexpired
+from ..codec import GENESIS_HASH, canonical_payload
+from ..errors import AppendConflict, RunNotFound
+from ..lease_terms import (
+    is_left_by_a_dead_driver,
+    is_waiting_to_start,
+    lease_expiry,
+    shown_state,
+    utc_now,
+)
+from ..protocols import CacheEntry, RunSummary, StoredRun
+from .tables import EventTuple, MemoryTables, RunRow
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryEventLog:
+    """An ``EventLog`` (with ``Leases`` and a ``CacheIndex``) in this process's memory.
+
+    The same contract as ``SqlEventLog``: appends at an expected seq, fenced by the owner of
+    the run's lease; times are the caller's clock (``now``, default the current UTC time).
+    """
+
+    def __init__(self, tables: MemoryTables) -> None:
+        self._tables = tables
+
+    def append(
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
+    ) -> list[Event]:
+        """Append ``events`` after ``expected_seq`` (see ``EventLog``). Raises ``AppendConflict``
+        if another writer got there first or took the run over, ``RunNotFound`` for an
+        unknown run, ``InvalidAppend`` for a malformed batch, ``PayloadNotJSON``."""
+        batch = list(events)
+        if not batch:
+            return []
+        check_batch(run_id, expected_seq, batch)
+        payloads = [canonical_payload(new.payload) for new in batch]
+        tables = self._tables
+        with tables.lock:
+            run = self._head(run_id, expected_seq, owner)
+            now = datetime.now(UTC)
+            last_ts = None if run is None else run.updated_at
+            ts = now if last_ts is None or now >= last_ts else last_ts
+            prev_hash = GENESIS_HASH if run is None else run.head_hash
+            chained = chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
+            changes = run_changes(
+                (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
+            )
+            last = chained[-1]
+            if run is None:
+                run = tables.runs[run_id] = RunRow(
+                    run_id, "", "PENDING", last.seq, last.hash, chained[0].ts, last.ts
+                )
+                tables.events[run_id] = []
+            run.head_seq, run.head_hash, run.updated_at = last.seq, last.hash, last.ts
+            for name, value in changes.items():
+                setattr(run, name, value)
+            tables.events[run_id].extend(
+                (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
+                for e, p in zip(chained, payloads, strict=True)
+            )
+            self._index(chained, payloads)
+        return chained
+
+    def _head(self, run_id: str, expected_seq: int, owner: str | None) -> RunRow | None:
+        """The run's row, checked against the expected seq and the lease holder (None for a
+        new run)."""
+        run = self._tables.runs.get(run_id)
+        if expected_seq == 0:
+            if run is not None:  # as UNIQUE(run_id, seq) refuses a second seq 1
+                raise AppendConflict(run_id, expected_seq)
+            return None
+        if run is None:
+            raise RunNotFound(run_id)
+        if run.head_seq != expected_seq:
+            raise AppendConflict(
+                run_id,
+                expected_seq,
+                f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
+                f"seq {run.head_seq}: another writer appended; stop driving this run "
+                "(resume it to take it over)",
+            )
+        if owner is not None and run.owner != owner:
+            raise AppendConflict(
+                run_id,
+                expected_seq,
+                f"run {run_id}: driver {owner} no longer holds the run's lease "
+                f"(now {run.owner or 'nobody'}): another process took the run over; "
+                "this driver stops driving it",
+            )
+        return run
+
+    def _index(self, chained: list[Event], payloads: list[bytes]) -> None:
+        """Enter the cache entries of freshly appended events (a newer entry of a key wins),
+        each with a payload of its own (the appender keeps the events it got back)."""
+        cache = self._tables.cache
+        for event, payload in zip(chained, payloads, strict=True):
+            if event.type != EventType.TASK_SUCCEEDED:
+                continue
+            entry = cache_entry(event.run_id, event.task_key, event.type, orjson.loads(payload), event.ts)
+            if entry is None:
+                continue
+            known = cache.get(entry.cache_key)
+            if known is None or entry.created_at >= known.created_at:
+                cache[entry.cache_key] = entry
+
+    def _rows(self, run_id: str) -> list[EventTuple]:
+        rows = self._tables.events.get(run_id)
+        if rows is None:
+            raise RunNotFound(run_id)
+        return rows
+
+    def read(self, run_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Event]:
+        """The events with after_seq < seq <= upto_seq in seq order; raises ``RunNotFound``."""
+        with self._tables.lock:
+            rows = self._rows(run_id)
+            end = len(rows) if upto_seq is None else max(0, min(upto_seq, len(rows)))
+            selected = rows[max(0, after_seq) : end]
+        return [
+            Event(run_id, seq, task_key, event_type, orjson.loads(payload), ts, prev_hash, digest)
+            for seq, task_key, event_type, payload, ts, prev_hash, digest in selected
+        ]
+
+    def _summaries(
+        self, now: datetime | None, flow: str | None, since: datetime | None, until: datetime | None
+    ) -> list[RunSummary]:
+        """Summaries of the runs of ``flow`` created in ``[since, until)``, newest first."""
+        now = utc_now(now)
+        with self._tables.lock:
+            runs = [
+                run.summary(shown_state(run.state, run.lease_expires_at, now))
+                for run in self._tables.runs.values()
+                if (flow is None or run.flow == flow)
+                and (since is None or run.created_at >= since)
+                and (until is None or run.created_at < until)
+            ]
+        return sorted(runs, key=lambda run: (run.created_at, run.run_id), reverse=True)
+
+    def runs(
+        self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
+        states: Collection[str] | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RunSummary]:  # fmt: skip
+        """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``),
+        filtered by ``flow``, shown ``states`` and creation time in ``[since, until)``."""
+        runs = self._summaries(now, flow, since, until)
+        if states is not None:
+            runs = [run for run in runs if run.state in states]
+        return runs if limit is None else runs[: max(0, limit)]
+
+    def run_counts(
+        self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:  # fmt: skip
+        """How many runs are in each shown state, filtered as ``runs``."""
+        counts: dict[str, int] = {}
+        for run in self._summaries(now, flow, since, until):
+            counts[run.state] = counts.get(run.state, 0) + 1
+        return counts
+
+    def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
+        """The driver (owner) that each run's latest ``run.running`` event names, by run id."""
+        drivers = {}
+        with self._tables.lock:
+            for run_id in run_ids:
+                running = [
+                    row for row in self._tables.events.get(run_id, ()) if row[2] == EventType.RUN_RUNNING
+                ]
+                if running:
+                    owner = orjson.loads(running[-1][3]).get("owner")
+                    if isinstance(owner, str):
+                        drivers[run_id] = owner
+        return drivers
+
+    def run(self, run_id: str, now: datetime | None = None) -> RunSummary:
+        """The summary of one run (CRASHED as in ``runs``); raises ``RunNotFound``."""
+        now = utc_now(now)
+        with self._tables.lock:
+            run = self._tables.runs.get(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            return run.summary(shown_state(run.state, run.lease_expires_at, now))
+
+    def read_rows(self, run_id: str, *, upto_head: bool = False) -> AbstractContextManager[StoredRun]:
+        """The run's stored rows in seq order with its head, as one snapshot; ``RunNotFound``."""
+        with self._tables.lock:
+            rows = list(self._rows(run_id))
+            run = self._tables.runs[run_id]
+            head = (run.head_seq, run.head_hash)
+        return _stored_run(StoredRun(run_id, head, iter(rows)))
+
+    def run_ids(self) -> list[str]:
+        """Every run id stored, sorted."""
+        with self._tables.lock:
+            return sorted(self._tables.events)
+
+    def take_over(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> None:
+        """Take the run's lease for ``ttl`` s whoever holds it; raises ``RunNotFound``."""
+        expires = lease_expiry(utc_now(now), ttl)
+        with self._tables.lock:
+            run = self._tables.runs.get(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            run.owner, run.lease_expires_at = owner, expires
+        logger.info("run %s: %s took the lease over until %s", run_id, owner, expires)
+
+    def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
+        """Extend ``owner``'s lease to now + ``ttl``; False if ``owner`` no longer holds it."""
+        expires = lease_expiry(utc_now(now), ttl)
+        with self._tables.lock:
+            run = self._tables.runs.get(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run.owner == owner:
+                run.lease_expires_at = expires
+                return True
+        logger.warning("run %s: %s lost its lease", run_id, owner)
+        return False
+
+    def release(self, run_id: str, owner: str) -> None:
+        """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
+        with self._tables.lock:
+            run = self._tables.runs.get(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run.owner == owner:
+                run.owner, run.lease_expires_at = None, None
+
+    def claim_crashed(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
+        """Take the leases of up to ``limit`` runs a dead driver left, oldest first, never one
+        in ``skip`` (see ``storage.lease_terms``)."""
+        now = utc_now(now)
+        claimed = self._claim(
+            lambda run: is_left_by_a_dead_driver(
+                run.state, run.owner, run.lease_expires_at, run.updated_at, now, ttl
+            ),
+            owner, lease_expiry(now, ttl), limit, skip,
+        )  # fmt: skip
+        if claimed:
+            logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
+        return claimed
+
+    def claim_scheduled(
+        self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
+        skip: Collection[str] = (),
+    ) -> list[str]:  # fmt: skip
+        """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first,
+        never one in ``skip``."""
+        now = utc_now(now)
+        claimed = self._claim(
+            lambda run: is_waiting_to_start(run.state, run.lease_expires_at, now),
+            owner, lease_expiry(now, ttl), limit, skip,
+        )  # fmt: skip
+        if claimed:
+            logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
+        return claimed
+
+    def _claim(
+        self, is_claimable: Callable[[RunRow], bool], owner: str, expires: datetime, limit: int,
+        skip: Collection[str],
+    ) -> list[str]:  # fmt: skip
+        if limit < 1:
+            raise ValueError(f"claim at least one run, not {limit}")
+        with self._tables.lock:
+            candidates = sorted(
+                (run for run in self._tables.runs.values() if run.run_id not in skip and is_claimable(run)),
+                key=lambda run: (run.created_at, run.run_id),
+            )[:limit]
+            for run in candidates:
+                run.owner, run.lease_expires_at = owner, expires
+        return [run.run_id for run in candidates]
+
+    def cache_lookup_many(
+        self, cache_keys: Collection[str], now: datetime | None = None
+    ) -> dict[str, CacheEntry]:
+        """The latest entry recorded for each of ``cache_keys`` unless it expired at ``now``."""
+        now = utc_now(now)
+        with self._tables.lock:
+            found = {key: self._tables.cache.get(key) for key in set(cache_keys)}
+        return {
+            key: _copied(entry)
+            for key, entry in found.items()
+            if entry is not None and is_unexpired(entry, now)
+        }
+
+
+def _copied(entry: CacheEntry) -> CacheEntry:
+    """The entry with a result payload of its own (callers may change theirs)."""
+    result = orjson.loads(orjson.dumps(entry.result))
+    return CacheEntry(
+        entry.cache_key, entry.run_id, entry.task_key, result, entry.created_at, entry.expires_at
+    )
+
+
+@contextmanager
+def _stored_run(stored: StoredRun) -> Iterator[StoredRun]:
+    yield stored

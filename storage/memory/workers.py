@@ -1,0 +1,52 @@
+"""The worker registry in memory (the semantics of ``storage.workers``)."""
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from ..lease_terms import utc_now
+from ..records import RUNNING, STOPPED, WorkerRecord
+from .tables import MemoryTables
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryWorkers:
+    """``Workers`` in memory; times are the caller's clock (UTC)."""
+
+    def __init__(self, tables: MemoryTables) -> None:
+        self._tables = tables
+
+    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
+        """Record ``name`` as running since ``now`` (a name seen before starts afresh)."""
+        now = utc_now(now)
+        with self._tables.lock:
+            self._tables.workers[name] = WorkerRecord(name, host, pid, now, now, 0, RUNNING)
+        logger.info("worker %s registered (host %s, pid %s)", name, host, pid)
+
+    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
+        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+        now = utc_now(now)
+        with self._tables.lock:
+            known = self._tables.workers.get(name)
+            if known is None:
+                return False
+            driven = known.runs_driven + runs_driven
+            self._tables.workers[name] = replace(known, heartbeat_at=now, runs_driven=driven)
+        return True
+
+    def mark_stopped(self, name: str, now: datetime | None = None) -> None:
+        """Record that ``name`` exited cleanly."""
+        now = utc_now(now)
+        with self._tables.lock:
+            known = self._tables.workers.get(name)
+            if known is not None:
+                self._tables.workers[name] = replace(known, state=STOPPED, heartbeat_at=now)
+        logger.info("worker %s stopped", name)
+
+    def workers(self) -> list[WorkerRecord]:
+        """Every registered worker, most recently started first."""
+        with self._tables.lock:
+            workers = list(self._tables.workers.values())
+        workers.sort(key=lambda worker: worker.name)
+        return sorted(workers, key=lambda worker: worker.started_at, reverse=True)
