@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ResultNotFound, StorageError
-from ..protocols import StoredResult
+from ..protocols import StoredBytes, StoredResult
 from ..serialization import load_signed, signature_for
 from .tables import MemoryTables, StoredResultRow
 
@@ -42,10 +42,15 @@ class MemoryResultStore:
             for ref, row in rows.items():
                 stored.setdefault(ref, row)
 
-    def get(self, ref: str) -> Any:
-        """Load and decode a result; raises ``ResultNotFound`` or ``ResultRefused``."""
+    def read(self, ref: str) -> StoredBytes:
+        """A result's bytes as stored, with their signature; raises ``ResultNotFound``."""
         with self._tables.lock:
             row = self._tables.results.get(ref)
         if row is None:
             raise ResultNotFound(ref)
-        return load_signed(self._key, ref, row.format, row.data, row.signature)
+        return StoredBytes(row.data, row.signature)
+
+    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
+        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
+        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
+        return load_signed(self._key, ref, format, stored.data, stored.signature)
