@@ -47,8 +47,11 @@ class Worker:
         lease_ttl: float = 30.0,
         name: str | None = None,
         schedules: bool = True,
+        result_storage: str | None = None,
     ) -> None:
-        self.engine = Engine(database_url, executor, home=home, lease_ttl=lease_ttl)
+        self.engine = Engine(
+            database_url, executor, home=home, lease_ttl=lease_ttl, result_storage=result_storage
+        )
         self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
         self.name = name or self.engine.owner

@@ -2,12 +2,14 @@
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ..results.codec import EncodedResult
+from ..results.refs import ResultRef
+from ..results.sinks import IN_DATABASE, ResultSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class Invocation:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     resources: Mapping[str, float] = field(default_factory=dict)
     masked: tuple[str, ...] = ()  # texts (the run's secrets) shown as *** where output is echoed
+    sink: ResultSink = IN_DATABASE  # where the result goes (the database: back to the driver)
 
     @property
     def idempotency_key(self) -> str:
@@ -102,13 +105,19 @@ class Outcome:
     status: OutcomeStatus
     started_at: datetime
     finished_at: datetime
-    result: EncodedResult | None = None
+    result: EncodedResult | None = None  # the encoded result, when it travels to the driver
+    reference: ResultRef | None = None  # or where the executor stored it
+    value: Any = field(default=None, repr=False, compare=False)  # a stored result's value, in memory
     error: ErrorInfo | None = None
     is_retryable: bool = False  # the error matched the invocation's retry_on
     infrastructure: bool = False  # the executor, not the task, failed (see INFRASTRUCTURE_FAILURES)
     skip_reason: str | None = None
     worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
     logs: tuple[LogLine, ...] = ()  # what the body printed and logged, in order (bounded)
+
+    def light(self) -> "Outcome":
+        """This outcome without the in-memory value of a stored result (what the driver needs)."""
+        return self if self.value is None else replace(self, value=None)
 
     @property
     def duration(self) -> float:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.core.events import Event, NewEvent
+from ..results.refs import ResultRef
 from .cancel_requests import CancelRequest
 from .schedules import FireRecord, ScheduleRecord
 from .task_logs import TaskLogLine
@@ -242,6 +243,15 @@ class ResultStore(Protocol):
     def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
         """Decode checked bytes: a pickle whose signature does not match this store's key is
         refused (``ResultRefused``); one that cannot be loaded here raises ``ResultNotLoadable``."""
+        ...
+
+    def sign_reference(self, sha256: str) -> str:
+        """The signature of a pickle in an object store, over its sha256 (recorded in its event)."""
+        ...
+
+    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+        """Decode an object store's checked bytes (a pickle's signature over its sha256 must
+        match: ``ResultRefused``)."""
         ...
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ..results.codec import JSON, PICKLE, decode_result
+from ..results.refs import ResultRef
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import ResultNotFound, ResultNotLoadable, ResultRefused, StorageError
@@ -100,9 +101,31 @@ class SqlResultStore:
         if format == PICKLE and not is_signature_valid(self._key, stored.data, stored.signature):
             logger.warning("refused result %s: bad signature", ref)
             raise ResultRefused(ref)
-        try:
-            return decode_result(format, stored.data)
-        except StorageError:
-            raise
-        except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
-            raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
+        return _decoded(ref, format, stored.data)
+
+    def sign_reference(self, sha256: str) -> str:
+        """The signature of a pickle an executor wrote to an object store: over its sha256
+        (the driver never holds its bytes, and the key never leaves the driver)."""
+        return sign(self._key, _reference_message(sha256))
+
+    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+        """Decode an object store's bytes, already checked against ``ref``'s sha256: a pickle
+        whose ``signature`` (over that sha256) does not match raises ``ResultRefused``."""
+        is_valid = is_signature_valid(self._key, _reference_message(ref.sha256), signature)
+        if ref.format == PICKLE and not is_valid:
+            logger.warning("refused result %s in %s: bad signature", ref.key, ref.store)
+            raise ResultRefused(ref.key)
+        return _decoded(ref.key, ref.format, data)
+
+
+def _reference_message(sha256: str) -> bytes:
+    return f"ledgerflow result sha256:{sha256}".encode()
+
+
+def _decoded(ref: str, format: str, data: bytes) -> Any:
+    try:
+        return decode_result(format, data)
+    except StorageError:
+        raise
+    except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
+        raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
