@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..results.codec import JSON, EncodedResult, decode_result, encode_result
-from ..results.integrity import sha256_of
+from ..results.errors import ObjectNotFound
+from ..results.integrity import check_bytes, missing, sha256_of
 from ..results.refs import ResultRef, object_key
+from ..results.sinks import open_store
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
-from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
+from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
 from .signals import Skip, TaskTimeout
 from .text import exception_text, readable_text
 
@@ -92,6 +94,21 @@ def outcome_value(outcome: Outcome) -> Any:
     if outcome.result is None:
         return outcome.value
     return decode_result(outcome.result.format, outcome.result.data)
+
+
+def stored_value(source: Stored) -> Any:
+    """A stored input's value, read here from its store: missing bytes, or bytes whose size or
+    sha256 differ from the reference, raise ``ResultCorrupted`` (a pickle's signature over
+    that sha256 was checked by the driver that sent the reference)."""
+    ref = source.reference
+    try:
+        data = open_store(ref.store, source.options).get(ref.key)
+    except ObjectNotFound:
+        raise missing(ref) from None
+    check_bytes(ref, data)
+    if ref.compression is not None:
+        raise ValueError(f"result {ref.key!r}: compression {ref.compression!r} is not supported here")
+    return decode_result(ref.format, data)
 
 
 def run_invocation(

@@ -32,9 +32,18 @@ class Value:
     value: Any
 
 
-# For each upstream task key named by an ``Upstream`` placeholder: either a future this
-# executor returned earlier (its data stays where it is) or a ``Value``.
-Input = Future["Outcome"] | Value
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An input the executor reads from an object store itself, where the task runs (e.g. a
+    resumed run's upstream), checked against its ``reference`` (size and sha256)."""
+
+    reference: ResultRef
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # fsspec's, never shown
+
+
+# For each upstream task key named by an ``Upstream`` placeholder: a future this executor
+# returned earlier (its data stays where it is), a ``Value``, or a ``Stored`` result.
+Input = Future["Outcome"] | Value | Stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,6 +249,11 @@ class ResultStore(Protocol):
         """The signature of a pickle in an object store, over its sha256 (recorded in its event)."""
         ...
 
+    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
+        """Refuse (``ResultRefused``) a pickle in an object store whose signature over its
+        sha256 does not match."""
+        ...
+
     def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
         """Decode an object store's checked bytes (a pickle's signature over its sha256 must
         match: ``ResultRefused``)."""

@@ -108,13 +108,19 @@ class SqlResultStore:
         (the driver never holds its bytes, and the key never leaves the driver)."""
         return sign(self._key, _reference_message(sha256))
 
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
-        """Decode an object store's bytes, already checked against ``ref``'s sha256: a pickle
-        whose ``signature`` (over that sha256) does not match raises ``ResultRefused``."""
+    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
+        """Raise ``ResultRefused`` for a pickle in an object store whose ``signature`` (over
+        its sha256) does not match this store's key: bytes that match that sha256 are then
+        the ones a holder of the key recorded."""
         is_valid = is_signature_valid(self._key, _reference_message(ref.sha256), signature)
         if ref.format == PICKLE and not is_valid:
             logger.warning("refused result %s in %s: bad signature", ref.key, ref.store)
             raise ResultRefused(ref.key)
+
+    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+        """Decode an object store's bytes, already checked against ``ref``'s sha256 (a pickle's
+        ``signature`` is checked first: ``check_reference``)."""
+        self.check_reference(ref, signature)
         return _decoded(ref.key, ref.format, data)
 
 

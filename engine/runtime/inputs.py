@@ -3,8 +3,9 @@
 from concurrent.futures import Future
 from typing import Any
 
-from ...executors.invocation import Input, Invocation, Outcome, Value
+from ...executors.invocation import Input, Invocation, Outcome, Stored, Value
 from ...results.codec import decode_result
+from ...results.refs import ResultRef
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
 from ..core.machine import RunMachine
@@ -98,4 +99,11 @@ class RunInputs:
         if not self._machine.task(key).state.is_success:
             return Value(None)  # a failed or skipped upstream of an all_finished/any_failed task
         handle = self.handles.get(key)
-        return handle if handle is not None else Value(self.load(key))
+        if handle is not None:
+            return handle
+        payload = self._machine.task(key).result
+        if payload is not None and "store" in payload:  # read where the task runs, not here
+            ref = ResultRef.from_payload(payload)
+            self._results.check_reference(ref, payload.get("signature"))
+            return Stored(ref, self._placement.options_for(ref.store))
+        return Value(self.load(key))
