@@ -4,8 +4,6 @@ reference (store URL, key, format, size, sha256); on SQLite and PostgreSQL, file
 (moto's S3 server on loopback), on threads."""
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow as lf
-from ledgerflow.results.objects import ObjectStore
 
-from .conftest import s3_options
+from .conftest import Store
 
 PRODUCED: list[Any] = []  # what ``numbers`` returned, to see its consumer got that very object
-
-
-@dataclass(frozen=True)
-class Store:
-    url: str
-    options: Mapping[str, Any]
-
-    def objects(self) -> ObjectStore:
-        return ObjectStore(self.url, self.options)
-
-
-@pytest.fixture(params=["file", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "file":
-        return Store(f"file://{tmp_path}/results", {})
-    bucket = request.getfixturevalue("s3_bucket")
-    return Store(f"s3://{bucket}/prefix", s3_options(request.getfixturevalue("s3_endpoint")))
 
 
 @lf.task
