@@ -60,8 +60,9 @@ class Engine(AuditAPI):
     ``result_storage`` is where results are stored: None (``$LEDGERFLOW_RESULT_STORAGE``, else
     the database) or an fsspec URL (``file:///shared/results``, ``s3://bucket/prefix``...),
     written by the executors themselves; ``result_storage_options`` go to fsspec (endpoint,
-    credentials...) and are never recorded. JSON results up to ``inline_limit`` bytes
-    (``$LEDGERFLOW_INLINE_LIMIT``, default 1024; 0: none) travel inside their events.
+    credentials...) for the stores of that URL's protocol, and are never recorded. JSON
+    results up to ``inline_limit`` bytes (``$LEDGERFLOW_INLINE_LIMIT``, default 1024; 0:
+    none) travel inside their events.
     """
 
     def __init__(

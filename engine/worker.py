@@ -34,7 +34,8 @@ class Worker:
     worker that has them. While ``run`` runs, the worker is listed in
     the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
     every ``poll_interval`` seconds. With ``schedules`` (the default), each poll also
-    creates the runs of due schedules (see ``ScheduleRunner``).
+    creates the runs of due schedules (see ``ScheduleRunner``). ``result_storage`` is where
+    the runs it drives write their results (see ``Engine``).
     """
 
     def __init__(
