@@ -198,6 +198,7 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         result=encoded if reference is None else None,
         reference=reference,
         value=value if reference is not None else None,
+        length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
         worker=worker,
     )
 

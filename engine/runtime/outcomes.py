@@ -51,6 +51,8 @@ def result_payload(
         reference = outcome.reference.to_payload()
         if outcome.reference.format == PICKLE:
             reference["signature"] = sign_reference(outcome.reference.sha256)
+        if outcome.length is not None:  # a map over it needs no load of it
+            reference["length"] = outcome.length
         return reference, None
     encoded = outcome.result
     assert encoded is not None

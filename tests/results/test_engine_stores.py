@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow as lf
+from ledgerflow.results.objects import ObjectStore
 
 from .conftest import Store
 
@@ -168,3 +169,32 @@ def test_bad_settings_name_the_problem(tmp_path: Path, monkeypatch: pytest.Monke
     with lf.Engine(url, home=tmp_path) as engine:
         run = engine.run(sums, n=2)
         assert run.tasks["total"].result["store"] == f"file://{tmp_path}/from-env"
+
+
+@lf.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@lf.flow
+def doubled(n: int = 500) -> list[int]:
+    return double.map(numbers(n))
+
+
+def test_a_map_over_a_stored_list_is_measured_without_loading_it(
+    database_url: str, tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_here: list[str] = []
+    get = ObjectStore.get
+
+    def reading(self: ObjectStore, key: str) -> bytes:
+        read_here.append(key)
+        return get(self, key)
+
+    monkeypatch.setattr(ObjectStore, "get", reading)
+    with engine_on(database_url, tmp_path, store) as engine:
+        run = engine.run(doubled, n=500)
+        assert run.state == "SUCCEEDED" and run.tasks["double"].map_count == 500
+        assert run.tasks["numbers"].result["length"] == 500
+        assert read_here == []  # the children took the list from memory, the map its length
+        assert run.result() == [2 * i for i in range(500)]
