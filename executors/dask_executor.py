@@ -6,8 +6,8 @@ bodies in turn and returns their outcomes as a list. The chunk is pickled by us
 workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
 task depending on the upstream Dask future and reads (upstream outcomes, position)
-on the worker: data moves worker to worker. Each Dask task has a small follower that strips
-its outcomes of the values of results the workers wrote to an object store (see
+on the worker: data moves worker to worker. A Dask task whose results may go to an object
+store has a small follower that strips its outcomes of the values the workers wrote (see
 ``ResultSink``): the driver fetches only those light outcomes, while downstream tasks take
 the full ones from Dask memory. A ``Stored`` input is read from its store on the worker.
 A background thread collects completions with ``distributed.as_completed`` and sets the
@@ -56,6 +56,7 @@ class _Member(NamedTuple):
     task_key: str
     attempt: int
     payload: Payload
+    stores_results: bool  # its result may go to an object store (else to the driver, whole)
 
 
 _Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
@@ -74,8 +75,8 @@ class _Package(NamedTuple):
 
 @dataclasses.dataclass(slots=True)
 class _Pending:
-    """A submitted Dask task, the small task that strips its outcomes for the driver, and the
-    futures waiting for them."""
+    """A submitted Dask task, the small task that strips its outcomes for the driver (or the
+    task itself, when no result goes to an object store), and the futures waiting for them."""
 
     dask_future: distributed.Future[Any]
     light_future: distributed.Future[Any]
@@ -242,7 +243,8 @@ class DaskExecutor:
             invocation.sink,
         )
         payload = (fields, values, links)
-        return _Member(future, invocation.task_key, invocation.attempt, payload), upstreams
+        stores = invocation.sink.url is not None
+        return _Member(future, invocation.task_key, invocation.attempt, payload, stores), upstreams
 
     def _chunks(self, members: list[_Member]) -> list[list[_Member]]:
         if len(members) == 1:
@@ -303,11 +305,16 @@ class DaskExecutor:
                 for member in (member for package in group for member in package.members):
                     member.future.set_result(dask_failure(member.task_key, member.attempt, exc, started_at))
                 continue
+            followed = [i for i, package in enumerate(group) if _stores_results(package)]
             light_futures = self._client.map(
-                light_outcomes, dask_futures, key=[f"{package.key}-light" for package in group], pure=False
+                light_outcomes,
+                [dask_futures[i] for i in followed],
+                key=[f"{group[i].key}-light" for i in followed],
+                pure=False,
             )  # the driver fetches the outcomes without the values (they stay in Dask memory)
-            for package, dask_future, light_future in zip(group, dask_futures, light_futures, strict=True):
-                self._track(package, dask_future, light_future, started_at)
+            lights = dict(zip(followed, light_futures, strict=True))
+            for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
+                self._track(package, dask_future, lights.get(i, dask_future), started_at)
             if resources:
                 self._watch_resources()
 
@@ -427,8 +434,14 @@ def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
     return all(offer.get(name, 0) >= amount for name, amount in wanted.items())
 
 
+def _stores_results(package: _Package) -> bool:
+    return any(member.stores_results for member in package.members)
+
+
 def _dask_futures(entries: Sequence[_Pending]) -> list[distributed.Future[Any]]:
-    return [future for entry in entries for future in (entry.dask_future, entry.light_future)]
+    """The Dask futures of the entries: their tasks and, where there is one, its follower."""
+    futures = [entry.dask_future for entry in entries]
+    return futures + [entry.light_future for entry in entries if entry.light_future is not entry.dask_future]
 
 
 def _is_without_result(future: Future[Outcome]) -> bool:
