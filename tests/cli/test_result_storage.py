@@ -31,3 +31,10 @@ def test_a_store_of_no_known_protocol_is_refused(cli: Invoke, flows_file: Path) 
     result = cli("run", f"{flows_file}:wide", "--result-storage", "nope://x")
     assert result.exit_code == 2
     assert "result storage 'nope://x': unknown protocol 'nope'" in result.output
+
+
+def test_resume_and_worker_take_the_option_too(cli: Invoke) -> None:
+    for command in (["worker", "--once"], ["resume", "no-such-run"]):
+        result = cli(*command, "--result-storage", "nope://x")
+        assert result.exit_code == 2
+        assert "unknown protocol 'nope'" in result.output
