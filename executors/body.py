@@ -179,7 +179,8 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
     except Exception as exc:
         value_type = readable_text(qualified_name(type(value)))
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
-        return _not_stored(invocation, "ledgerflow.ResultNotSerializable", message, exc, started_at, worker)
+        error_type = "ledgerflow.ResultNotSerializable"
+        return _not_stored(invocation, error_type, message, exc, started_at, worker, is_retryable=False)
     reference = None
     if _goes_to_store(invocation, encoded):
         try:
@@ -188,7 +189,11 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
             message = (
                 f"task {invocation.task_key!r}: its result could not be written to {invocation.sink.url}"
             )
-            return _not_stored(invocation, "ledgerflow.ResultNotWritten", message, exc, started_at, worker)
+            is_retryable = isinstance(exc, invocation.retry_on)  # a store away: as the task's own errors
+            error_type = "ledgerflow.ResultNotWritten"
+            return _not_stored(
+                invocation, error_type, message, exc, started_at, worker, is_retryable=is_retryable
+            )
     return Outcome(
         task_key=invocation.task_key,
         attempt=invocation.attempt,
@@ -220,7 +225,14 @@ def _store(invocation: Invocation, encoded: EncodedResult) -> ResultRef:
 
 
 def _not_stored(
-    invocation: Invocation, error_type: str, message: str, exc: Exception, started_at: datetime, worker: str
+    invocation: Invocation,
+    error_type: str,
+    message: str,
+    exc: Exception,
+    started_at: datetime,
+    worker: str,
+    *,
+    is_retryable: bool,
 ) -> Outcome:
     error = ErrorInfo(
         type=error_type, message=f"{message}: {exception_text(exc)}", traceback=error_info(exc).traceback
@@ -229,7 +241,7 @@ def _not_stored(
         invocation.task_key,
         invocation.attempt,
         error,
-        is_retryable=False,
+        is_retryable=is_retryable,
         started_at=started_at,
         worker=worker,
     )

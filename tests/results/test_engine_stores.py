@@ -198,3 +198,26 @@ def test_a_map_over_a_stored_list_is_measured_without_loading_it(
         assert run.tasks["numbers"].result["length"] == 500
         assert read_here == []  # the children took the list from memory, the map its length
         assert run.result() == [2 * i for i in range(500)]
+
+
+@lf.task(retries=1)
+def large() -> str:
+    return "x" * 2000
+
+
+@lf.flow
+def one_large() -> str:
+    return large()
+
+
+def test_a_store_that_cannot_be_written_fails_the_task_after_its_retries(
+    database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    store = Store(f"file://{tmp_path}/a-file/results", {})
+    with engine_on(database_url, tmp_path, store) as engine:
+        run = engine.run(one_large)
+        assert run.state == "FAILED" and run.tasks["large"].attempts == 2
+        error = run.tasks["large"].error
+        assert error is not None and error["type"] == "ledgerflow.ResultNotWritten"
+        assert f"could not be written to file://{tmp_path}/a-file/results" in error["message"]
