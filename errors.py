@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .replay.checkpoint import InvalidCheckpoint
     from .replay.errors import ExportWriteFailed, UnknownTaskKey
     from .results.errors import ObjectConflict, ObjectNotFound, ResultCorrupted
+    from .results.sinks import ResultStorageInvalid
     from .storage.archive import ArchiveRefused
     from .storage.errors import (
         AppendConflict,
@@ -86,6 +87,7 @@ _DEFINED_IN = {
     "ParameterError": "cli.errors",
     "PayloadNotJSON": "storage.errors",
     "ResultCorrupted": "results.errors",
+    "ResultStorageInvalid": "results.sinks",
     "ResultNotFound": "storage.errors",
     "ResultNotLoadable": "storage.errors",
     "ResultNotSerializable": "storage.errors",
@@ -141,6 +143,7 @@ __all__ = [
     "ResultNotLoadable",
     "ResultNotSerializable",
     "ResultRefused",
+    "ResultStorageInvalid",
     "RunFailed",
     "RunNotFinished",
     "RunNotFound",

@@ -4,6 +4,7 @@ from ..engine.core.fire_times import InvalidSchedule
 from ..engine.errors import FlowDefinitionError, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
 from ..error_root import LedgerflowError
+from ..results.sinks import ResultStorageInvalid
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing
 from ..storage.names import InvalidName
@@ -36,6 +37,7 @@ USAGE_ERRORS: tuple[type[LedgerflowError], ...] = (
     InvalidName,
     InvalidParameter,
     InvalidSchedule,
+    ResultStorageInvalid,
     RunNotFinished,
     RunNotFound,
     ScheduleExists,

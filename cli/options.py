@@ -30,6 +30,18 @@ DatabaseOption = Annotated[
 ]
 
 
+ResultStorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--result-storage",
+        metavar="URL",
+        help="Where results are written by the executors (file:///shared/results, "
+        "s3://bucket/prefix...); default: $LEDGERFLOW_RESULT_STORAGE, else the database.",
+        show_default=False,
+    ),
+]
+
+
 class ExecutorName(StrEnum):
     """Where task bodies run."""
 
@@ -56,12 +68,20 @@ def console(*, stderr: bool = False) -> Console:
     return made
 
 
-def open_engine(database: str | None, executor: ExecutorName | None = None) -> Engine:
-    """An engine on ``database`` (or the environment's default), creating the schema if needed."""
-    return Engine(database or None, executor.value if executor is not None else None)
+def open_engine(
+    database: str | None, executor: ExecutorName | None = None, result_storage: str | None = None
+) -> Engine:
+    """An engine on ``database`` (or the environment's default), creating the schema if needed;
+    results go to ``result_storage`` (or the environment's default)."""
+    return Engine(
+        database or None, executor.value if executor is not None else None, result_storage=result_storage
+    )
 
 
-def open_recorded(database: str | None, executor: ExecutorName | None = None) -> Engine:
+def open_recorded(
+    database: str | None, executor: ExecutorName | None = None, result_storage: str | None = None
+) -> Engine:
     """An engine on a database that already holds ledgerflow's schema, for commands that
     read or act on what was recorded: one without it raises ``SchemaMissing``."""
-    return Engine(database or None, executor.value if executor is not None else None, create_schema=False)
+    chosen = executor.value if executor is not None else None
+    return Engine(database or None, chosen, create_schema=False, result_storage=result_storage)

@@ -10,7 +10,15 @@ from ..engine.core.states import RunState
 from ..engine.flow import Flow
 from ..engine.flow_ref import FlowNotFound, load_flow
 from .errors import BadUsage
-from .options import DatabaseOption, ExecutorOption, ExpandOption, RunArgument, console, open_recorded
+from .options import (
+    DatabaseOption,
+    ExecutorOption,
+    ExpandOption,
+    ResultStorageOption,
+    RunArgument,
+    console,
+    open_recorded,
+)
 from .parameters import parse_parameters
 from .progress import run_progress
 from .run_command import exit_for, print_summary
@@ -39,6 +47,7 @@ def resume(
     executor: ExecutorOption = None,
     expand: ExpandOption = False,
     database: DatabaseOption = None,
+    result_storage: ResultStorageOption = None,
 ) -> None:
     """Continue a run whose driver died, in this process, without re-running finished tasks.
 
@@ -47,7 +56,7 @@ def resume(
     flow now builds a different graph, 2 for an unknown run or a flow that does not load.
     """
     out = console()
-    with open_recorded(database, executor) as engine:
+    with open_recorded(database, executor, result_storage) as engine:
         history = engine.events(run_id)
         view = fold(history)
         if view.state.is_terminal:
@@ -81,6 +90,7 @@ def restart(
     executor: ExecutorOption = None,
     expand: ExpandOption = False,
     database: DatabaseOption = None,
+    result_storage: ResultStorageOption = None,
 ) -> None:
     """Re-run the failed part of a finished run under the same id, keeping its successes.
 
@@ -89,7 +99,7 @@ def restart(
     finished (resume it instead).
     """
     out = console()
-    with open_recorded(database, executor) as engine:
+    with open_recorded(database, executor, result_storage) as engine:
         history = engine.events(run_id)
         view = fold(history)
         if view.state.is_terminal and from_task is None and has_nothing_to_restart(view.graph, view):

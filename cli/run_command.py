@@ -10,7 +10,7 @@ from ..engine.flow import Flow
 from ..engine.flow_ref import load_flow
 from ..engine.run import Run
 from .errors import EXIT_FAILED
-from .options import DatabaseOption, ExecutorOption, console, open_engine
+from .options import DatabaseOption, ExecutorOption, ResultStorageOption, console, open_engine
 from .parameters import parse_parameters
 from .progress import run_progress
 from .render import error_table, result_text, state_line, task_table
@@ -36,6 +36,7 @@ def run(
         bool, typer.Option("--expand", help="List every mapped child in the summary.")
     ] = False,
     database: DatabaseOption = None,
+    result_storage: ResultStorageOption = None,
 ) -> None:
     """Run a flow until it ends: live progress, then a summary table, the run id and the result.
 
@@ -43,7 +44,7 @@ def run(
     """
     flow, parameters = load_flow_and_parameters(flow_ref, parameter)
     out = console()
-    with open_engine(database, executor) as engine, run_progress(out) as listener:
+    with open_engine(database, executor, result_storage) as engine, run_progress(out) as listener:
         finished = engine.run_flow(flow, parameters, on_events=listener)
     print_summary(out, finished, expand)
     exit_for(finished)

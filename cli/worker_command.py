@@ -11,7 +11,7 @@ import typer
 
 from ..engine.worker import Worker
 from ..executors import Executor
-from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, console
+from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, console
 from .render import format_time
 from .stop_signals import handling_stop_signals
 
@@ -76,6 +76,7 @@ def worker(
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
     database: DatabaseOption = None,
+    result_storage: ResultStorageOption = None,
 ) -> None:
     """Drive runs: resume those whose driver died (their lease expired), then those submitted
     with `ledgerflow submit`, one at a time, until stopped.
@@ -94,7 +95,7 @@ def worker(
         running = stack.enter_context(
             ReportingWorker(
                 database or None, chosen, poll_interval=poll, lease_ttl=lease_ttl, name=name,
-                schedules=schedules,
+                schedules=schedules, result_storage=result_storage,
             )
         )
         where = running.engine.storage.url

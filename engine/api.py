@@ -29,6 +29,7 @@ from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
+from .result_storage import ResultPlacement
 from .result_values import load_result
 from .run import Run
 from .runtime import RunPorts, RunToDrive, drive_run
@@ -55,6 +56,13 @@ class Engine(AuditAPI):
     ``LEDGERFLOW_HOME``; ``executor`` may be an executor, ``"threads"`` or ``"dask"``.
     With ``create_schema=False`` a database without ledgerflow's schema raises
     ``SchemaMissing`` instead of getting one (to read what was recorded).
+
+    ``result_storage`` is where results are stored: None (``$LEDGERFLOW_RESULT_STORAGE``, else
+    the database) or an fsspec URL (``file:///shared/results``, ``s3://bucket/prefix``...),
+    written by the executors themselves; ``result_storage_options`` go to fsspec (endpoint,
+    credentials...) for the stores of that URL's protocol, and are never recorded. JSON
+    results up to ``inline_limit`` bytes (``$LEDGERFLOW_INLINE_LIMIT``, default 1024; 0:
+    none) travel inside their events.
     """
 
     def __init__(
@@ -65,7 +73,13 @@ class Engine(AuditAPI):
         home: str | Path | None = None,
         lease_ttl: float = 30.0,
         create_schema: bool = True,
+        result_storage: str | None = None,
+        result_storage_options: Mapping[str, Any] | None = None,
+        inline_limit: int | None = None,
     ) -> None:
+        self.results_placement = ResultPlacement.configured(
+            result_storage, result_storage_options, inline_limit
+        )
         self.home = Path(home) if home is not None else ledgerflow_home()
         url = database_url or os.environ.get("LEDGERFLOW_DATABASE_URL") or None
         self.storage: Storage = open_storage(url, self.home, create_schema=create_schema)
@@ -306,6 +320,7 @@ class Engine(AuditAPI):
             ports = RunPorts(
                 self.storage.log, self.storage.results, self.executor, self.owner,
                 cache=self.storage.log, limits=self.storage.limits, cancels=self.storage.cancel_requests,
+                placement=self.results_placement,
             )  # fmt: skip
             view = drive_run(run, ports)
         return Run(view, self._loader(view))
@@ -403,7 +418,7 @@ class Engine(AuditAPI):
 
         def load(payload: Mapping[str, Any] | None) -> Any:
             try:
-                return load_result(payload, self.storage.results)
+                return load_result(payload, self.storage.results, self.results_placement.open)
             except ResultNotLoadable:
                 if view.flow_ref is None:
                     raise
@@ -413,7 +428,7 @@ class Engine(AuditAPI):
                     raise ResultNotLoadable(
                         str((payload or {}).get("ref")), f"flow {view.flow_ref!r} is not importable"
                     ) from None
-                return load_result(payload, self.storage.results)
+                return load_result(payload, self.storage.results, self.results_placement.open)
 
         return load
 

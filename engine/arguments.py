@@ -35,7 +35,8 @@ def _element(value: Any, index: int) -> Any:
 
 
 def mapped_lengths(call: TaskCall, state: RunView, load: Loader) -> dict[str, int]:
-    """The length of each mapped argument of a dynamic map (loading upstream results)."""
+    """The length of each mapped argument of a dynamic map (loading upstream results, unless
+    their events record it)."""
     spec: MapSpec | None = call.map_spec
     assert spec is not None
     named = {**{f"#{i}": call.args[i] for i in spec.args}, **{k: call.kwargs[k] for k in spec.kwargs}}
@@ -45,6 +46,9 @@ def mapped_lengths(call: TaskCall, state: RunView, load: Loader) -> dict[str, in
             task = state.tasks[value.task_key]
             if task.state is TaskState.MAPPED:
                 lengths[value.task_key] = task.map_count or 0
+                continue
+            if task.result is not None and "length" in task.result:  # a stored list's, recorded
+                lengths[value.task_key] = task.result["length"]
                 continue
             name, value = f"result of {task.key!r}", load(value.task_key)
         if not isinstance(value, list | tuple):

@@ -19,6 +19,7 @@ from ..storage.archive import SqlArchive, Tombstone
 from .archive import ArchivePlan, ArchiveReport, execute_archive, plan_archive
 from .core.events import Event
 from .core.fold import RunView
+from .result_storage import ResultPlacement
 from .version import ENGINE_VERSION
 
 
@@ -26,6 +27,7 @@ class AuditAPI:
     """Read a run's log back, check it, export it, compare runs, archive finished ones."""
 
     storage: Storage
+    results_placement: ResultPlacement
 
     def events(self, run_id: str) -> list[Event]:
         """Every event of a run, in seq order; raises ``RunNotFound``."""
@@ -48,7 +50,8 @@ class AuditAPI:
         report = verify_run(self.storage, run_id, checkpoint)
         if not results:
             return report
-        return with_results(report, check_results(self.events(run_id), self.storage.results))
+        checked = check_results(self.events(run_id), self.storage.results, self.results_placement.open)
+        return with_results(report, checked)
 
     def verify_all(self) -> dict[str, VerifyReport]:
         """Verify every run in the database: a report by run id."""

@@ -15,6 +15,7 @@ from .core.graph import Graph
 from .errors import FlowDefinitionError, InvalidParameter
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
 from .names import check_flow_name
+from .result_storage import checked_setting
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets
 from .tracing import TaskCall, Tracer, current_tracer
 
@@ -50,6 +51,7 @@ class TracedFlow:
     calls: Mapping[str, TaskCall]
     secrets: RunSecrets = NO_SECRETS
     hooks: HookSet = NO_HOOKS
+    result_storage: str | None = None  # the flow's setting (None: the engine's)
 
 
 class Flow(Generic[P, R]):
@@ -66,6 +68,7 @@ class Flow(Generic[P, R]):
         self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = (),
         timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
         on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
+        result_storage: str | None = None,
     ) -> None:  # fmt: skip
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
@@ -75,6 +78,7 @@ class Flow(Generic[P, R]):
                 f"not {timeout!r}"
             )
         self.timeout = None if timeout is None else float(timeout)
+        self.result_storage = checked_setting(result_storage)
         self.fn = fn
         self.name = name or fn.__name__
         check_flow_name(self.name)
@@ -122,7 +126,10 @@ class Flow(Generic[P, R]):
             returned = self.fn(**parameters)  # type: ignore[call-arg]
         finally:
             current_tracer.reset(token)
-        return TracedFlow(graph=tracer.graph(returned), calls=dict(tracer.calls), hooks=self.hooks)
+        return TracedFlow(
+            graph=tracer.graph(returned), calls=dict(tracer.calls), hooks=self.hooks,
+            result_storage=self.result_storage,
+        )  # fmt: skip
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> "Run":
         """Run the flow on the default engine (embedded SQLite and threads unless configured)."""
@@ -166,6 +173,7 @@ def flow(
     fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
     timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
     on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
+    result_storage: str | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

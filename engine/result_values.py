@@ -23,4 +23,6 @@ def load_result(
     stored = read_checked(ref, results, open_store)
     if ref.compression is not None:
         raise ResultNotLoadable(ref.key, f"compression {ref.compression!r} is not supported here")
-    return results.decode(ref.key, ref.format, stored)
+    if ref.is_in_database:
+        return results.decode(ref.key, ref.format, stored)
+    return results.decode_referenced(ref, stored.data, payload.get("signature"))

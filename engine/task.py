@@ -10,6 +10,7 @@ from .core.graph import Trigger
 from .errors import FlowDefinitionError
 from .hooks import Hook, hook_set
 from .names import check_task_names
+from .result_storage import checked_setting
 from .retry import RetryPolicy
 from .tracing import (
     MappedResult,
@@ -53,6 +54,7 @@ class Task(Generic[P, R]):
         on_failure: Hook | Sequence[Hook] | None = None,
         on_success: Hook | Sequence[Hook] | None = None,
         on_retry: Hook | Sequence[Hook] | None = None,
+        result_storage: str | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task decorates a function, got {type(fn).__name__}")
@@ -69,6 +71,7 @@ class Task(Generic[P, R]):
         self.cache_key = cache_key
         self.cache_expiration = cache_expiration
         self.trigger = Trigger.parse(trigger)
+        self.result_storage = checked_setting(result_storage)
         self.hooks = hook_set(
             "task", self.name, on_failure=on_failure, on_success=on_success, on_retry=on_retry
         )

@@ -34,7 +34,8 @@ class Worker:
     worker that has them. While ``run`` runs, the worker is listed in
     the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
     every ``poll_interval`` seconds. With ``schedules`` (the default), each poll also
-    creates the runs of due schedules (see ``ScheduleRunner``).
+    creates the runs of due schedules (see ``ScheduleRunner``). ``result_storage`` is where
+    the runs it drives write their results (see ``Engine``).
     """
 
     def __init__(
@@ -47,8 +48,11 @@ class Worker:
         lease_ttl: float = 30.0,
         name: str | None = None,
         schedules: bool = True,
+        result_storage: str | None = None,
     ) -> None:
-        self.engine = Engine(database_url, executor, home=home, lease_ttl=lease_ttl)
+        self.engine = Engine(
+            database_url, executor, home=home, lease_ttl=lease_ttl, result_storage=result_storage
+        )
         self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
         self.name = name or self.engine.owner

@@ -14,10 +14,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..results.codec import decode_result, encode_result
+from ..results.codec import JSON, EncodedResult, decode_result, encode_result
+from ..results.errors import ObjectNotFound
+from ..results.integrity import check_bytes, missing, sha256_of
+from ..results.refs import ResultRef, object_key
+from ..results.sinks import open_store
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
-from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus
+from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
 from .signals import Skip, TaskTimeout
 from .text import exception_text, readable_text
 
@@ -85,10 +89,26 @@ def input_failure(
 
 
 def outcome_value(outcome: Outcome) -> Any:
-    """The decoded result of an upstream outcome (None if it produced no result)."""
+    """The value of an upstream outcome: decoded from its bytes, or the stored result's value
+    held in memory (None if it produced no result)."""
     if outcome.result is None:
-        return None
+        return outcome.value
     return decode_result(outcome.result.format, outcome.result.data)
+
+
+def stored_value(source: Stored) -> Any:
+    """A stored input's value, read here from its store: missing bytes, or bytes whose size or
+    sha256 differ from the reference, raise ``ResultCorrupted`` (a pickle's signature over
+    that sha256 was checked by the driver that sent the reference)."""
+    ref = source.reference
+    try:
+        data = open_store(ref.store, source.options).get(ref.key)
+    except ObjectNotFound:
+        raise missing(ref) from None
+    check_bytes(ref, data)
+    if ref.compression is not None:
+        raise ValueError(f"result {ref.key!r}: compression {ref.compression!r} is not supported here")
+    return decode_result(ref.format, data)
 
 
 def run_invocation(
@@ -159,26 +179,70 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
     except Exception as exc:
         value_type = readable_text(qualified_name(type(value)))
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
-        error = ErrorInfo(
-            type="ledgerflow.ResultNotSerializable",
-            message=f"{message}: {exception_text(exc)}",
-            traceback=error_info(exc).traceback,
-        )
-        return failed_outcome(
-            invocation.task_key,
-            invocation.attempt,
-            error,
-            is_retryable=False,
-            started_at=started_at,
-            worker=worker,
-        )
+        error_type = "ledgerflow.ResultNotSerializable"
+        return _not_stored(invocation, error_type, message, exc, started_at, worker, is_retryable=False)
+    reference = None
+    if _goes_to_store(invocation, encoded):
+        try:
+            reference = _store(invocation, encoded)
+        except Exception as exc:  # fsspec backends raise anything (OSError, botocore errors...)
+            message = (
+                f"task {invocation.task_key!r}: its result could not be written to {invocation.sink.url}"
+            )
+            is_retryable = isinstance(exc, invocation.retry_on)  # a store away: as the task's own errors
+            error_type = "ledgerflow.ResultNotWritten"
+            return _not_stored(
+                invocation, error_type, message, exc, started_at, worker, is_retryable=is_retryable
+            )
     return Outcome(
         task_key=invocation.task_key,
         attempt=invocation.attempt,
         status=OutcomeStatus.SUCCEEDED,
         started_at=started_at,
         finished_at=datetime.now(UTC),
-        result=encoded,
+        result=encoded if reference is None else None,
+        reference=reference,
+        value=value if reference is not None else None,
+        length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
+        worker=worker,
+    )
+
+
+def _goes_to_store(invocation: Invocation, encoded: EncodedResult) -> bool:
+    """Whether the result is written here: a store is set and it is not small JSON."""
+    sink = invocation.sink
+    is_inline = encoded.format == JSON and len(encoded.data) <= sink.inline_limit
+    return sink.url is not None and not is_inline
+
+
+def _store(invocation: Invocation, encoded: EncodedResult) -> ResultRef:
+    """Write the result to the sink's store under an attempt-scoped, content-named key."""
+    sha256 = sha256_of(encoded.data)
+    key = object_key(invocation.run_id, invocation.task_key, invocation.attempt, sha256)
+    store = invocation.sink.store()
+    store.put(key, encoded.data)
+    return ResultRef(store.url, key, encoded.format, len(encoded.data), sha256)
+
+
+def _not_stored(
+    invocation: Invocation,
+    error_type: str,
+    message: str,
+    exc: Exception,
+    started_at: datetime,
+    worker: str,
+    *,
+    is_retryable: bool,
+) -> Outcome:
+    error = ErrorInfo(
+        type=error_type, message=f"{message}: {exception_text(exc)}", traceback=error_info(exc).traceback
+    )
+    return failed_outcome(
+        invocation.task_key,
+        invocation.attempt,
+        error,
+        is_retryable=is_retryable,
+        started_at=started_at,
         worker=worker,
     )
 

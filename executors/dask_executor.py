@@ -6,8 +6,12 @@ bodies in turn and returns their outcomes as a list. The chunk is pickled by us
 workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
 task depending on the upstream Dask future and reads (upstream outcomes, position)
-on the worker: data moves worker to worker. A background thread collects completions
-with ``distributed.as_completed`` and sets the futures.
+on the worker: data moves worker to worker. A Dask task whose results may go to an object
+store has a small follower that strips its outcomes of the values the workers wrote (see
+``ResultSink``): the driver fetches only those light outcomes, while downstream tasks take
+the full ones from Dask memory. A ``Stored`` input is read from its store on the worker.
+A background thread collects completions with ``distributed.as_completed`` and sets the
+futures.
 """
 
 import dataclasses
@@ -26,6 +30,8 @@ from typing import Any, NamedTuple, Self
 import cloudpickle
 import distributed
 
+from ..results.refs import public_url
+from ..results.sinks import ResultSink
 from .body import (
     failed_outcome,
     input_failure,
@@ -33,8 +39,8 @@ from .body import (
 )
 from .context import CANCELLED_ERROR
 from .dask_failures import dask_failure, not_serializable
-from .dask_worker import Payload, run_members
-from .invocation import ErrorInfo, Invocation, Outcome, Value
+from .dask_worker import Payload, light_outcomes, run_members
+from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored, Value
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ class _Member(NamedTuple):
     task_key: str
     attempt: int
     payload: Payload
+    stores_results: bool  # its result may go to an object store (else to the driver, whole)
 
 
 _Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
@@ -68,9 +75,11 @@ class _Package(NamedTuple):
 
 @dataclasses.dataclass(slots=True)
 class _Pending:
-    """A submitted Dask task and the futures waiting for its outcomes."""
+    """A submitted Dask task, the small task that strips its outcomes for the driver (or the
+    task itself, when no result goes to an object store), and the futures waiting for them."""
 
     dask_future: distributed.Future[Any]
+    light_future: distributed.Future[Any]
     members: list[_Member]
     started_at: datetime
     resources: dict[str, float]
@@ -157,10 +166,10 @@ class DaskExecutor:
         with self._lock:
             entries = [e for key, e in self._pending.items() if _run_of(e) == run_id]
             for entry in entries:
-                del self._pending[str(entry.dask_future.key)]
+                del self._pending[str(entry.light_future.key)]
         if not entries:
             return
-        self._client.cancel([entry.dask_future for entry in entries])
+        self._client.cancel(_dask_futures(entries))
         for entry in entries:
             self._fail(entry, CANCELLED_ERROR, "its run was cancelled")
         logger.info("run %s: cancelled %d Dask tasks", run_id, len(entries))
@@ -181,7 +190,7 @@ class DaskExecutor:
         for entry in pending:
             self._fail(entry, "ledgerflow.ExecutorClosed", "the Dask executor was closed first")
         if pending:
-            self._client.cancel([entry.dask_future for entry in pending])
+            self._client.cancel(_dask_futures(pending))
         self._has_work.set()
         self._collector.join(timeout=5)
         self._links.clear()
@@ -209,12 +218,15 @@ class DaskExecutor:
                 if isinstance(source, Value):
                     values[key] = source.value
                     continue
+                if isinstance(source, Stored):  # read on the worker, not via the driver
+                    values[key] = source
+                    continue
                 link = self._links.get(source)
                 if link is not None and not _is_without_result(source):
                     upstreams[str(link[0].key)] = link[0]
                     links[key] = (str(link[0].key), link[1])
                 else:  # not ours (or released): its value travels with the invocation
-                    values[key] = outcome_value(source.result())
+                    values[key] = _unlinked_value(source.result(), invocation.sink)
         except Exception as exc:
             future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
             return None
@@ -228,9 +240,11 @@ class DaskExecutor:
             invocation.timeout,
             invocation.retry_on,
             invocation.masked,
+            invocation.sink,
         )
         payload = (fields, values, links)
-        return _Member(future, invocation.task_key, invocation.attempt, payload), upstreams
+        stores = invocation.sink.url is not None
+        return _Member(future, invocation.task_key, invocation.attempt, payload, stores), upstreams
 
     def _chunks(self, members: list[_Member]) -> list[list[_Member]]:
         if len(members) == 1:
@@ -291,19 +305,35 @@ class DaskExecutor:
                 for member in (member for package in group for member in package.members):
                     member.future.set_result(dask_failure(member.task_key, member.attempt, exc, started_at))
                 continue
-            for package, dask_future in zip(group, dask_futures, strict=True):
-                self._track(package, dask_future, started_at)
+            followed = [i for i, package in enumerate(group) if _stores_results(package)]
+            light_futures = self._client.map(
+                light_outcomes,
+                [dask_futures[i] for i in followed],
+                key=[f"{group[i].key}-light" for i in followed],
+                pure=False,
+            )  # the driver fetches the outcomes without the values (they stay in Dask memory)
+            lights = dict(zip(followed, light_futures, strict=True))
+            for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
+                self._track(package, dask_future, lights.get(i, dask_future), started_at)
             if resources:
                 self._watch_resources()
 
-    def _track(self, package: _Package, dask_future: distributed.Future[Any], started_at: datetime) -> None:
+    def _track(
+        self,
+        package: _Package,
+        dask_future: distributed.Future[Any],
+        light_future: distributed.Future[Any],
+        started_at: datetime,
+    ) -> None:
         unmet_since = time.monotonic() if package.resources else None
-        entry = _Pending(dask_future, package.members, started_at, dict(package.resources), unmet_since)
+        entry = _Pending(
+            dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since
+        )
         with self._lock:
-            self._pending[package.key] = entry
+            self._pending[str(light_future.key)] = entry
         for position, member in enumerate(package.members):
             self._links[member.future] = (dask_future, position)
-        self._completions.add(dask_future)
+        self._completions.add(light_future)
         self._has_work.set()
 
     def _collect(self) -> None:
@@ -382,9 +412,9 @@ class DaskExecutor:
         if now - entry.unmet_since < self._resource_timeout:
             return
         with self._lock:
-            if self._pending.pop(str(entry.dask_future.key), None) is None:
+            if self._pending.pop(str(entry.light_future.key), None) is None:
                 return
-        self._client.cancel(entry.dask_future)
+        self._client.cancel(_dask_futures([entry]))
         wanted = ", ".join(f"{name}={amount:g}" for name, amount in entry.resources.items())
         offered = "; ".join(f"{address}: {offer or 'none'}" for address, offer in offers.items())
         reason = (
@@ -404,6 +434,26 @@ def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
     return all(offer.get(name, 0) >= amount for name, amount in wanted.items())
 
 
+def _stores_results(package: _Package) -> bool:
+    return any(member.stores_results for member in package.members)
+
+
+def _dask_futures(entries: Sequence[_Pending]) -> list[distributed.Future[Any]]:
+    """The Dask futures of the entries: their tasks and, where there is one, its follower."""
+    futures = [entry.dask_future for entry in entries]
+    return futures + [entry.light_future for entry in entries if entry.light_future is not entry.dask_future]
+
+
 def _is_without_result(future: Future[Outcome]) -> bool:
     """True if an upstream future ended without a result (FAILED or SKIPPED)."""
-    return future.done() and future.result().result is None
+    return future.done() and future.result().status is not OutcomeStatus.SUCCEEDED
+
+
+def _unlinked_value(outcome: Outcome, sink: ResultSink) -> Any:
+    """The value of an upstream outcome not in this cluster's memory: decoded from its bytes,
+    or read from its store on the worker (a light outcome holds only the reference)."""
+    reference = outcome.reference
+    if reference is None or outcome.value is not None:
+        return outcome_value(outcome)
+    is_the_sinks = sink.url is not None and public_url(sink.url) == reference.store
+    return Stored(reference, sink.options if is_the_sinks else {})

@@ -12,8 +12,16 @@ from typing import Any
 import distributed
 
 from .arguments import resolve_arguments
-from .body import error_info, failed_outcome, input_failure, local_worker, outcome_value, run_invocation
-from .invocation import ErrorInfo, Invocation, Outcome
+from .body import (
+    error_info,
+    failed_outcome,
+    input_failure,
+    local_worker,
+    outcome_value,
+    run_invocation,
+    stored_value,
+)
+from .invocation import ErrorInfo, Invocation, Outcome, Stored
 
 # What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
 # pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
@@ -45,17 +53,27 @@ def _run_member(
     worker: str,
 ) -> Outcome:
     fields, values, links = payload
-    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on, masked = fields
+    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on, masked, sink = fields
     invocation = Invocation(
-        run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on, masked=masked
-    )
+        run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on, masked=masked,
+        sink=sink,
+    )  # fmt: skip
     try:
+        for key, value in values.items():
+            if isinstance(value, Stored):  # a resumed run's upstream: read here, not via the driver
+                values[key] = stored_value(value)
         for key, (dask_key, position) in links.items():
             values[key] = outcome_value(upstreams[dask_key][position])
         args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
     except Exception as exc:
         return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
     return run_invocation(invocation, args, kwargs, worker=worker)
+
+
+def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
+    """On a worker: a chunk's outcomes without the values of stored results, for the driver
+    (the full outcomes stay in Dask memory for the downstream tasks)."""
+    return [outcome.light() for outcome in outcomes]
 
 
 def _not_loadable(task_key: str, attempt: int, exc: Exception, started_at: datetime, worker: str) -> Outcome:

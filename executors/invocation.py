@@ -2,12 +2,14 @@
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ..results.codec import EncodedResult
+from ..results.refs import ResultRef
+from ..results.sinks import IN_DATABASE, ResultSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +32,18 @@ class Value:
     value: Any
 
 
-# For each upstream task key named by an ``Upstream`` placeholder: either a future this
-# executor returned earlier (its data stays where it is) or a ``Value``.
-Input = Future["Outcome"] | Value
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An input the executor reads from an object store itself, where the task runs (e.g. a
+    resumed run's upstream), checked against its ``reference`` (size and sha256)."""
+
+    reference: ResultRef
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # fsspec's, never shown
+
+
+# For each upstream task key named by an ``Upstream`` placeholder: a future this executor
+# returned earlier (its data stays where it is), a ``Value``, or a ``Stored`` result.
+Input = Future["Outcome"] | Value | Stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,7 @@ class Invocation:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     resources: Mapping[str, float] = field(default_factory=dict)
     masked: tuple[str, ...] = ()  # texts (the run's secrets) shown as *** where output is echoed
+    sink: ResultSink = IN_DATABASE  # where the result goes (the database: back to the driver)
 
     @property
     def idempotency_key(self) -> str:
@@ -102,13 +114,20 @@ class Outcome:
     status: OutcomeStatus
     started_at: datetime
     finished_at: datetime
-    result: EncodedResult | None = None
+    result: EncodedResult | None = None  # the encoded result, when it travels to the driver
+    reference: ResultRef | None = None  # or where the executor stored it
+    value: Any = field(default=None, repr=False, compare=False)  # a stored result's value, in memory
+    length: int | None = None  # a stored list or tuple's length (a dynamic map's, over it)
     error: ErrorInfo | None = None
     is_retryable: bool = False  # the error matched the invocation's retry_on
     infrastructure: bool = False  # the executor, not the task, failed (see INFRASTRUCTURE_FAILURES)
     skip_reason: str | None = None
     worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
     logs: tuple[LogLine, ...] = ()  # what the body printed and logged, in order (bounded)
+
+    def light(self) -> "Outcome":
+        """This outcome without the in-memory value of a stored result (what the driver needs)."""
+        return self if self.value is None else replace(self, value=None)
 
     @property
     def duration(self) -> float:

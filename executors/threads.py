@@ -7,10 +7,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Self
 
+from ..results.refs import ResultRef
 from .arguments import resolve_arguments
-from .body import failed_outcome, input_failure, outcome_value, run_invocation
+from .body import failed_outcome, input_failure, outcome_value, run_invocation, stored_value
 from .context import CANCELLED_ERROR, forget_cancelled, is_cancelled, mark_cancelled
-from .invocation import ErrorInfo, Invocation, Outcome, Value
+from .invocation import ErrorInfo, Invocation, Outcome, Stored, Value
 
 
 class ThreadExecutor:
@@ -27,7 +28,7 @@ class ThreadExecutor:
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="ledgerflow")
         self._is_closing = False
         # Per run: upstream future -> its decoded value, shared by every downstream task.
-        self._decoded: dict[str, dict[Future[Outcome], Any]] = {}
+        self._decoded: dict[str, dict[Future[Outcome] | ResultRef, Any]] = {}
 
     def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
         """Start the invocations on the pool; each future resolves to an ``Outcome``."""
@@ -86,6 +87,10 @@ class ThreadExecutor:
         for key, source in invocation.inputs.items():
             if isinstance(source, Value):
                 values[key] = source.value
+            elif isinstance(source, Stored):
+                if source.reference not in decoded:
+                    decoded[source.reference] = stored_value(source)
+                values[key] = decoded[source.reference]
             elif source in decoded:
                 values[key] = decoded[source]
             else:

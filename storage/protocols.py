@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.core.events import Event, NewEvent
+from ..results.refs import ResultRef
 from .records import (
     CancelRequest,
     DecideFires,
@@ -247,6 +248,20 @@ class ResultStore(Protocol):
     def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
         """Decode checked bytes: a pickle whose signature does not match this store's key is
         refused (``ResultRefused``); one that cannot be loaded here raises ``ResultNotLoadable``."""
+        ...
+
+    def sign_reference(self, sha256: str) -> str:
+        """The signature of a pickle in an object store, over its sha256 (recorded in its event)."""
+        ...
+
+    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
+        """Refuse (``ResultRefused``) a pickle in an object store whose signature over its
+        sha256 does not match."""
+        ...
+
+    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+        """Decode an object store's checked bytes (a pickle's signature over its sha256 must
+        match: ``ResultRefused``)."""
         ...
 
 

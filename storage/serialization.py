@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results.codec import JSON, PICKLE, decode_result
+from ..results.refs import ResultRef
 from .errors import ResultNotLoadable, ResultRefused, StorageError
 from .protocols import StoredResult
 
@@ -54,6 +55,41 @@ def load_signed(key: bytes, ref: str, fmt: str, data: bytes, signature: str | No
         raise
     except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
         raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
+
+
+def sign_reference(key: bytes, sha256: str) -> str:
+    """The signature of a pickle an executor wrote to an object store: over its sha256 (the
+    driver never holds its bytes, and the key never leaves the driver)."""
+    return sign(key, _reference_message(sha256))
+
+
+def check_reference(key: bytes, ref: ResultRef, signature: str | None) -> None:
+    """Raise ``ResultRefused`` for a pickle in an object store whose ``signature`` (over its
+    sha256) does not match ``key``: bytes that match that sha256 are then the ones a holder
+    of the key recorded."""
+    if ref.format == PICKLE and not is_signature_valid(key, _reference_message(ref.sha256), signature):
+        logger.warning("refused result %s in %s: bad signature", ref.key, ref.store)
+        raise ResultRefused(ref.key)
+
+
+def decode_referenced(key: bytes, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+    """Decode an object store's bytes, already checked against ``ref``'s sha256 (a pickle's
+    ``signature`` is checked first)."""
+    check_reference(key, ref, signature)
+    return _decoded(ref, data)
+
+
+def _decoded(ref: ResultRef, data: bytes) -> Any:
+    try:
+        return decode_result(ref.format, data)
+    except StorageError:
+        raise
+    except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
+        raise ResultNotLoadable(ref.key, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _reference_message(sha256: str) -> bytes:
+    return f"ledgerflow result sha256:{sha256}".encode()
 
 
 def load_result_key(home: Path) -> bytes:

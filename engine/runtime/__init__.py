@@ -27,6 +27,7 @@ from ..flow import TracedFlow
 from ..hooks import HookRegistry
 from ..lease import LeaseKeeper
 from ..recorder import EventListener
+from ..result_storage import ResultPlacement
 from .completions import Completions
 from .host import RunHost
 from .loop import drive, new_completions
@@ -59,6 +60,7 @@ class RunPorts:
     limits: ConcurrencyLimits | None = None
     cancels: CancelSource | None = None
     clock: Clock = field(default_factory=SystemClock)
+    placement: ResultPlacement = field(default_factory=ResultPlacement)  # where results are stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,5 +115,5 @@ def _host(run: RunToDrive, ports: RunPorts, completions: "Completions[RunHost]")
         machine=machine, traced=traced, log=ports.log, results=ports.results,
         executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
         on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
-        task_logs=run.task_logs, cancels=ports.cancels,
+        task_logs=run.task_logs, cancels=ports.cancels, placement=ports.placement,
     )  # fmt: skip

@@ -63,6 +63,7 @@ from ..flow import TracedFlow
 from ..hooks import HookRegistry, deliver, hook_context
 from ..lease import LeaseKeeper
 from ..recorder import EventListener, RunRecorder
+from ..result_storage import IN_DATABASE, ResultPlacement
 from .answers import UNUSABLE_RESULT, cache_answers, measure_map
 from .completions import Completions
 from .inputs import RunInputs
@@ -96,6 +97,7 @@ class RunHost:
         limits: ConcurrencyLimits | None = None,
         task_logs: TaskLogSink | None = None,
         cancels: CancelSource | None = None,
+        placement: ResultPlacement = IN_DATABASE,
     ) -> None:
         self.machine = machine
         self.run_id = machine.run_id
@@ -109,7 +111,9 @@ class RunHost:
             run_id=self.run_id, seq=machine.live_view().seq, log=log, results=results, owner=owner,
             lease=lease, task_logs=task_logs, on_events=on_events,
         )  # fmt: skip
-        self.inputs = RunInputs(traced, machine, results, self._recorder)
+        self.inputs = RunInputs(traced, machine, results, self._recorder, placement)
+        self._sign_reference = results.sign_reference
+        self._inline_limit = placement.inline_limit
         self._hooks = HookRegistry(traced)
         self._redact = traced.secrets.redact
         self._hook_pool: ThreadPoolExecutor | None = None
@@ -142,7 +146,7 @@ class RunHost:
                 stimuli.append(HookDelivered(result[0].value, result[1]))
                 continue
             self._recorder.keep_logs(result)  # a stale attempt's output is still what it printed
-            ended, stored = attempt_ended(self.run_id, result)
+            ended, stored = attempt_ended(self.run_id, result, self._inline_limit, self._sign_reference)
             if stored is not None:
                 self._results[stored.ref] = stored
             stimuli.append(ended)

@@ -3,13 +3,15 @@
 from concurrent.futures import Future
 from typing import Any
 
-from ...executors.invocation import Input, Invocation, Outcome, Value
+from ...executors.invocation import Input, Invocation, Outcome, Stored, Value
 from ...results.codec import decode_result
+from ...results.refs import ResultRef
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
 from ..core.machine import RunMachine
 from ..flow import TracedFlow
 from ..recorder import RunRecorder
+from ..result_storage import ResultPlacement
 from ..result_values import load_result
 from ..tracing import TaskCall
 
@@ -23,9 +25,15 @@ class RunInputs:
     """
 
     def __init__(
-        self, traced: TracedFlow, machine: RunMachine, results: ResultStore, recorder: RunRecorder
+        self,
+        traced: TracedFlow,
+        machine: RunMachine,
+        results: ResultStore,
+        recorder: RunRecorder,
+        placement: ResultPlacement,
     ) -> None:
         self._traced = traced
+        self._placement = placement
         self._machine = machine
         self._results = results
         self._recorder = recorder
@@ -72,6 +80,7 @@ class RunInputs:
             retry_on=task.retry_on,
             resources=task.resources,
             masked=self._traced.secrets.texts,
+            sink=self._placement.sink(task.result_storage, self._traced.result_storage),
         )
 
     def load_if_succeeded(self, key: str) -> Any:
@@ -84,10 +93,17 @@ class RunInputs:
         pending = self._recorder.pending_result(payload["ref"]) if payload and "ref" in payload else None
         if pending is not None:  # recorded in this round, not yet written to the store
             return decode_result(pending.format, pending.data)
-        return load_result(payload, self._results)
+        return load_result(payload, self._results, self._placement.open)
 
     def _input(self, key: str) -> Input:
         if not self._machine.task(key).state.is_success:
             return Value(None)  # a failed or skipped upstream of an all_finished/any_failed task
         handle = self.handles.get(key)
-        return handle if handle is not None else Value(self.load(key))
+        if handle is not None:
+            return handle
+        payload = self._machine.task(key).result
+        if payload is not None and "store" in payload:  # read where the task runs, not here
+            ref = ResultRef.from_payload(payload)
+            self._results.check_reference(ref, payload.get("signature"))
+            return Stored(ref, self._placement.options_for(ref.store))
+        return Value(self.load(key))

@@ -1,27 +1,30 @@
 """An attempt's outcome as the machine is told it, and the result it stores."""
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from ...executors.context import CANCELLED_ERROR
 from ...executors.invocation import Outcome, OutcomeStatus
+from ...results.codec import JSON, PICKLE
 from ...results.integrity import sha256_of
 from ...results.refs import DATABASE, ResultRef, database_key
 from ...storage.protocols import StoredResult
 from ..core.stimuli import AttemptEnded
 
-INLINE_LIMIT = 1024  # bytes of JSON a result may have to travel inside its event
 
-
-def attempt_ended(run_id: str, outcome: Outcome) -> tuple[AttemptEnded, StoredResult | None]:
-    """The stimulus of an outcome, and its result to store (None: inline or no result)."""
+def attempt_ended(
+    run_id: str, outcome: Outcome, inline_limit: int, sign_reference: Callable[[str], str]
+) -> tuple[AttemptEnded, StoredResult | None]:
+    """The stimulus of an outcome, and its result to store (None: inline, stored by the
+    executor, or no result); ``sign_reference`` signs the sha256 of a pickle an executor stored."""
     payload: dict[str, Any] = {"attempt": outcome.attempt, "duration": round(outcome.duration, 6)}
     if outcome.worker:
         payload["worker"] = outcome.worker
     stored = None
     if outcome.status is OutcomeStatus.SUCCEEDED:
-        payload["result"], stored = result_payload(run_id, outcome)
+        payload["result"], stored = result_payload(run_id, outcome, inline_limit, sign_reference)
     elif outcome.status is OutcomeStatus.SKIPPED:
         payload["reason"] = outcome.skip_reason or ""
     else:
@@ -39,11 +42,21 @@ def attempt_ended(run_id: str, outcome: Outcome) -> tuple[AttemptEnded, StoredRe
     return ended, stored
 
 
-def result_payload(run_id: str, outcome: Outcome) -> tuple[dict[str, Any], StoredResult | None]:
-    """Small JSON results travel inline; others are stored and referenced by the event."""
+def result_payload(
+    run_id: str, outcome: Outcome, inline_limit: int, sign_reference: Callable[[str], str]
+) -> tuple[dict[str, Any], StoredResult | None]:
+    """Small JSON results travel inline; a result the executor stored is referenced with its
+    store, size and sha256 (a pickle's reference signed); others go to the database."""
+    if outcome.reference is not None:
+        reference = outcome.reference.to_payload()
+        if outcome.reference.format == PICKLE:
+            reference["signature"] = sign_reference(outcome.reference.sha256)
+        if outcome.length is not None:  # a map over it needs no load of it
+            reference["length"] = outcome.length
+        return reference, None
     encoded = outcome.result
     assert encoded is not None
-    if encoded.format == "json" and len(encoded.data) <= INLINE_LIMIT:
+    if encoded.format == JSON and len(encoded.data) <= inline_limit:
         return {"inline": orjson.loads(encoded.data)}, None
     key = database_key(run_id, outcome.task_key, outcome.attempt)
     ref = ResultRef(DATABASE, key, encoded.format, len(encoded.data), sha256_of(encoded.data))

@@ -51,6 +51,7 @@ def test_upstream_data_moves_worker_to_worker(
     (echo_key,) = [key for key in graph if key.startswith("lf-echo-")]
     (where_key,) = graph[echo_key]
     assert where_key.startswith("lf-where-")  # the Dask task read the upstream future
+    assert f"{echo_key}-light" not in graph  # no object store: no follower stripping values
     dask_executor.release("run-d")
 
 

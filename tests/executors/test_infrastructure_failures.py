@@ -21,6 +21,7 @@ from ledgerflow.engine.task import Task
 from ledgerflow.executors.body import error_info, failed_outcome
 from ledgerflow.executors.dask_failures import dask_failure
 from ledgerflow.executors.invocation import Outcome
+from ledgerflow.results.sinks import INLINE_LIMIT
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 KILLED = KilledWorker("t", SimpleNamespace(address="tcp://w:1"), 3)
@@ -38,7 +39,9 @@ LOST: list[BaseException] = [
 
 def recorded(task: Task[..., int], outcome: Outcome) -> tuple[EventType, dict[str, Any]]:
     """The event the engine records for the outcome of an attempt of ``task``."""
-    return ending_event(attempt_ended("r", outcome)[0], TaskPolicy(task.retry), NOW, cancel_reason=None)
+    return ending_event(
+        attempt_ended("r", outcome, INLINE_LIMIT, str)[0], TaskPolicy(task.retry), NOW, cancel_reason=None
+    )
 
 
 @pytest.mark.parametrize("exc", LOST, ids=lambda exc: type(exc).__name__)

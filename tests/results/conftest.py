@@ -2,7 +2,8 @@
 s3fs against moto's S3 API server on loopback, started once per session."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,23 @@ def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         return ObjectStore(f"memory://results-{uuid.uuid4().hex[:12]}/prefix")
     bucket = request.getfixturevalue("s3_bucket")
     return ObjectStore(f"s3://{bucket}/prefix", s3_options(request.getfixturevalue("s3_endpoint")))
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store's URL and the fsspec options to open it with."""
+
+    url: str
+    options: Mapping[str, Any]
+
+    def objects(self) -> ObjectStore:
+        return ObjectStore(self.url, self.options)
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """An empty store on a local directory (file://) or on S3 (moto's server)."""
+    if request.param == "file":
+        return Store(f"file://{tmp_path}/results", {})
+    bucket = request.getfixturevalue("s3_bucket")
+    return Store(f"s3://{bucket}/prefix", s3_options(request.getfixturevalue("s3_endpoint")))
