@@ -253,6 +253,9 @@ class RunMachine:
                 self._emit(MeasureMaps(step.expand))
                 return
             if step.is_finished:
+                if self._due_back:  # the slots go back before the run's end is written
+                    self._emit(WakeAt(self._now))
+                    return
                 self._finish()
                 return
             due = [key for key, when in step.retry_due.items() if when <= self._now]

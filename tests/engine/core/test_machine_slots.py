@@ -99,16 +99,20 @@ def test_a_task_waiting_for_its_retry_holds_no_slot() -> None:
     ]
 
 
-def test_the_slots_of_a_finished_run_go_back_after_its_last_write() -> None:
+def test_a_finished_run_gives_its_slots_back_before_its_end_is_written() -> None:
     machine = machine_of(chain_graph("a"), {"a": DB}, has_limits=True)
     machine.handle([START], NOW)
     machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)
     at = later(1)
     assert machine.handle([success("a")], at) == [
-        appended(event("a", "task.succeeded", succeeded_payload(), at), event(None, "run.succeeded", at=at)),
-        Finished(RunState.SUCCEEDED),
+        appended(event("a", "task.succeeded", succeeded_payload(), at)),
+        WakeAt(at),  # write the task's end first
     ]
     assert machine.handle([Written("h")], at) == [ReleaseSlots(("a",))]
+    assert machine.handle([TimePassed()], at) == [
+        appended(event(None, "run.succeeded", at=at)),
+        Finished(RunState.SUCCEEDED),
+    ]
 
 
 def test_without_limits_no_slot_is_asked_for() -> None:
