@@ -7,23 +7,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ..results.refs import ResultRef
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import ResultNotFound, StorageError
 from .protocols import StoredBytes, StoredResult
-from .serialization import (
-    check_reference,
-    decode_referenced,
-    load_signed,
-    sign_reference,
-    signature_for,
-)
+from .serialization import SignedResults, signature_for
 
 _RESULTS = schema.results
 
 
-class SqlResultStore:
+class SqlResultStore(SignedResults):
     """A ``ResultStore`` on a SQLAlchemy engine; ``key`` signs and checks pickles."""
 
     def __init__(self, engine: sa.Engine, key: bytes) -> None:
@@ -88,20 +81,3 @@ class SqlResultStore:
         if row is None:
             raise ResultNotFound(ref)
         return StoredBytes(bytes(row.data), row.signature)
-
-    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
-        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
-        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
-        return load_signed(self._key, ref, format, stored.data, stored.signature)
-
-    def sign_reference(self, sha256: str) -> str:
-        """The signature of a pickle an executor wrote to an object store (over its sha256)."""
-        return sign_reference(self._key, sha256)
-
-    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
-        """Raise ``ResultRefused`` for a pickle in an object store signed with another key."""
-        check_reference(self._key, ref, signature)
-
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
-        """Decode an object store's bytes, already checked against ``ref``'s sha256."""
-        return decode_referenced(self._key, ref, data, signature)

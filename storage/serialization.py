@@ -12,7 +12,7 @@ from typing import Any
 from ..results.codec import JSON, PICKLE, decode_result
 from ..results.refs import ResultRef
 from .errors import ResultNotLoadable, ResultRefused, StorageError
-from .protocols import StoredResult
+from .protocols import StoredBytes, StoredResult
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,30 @@ def _decoded(ref: ResultRef, data: bytes) -> Any:
 
 def _reference_message(sha256: str) -> bytes:
     return f"ledgerflow result sha256:{sha256}".encode()
+
+
+class SignedResults:
+    """What every result store does with its signing ``_key``: decode checked bytes (a pickle's
+    signature checked first) and sign and check the references of pickles in object stores."""
+
+    _key: bytes
+
+    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
+        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
+        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
+        return load_signed(self._key, ref, format, stored.data, stored.signature)
+
+    def sign_reference(self, sha256: str) -> str:
+        """The signature of a pickle an executor wrote to an object store (over its sha256)."""
+        return sign_reference(self._key, sha256)
+
+    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
+        """Raise ``ResultRefused`` for a pickle in an object store signed with another key."""
+        check_reference(self._key, ref, signature)
+
+    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+        """Decode an object store's bytes, already checked against ``ref``'s sha256."""
+        return decode_referenced(self._key, ref, data, signature)
 
 
 def load_result_key(home: Path) -> bytes:

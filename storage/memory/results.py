@@ -2,22 +2,14 @@
 SQL store uses (``storage.serialization``)."""
 
 from collections.abc import Sequence
-from typing import Any
 
-from ...results.refs import ResultRef
 from ..errors import ResultNotFound, StorageError
 from ..protocols import StoredBytes, StoredResult
-from ..serialization import (
-    check_reference,
-    decode_referenced,
-    load_signed,
-    sign_reference,
-    signature_for,
-)
+from ..serialization import SignedResults, signature_for
 from .tables import MemoryTables, StoredResultRow
 
 
-class MemoryResultStore:
+class MemoryResultStore(SignedResults):
     """A ``ResultStore`` in memory; ``key`` signs and checks pickles."""
 
     def __init__(self, tables: MemoryTables, key: bytes) -> None:
@@ -56,20 +48,3 @@ class MemoryResultStore:
         if row is None:
             raise ResultNotFound(ref)
         return StoredBytes(row.data, row.signature)
-
-    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
-        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
-        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
-        return load_signed(self._key, ref, format, stored.data, stored.signature)
-
-    def sign_reference(self, sha256: str) -> str:
-        """The signature of a pickle an executor wrote to an object store (over its sha256)."""
-        return sign_reference(self._key, sha256)
-
-    def check_reference(self, ref: ResultRef, signature: str | None) -> None:
-        """Raise ``ResultRefused`` for a pickle in an object store signed with another key."""
-        check_reference(self._key, ref, signature)
-
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
-        """Decode an object store's bytes, already checked against ``ref``'s sha256."""
-        return decode_referenced(self._key, ref, data, signature)
