@@ -10,6 +10,7 @@ from . import errors
 from .engine import notify
 from .engine.api import Engine
 from .engine.cache import inputs_hash
+from .engine.core.errors import LedgerflowError
 from .engine.core.events import Event, EventType
 from .engine.core.graph import Trigger
 from .engine.core.states import RunState, TaskState
@@ -21,7 +22,6 @@ from .engine.secrets import Secret
 from .engine.task import Task, task
 from .engine.tracing import unmapped
 from .engine.worker import Worker
-from .error_root import LedgerflowError
 from .executors import Cancelled, ThreadExecutor, checkpoint, context
 from .executors.signals import Skip
 from .results.errors import ResultCorrupted

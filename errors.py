@@ -8,7 +8,7 @@ neither the engine nor storage.
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .error_root import LedgerflowError
+from .engine.core.errors import LedgerflowError
 
 if TYPE_CHECKING:
     from .cli.errors import BadUsage, ParameterError

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 from rich.logging import RichHandler
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
 from . import (
     audit_commands,
     audit_diff_commands,

@@ -1,9 +1,9 @@
 """Errors of the command line, and the exit code each kind of error gets."""
 
+from ..engine.core.errors import LedgerflowError
 from ..engine.core.fire_times import InvalidSchedule
 from ..engine.errors import FlowDefinitionError, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
-from ..error_root import LedgerflowError
 from ..results.sinks import ResultStorageInvalid
 from ..storage import RunNotFound, ScheduleExists, ScheduleNotFound
 from ..storage.errors import ConnectionFailed, DatabaseNotFound, InvalidDatabaseURL, SchemaMissing

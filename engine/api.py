@@ -13,7 +13,6 @@ from typing import Any, Self
 
 from ..executors import Executor, make_executor
 from ..storage import ScheduleRecord, Storage, open_storage
-from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import RunSummary, TagUsage
 from .argument_digests import argument_digests
 from .audit_api import AuditAPI
@@ -30,7 +29,7 @@ from .hooks import settle_ended_run
 from .lease import LeaseKeeper
 from .recorder import EventListener
 from .result_storage import ResultPlacement
-from .result_values import load_result
+from .result_values import run_result_loader
 from .run import Run
 from .runtime import RunPorts, RunToDrive, drive_run
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
@@ -414,23 +413,7 @@ class Engine(AuditAPI):
         return backfill(self, name, start, end, max_runs=max_runs)
 
     def _loader(self, view: RunView) -> Callable[[Mapping[str, Any] | None], Any]:
-        """Loads results of this run; a pickle naming the flow's module imports it first."""
-
-        def load(payload: Mapping[str, Any] | None) -> Any:
-            try:
-                return load_result(payload, self.storage.results, self.results_placement.open)
-            except ResultNotLoadable:
-                if view.flow_ref is None:
-                    raise
-                try:
-                    load_flow(view.flow_ref)
-                except FlowNotFound:
-                    raise ResultNotLoadable(
-                        str((payload or {}).get("ref")), f"flow {view.flow_ref!r} is not importable"
-                    ) from None
-                return load_result(payload, self.storage.results, self.results_placement.open)
-
-        return load
+        return run_result_loader(view.flow_ref, self.storage.results, self.results_placement.open)
 
 
 _default: Engine | None = None

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from ..error_root import LedgerflowError
+from .core.errors import LedgerflowError
 
 if TYPE_CHECKING:
     from .core.fold import RunView

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
-from ..error_root import LedgerflowError
 from ..executors.text import exception_text
 from ..storage.protocols import LeasedLog
+from .core.errors import LedgerflowError
 from .core.events import Event, EventType, NewEvent
 from .core.fold import Folder, RunView
 from .core.hook_outbox import HookNames, HookOutbox

@@ -4,8 +4,8 @@ import logging
 import threading
 from typing import Self
 
-from ..error_root import LedgerflowError
 from ..storage.protocols import Leases
+from .core.errors import LedgerflowError
 
 logger = logging.getLogger(__name__)
 

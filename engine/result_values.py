@@ -1,12 +1,13 @@
 """A task's value from the result payload its event recorded: inline, or from the store."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..results.refs import ResultRef
 from ..storage.errors import ResultNotLoadable
 from ..storage.protocols import ResultStore
 from ..storage.result_reads import StoreOpener, read_checked
+from .flow_ref import FlowNotFound, load_flow
 
 
 def load_result(
@@ -26,3 +27,26 @@ def load_result(
     if ref.is_in_database:
         return results.decode(ref.key, ref.format, stored)
     return results.decode_referenced(ref, stored.data, payload.get("signature"))
+
+
+def run_result_loader(
+    flow_ref: str | None, results: ResultStore, open_store: StoreOpener | None
+) -> Callable[[Mapping[str, Any] | None], Any]:
+    """Loads the results of one run; a pickle naming the flow's module (``flow_ref``) imports
+    it first, so its classes unpickle."""
+
+    def load(payload: Mapping[str, Any] | None) -> Any:
+        try:
+            return load_result(payload, results, open_store)
+        except ResultNotLoadable:
+            if flow_ref is None:
+                raise
+            try:
+                load_flow(flow_ref)
+            except FlowNotFound:
+                raise ResultNotLoadable(
+                    str((payload or {}).get("ref")), f"flow {flow_ref!r} is not importable"
+                ) from None
+            return load_result(payload, results, open_store)
+
+    return load

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..error_root import LedgerflowError
+from .core.errors import LedgerflowError
 from .core.fold import RunView, TaskView
 from .core.graph import RESULT_REF
 from .core.states import RunState, TaskState

@@ -26,9 +26,9 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..error_root import LedgerflowError
 from ..storage import AppendConflict, FireRecord, ScheduleRecord
 from ..storage.names import check_name
+from .core.errors import LedgerflowError
 from .core.fire_times import DEFAULT_GRACE, Catchup, InvalidSchedule, due_fire_times, fire_run_id
 from .errors import FlowDefinitionError, InvalidParameter
 from .flow import Flow

@@ -7,11 +7,11 @@ import threading
 from pathlib import Path
 from typing import Self
 
-from ..error_root import LedgerflowError
 from ..executors import Executor
 from ..executors.text import exception_text
 from ..storage import AppendConflict
 from .api import Engine
+from .core.errors import LedgerflowError
 from .core.events import EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
 from .lease import LeaseLost

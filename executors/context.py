@@ -4,7 +4,7 @@ cancellation checkpoint ``lf.checkpoint()``."""
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
 
 # Runs cancelled in this process whose bodies may still run here (see ``ThreadExecutor``).
 _cancelled_runs: set[str] = set()

@@ -14,7 +14,6 @@ A background thread collects completions with ``distributed.as_completed`` and s
 futures.
 """
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -22,68 +21,40 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
 import cloudpickle
 import distributed
 
-from ..results.refs import public_url
-from ..results.sinks import ResultSink
 from .body import (
     failed_outcome,
     input_failure,
-    outcome_value,
 )
 from .context import CANCELLED_ERROR
 from .dask_failures import dask_failure, not_serializable
-from .dask_worker import Payload, light_outcomes, run_members
-from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored, Value
+from .dask_tasks import (
+    Member,
+    Package,
+    Pending,
+    Resources,
+    futures_of,
+    is_enough,
+    is_without_result,
+    run_of,
+    stores_results,
+    unlinked_value,
+)
+from .dask_worker import light_outcomes, run_members
+from .invocation import ErrorInfo, Invocation, Outcome, Stored, Value
 
 logger = logging.getLogger(__name__)
 
 _CHUNK_CAP = 200  # bodies per Dask task, at most
 _CHUNKS_PER_THREAD = 4  # enough chunks to keep every worker thread busy
 _THREADS_REFRESH = 5.0  # seconds between reads of the cluster's thread count
-
-
-class _Member(NamedTuple):
-    """One invocation inside a Dask task; ``payload`` is what the worker unpickles."""
-
-    future: Future[Outcome]
-    task_key: str
-    attempt: int
-    payload: Payload
-    stores_results: bool  # its result may go to an object store (else to the driver, whole)
-
-
-_Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
-
-
-class _Package(NamedTuple):
-    """One Dask task to submit: pickled members, the upstream Dask futures they read."""
-
-    key: str
-    headers: bytes
-    blob: bytes
-    upstreams: dict[str, distributed.Future[Any]]
-    resources: _Resources
-    members: list[_Member]
-
-
-@dataclasses.dataclass(slots=True)
-class _Pending:
-    """A submitted Dask task, the small task that strips its outcomes for the driver (or the
-    task itself, when no result goes to an object store), and the futures waiting for them."""
-
-    dask_future: distributed.Future[Any]
-    light_future: distributed.Future[Any]
-    members: list[_Member]
-    started_at: datetime
-    resources: dict[str, float]
-    unmet_since: float | None  # monotonic time since no worker offers the resources
 
 
 class DaskExecutor:
@@ -113,7 +84,7 @@ class DaskExecutor:
             self._client, self._owns_client = distributed.Client(self._cluster), True
         self._resource_timeout = resource_timeout
         self._lock = threading.Lock()
-        self._pending: dict[str, _Pending] = {}  # Dask key -> what waits for it
+        self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
         self._links: dict[Future[Outcome], tuple[distributed.Future[Any], int]] = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
         self._threads, self._threads_read_at = 1, -math.inf
@@ -138,8 +109,8 @@ class DaskExecutor:
         """Submit the invocations to Dask (batching independent ones); never blocks on them."""
         started_at = datetime.now(UTC)
         futures: list[Future[Outcome]] = []
-        groups: dict[tuple[int, _Resources], list[_Member]] = {}
-        packages: list[_Package] = []
+        groups: dict[tuple[int, Resources], list[Member]] = {}
+        packages: list[Package] = []
         for invocation in invocations:
             future: Future[Outcome] = Future()
             future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
@@ -164,12 +135,12 @@ class DaskExecutor:
         """Cancel the run's Dask tasks; their outcomes end cancelled at once. A body already
         running on a worker runs on (Dask cannot stop it) and its result is discarded."""
         with self._lock:
-            entries = [e for key, e in self._pending.items() if _run_of(e) == run_id]
+            entries = [e for key, e in self._pending.items() if run_of(e) == run_id]
             for entry in entries:
                 del self._pending[str(entry.light_future.key)]
         if not entries:
             return
-        self._client.cancel(_dask_futures(entries))
+        self._client.cancel(futures_of(entries))
         for entry in entries:
             self._fail(entry, CANCELLED_ERROR, "its run was cancelled")
         logger.info("run %s: cancelled %d Dask tasks", run_id, len(entries))
@@ -190,7 +161,7 @@ class DaskExecutor:
         for entry in pending:
             self._fail(entry, "ledgerflow.ExecutorClosed", "the Dask executor was closed first")
         if pending:
-            self._client.cancel(_dask_futures(pending))
+            self._client.cancel(futures_of(pending))
         self._has_work.set()
         self._collector.join(timeout=5)
         self._links.clear()
@@ -208,7 +179,7 @@ class DaskExecutor:
 
     def _prepare(
         self, invocation: Invocation, future: Future[Outcome], started_at: datetime
-    ) -> tuple[_Member, dict[str, distributed.Future[Any]]] | None:
+    ) -> tuple[Member, dict[str, distributed.Future[Any]]] | None:
         """The member to send and the Dask futures it reads; None if it failed already."""
         values: dict[str, Any] = {}
         links: dict[str, tuple[str, int]] = {}
@@ -222,11 +193,11 @@ class DaskExecutor:
                     values[key] = source
                     continue
                 link = self._links.get(source)
-                if link is not None and not _is_without_result(source):
+                if link is not None and not is_without_result(source):
                     upstreams[str(link[0].key)] = link[0]
                     links[key] = (str(link[0].key), link[1])
                 else:  # not ours (or released): its value travels with the invocation
-                    values[key] = _unlinked_value(source.result(), invocation.sink)
+                    values[key] = unlinked_value(source.result(), invocation.sink)
         except Exception as exc:
             future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
             return None
@@ -244,9 +215,9 @@ class DaskExecutor:
         )
         payload = (fields, values, links)
         stores = invocation.sink.url is not None
-        return _Member(future, invocation.task_key, invocation.attempt, payload, stores), upstreams
+        return Member(future, invocation.task_key, invocation.attempt, payload, stores), upstreams
 
-    def _chunks(self, members: list[_Member]) -> list[list[_Member]]:
+    def _chunks(self, members: list[Member]) -> list[list[Member]]:
         if len(members) == 1:
             return [members]
         per_chunk = math.ceil(len(members) / (_CHUNKS_PER_THREAD * self._total_threads()))
@@ -263,11 +234,11 @@ class DaskExecutor:
 
     def _package(
         self,
-        members: list[_Member],
+        members: list[Member],
         upstreams: dict[str, distributed.Future[Any]],
-        resources: _Resources,
+        resources: Resources,
         started_at: datetime,
-    ) -> list[_Package]:
+    ) -> list[Package]:
         """The Dask task(s) for ``members``; a member that cannot be pickled fails alone."""
         try:
             blob = cloudpickle.dumps([member.payload for member in members])
@@ -283,11 +254,11 @@ class DaskExecutor:
         label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
         key = f"lf-{label}-{self._token}-{next(self._counter)}"
         headers = pickle.dumps([(member.task_key, member.attempt) for member in members])
-        return [_Package(key, headers, blob, upstreams, resources, members)]
+        return [Package(key, headers, blob, upstreams, resources, members)]
 
-    def _send(self, packages: list[_Package], started_at: datetime) -> None:
+    def _send(self, packages: list[Package], started_at: datetime) -> None:
         """Submit the packages to Dask: one graph update per set of resources, not one per task."""
-        by_resources: dict[_Resources, list[_Package]] = {}
+        by_resources: dict[Resources, list[Package]] = {}
         for package in packages:
             by_resources.setdefault(package.resources, []).append(package)
         for resources, group in by_resources.items():
@@ -305,7 +276,7 @@ class DaskExecutor:
                 for member in (member for package in group for member in package.members):
                     member.future.set_result(dask_failure(member.task_key, member.attempt, exc, started_at))
                 continue
-            followed = [i for i, package in enumerate(group) if _stores_results(package)]
+            followed = [i for i, package in enumerate(group) if stores_results(package)]
             light_futures = self._client.map(
                 light_outcomes,
                 [dask_futures[i] for i in followed],
@@ -320,13 +291,13 @@ class DaskExecutor:
 
     def _track(
         self,
-        package: _Package,
+        package: Package,
         dask_future: distributed.Future[Any],
         light_future: distributed.Future[Any],
         started_at: datetime,
     ) -> None:
         unmet_since = time.monotonic() if package.resources else None
-        entry = _Pending(
+        entry = Pending(
             dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since
         )
         with self._lock:
@@ -361,7 +332,7 @@ class DaskExecutor:
         for member in entry.members:
             member.future.set_result(dask_failure(member.task_key, member.attempt, exc, entry.started_at))
 
-    def _fail(self, entry: _Pending, error_type: str, reason: str) -> None:
+    def _fail(self, entry: Pending, error_type: str, reason: str) -> None:
         for member in entry.members:
             error = ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback="")
             outcome = failed_outcome(
@@ -402,9 +373,9 @@ class DaskExecutor:
             return {}
         return {address: dict(info.get("resources") or {}) for address, info in workers.items()}
 
-    def _check_entry(self, entry: _Pending, offers: dict[str, dict[str, float]]) -> None:
+    def _check_entry(self, entry: Pending, offers: dict[str, dict[str, float]]) -> None:
         now = time.monotonic()
-        if any(_is_enough(offer, entry.resources) for offer in offers.values()):
+        if any(is_enough(offer, entry.resources) for offer in offers.values()):
             entry.unmet_since = None
             return
         if entry.unmet_since is None:
@@ -414,7 +385,7 @@ class DaskExecutor:
         with self._lock:
             if self._pending.pop(str(entry.light_future.key), None) is None:
                 return
-        self._client.cancel(_dask_futures([entry]))
+        self._client.cancel(futures_of([entry]))
         wanted = ", ".join(f"{name}={amount:g}" for name, amount in entry.resources.items())
         offered = "; ".join(f"{address}: {offer or 'none'}" for address, offer in offers.items())
         reason = (
@@ -423,37 +394,3 @@ class DaskExecutor:
         )
         logger.warning("Dask task %s: %s", entry.dask_future.key, reason)
         self._fail(entry, "ledgerflow.NoWorkerForResources", reason)
-
-
-def _run_of(entry: _Pending) -> str:
-    """The run of a pending Dask task (one batch holds invocations of one run)."""
-    return str(entry.members[0].payload[0][0])
-
-
-def _is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
-    return all(offer.get(name, 0) >= amount for name, amount in wanted.items())
-
-
-def _stores_results(package: _Package) -> bool:
-    return any(member.stores_results for member in package.members)
-
-
-def _dask_futures(entries: Sequence[_Pending]) -> list[distributed.Future[Any]]:
-    """The Dask futures of the entries: their tasks and, where there is one, its follower."""
-    futures = [entry.dask_future for entry in entries]
-    return futures + [entry.light_future for entry in entries if entry.light_future is not entry.dask_future]
-
-
-def _is_without_result(future: Future[Outcome]) -> bool:
-    """True if an upstream future ended without a result (FAILED or SKIPPED)."""
-    return future.done() and future.result().status is not OutcomeStatus.SUCCEEDED
-
-
-def _unlinked_value(outcome: Outcome, sink: ResultSink) -> Any:
-    """The value of an upstream outcome not in this cluster's memory: decoded from its bytes,
-    or read from its store on the worker (a light outcome holds only the reference)."""
-    reference = outcome.reference
-    if reference is None or outcome.value is not None:
-        return outcome_value(outcome)
-    is_the_sinks = sink.url is not None and public_url(sink.url) == reference.store
-    return Stored(reference, sink.options if is_the_sinks else {})

@@ -29,9 +29,7 @@ def not_serializable(task_key: str, attempt: int, exc: Exception, started_at: da
         f"or arguments cannot be pickled ({info.message})"
     )
     error = ErrorInfo("ledgerflow.InvocationNotSerializable", message, info.traceback)
-    return failed_outcome(
-        task_key, attempt, error, is_retryable=False, started_at=started_at, worker=None
-    )
+    return failed_outcome(task_key, attempt, error, is_retryable=False, started_at=started_at, worker=None)
 
 
 def dask_failure(task_key: str, attempt: int, exc: BaseException, started_at: datetime) -> Outcome:

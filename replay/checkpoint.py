@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 

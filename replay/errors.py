@@ -2,8 +2,8 @@
 
 from collections.abc import Sequence
 
+from ..engine.core.errors import LedgerflowError
 from ..engine.errors import UnknownTask
-from ..error_root import LedgerflowError
 
 
 class UnknownTaskKey(UnknownTask):

@@ -1,8 +1,8 @@
 """Results: their encoding, references, integrity checks and object stores.
 
 A neutral package below the executors, the engine and storage: it imports only the standard
-library, third-party libraries and ``ledgerflow.error_root``. ``ObjectStore`` is imported on
-first use (fsspec takes a while to import).
+library, third-party libraries and the root error (``ledgerflow.engine.core.errors``).
+``ObjectStore`` is imported on first use (fsspec takes a while to import).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..error_root import ResultNotSerializable, StorageError
+from .errors import ResultNotSerializable, StorageError
 
 JSON = "json"
 PICKLE = "pickle"

@@ -4,7 +4,22 @@ It lives here, below the executors, the engine and storage, so each of them can 
 catch it; ``ledgerflow.errors`` and the top-level package name it.
 """
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
+
+
+class StorageError(LedgerflowError):
+    """A storage operation failed."""
+
+
+class ResultNotSerializable(StorageError):
+    """A task result can be stored neither as JSON nor as a pickle."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name = type_name
+        super().__init__(
+            f"cannot store a result of type {type_name}: not JSON and not picklable ({reason}); "
+            "return plain data, or a picklable object (module-level classes and functions)"
+        )
 
 
 class ResultCorrupted(LedgerflowError):

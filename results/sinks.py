@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
 
 if TYPE_CHECKING:
     from .objects import ObjectStore

@@ -1,7 +1,7 @@
 """Errors raised at the storage boundary; driver errors are chained with ``from``."""
 
-from ..error_root import ResultNotSerializable as ResultNotSerializable
-from ..error_root import StorageError as StorageError
+from ..results.errors import ResultNotSerializable as ResultNotSerializable
+from ..results.errors import StorageError as StorageError
 
 
 class StorageUnavailable(StorageError):

@@ -10,7 +10,7 @@ either end, and not ``.`` or ``..``. Everything else is allowed (inner spaces, d
 
 import unicodedata
 
-from ..error_root import LedgerflowError
+from ..engine.core.errors import LedgerflowError
 
 MAX_NAME_LENGTH = 255
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators

@@ -3,9 +3,9 @@
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
+from ..engine.core.errors import LedgerflowError
 from ..engine.errors import GraphChanged, InvalidParameter, RunNotFinished, UnknownTask
 from ..engine.flow_ref import FlowNotFound
-from ..error_root import LedgerflowError
 from ..storage import AppendConflict, RunNotFound, ScheduleNotFound, StorageUnavailable
 from ..storage.names import InvalidName
 

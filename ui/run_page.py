@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from ..engine.core.errors import LedgerflowError
 from ..engine.core.events import Event
 from ..engine.core.fold import RunView
 from ..engine.core.restart import has_nothing_to_restart
 from ..engine.core.states import RunState
-from ..error_root import LedgerflowError
 from ..storage import TaskLogLine
 from . import api
 from .context import UIContext

@@ -1,6 +1,13 @@
-"""Errors of the log's invariants: an event the fold cannot accept."""
+"""The root of every error ledgerflow raises, and the errors of the log's invariants (an
+event the fold cannot accept).
 
-from ...error_root import LedgerflowError
+The root lives in the core, which imports nothing else of ledgerflow, so every layer (the
+neutral results package and the executors included) can derive its errors from it.
+"""
+
+
+class LedgerflowError(Exception):
+    """Base class of all ledgerflow errors; each subclass names what went wrong and where."""
 
 
 class InvalidTransition(LedgerflowError):

@@ -31,7 +31,7 @@ from heapq import heappop, heappush
 from itertools import takewhile
 from typing import Protocol
 
-from ...error_root import LedgerflowError
+from .errors import LedgerflowError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DST_MARGIN = timedelta(hours=3)

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from ...error_root import LedgerflowError
 from ...executors.base import Executor
 from ...executors.body import qualified_name
 from ...executors.invocation import Outcome
@@ -44,6 +43,7 @@ from ..core.commands import (
     Submit,
     WakeAt,
 )
+from ..core.errors import LedgerflowError
 from ..core.events import EventType, NewEvent
 from ..core.hook_outbox import Owed
 from ..core.machine import RunMachine

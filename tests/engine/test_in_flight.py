@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.engine.core import machine
+from ledgerflow.engine.core import machine_state
 from ledgerflow.executors import Invocation, Outcome, ThreadExecutor
 
 
@@ -48,8 +48,8 @@ def doubled(n: int) -> list[int]:
 def test_a_large_map_never_has_more_than_the_cap_in_flight(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(machine, "MAX_IN_FLIGHT", 7)
-    monkeypatch.setattr(machine, "MAX_STARTS_PER_ROUND", 5)
+    monkeypatch.setattr(machine_state, "MAX_IN_FLIGHT", 7)
+    monkeypatch.setattr(machine_state, "MAX_STARTS_PER_ROUND", 5)
     counting = CountingExecutor()
     with lf.Engine(database_url, counting, home=tmp_path) as engine:
         run = engine.run(doubled, n=60)

@@ -26,7 +26,8 @@ from ledgerflow.engine.core.commands import (
 )
 from ledgerflow.engine.core.events import HOOK_RECORDS, Event, NewEvent
 from ledgerflow.engine.core.fold import fold
-from ledgerflow.engine.core.machine import SLOT_POLL_SECONDS, RunMachine
+from ledgerflow.engine.core.machine import RunMachine
+from ledgerflow.engine.core.machine_state import SLOT_POLL_SECONDS
 from ledgerflow.engine.core.policy import TaskPolicy
 from ledgerflow.engine.core.stimuli import (
     AttemptEnded,
