@@ -61,7 +61,7 @@ class RunRecorder:
 
     def keep_logs(self, outcome: Outcome) -> None:
         """The attempt's captured output, written at the next flush."""
-        if self._task_logs is None:
+        if self._task_logs is None or not outcome.logs:
             return
         self._pending_logs.extend(
             TaskLogLine(

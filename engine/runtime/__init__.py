@@ -34,17 +34,22 @@ from .loop import drive, new_completions
 
 
 def task_policies(traced: TracedFlow) -> Mapping[str, TaskPolicy]:
-    """What the machine needs to know of each task of the traced flow."""
+    """What the machine needs to know of each task of the traced flow (one policy per task
+    definition, shared by all of its calls)."""
+    by_task: dict[int, TaskPolicy] = {}
     policies = {}
     for key, call in traced.calls.items():
         task = call.task
-        expiration = task.cache_expiration
-        policies[key] = TaskPolicy(
-            retry=task.retry,
-            tags=task.tags,
-            is_cacheable=task.cache_key is not None,
-            cache_expiration=None if expiration is None else expiration.total_seconds(),
-        )
+        policy = by_task.get(id(task))
+        if policy is None:
+            expiration = task.cache_expiration
+            policy = by_task[id(task)] = TaskPolicy(
+                retry=task.retry,
+                tags=task.tags,
+                is_cacheable=task.cache_key is not None,
+                cache_expiration=None if expiration is None else expiration.total_seconds(),
+            )
+        policies[key] = policy
     return policies
 
 
