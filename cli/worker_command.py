@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..engine.worker import Worker
+from ..engine.worker import DEFAULT_MAX_RUNS, Worker
 from ..executors import Executor
 from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, console
 from .render import format_time
@@ -31,14 +31,18 @@ class ReportingWorker(Worker):
 
 def worker(
     poll: Annotated[
-        float, typer.Option(
+        float,
+        typer.Option(
             "--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S, help="Seconds between polls when idle."
-        )
+        ),
     ] = 5.0,
     lease_ttl: Annotated[
         float,
         typer.Option(
-            "--lease-ttl", metavar="SECONDS", min=0.01, max=MAX_POLL_S,
+            "--lease-ttl",
+            metavar="SECONDS",
+            min=0.01,
+            max=MAX_POLL_S,
             help="Lease of a run being driven, renewed every third of it; "
             "if this worker dies, others resume its run once the lease expires.",
         ),
@@ -47,7 +51,9 @@ def worker(
     dask_address: Annotated[
         str | None,
         typer.Option(
-            "--dask-address", envvar=DASK_ADDRESS_ENV, metavar="ADDRESS",
+            "--dask-address",
+            envvar=DASK_ADDRESS_ENV,
+            metavar="ADDRESS",
             help="Drive runs on this Dask cluster (tcp://host:port of its scheduler).",
             show_default=False,
         ),
@@ -55,7 +61,9 @@ def worker(
     resource_timeout: Annotated[
         float,
         typer.Option(
-            "--resource-timeout", metavar="SECONDS", min=0.01,
+            "--resource-timeout",
+            metavar="SECONDS",
+            min=0.01,
             help="With Dask: fail a task whose resources no worker offers after this long.",
         ),
     ] = 30.0,
@@ -72,6 +80,15 @@ def worker(
             help="Also create the runs of due schedules at each poll (see `ledgerflow schedule`).",
         ),
     ] = True,
+    max_runs: Annotated[
+        int,
+        typer.Option(
+            "--max-runs",
+            metavar="N",
+            min=1,
+            help="Drive up to N runs at once (on threads, also up to N task bodies at once).",
+        ),
+    ] = DEFAULT_MAX_RUNS,
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
@@ -79,11 +96,11 @@ def worker(
     result_storage: ResultStorageOption = None,
 ) -> None:
     """Drive runs: resume those whose driver died (their lease expired), then those submitted
-    with `ledgerflow submit`, one at a time, until stopped.
+    with `ledgerflow submit`, up to --max-runs at once, until stopped.
 
     The worker registers itself (see `ledgerflow workers`) and heartbeats every poll.
-    SIGINT (Ctrl-C) or SIGTERM stops it after the run it is driving; a second signal hands
-    that run back at once (its lease lapses and another worker resumes it).
+    SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish; a
+    second signal hands them back at once (their leases lapse and other workers resume them).
     """
     with ExitStack() as stack:
         chosen: Executor | str | None = executor.value if executor is not None else None
@@ -94,8 +111,14 @@ def worker(
             chosen = stack.enter_context(cluster)
         running = stack.enter_context(
             ReportingWorker(
-                database or None, chosen, poll_interval=poll, lease_ttl=lease_ttl, name=name,
-                schedules=schedules, result_storage=result_storage,
+                database or None,
+                chosen,
+                poll_interval=poll,
+                lease_ttl=lease_ttl,
+                name=name,
+                schedules=schedules,
+                result_storage=result_storage,
+                max_runs=max_runs,
             )
         )
         where = running.engine.storage.url
@@ -103,7 +126,10 @@ def worker(
             if not running.run_once():
                 say(f"no crashed run to resume and no scheduled run to drive in {where}")
             return
-        say(f"worker {running.name} polls {where} every {poll:g}s; stop it with Ctrl-C or SIGTERM")
+        say(
+            f"worker {running.name} drives up to {max_runs} runs at once from {where} (polls every "
+            f"{poll:g}s); stop it with Ctrl-C or SIGTERM"
+        )
         with stop_on_signals(running):
             running.run()
         say(f"worker {running.name} stopped")
@@ -111,9 +137,9 @@ def worker(
 
 @contextmanager
 def stop_on_signals(running: Worker) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM ask ``running`` to stop after its current run; a
-    second signal hands the run back: the worker signs off and exits at once, leaving the
-    run's lease to lapse so another worker resumes it."""
+    """While inside, SIGINT and SIGTERM ask ``running`` to stop once the runs it drives have
+    ended; a second signal hands them back: the worker signs off and exits at once, leaving
+    the runs' leases to lapse so other workers resume them."""
     signals_seen = 0
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -121,9 +147,9 @@ def stop_on_signals(running: Worker) -> Iterator[None]:
         signals_seen += 1
         if signals_seen == 1:
             running.stop()
-            say(f"worker {running.name} stops after its current run (a second signal hands it back)")
+            say(f"worker {running.name} stops once its runs have ended (a second signal hands them back)")
             return
-        say(f"worker {running.name} hands its run back and exits now")
+        say(f"worker {running.name} hands its runs back and exits now")
         try:
             running.registry.mark_stopped(running.name)
         finally:

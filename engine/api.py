@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..executors import Executor, make_executor
-from ..storage import ScheduleRecord, Storage, open_storage
-from ..storage.protocols import RunSummary, TagUsage
+from ..storage import Storage, open_storage
+from ..storage.protocols import RunSummary
 from .argument_digests import argument_digests
 from .audit_api import AuditAPI
 from .cancel import Canceller, CancelReport
@@ -26,15 +26,16 @@ from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .hooks import settle_ended_run
-from .lease import LeaseKeeper
+from .lease import LeaseKeeper, RunLease
 from .recorder import EventListener
 from .result_storage import ResultPlacement
 from .result_values import run_result_loader
 from .run import Run
 from .runtime import RunPorts, RunToDrive, drive_run
-from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill, define_schedule
+from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill
 from .secret_restore import restore
 from .secrets import protect
+from .settings_api import SettingsAPI
 from .version import ENGINE_VERSION
 
 
@@ -48,7 +49,7 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-class Engine(AuditAPI):
+class Engine(AuditAPI, SettingsAPI):
     """Runs flows against an event log (SQLite by default) on an executor (threads by default).
 
     ``database_url`` falls back to ``LEDGERFLOW_DATABASE_URL``, then to a SQLite file in
@@ -241,6 +242,15 @@ class Engine(AuditAPI):
         a crashed run (``reason`` "resume") or a SCHEDULED one (``reason`` "worker")."""
         return self._resume(run_id, False, None, is_claimed=True, reason=reason)
 
+    def prepare_claimed(self, run_id: str, lease: RunLease, *, reason: str = "resume") -> RunToDrive | Run:
+        """A run whose lease this engine's owner has claimed, ready for a ``RunLoop`` (see
+        ``Worker``); a run that has ended is settled (owed hooks delivered) and returned."""
+        prepared = self._prepare_resume(run_id, False, None, is_claimed=True, secrets=None)
+        if isinstance(prepared, Run):
+            return prepared
+        traced, events, view = prepared
+        return self._run_to_drive(traced, events, view, reason=reason, reopen=(), lease=lease, on_events=None)
+
     def _resume(
         self,
         run_id: str,
@@ -250,6 +260,22 @@ class Engine(AuditAPI):
         reason: str = "resume",
         secrets: Mapping[str, Any] | None = None,
     ) -> Run:
+        prepared = self._prepare_resume(run_id, allow_graph_change, on_events, is_claimed, secrets)
+        if isinstance(prepared, Run):
+            return prepared
+        traced, events, view = prepared
+        return self._drive(traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view)
+
+    def _prepare_resume(
+        self,
+        run_id: str,
+        allow_graph_change: bool,
+        on_events: EventListener | None,
+        is_claimed: bool,
+        secrets: Mapping[str, Any] | None,
+    ) -> tuple[TracedFlow, list[Event], RunView] | Run:
+        """The run's flow, log and state to drive it on, its lease taken; or, for a run that
+        has ended, the run (settled: the hooks its driver died owing delivered)."""
         with collector_paused():  # a large log: many small acyclic objects at once
             events = self.events(run_id)
             view = fold(events)
@@ -268,7 +294,7 @@ class Engine(AuditAPI):
             if view.state.is_terminal:  # the old driver finished it meanwhile
                 self.storage.log.release(run_id, self.owner)
                 return Run(view, self._loader(view))
-        return self._drive(traced, events, on_events=on_events, reason=reason, is_claimed=True, state=view)
+        return traced, events, view
 
     def _take_over(self, events: list[Event], view: RunView) -> tuple[list[Event], RunView]:
         """Take the run's lease, then read the log again: an append that raced in before the
@@ -312,16 +338,38 @@ class Engine(AuditAPI):
         if not is_claimed:
             self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
         with LeaseKeeper(self.storage.log, run_id, self.owner, self.lease_ttl) as lease:
-            run = RunToDrive(
-                traced, events, state=state, reason=reason, reopen=reopen, lease=lease,
-                on_events=on_events, task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
-            )  # fmt: skip
-            ports = RunPorts(
-                self.storage.log, self.storage.results, self.executor, self.owner,
-                cache=self.storage.log, limits=self.storage.limits, cancels=self.storage.cancel_requests,
-                placement=self.results_placement,
-            )  # fmt: skip
-            view = drive_run(run, ports)
+            run = self._run_to_drive(
+                traced, events, state, reason=reason, reopen=reopen, lease=lease, on_events=on_events
+            )
+            view = drive_run(run, self.run_ports())
+        return Run(view, self._loader(view))
+
+    def _run_to_drive(
+        self,
+        traced: TracedFlow,
+        events: Sequence[Event],
+        state: RunView | None,
+        *,
+        reason: str,
+        reopen: Sequence[str],
+        lease: RunLease,
+        on_events: EventListener | None,
+    ) -> RunToDrive:
+        return RunToDrive(
+            traced, events, state=state, reason=reason, reopen=reopen, lease=lease,
+            on_events=on_events, task_logs=traced.secrets.guard_task_logs(self.storage.task_logs),
+        )  # fmt: skip
+
+    def run_ports(self) -> RunPorts:
+        """What the runs this engine drives share: its stores, its executor, its name."""
+        return RunPorts(
+            self.storage.log, self.storage.results, self.executor, self.owner,
+            cache=self.storage.log, limits=self.storage.limits, cancels=self.storage.cancel_requests,
+            placement=self.results_placement,
+        )  # fmt: skip
+
+    def finished_run(self, view: RunView) -> Run:
+        """The ``Run`` of a drive's final state (its results load from this engine's stores)."""
         return Run(view, self._loader(view))
 
     def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:
@@ -347,16 +395,6 @@ class Engine(AuditAPI):
             view = replace(view, state=RunState.CRASHED)  # its driver's lease expired
         return Run(view, self._loader(view))
 
-    def set_limit(self, tag: str, limit: int) -> None:
-        """Let at most ``limit`` tasks tagged ``tag`` run at once, across every run and
-        process on this database (0 pauses the tag; raises ``ValueError`` below 0, and
-        ``InvalidName`` for a tag that cannot name one: see ``storage.names``)."""
-        self.storage.limits.set_limit(tag, limit)
-
-    def limits(self) -> list[TagUsage]:
-        """Every tag with a limit: the limit, the slots in use and the tasks waiting."""
-        return self.storage.limits.limits()
-
     def runs(
         self, limit: int | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
@@ -371,39 +409,6 @@ class Engine(AuditAPI):
     ) -> dict[str, int]:
         """How many runs (of ``flow``, created in ``[since, until)``) are in each run state."""
         return self.storage.log.run_counts(flow=flow, since=since, until=until)
-
-    def schedule(
-        self, name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,
-        tz: str = "UTC", parameters: Mapping[str, Any] | None = None, catchup: str = "latest",
-        fire_time_param: str | None = None,
-    ) -> ScheduleRecord:  # fmt: skip
-        """Store a schedule: run ``flow`` at each fire time of ``cron`` (on the wall clock of
-        ``tz``) or every ``interval`` (``"15m"`` or seconds). ``catchup`` is ``skip``,
-        ``latest`` or ``backfill:N``. A ``ScheduleRunner`` (``ledgerflow scheduler`` or a
-        worker) creates the runs; see ``engine.schedule_runner``. A secret parameter is stored
-        as its keyed hash: its runs take the value from ``LEDGERFLOW_SECRET_<NAME>``."""
-        record = define_schedule(
-            name, flow, cron=cron, interval=interval, tz=tz, parameters=parameters,
-            catchup=catchup, fire_time_param=fire_time_param, home=self.home,
-        )  # fmt: skip
-        self.storage.schedules.add(record)
-        return record
-
-    def schedules(self) -> list[ScheduleRecord]:
-        """Every schedule, by name."""
-        return self.storage.schedules.schedules()
-
-    def pause_schedule(self, name: str) -> None:
-        """Stop creating runs of a schedule until it is resumed."""
-        self.storage.schedules.set_paused(name, True)
-
-    def resume_schedule(self, name: str) -> None:
-        """Create runs of a paused schedule again, from now on (paused fire times are skipped)."""
-        self.storage.schedules.set_paused(name, False)
-
-    def remove_schedule(self, name: str) -> None:
-        """Delete a schedule (its runs stay)."""
-        self.storage.schedules.remove(name)
 
     def backfill(
         self, name: str, start: datetime, end: datetime, *, max_runs: int = DEFAULT_MAX_BACKFILL

@@ -13,7 +13,7 @@ from ..storage.errors import StorageError
 from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
 from ..storage.records import TaskLogLine
 from .core.events import Event, NewEvent
-from .lease import LeaseKeeper
+from .lease import RunLease
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RunRecorder:
         log: EventLog,
         results: ResultStore,
         owner: str,
-        lease: LeaseKeeper | None = None,
+        lease: RunLease | None = None,
         task_logs: TaskLogSink | None = None,
         on_events: EventListener | None = None,
     ) -> None:

@@ -4,38 +4,48 @@ import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Self
 
 from ..executors import Executor
 from ..executors.text import exception_text
+from ..executors.threads import ThreadExecutor
 from ..storage import AppendConflict
 from .api import Engine
 from .core.errors import LedgerflowError
 from .core.events import EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
-from .lease import LeaseLost
+from .lease import LeaseGroup, LeaseLost, RunLease
+from .runtime import DriveEnded, RunLoop, RunToDrive
 from .schedule_runner import ScheduleRunner
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_RUNS = 100
+"""How many runs a worker drives at once unless told otherwise."""
+
 
 class Worker:
-    """Polls the database for runs to drive: crashed ones first, then SCHEDULED ones.
+    """Drives up to ``max_runs`` runs at once on one executor: crashed ones first, then
+    SCHEDULED ones, claimed from the database in batches.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
-    drive the same run. A run that cannot be resumed as it is (see ``drive_failures``: its
-    log does not fold, its flow no longer loads, the database refuses a value) is recorded
-    as CRASHED with the reason and never claimed again until a person resumes it; a run
-    that failed for a transient reason is skipped for a wait that doubles per failure
-    (``backoff``), so other runs are driven meanwhile. A run's secret parameters come from
-    this process's environment (``LEDGERFLOW_SECRET_<NAME>``, checked against the recorded
-    keyed hash); without them the run is logged and skipped, and its claim lapses for a
-    worker that has them. While ``run`` runs, the worker is listed in
-    the ``workers`` registry under ``name`` (default: its lease owner) with a heartbeat
-    every ``poll_interval`` seconds. With ``schedules`` (the default), each poll also
-    creates the runs of due schedules (see ``ScheduleRunner``). ``result_storage`` is where
-    the runs it drives write their results (see ``Engine``).
+    drive the same run. All the runs a worker drives share one loop thread (``RunLoop``),
+    one heartbeat thread renewing their leases and the executor, whose task bodies run, by
+    default, as many at once as the worker drives runs (threads: ``max_runs`` pool
+    threads). A run that cannot be resumed as it is (see ``drive_failures``: its log does
+    not fold, its flow no longer loads, the database refuses a value) is recorded as CRASHED
+    with the reason and never claimed again until a person resumes it; a run that failed for
+    a transient reason is skipped for a wait that doubles per failure (``backoff``), so
+    other runs are driven meanwhile. A run's secret parameters come from this process's
+    environment (``LEDGERFLOW_SECRET_<NAME>``, checked against the recorded keyed hash);
+    without them the run is logged and skipped, and its claim lapses for a worker that has
+    them. While ``run`` runs, the worker is listed in the ``workers`` registry under
+    ``name`` (default: its lease owner) with a heartbeat every ``poll_interval`` seconds.
+    With ``schedules`` (the default), each poll also creates the runs of due schedules (see
+    ``ScheduleRunner``). ``result_storage`` is where the runs it drives write their results
+    (see ``Engine``).
     """
 
     def __init__(
@@ -49,17 +59,27 @@ class Worker:
         name: str | None = None,
         schedules: bool = True,
         result_storage: str | None = None,
+        max_runs: int = DEFAULT_MAX_RUNS,
     ) -> None:
+        if max_runs < 1:
+            raise ValueError(f"a worker drives at least one run at once, not max_runs={max_runs}")
+        self._own_executor = None
+        if executor is None or executor == "threads":
+            executor = self._own_executor = ThreadExecutor(max_workers=max_runs)
         self.engine = Engine(
             database_url, executor, home=home, lease_ttl=lease_ttl, result_storage=result_storage
         )
         self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
+        self.max_runs = max_runs
         self.name = name or self.engine.owner
         self.registry = self.engine.storage.workers
         self.backoff = RunBackoff()
         self._stop = threading.Event()
         self._is_registered = False
+        self._loop: RunLoop | None = None
+        self._reasons: dict[str, str] = {}  # run id -> why it is driven ("resume", "worker")
+        self._leases: dict[str, RunLease] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -69,26 +89,38 @@ class Worker:
 
     def close(self) -> None:
         """Close the worker's engine (its executor and database connections)."""
-        self.engine.close()
+        try:
+            self.engine.close()
+        finally:
+            if self._own_executor is not None:
+                self._own_executor.close()
 
     def stop(self) -> None:
-        """Ask ``run`` to return after the run it is driving, if any."""
+        """Ask ``run`` to claim no more runs and return once those it drives have ended."""
         self._stop.set()
+        if self._loop is not None:
+            self._loop.wake()
 
-    def run_once(self) -> list[str]:
-        """Claim and drive at most one run (a crashed one first, else a scheduled one);
-        returns the ids driven. Creates the runs of due schedules first."""
+    @property
+    def driving(self) -> int:
+        """How many runs this worker is driving now."""
+        return len(self._reasons)
+
+    def run_once(self, limit: int = 1) -> list[str]:
+        """Claim up to ``limit`` runs (crashed ones first, then scheduled ones) and drive
+        them, at once, to their ends; returns the ids claimed. Creates the runs of due
+        schedules first."""
         if self.schedule_runner is not None:
             self.schedule_runner.tick()
-        log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
-        skip = self.backoff.waiting()
-        claimed, reason = log.claim_crashed(owner, ttl, limit=1, skip=skip), "resume"
-        if not claimed:
-            claimed, reason = log.claim_scheduled(owner, ttl, limit=1, skip=skip), "worker"
-        for run_id in claimed:
-            logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
-            self._drive(run_id, reason)
-            self.driven(run_id, reason)
+        with LeaseGroup(self.engine.storage.log, self.engine.owner, self.engine.lease_ttl) as leases:
+            loop = self._loop = RunLoop(self.engine.run_ports())
+            try:
+                claimed = self._claim(loop, leases, limit)
+                while loop.active or self._reasons:
+                    self._ended(loop.step(None if loop.active else 0), leases)
+            finally:
+                self._loop = None
+                self._close_loop(loop, leases)
         if claimed and self._is_registered:
             self._beat(runs_driven=len(claimed))
         return claimed
@@ -97,14 +129,14 @@ class Worker:
         """Called after driving each claimed run (``reason``: "resume" or "worker"); a hook."""
 
     def run(self) -> None:
-        """Register, drive runs until ``stop()`` is called, then sign off as stopped."""
+        """Register, drive runs until ``stop()`` is called and the runs it drives have ended,
+        then sign off as stopped."""
         self.register()
         beating = threading.Thread(target=self._keep_beating, name="ledgerflow-worker-heartbeat", daemon=True)
         beating.start()
         try:
-            while not self._stop.is_set():
-                if not self.run_once():
-                    self._stop.wait(self.poll_interval)
+            with LeaseGroup(self.engine.storage.log, self.engine.owner, self.engine.lease_ttl) as leases:
+                self._drive_until_stopped(leases)
         finally:
             self._stop.set()
             beating.join(timeout=self.poll_interval + 5)
@@ -116,8 +148,86 @@ class Worker:
         self.registry.register(self.name, socket.gethostname(), os.getpid())
         self._is_registered = True
 
+    def _drive_until_stopped(self, leases: LeaseGroup) -> None:
+        """Claim as room frees up (at once while claims find runs, else every poll), and
+        drive every claimed run in one loop."""
+        loop = self._loop = RunLoop(self.engine.run_ports())
+        next_poll = 0.0
+        try:
+            while not (self._stop.is_set() and not loop.active):
+                now = time.monotonic()
+                room = self.max_runs - loop.active
+                if not self._stop.is_set() and room > 0 and now >= next_poll:
+                    if self.schedule_runner is not None:
+                        self.schedule_runner.tick()
+                    claimed = self._claim(loop, leases, room)
+                    if claimed:
+                        self._beat(runs_driven=len(claimed))
+                    next_poll = now if len(claimed) == room else now + self.poll_interval
+                wait = max(0.0, next_poll - time.monotonic()) if loop.active < self.max_runs else None
+                ended = loop.step(wait)
+                if ended:
+                    next_poll = min(next_poll, time.monotonic())  # room freed: look for more now
+                self._ended(ended, leases)
+        finally:
+            self._loop = None
+            self._close_loop(loop, leases)
+
+    def _claim(self, loop: RunLoop, leases: LeaseGroup, limit: int) -> list[str]:
+        """Claim up to ``limit`` runs, crashed ones first, and start driving them."""
+        log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
+        skip = self.backoff.waiting()
+        crashed = log.claim_crashed(owner, ttl, limit=limit, skip=skip)
+        scheduled = (
+            log.claim_scheduled(owner, ttl, limit=limit - len(crashed), skip=skip)
+            if len(crashed) < limit
+            else []
+        )
+        for run_id, reason in [*((r, "resume") for r in crashed), *((r, "worker") for r in scheduled)]:
+            logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
+            self._start(loop, leases, run_id, reason)
+        return [*crashed, *scheduled]
+
+    def _start(self, loop: RunLoop, leases: LeaseGroup, run_id: str, reason: str) -> None:
+        """Prepare a claimed run and add it to the loop (a run that has ended is settled)."""
+        lease = leases.hold(run_id)
+        self._reasons[run_id], self._leases[run_id] = reason, lease
+        try:
+            prepared = self.engine.prepare_claimed(run_id, lease, reason=reason)
+        except Exception as exc:
+            self._finish(run_id, leases, exc)
+            return
+        if isinstance(prepared, RunToDrive):
+            loop.add(prepared)
+        else:
+            self._finish(run_id, leases, None)
+
+    def _ended(self, ended: list[DriveEnded], leases: LeaseGroup) -> None:
+        for end in ended:
+            self._finish(end.run_id, leases, end.error)
+
+    def _finish(self, run_id: str, leases: LeaseGroup, error: Exception | None) -> None:
+        """A claimed run's drive ended: give its lease back (or let it lapse after a
+        failure), then note how it went."""
+        reason = self._reasons.pop(run_id)
+        leases.let_go(self._leases.pop(run_id), ended_well=error is None)
+        if isinstance(error, AppendConflict | LeaseLost):  # another driver has it: not ours to mark
+            logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, error)
+        elif error is not None:  # whatever happened, the worker goes on with other runs
+            self._failed(run_id, error)
+        else:
+            self.backoff.forget(run_id)
+        self.driven(run_id, reason)
+
+    def _close_loop(self, loop: RunLoop, leases: LeaseGroup) -> None:
+        """Let go of the runs still driven (their leases lapse: another worker resumes them)."""
+        loop.close()
+        for run_id in list(self._reasons):
+            self._reasons.pop(run_id)
+            leases.let_go(self._leases.pop(run_id), ended_well=False)
+
     def _keep_beating(self) -> None:
-        """Background thread: heartbeat every poll interval, idle or driving a run."""
+        """Background thread: heartbeat every poll interval, idle or driving runs."""
         while not self._stop.wait(self.poll_interval):
             self._beat()
 
@@ -126,17 +236,6 @@ class Worker:
             self.registry.heartbeat(self.name, runs_driven)
         except LedgerflowError:
             logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
-
-    def _drive(self, run_id: str, reason: str) -> None:
-        """Drive a claimed run; a failure crashes the run or makes this worker skip it a while."""
-        try:
-            self.engine.resume_claimed(run_id, reason=reason)
-        except (AppendConflict, LeaseLost) as exc:  # another driver has it: not ours to mark
-            logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, exc)
-        except Exception as exc:  # whatever happens, the worker goes on with other runs
-            self._failed(run_id, exc)
-        else:
-            self.backoff.forget(run_id)
 
     def _failed(self, run_id: str, exc: Exception) -> None:
         if not isinstance(exc, LedgerflowError):

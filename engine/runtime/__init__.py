@@ -1,124 +1,39 @@
 """The runtime: carries out the run machines' commands against the ports (log, results,
 cache, limits, leases, executor, hooks) and feeds the answers back as stimuli.
 
-``RunHost`` serves one machine; ``loop.drive`` drives any number of hosts on one executor;
-``drive_runs`` drives runs from their logs to their ends in one loop.
+``RunHost`` serves one machine; ``RunLoop`` drives any number of hosts on one executor,
+with runs joining while others are driven; ``drive_runs`` drives runs from their logs to
+their ends in one loop.
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-from ...executors.base import Executor
-from ...storage.protocols import (
-    CacheIndex,
-    CancelSource,
-    ConcurrencyLimits,
-    EventLog,
-    ResultStore,
-    TaskLogSink,
-)
-from ..clock import Clock, SystemClock
-from ..core.cache_notes import recorded_cache_notes
-from ..core.events import Event
-from ..core.fold import RunView, fold
-from ..core.machine import RunMachine
-from ..core.policy import TaskPolicy
-from ..flow import TracedFlow
-from ..hooks import HookRegistry
-from ..lease import LeaseKeeper
-from ..recorder import EventListener
-from ..result_storage import ResultPlacement
-from .completions import Completions
-from .host import RunHost
-from .loop import drive, new_completions
+from ..core.fold import RunView
+from .loop import DriveEnded, RunLoop
+from .runs import RunPorts, RunToDrive, task_policies
 
-
-def task_policies(traced: TracedFlow) -> Mapping[str, TaskPolicy]:
-    """What the machine needs to know of each task of the traced flow (one policy per task
-    definition, shared by all of its calls)."""
-    by_task: dict[int, TaskPolicy] = {}
-    policies = {}
-    for key, call in traced.calls.items():
-        task = call.task
-        policy = by_task.get(id(task))
-        if policy is None:
-            expiration = task.cache_expiration
-            policy = by_task[id(task)] = TaskPolicy(
-                retry=task.retry,
-                tags=task.tags,
-                is_cacheable=task.cache_key is not None,
-                cache_expiration=None if expiration is None else expiration.total_seconds(),
-            )
-        policies[key] = policy
-    return policies
-
-
-@dataclass(frozen=True, slots=True)
-class RunPorts:
-    """What the runs of one loop share: the stores, the executor, the driver's name."""
-
-    log: EventLog
-    results: ResultStore
-    executor: Executor
-    owner: str
-    cache: CacheIndex | None = None
-    limits: ConcurrencyLimits | None = None
-    cancels: CancelSource | None = None
-    clock: Clock = field(default_factory=SystemClock)
-    placement: ResultPlacement = field(default_factory=ResultPlacement)  # where results are stored
-
-
-@dataclass(frozen=True, slots=True)
-class RunToDrive:
-    """One run to drive: its traced flow and its log (``state``: the log folded, if known),
-    why it is driven, the tasks a restart re-opens, its lease, and where its events and
-    task output go."""
-
-    traced: TracedFlow
-    events: Sequence[Event]
-    state: RunView | None = None
-    reason: str = "start"
-    reopen: Sequence[str] = ()
-    lease: LeaseKeeper | None = None
-    on_events: EventListener | None = None
-    task_logs: TaskLogSink | None = None
+__all__ = ["DriveEnded", "RunLoop", "RunPorts", "RunToDrive", "drive_run", "drive_runs", "task_policies"]
 
 
 def drive_runs(runs: Sequence[RunToDrive], ports: RunPorts) -> list[RunView]:
-    """Drive the runs in one loop on one executor until each has ended; their final states."""
-    completions = new_completions()
-    hosts: list[RunHost] = []
+    """Drive the runs in one loop on one executor until each has ended; their final states.
+    The first error that ended a run's drive is raised once every other run has ended."""
+    loop = RunLoop(ports)
+    ended: dict[str, DriveEnded] = {}
     try:
         for run in runs:
-            hosts.append(_host(run, ports, completions))
-            hosts[-1].start(run.reason, run.reopen)
-        drive(hosts, completions, ports.clock)
+            loop.add(run)
+        ended.update((end.run_id, end) for end in loop.step(0))
+        while loop.active:
+            ended.update((end.run_id, end) for end in loop.step())
     finally:
-        for host in hosts:
-            host.close()
-    return [host.machine.view() for host in hosts]
+        loop.close()
+    errors = [end.error for end in ended.values() if end.error is not None]
+    if errors:
+        raise errors[0]
+    return [ended[run.events[0].run_id].view for run in runs]
 
 
 def drive_run(run: RunToDrive, ports: RunPorts) -> RunView:
     """Drive one run until every task has settled or the run is cancelled; its final state."""
     return drive_runs([run], ports)[0]
-
-
-def _host(run: RunToDrive, ports: RunPorts, completions: "Completions[RunHost]") -> RunHost:
-    traced = run.traced
-    machine = RunMachine(
-        run.state if run.state is not None else fold(run.events),
-        task_policies(traced),
-        graph=traced.graph,
-        has_cache=ports.cache is not None,
-        has_limits=ports.limits is not None,
-        redact=traced.secrets.redact_payload if traced.secrets else None,
-        outbox=outbox if (outbox := HookRegistry(traced).outbox(run.events)).has_hooks else None,
-        cache_notes=recorded_cache_notes(run.events) if ports.cache is not None else None,
-    )
-    return RunHost(
-        machine=machine, traced=traced, log=ports.log, results=ports.results,
-        executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
-        on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
-        task_logs=run.task_logs, cancels=ports.cancels, placement=ports.placement,
-    )  # fmt: skip

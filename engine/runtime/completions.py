@@ -16,7 +16,7 @@ class Completions(Generic[Tag]):
     def __init__(self, window: float, max_batch: int) -> None:
         self._window = window  # how long to wait for more outcomes after the first
         self._max_batch = max_batch
-        self._done: queue.SimpleQueue[tuple[Tag, Future[Any]]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Tag, Future[Any]] | None] = queue.SimpleQueue()
         self.in_flight = 0
 
     def watch(self, tag: Tag, future: Future[Any]) -> None:
@@ -24,19 +24,27 @@ class Completions(Generic[Tag]):
         self.in_flight += 1
         future.add_done_callback(lambda done: self._done.put((tag, done)))
 
+    def wake(self) -> None:
+        """End a ``take`` that waits (from any thread): it returns what is done by then."""
+        self._done.put(None)
+
     def take(self, timeout: float | None) -> list[tuple[Tag, Any]]:
-        """Wait up to ``timeout`` s (None: without limit; 0: not at all) for a result; then
-        take those done and those completing within the window while others still run."""
+        """Wait up to ``timeout`` s (None: without limit; 0: not at all) for a result or a
+        ``wake``; then take those done and (after a result) those completing within the
+        window while others still run."""
         try:
-            taken = [self._done.get(timeout=timeout) if timeout != 0 else self._done.get_nowait()]
+            first = self._done.get(timeout=timeout) if timeout != 0 else self._done.get_nowait()
         except queue.Empty:
             return []
-        deadline = time.monotonic() + self._window
+        taken = [] if first is None else [first]
+        deadline = time.monotonic() + self._window if taken else None
         while len(taken) < min(self.in_flight, self._max_batch):
-            remaining = max(0.0, deadline - time.monotonic())
+            remaining = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                taken.append(self._done.get(timeout=remaining) if remaining else self._done.get_nowait())
+                item = self._done.get(timeout=remaining) if remaining else self._done.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                taken.append(item)
         self.in_flight -= len(taken)
         return [(tag, future.result()) for tag, future in taken]

@@ -8,8 +8,8 @@ given back once the events that end their tasks are written.
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +61,7 @@ from ..core.stimuli import (
 )
 from ..flow import TracedFlow
 from ..hooks import HookRegistry, deliver, hook_context
-from ..lease import LeaseKeeper
+from ..lease import RunLease
 from ..recorder import EventListener, RunRecorder
 from ..result_storage import IN_DATABASE, ResultPlacement
 from .answers import UNUSABLE_RESULT, cache_answers, measure_map
@@ -71,10 +71,28 @@ from .outcomes import attempt_ended
 
 logger = logging.getLogger(__name__)
 
-HOOK_WORKERS = 4  # threads delivering one run's hooks
+HOOK_WORKERS = 4  # threads delivering the hooks of a loop's runs
 Delivered = tuple[EventType, dict[str, Any]]  # what a hook delivery ended as (``hooks.deliver``)
 _SUCCEEDED = EventType.TASK_SUCCEEDED.value
 _RUNNING = EventType.TASK_RUNNING.value
+
+
+class HookPool:
+    """The threads that deliver the hooks of every run of one loop, started on first use."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Delivered], *args: Any) -> Future[Delivered]:
+        """Deliver on a pool thread."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(HOOK_WORKERS, thread_name_prefix="ledgerflow-hook")
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        """Stop the threads; deliveries not started are dropped (owed to the next driver)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class RunHost:
@@ -92,12 +110,13 @@ class RunHost:
         clock: Clock,
         completions: "Completions[RunHost]",
         on_events: EventListener | None = None,
-        lease: LeaseKeeper | None = None,
+        lease: RunLease | None = None,
         cache: CacheIndex | None = None,
         limits: ConcurrencyLimits | None = None,
         task_logs: TaskLogSink | None = None,
         cancels: CancelSource | None = None,
         placement: ResultPlacement = IN_DATABASE,
+        hook_pool: HookPool | None = None,
     ) -> None:
         self.machine = machine
         self.run_id = machine.run_id
@@ -116,7 +135,8 @@ class RunHost:
         self._inline_limit = placement.inline_limit
         self._hooks = HookRegistry(traced)
         self._redact = traced.secrets.redact
-        self._hook_pool: ThreadPoolExecutor | None = None
+        self._hook_pool = hook_pool if hook_pool is not None else HookPool()
+        self._deliveries: list[Future[Delivered]] = []  # this run's, not yet done
         self._watch = CancelWatch(self.run_id, cancels)
         self._to_submit: list[str] = []
         self._results: dict[str, StoredResult] = {}  # results of outcomes not yet handed to the recorder
@@ -183,8 +203,8 @@ class RunHost:
         try:
             self._executor.release(self.run_id)
         finally:
-            if self._hook_pool is not None:  # deliveries not recorded are owed to the next driver
-                self._hook_pool.shutdown(wait=False, cancel_futures=True)
+            for delivery in self._deliveries:  # deliveries not recorded are owed to the next driver
+                delivery.cancel()
             if self.finished is RunState.CANCELLED:
                 self._watch.discard()
             self._give_back_all_slots()
@@ -284,11 +304,12 @@ class RunHost:
     def _deliver(self, deliveries: Sequence[Owed]) -> None:
         """Hand owed deliveries to the hook pool; the loop reports each as it ends."""
         view = self.machine.live_view()
+        self._deliveries = [delivery for delivery in self._deliveries if not delivery.done()]
         for event, name in deliveries:
-            if self._hook_pool is None:
-                self._hook_pool = ThreadPoolExecutor(HOOK_WORKERS, thread_name_prefix="ledgerflow-hook")
             hook, context = self._hooks.resolve(event, name), hook_context(event, name, view, self._redact)
-            self._completions.watch(self, self._hook_pool.submit(deliver, hook, context))
+            delivery = self._hook_pool.submit(deliver, hook, context)
+            self._deliveries.append(delivery)
+            self._completions.watch(self, delivery)
 
     def _give_back_all_slots(self) -> None:
         if self._limits is None:

@@ -162,7 +162,8 @@ def lf_workers(
     def start() -> Process:
         args = [
             str(SCRIPT), "-v", "worker", "--dask-address", cluster.address, "--poll", str(POLL),
-            "--lease-ttl", str(LEASE_TTL), "--resource-timeout", "5", "--database", database,
+            "--max-runs", "2", "--lease-ttl", str(LEASE_TTL), "--resource-timeout", "5",
+            "--database", database,
         ]
         process = Process(args, logs / f"worker-{len(processes)}.log", child_env(LEDGERFLOW_HOME=str(home)))
         processes.append(process)

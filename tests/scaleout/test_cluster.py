@@ -200,7 +200,7 @@ def test_a_second_sigterm_hands_the_run_back_to_another_worker(
     run_id = engine.submit(flow("slow"), steps=6, seconds=1.5)
     wait_until(lambda: bool(runnings(engine, run_id)), "the worker started the run")
     driver.signal(signal.SIGTERM)
-    wait_until(lambda: "stops after its current run" in driver.output(), "the first signal was handled")
+    wait_until(lambda: "stops once its runs have ended" in driver.output(), "the first signal was handled")
     driver.signal(signal.SIGTERM)
     assert driver.popen.wait(30) == 128 + signal.SIGTERM, driver.output()
     [record] = [worker for worker in registry(engine).workers() if worker.pid == driver.pid]
