@@ -1,6 +1,7 @@
 """The default executor: task bodies run in a thread pool of this process."""
 
 import os
+import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,24 +19,35 @@ class ThreadExecutor:
     """Run invocations on a ``concurrent.futures.ThreadPoolExecutor``.
 
     Upstream inputs that are futures of this executor are decoded once per run and
-    kept (in this process) until ``release(run_id)``. To keep the cost per task low,
-    a batch is a queue drained by at most ``max_workers`` pool jobs, not one job a task.
+    kept (in this process) until ``release(run_id)``. To keep the cost per task low, the
+    invocations wait in one queue per run, drained by at most ``max_workers`` pool jobs
+    (not one job a task) that take from the runs in turn: a run with a huge map does not
+    hold back the tasks of a small run submitted after it.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        # The default of ThreadPoolExecutor, spelled out because we size batches with it.
+        # The default of ThreadPoolExecutor, spelled out because we size the drains with it.
         self._max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="ledgerflow")
         self._is_closing = False
         # Per run: upstream future -> its decoded value, shared by every downstream task.
         self._decoded: dict[str, dict[Future[Outcome] | ResultRef, Any]] = {}
+        self._lock = threading.Lock()
+        self._waiting: dict[str, deque[tuple[Future[Outcome], Invocation]]] = {}  # run id -> its queue
+        self._draining = 0  # pool jobs taking from the queues
 
     def submit_many(self, invocations: Sequence[Invocation]) -> list[Future[Outcome]]:
-        """Start the invocations on the pool; each future resolves to an ``Outcome``."""
-        work = deque((Future[Outcome](), invocation) for invocation in invocations)
-        futures = [future for future, _ in work]
-        for _ in range(min(len(work), self._max_workers)):
-            self._pool.submit(self._drain, work)
+        """Queue the invocations for the pool; each future resolves to an ``Outcome``."""
+        futures = []
+        with self._lock:
+            for invocation in invocations:
+                future = Future[Outcome]()
+                futures.append(future)
+                self._waiting.setdefault(invocation.run_id, deque()).append((future, invocation))
+            starting = min(len(futures), self._max_workers - self._draining)
+            self._draining += starting
+        for _ in range(starting):
+            self._pool.submit(self._drain)
         return futures
 
     def cancel(self, run_id: str) -> None:
@@ -60,16 +72,26 @@ class ThreadExecutor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _drain(self, work: deque[tuple[Future[Outcome], Invocation]]) -> None:
-        while work:
-            try:
-                future, invocation = work.popleft()
-            except IndexError:  # another pool thread took the last one
-                return
+    def _drain(self) -> None:
+        while (taken := self._next()) is not None:
+            future, invocation = taken
             if self._is_closing:
                 future.cancel()
             elif future.set_running_or_notify_cancel():
                 future.set_result(self._run(invocation))
+
+    def _next(self) -> tuple[Future[Outcome], Invocation] | None:
+        """The next invocation of the run whose turn it is (it goes to the back of the
+        line); None, and one drain fewer, when nothing waits."""
+        with self._lock:
+            for run_id, queue in self._waiting.items():
+                taken = queue.popleft()
+                del self._waiting[run_id]
+                if queue:
+                    self._waiting[run_id] = queue
+                return taken
+            self._draining -= 1
+            return None
 
     def _run(self, invocation: Invocation) -> Outcome:
         if is_cancelled(invocation.run_id):

@@ -91,3 +91,34 @@ def test_a_worker_refuses_to_drive_no_runs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one run"):
         lf.Worker("memory://", home=tmp_path, max_runs=0)
     assert DEFAULT_MAX_RUNS == 100
+
+
+@lf.task
+def noop(x: int) -> None:
+    return None
+
+
+@lf.flow
+def huge_map(n: int) -> None:
+    noop.map(list(range(n)))
+
+
+@lf.flow
+def tiny() -> None:
+    noop(0)
+
+
+def test_a_small_run_is_not_held_back_by_a_huge_map_on_the_same_worker(
+    database_url: str, tmp_path: Path
+) -> None:
+    children = 20_000
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        big = engine.submit(huge_map, n=children)
+        small = engine.submit(tiny)
+        with lf.Worker(database_url, home=tmp_path, max_runs=2, schedules=False) as worker:
+            assert worker.run_once(limit=2) == [big, small]
+        [small_end] = [e.ts for e in engine.events(small) if e.type == "run.succeeded"]
+        big_events = engine.events(big)
+        assert [e.type for e in big_events][-1] == "run.succeeded"
+        done_before = sum(1 for e in big_events if e.type == "task.succeeded" and e.ts <= small_end)
+        assert done_before < children / 4, f"{done_before} of the map's children ended first"
