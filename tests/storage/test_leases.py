@@ -61,6 +61,7 @@ while claimed := log.claim_crashed(owner, 30.0, limit=1, now=datetime.fromisofor
 print(json.dumps(mine))
 """
 
+
 def test_racing_processes_never_claim_a_run_twice(
     storage: Storage, database_url: str, tmp_path: Path
 ) -> None:
