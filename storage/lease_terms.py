@@ -8,7 +8,10 @@ the same conditions as queries (``storage.leases``); the contract suite holds th
 """
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from .protocols import RunSummary
 
 CLAIMABLE_STATES = ("RUNNING", "PENDING")
 """Stored run states a driver is (or was about to be) driving."""
@@ -32,18 +35,24 @@ def lease_expiry(now: datetime, ttl: float) -> datetime:
     return now + timedelta(seconds=ttl)
 
 
-def is_lease_expired(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
-    """True for a RUNNING run whose lease expired: its driver died (shown as CRASHED)."""
-    return state == "RUNNING" and lease_expires_at is not None and lease_expires_at <= now
-
-
-def shown_state(state: str, lease_expires_at: datetime | None, now: datetime) -> str:
-    """The state a run is listed in: CRASHED for a RUNNING run whose lease expired."""
-    return "CRASHED" if is_lease_expired(state, lease_expires_at, now) else state
-
-
 def _has_lapsed(lease_expires_at: datetime | None, now: datetime) -> bool:
     return lease_expires_at is not None and lease_expires_at <= now
+
+
+def _is_abandoned(lease_expires_at: datetime | None, updated_at: datetime, now: datetime, ttl: float) -> bool:
+    """A RUNNING or PENDING run's driver is gone: its lease expired, or it has none and nothing
+    was appended for ``ttl`` s (its creator died before taking it)."""
+    if lease_expires_at is None:
+        return updated_at <= now - timedelta(seconds=ttl)
+    return lease_expires_at <= now
+
+
+def shown(run: RunSummary, now: datetime) -> RunSummary:
+    """The run as it is listed at ``now``: CRASHED if RUNNING with a lease that expired (its
+    driver died)."""
+    if run.state == "RUNNING" and _has_lapsed(run.lease_expires_at, now):
+        return replace(run, state="CRASHED")
+    return run
 
 
 def is_left_by_a_dead_driver(
@@ -54,9 +63,7 @@ def is_left_by_a_dead_driver(
     for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
     its driver died still holding the lease (before delivering the hooks it owed)."""
     if state in CLAIMABLE_STATES:
-        if lease_expires_at is None:
-            return updated_at <= now - timedelta(seconds=ttl)
-        return lease_expires_at <= now
+        return _is_abandoned(lease_expires_at, updated_at, now, ttl)
     return state in ENDED_STATES and owner is not None and _has_lapsed(lease_expires_at, now)
 
 
@@ -74,7 +81,5 @@ def is_undriven(
     if state in ("SCHEDULED", "CRASHED"):
         return lease_expires_at is None or lease_expires_at <= now
     if state in CLAIMABLE_STATES:
-        if lease_expires_at is None:
-            return updated_at <= now - timedelta(seconds=ttl)
-        return lease_expires_at <= now
+        return _is_abandoned(lease_expires_at, updated_at, now, ttl)
     return False

@@ -46,5 +46,5 @@ class MemoryCancelRequests:
             run = self._tables.runs.get(run_id)
             if run is None or not is_undriven(run.state, run.lease_expires_at, run.updated_at, now, ttl):
                 return False
-            run.owner, run.lease_expires_at = owner, expires
+            self._tables.lease(run, owner, expires)
         return True
