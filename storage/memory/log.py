@@ -210,15 +210,9 @@ class MemoryEventLog:
         """Take the leases of up to ``limit`` runs a dead driver left, oldest first, never one
         in ``skip`` (see ``storage.lease_terms``)."""
         now = utc_now(now)
-        claimed = self._claim(
-            lambda run: is_left_by_a_dead_driver(
-                run.state, run.owner, run.lease_expires_at, run.updated_at, now, ttl
-            ),
-            owner, lease_expiry(now, ttl), limit, skip,
-        )  # fmt: skip
-        if claimed:
-            logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
-        return claimed
+        return self._claim(
+            "crashed", lambda run: is_left_by_a_dead_driver(run, now, ttl), owner, ttl, limit, now, skip
+        )
 
     def claim_scheduled(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
@@ -227,18 +221,16 @@ class MemoryEventLog:
         """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first,
         never one in ``skip``."""
         now = utc_now(now)
-        claimed = self._claim(
-            lambda run: is_waiting_to_start(run.state, run.lease_expires_at, now),
-            owner, lease_expiry(now, ttl), limit, skip,
-        )  # fmt: skip
-        if claimed:
-            logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
-        return claimed
+        return self._claim(
+            "scheduled", lambda run: is_waiting_to_start(run, now), owner, ttl, limit, now, skip
+        )
 
     def _claim(
-        self, is_claimable: Callable[[RunSummary], bool], owner: str, expires: datetime, limit: int,
-        skip: Collection[str],
+        self, kind: str, is_claimable: Callable[[RunSummary], bool], owner: str, ttl: float,
+        limit: int, now: datetime, skip: Collection[str],
     ) -> list[str]:  # fmt: skip
+        """Lease to ``owner`` up to ``limit`` of the claimable runs, oldest first, none in ``skip``."""
+        expires = lease_expiry(now, ttl)
         if limit < 1:
             raise ValueError(f"claim at least one run, not {limit}")
         with self._tables.lock:
@@ -248,7 +240,10 @@ class MemoryEventLog:
             )[:limit]
             for run in candidates:
                 self._tables.lease(run, owner, expires)
-        return [run.run_id for run in candidates]
+        claimed = [run.run_id for run in candidates]
+        if claimed:
+            logger.info("%s claimed %s runs %s", owner, kind, ", ".join(claimed))
+        return claimed
 
     def cache_lookup_many(
         self, cache_keys: Collection[str], now: datetime | None = None
