@@ -30,7 +30,7 @@ from ..recorder import EventListener
 from ..result_storage import ResultPlacement
 from .completions import Completions
 from .host import RunHost
-from .loop import drive, new_completions
+from .loop import drive
 
 
 def task_policies(traced: TracedFlow) -> Mapping[str, TaskPolicy]:
@@ -81,7 +81,7 @@ class RunToDrive:
 
 def drive_runs(runs: Sequence[RunToDrive], ports: RunPorts) -> list[RunView]:
     """Drive the runs in one loop on one executor until each has ended; their final states."""
-    completions = new_completions()
+    completions: Completions[RunHost] = Completions()
     hosts: list[RunHost] = []
     try:
         for run in runs:

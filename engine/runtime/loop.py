@@ -13,16 +13,6 @@ from ..clock import Clock
 from .completions import Completions
 from .host import RunHost
 
-GROUP_COMMIT_WINDOW = 0.005
-"""How long the loop waits for more outcomes after the first, while other attempts run."""
-MAX_BATCH = 1000
-"""At most this many outcomes are taken at once."""
-
-
-def new_completions() -> "Completions[RunHost]":
-    """The completions queue a loop's hosts submit to."""
-    return Completions(GROUP_COMMIT_WINDOW, MAX_BATCH)
-
 
 def drive(hosts: Sequence[RunHost], completions: "Completions[RunHost]", clock: Clock) -> None:
     """Run every host until its run has ended (each was started with ``RunHost.start``)."""

@@ -54,12 +54,14 @@ def node(
 
 def machine_from(events: Sequence[Event], policies: Mapping[str, TaskPolicy], **options: Any) -> RunMachine:
     """A new driver's machine for the run ``events`` record, built as the runtime builds it
-    (the fold of the log, the cache notes of its open attempts); every task the ``PLAIN``
-    policy unless ``policies`` says otherwise; ``options`` as ``RunMachine`` takes them."""
+    (the fold of the log; with a cache, the cache notes of its open attempts); every task
+    the ``PLAIN`` policy unless ``policies`` says otherwise; ``options`` as ``RunMachine``
+    takes them."""
     view = fold(events)
     chosen = {key: PLAIN for key in view.graph.nodes}
     chosen.update(policies)
-    options.setdefault("cache_notes", recorded_cache_notes(events))
+    if options.get("has_cache"):
+        options.setdefault("cache_notes", recorded_cache_notes(events))
     return RunMachine(view, chosen, **options)
 
 

@@ -45,7 +45,7 @@ from ledgerflow.engine.core.stimuli import (
     TimePassed,
     WorkStopped,
 )
-from ledgerflow.engine.runtime.loop import GROUP_COMMIT_WINDOW
+from ledgerflow.engine.runtime.completions import GROUP_COMMIT_WINDOW
 
 from .machines import machine_from
 
