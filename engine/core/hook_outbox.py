@@ -9,7 +9,7 @@ The log is the outbox: a delivery is owed for each (trigger event, hook) until a
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .events import HOOK_RECORDS, Event, EventType
 
@@ -39,9 +39,12 @@ HookNames = Hooks[str]
 """The names of a flow's or a task's hooks, as the log records them."""
 
 
+_NO_HOOKS: Hooks[Any] = Hooks()
+
+
 def hooks_of_task(tasks: Mapping[str, Hooks[T]], task_key: str) -> Hooks[T]:
     """A task's hooks in ``tasks`` (by graph node); a mapped child has its parent's."""
-    return tasks.get(task_key) or tasks.get(task_key.rsplit("[", 1)[0]) or Hooks()
+    return tasks.get(task_key) or tasks.get(task_key.rsplit("[", 1)[0]) or _NO_HOOKS
 
 
 Owed = tuple[Event, str]
