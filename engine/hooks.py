@@ -29,7 +29,7 @@ from ..storage.protocols import LeasedLog
 from .core.errors import LedgerflowError
 from .core.events import Event, EventType, NewEvent
 from .core.fold import Folder, RunView
-from .core.hook_outbox import HookNames, HookOutbox
+from .core.hook_outbox import HookNames, HookOutbox, Hooks, hooks_of_task
 from .core.states import TaskState
 from .errors import FlowDefinitionError
 
@@ -105,19 +105,9 @@ class NamedHook:
     retry: HookRetry
 
 
-@dataclass(frozen=True, slots=True)
-class HookSet:
-    """The hooks of one flow or task, by when they fire."""
-
-    on_failure: tuple[NamedHook, ...] = ()
-    on_success: tuple[NamedHook, ...] = ()
-    on_retry: tuple[NamedHook, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.on_failure or self.on_success or self.on_retry)
-
-
-NO_HOOKS = HookSet()
+HookSet = Hooks[NamedHook]
+"""The hooks of one flow or task, by when they fire."""
+NO_HOOKS: HookSet = Hooks()
 
 
 def hook_set(scope: str, owner: str, **hooks: Hook | Sequence[Hook] | None) -> HookSet:
@@ -135,7 +125,7 @@ def hook_set(scope: str, owner: str, **hooks: Hook | Sequence[Hook] | None) -> H
             NamedHook(f"{scope}.{when}:{_name_of(fn)}:{index}", fn, _retry_of(fn))
             for index, fn in enumerate(fns)
         )
-    return HookSet(**named)
+    return Hooks(**named)
 
 
 def _name_of(fn: Hook) -> str:
@@ -152,10 +142,7 @@ def _retry_of(fn: Hook) -> HookRetry:
 
 
 def _names(hooks: HookSet) -> HookNames:
-    return HookNames(
-        tuple(h.name for h in hooks.on_failure), tuple(h.name for h in hooks.on_success),
-        tuple(h.name for h in hooks.on_retry),
-    )  # fmt: skip
+    return hooks.map(lambda hook: hook.name)
 
 
 class HookRegistry:
@@ -176,8 +163,7 @@ class HookRegistry:
         if event.task_key is None or name.startswith("flow."):
             hooks = self._flow
         else:
-            key = event.task_key
-            hooks = self._tasks.get(key) or self._tasks.get(key.rsplit("[", 1)[0]) or NO_HOOKS
+            hooks = hooks_of_task(self._tasks, event.task_key)
         return next(h for h in (*hooks.on_failure, *hooks.on_success, *hooks.on_retry) if h.name == name)
 
 

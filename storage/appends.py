@@ -1,5 +1,6 @@
-"""What an append does, whichever backend stores it: the checks of a batch, the hash chain
-its events get, and the changes of the run's summary (the runs read model)."""
+"""What an append does, whichever backend stores it: the checks of a batch and of the run's
+head, the hash chain its events get, and the changes of the run's summary (the runs read
+model)."""
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ import orjson
 from ..engine.core.events import Event, EventType, NewEvent, entered_run_state, enters_run_state
 from .cache_entries import cache_fields_problem
 from .codec import ChainHasher
-from .errors import InvalidAppend
+from .errors import AppendConflict, InvalidAppend
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 
@@ -34,14 +35,49 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
             raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
 
 
-def chain(
+def check_head(run_id: str, expected_seq: int, head_seq: int, holder: str | None, owner: str | None) -> None:
+    """Raise ``AppendConflict`` unless the run's log is at ``expected_seq`` (its head is at
+    ``head_seq``) and, for an append fenced by ``owner``, ``owner`` is the lease ``holder``."""
+    if head_seq != expected_seq:  # another writer appended first
+        raise AppendConflict(
+            run_id,
+            expected_seq,
+            f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
+            f"seq {head_seq}: another writer appended; stop driving this run "
+            "(resume it to take it over)",
+        )
+    if owner is not None and holder != owner:  # the run was taken over, claimed or released
+        raise AppendConflict(
+            run_id,
+            expected_seq,
+            f"run {run_id}: driver {owner} no longer holds the run's lease "
+            f"(now {holder or 'nobody'}): another process took the run over; "
+            "this driver stops driving it",
+        )
+
+
+def chain_after(
+    run_id: str, expected_seq: int, prev_hash: str, last_ts: datetime | None,
+    events: Sequence[NewEvent], payloads: Sequence[bytes],
+) -> tuple[list[Event], dict[str, Any]]:  # fmt: skip
+    """The events as they will be stored after the run's head (``prev_hash``, stamped
+    ``last_ts``; None for a new run), and the columns of the run's summary they change.
+
+    Each event keeps the ts its writer stamped (the run machine folds with it), else the
+    current time, never earlier than the head's: the ts of a run never go back.
+    """
+    now = datetime.now(UTC)
+    ts = now if last_ts is None or now >= last_ts else last_ts
+    chained = _chain(run_id, expected_seq + 1, prev_hash, ts, events, payloads)
+    changes = run_changes((new.type, event.payload) for new, event in zip(events, chained, strict=True))
+    return chained, changes
+
+
+def _chain(
     run_id: str, first_seq: int, prev_hash: str, ts: datetime,
     events: Sequence[NewEvent], payloads: Sequence[bytes],
 ) -> list[Event]:  # fmt: skip
-    """The events as they will be stored: seqs, hashes chained from ``prev_hash``.
-
-    Each event keeps the ts its writer stamped (the run machine folds with it), else ``ts``.
-    """
+    """The events with their seqs and hashes chained from ``prev_hash`` (unstamped: ``ts``)."""
     hasher = ChainHasher(run_id)
     chained = []
     seq = first_seq

@@ -8,7 +8,10 @@ the same conditions as queries (``storage.leases``); the contract suite holds th
 """
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from .protocols import RunSummary
 
 CLAIMABLE_STATES = ("RUNNING", "PENDING")
 """Stored run states a driver is (or was about to be) driving."""
@@ -32,49 +35,52 @@ def lease_expiry(now: datetime, ttl: float) -> datetime:
     return now + timedelta(seconds=ttl)
 
 
-def is_lease_expired(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
-    """True for a RUNNING run whose lease expired: its driver died (shown as CRASHED)."""
-    return state == "RUNNING" and lease_expires_at is not None and lease_expires_at <= now
-
-
-def shown_state(state: str, lease_expires_at: datetime | None, now: datetime) -> str:
-    """The state a run is listed in: CRASHED for a RUNNING run whose lease expired."""
-    return "CRASHED" if is_lease_expired(state, lease_expires_at, now) else state
-
-
 def _has_lapsed(lease_expires_at: datetime | None, now: datetime) -> bool:
+    """A lease was taken and has expired."""
     return lease_expires_at is not None and lease_expires_at <= now
 
 
-def is_left_by_a_dead_driver(
-    state: str, owner: str | None, lease_expires_at: datetime | None, updated_at: datetime,
-    now: datetime, ttl: float,
-) -> bool:  # fmt: skip
+def _is_held(lease_expires_at: datetime | None, now: datetime) -> bool:
+    """Someone holds the lease at ``now``."""
+    return lease_expires_at is not None and lease_expires_at > now
+
+
+def _is_abandoned(run: RunSummary, now: datetime, ttl: float) -> bool:
+    """A RUNNING or PENDING run's driver is gone: its lease expired, or it has none and nothing
+    was appended for ``ttl`` s (its creator died before taking it)."""
+    if run.lease_expires_at is None:
+        return run.updated_at <= now - timedelta(seconds=ttl)
+    return run.lease_expires_at <= now
+
+
+def shown(run: RunSummary, now: datetime) -> RunSummary:
+    """The run as it is listed at ``now``: CRASHED if RUNNING with a lease that expired (its
+    driver died)."""
+    if run.state == "RUNNING" and _has_lapsed(run.lease_expires_at, now):
+        return replace(run, state="CRASHED")
+    return run
+
+
+def is_left_by_a_dead_driver(run: RunSummary, now: datetime, ttl: float) -> bool:
     """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
     for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
     its driver died still holding the lease (before delivering the hooks it owed)."""
-    if state in CLAIMABLE_STATES:
-        if lease_expires_at is None:
-            return updated_at <= now - timedelta(seconds=ttl)
-        return lease_expires_at <= now
-    return state in ENDED_STATES and owner is not None and _has_lapsed(lease_expires_at, now)
+    if run.state in CLAIMABLE_STATES:
+        return _is_abandoned(run, now, ttl)
+    return run.state in ENDED_STATES and run.owner is not None and _has_lapsed(run.lease_expires_at, now)
 
 
-def is_waiting_to_start(state: str, lease_expires_at: datetime | None, now: datetime) -> bool:
+def is_waiting_to_start(run: RunSummary, now: datetime) -> bool:
     """SCHEDULED, and nobody holds it (or the worker that claimed it died before starting)."""
-    return state == "SCHEDULED" and (lease_expires_at is None or lease_expires_at <= now)
+    return run.state == "SCHEDULED" and not _is_held(run.lease_expires_at, now)
 
 
-def is_undriven(
-    state: str, lease_expires_at: datetime | None, updated_at: datetime, now: datetime, ttl: float
-) -> bool:
+def is_undriven(run: RunSummary, now: datetime, ttl: float) -> bool:
     """No live driver holds the run: SCHEDULED or CRASHED without a live lease, or RUNNING or
     PENDING whose lease expired (or that has none and saw no append for ``ttl`` s: its
     creator died before taking it)."""
-    if state in ("SCHEDULED", "CRASHED"):
-        return lease_expires_at is None or lease_expires_at <= now
-    if state in CLAIMABLE_STATES:
-        if lease_expires_at is None:
-            return updated_at <= now - timedelta(seconds=ttl)
-        return lease_expires_at <= now
+    if run.state in ("SCHEDULED", "CRASHED"):
+        return not _is_held(run.lease_expires_at, now)
+    if run.state in CLAIMABLE_STATES:
+        return _is_abandoned(run, now, ttl)
     return False

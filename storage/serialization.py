@@ -49,12 +49,7 @@ def load_signed(key: bytes, ref: str, fmt: str, data: bytes, signature: str | No
     if fmt == PICKLE and not is_signature_valid(key, data, signature):
         logger.warning("refused result %s: bad signature", ref)
         raise ResultRefused(ref)
-    try:
-        return decode_result(fmt, data)
-    except StorageError:
-        raise
-    except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
-        raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
+    return _decoded(ref, fmt, data)
 
 
 def sign_reference(key: bytes, sha256: str) -> str:
@@ -76,16 +71,17 @@ def decode_referenced(key: bytes, ref: ResultRef, data: bytes, signature: str | 
     """Decode an object store's bytes, already checked against ``ref``'s sha256 (a pickle's
     ``signature`` is checked first)."""
     check_reference(key, ref, signature)
-    return _decoded(ref, data)
+    return _decoded(ref.key, ref.format, data)
 
 
-def _decoded(ref: ResultRef, data: bytes) -> Any:
+def _decoded(ref: str, fmt: str, data: bytes) -> Any:
+    """Decode a result (raises ``ResultNotLoadable`` if it cannot be decoded here)."""
     try:
-        return decode_result(ref.format, data)
+        return decode_result(fmt, data)
     except StorageError:
         raise
     except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
-        raise ResultNotLoadable(ref.key, f"{type(exc).__name__}: {exc}") from exc
+        raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _reference_message(sha256: str) -> bytes:

@@ -3,8 +3,7 @@
 import logging
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,12 +13,12 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, schema, stored_rows
-from .appends import chain, check_batch, run_changes
+from .appends import chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
 from .codec import GENESIS_HASH, canonical_payload
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, RunNotFound
-from .lease_terms import lease_expiry, shown_state, utc_now
+from .lease_terms import lease_expiry, shown, utc_now
 from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
 
@@ -78,8 +77,7 @@ def _created_in(
 
 def _summary(row: Any, now: datetime) -> RunSummary:
     """A runs row as a summary; a RUNNING run whose lease expired is shown as CRASHED."""
-    summary = RunSummary(**row._mapping)
-    return replace(summary, state=shown_state(summary.state, summary.lease_expires_at, now))
+    return shown(RunSummary(**row._mapping), now)
 
 
 class SqlEventLog:
@@ -138,13 +136,8 @@ class SqlEventLog:
     ) -> list[Event]:  # fmt: skip
         with translated_errors(self._engine), self._engine.begin() as connection:
             prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq, owner)
-            now = datetime.now(UTC)
-            ts = now if last_ts is None or now >= last_ts else last_ts
-            chained = chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
+            chained, changes = chain_after(run_id, expected_seq, prev_hash, last_ts, batch, payloads)
             attempts[-1] = chained
-            changes = run_changes(
-                (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
-            )
             last = chained[-1]
             head = {"head_seq": last.seq, "head_hash": last.hash, "updated_at": last.ts}
             try:
@@ -174,22 +167,7 @@ class SqlEventLog:
         row = connection.execute(query).first()
         if row is None:
             raise RunNotFound(run_id)
-        if row.head_seq != expected_seq:
-            raise AppendConflict(
-                run_id,
-                expected_seq,
-                f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
-                f"seq {row.head_seq}: another writer appended; stop driving this run "
-                "(resume it to take it over)",
-            )
-        if owner is not None and row.owner != owner:
-            raise AppendConflict(
-                run_id,
-                expected_seq,
-                f"run {run_id}: driver {owner} no longer holds the run's lease "
-                f"(now {row.owner or 'nobody'}): another process took the run over; "
-                "this driver stops driving it",
-            )
+        check_head(run_id, expected_seq, row.head_seq, row.owner, owner)
         return row.head_hash, row.updated_at
 
     def _is_stored(self, chained: list[Event]) -> bool:

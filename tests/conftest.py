@@ -121,11 +121,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 @pytest.fixture
 def storage(database_url: str, tmp_path: Path) -> Iterator[Storage]:
     """Opened storage (schema created) on the parametrized database."""
-    opened = open_storage(database_url, tmp_path)
-    try:
+    with open_storage(database_url, tmp_path) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture(scope="session")

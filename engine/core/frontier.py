@@ -34,11 +34,6 @@ class Frontier:
     retry_due: Mapping[str, datetime] = field(default_factory=dict)  # RETRYING -> due time
     is_finished: bool = False  # nothing left to do: every task has settled
 
-    @property
-    def is_idle(self) -> bool:
-        """True when no decision needs an append or a submission now."""
-        return not (self.ready or self.expand or self.upstream_failed or self.skipped)
-
 
 def outlook(state: RunView, key: str) -> Outlook:
     """A task's outlook; a mapped parent looks like the combination of its children."""

@@ -7,25 +7,46 @@ The log is the outbox: a delivery is owed for each (trigger event, hook) until a
 ``on_success`` / ``on_retry``, and the flow's ``on_retry`` for every retry).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from .events import HOOK_RECORDS, Event, EventType
 
+T = TypeVar("T")
+U = TypeVar("U")
+
 
 @dataclass(frozen=True, slots=True)
-class HookNames:
-    """The names of a flow's or a task's hooks, by when they fire."""
+class Hooks(Generic[T]):
+    """A flow's or a task's hooks (or their names), by when they fire."""
 
-    on_failure: tuple[str, ...] = ()
-    on_success: tuple[str, ...] = ()
-    on_retry: tuple[str, ...] = ()
+    on_failure: tuple[T, ...] = ()
+    on_success: tuple[T, ...] = ()
+    on_retry: tuple[T, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.on_failure or self.on_success or self.on_retry)
 
+    def map(self, fn: Callable[[T], U]) -> "Hooks[U]":
+        """The hooks with ``fn`` applied to each."""
+        return Hooks(
+            tuple(map(fn, self.on_failure)), tuple(map(fn, self.on_success)), tuple(map(fn, self.on_retry))
+        )
 
-NO_HOOK_NAMES = HookNames()
+
+HookNames = Hooks[str]
+"""The names of a flow's or a task's hooks, as the log records them."""
+
+
+_NO_HOOKS: Hooks[Any] = Hooks()
+
+
+def hooks_of_task(tasks: Mapping[str, Hooks[T]], task_key: str) -> Hooks[T]:
+    """A task's hooks in ``tasks`` (by graph node); a mapped child has its parent's."""
+    return tasks.get(task_key) or tasks.get(task_key.rsplit("[", 1)[0]) or _NO_HOOKS
+
+
 Owed = tuple[Event, str]
 """An owed delivery: the trigger event and the hook's name."""
 
@@ -67,8 +88,7 @@ class HookOutbox:
             if event.type == EventType.RUN_FAILED:
                 return flow.on_failure
             return flow.on_success if event.type == EventType.RUN_SUCCEEDED else ()
-        task = self._tasks.get(event.task_key) or self._tasks.get(event.task_key.rsplit("[", 1)[0])
-        task = task or NO_HOOK_NAMES
+        task = hooks_of_task(self._tasks, event.task_key)
         if event.type == EventType.TASK_FAILED:
             return task.on_failure
         if event.type == EventType.TASK_SUCCEEDED:

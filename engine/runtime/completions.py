@@ -8,14 +8,17 @@ from typing import Any, Generic, TypeVar
 
 Tag = TypeVar("Tag")
 
+GROUP_COMMIT_WINDOW = 0.005
+"""How long a take waits for more outcomes after the first, while other attempts run."""
+MAX_BATCH = 1000
+"""At most this many outcomes are taken at once."""
+
 
 class Completions(Generic[Tag]):
     """Futures (submitted attempts, hook deliveries), each with a tag (its run), handed back
     with their results as they complete."""
 
-    def __init__(self, window: float, max_batch: int) -> None:
-        self._window = window  # how long to wait for more outcomes after the first
-        self._max_batch = max_batch
+    def __init__(self) -> None:
         self._done: queue.SimpleQueue[tuple[Tag, Future[Any]] | None] = queue.SimpleQueue()
         self.in_flight = 0
 
@@ -37,8 +40,8 @@ class Completions(Generic[Tag]):
         except queue.Empty:
             return []
         taken = [] if first is None else [first]
-        deadline = time.monotonic() + self._window if taken else None
-        while len(taken) < min(self.in_flight, self._max_batch):
+        deadline = time.monotonic() + GROUP_COMMIT_WINDOW if taken else None
+        while len(taken) < min(self.in_flight, MAX_BATCH):
             remaining = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 item = self._done.get(timeout=remaining) if remaining else self._done.get_nowait()

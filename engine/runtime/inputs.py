@@ -43,13 +43,16 @@ class RunInputs:
 
     def call_of(self, key: str) -> TaskCall:
         """The traced call of a task (a mapped child's: its parent's)."""
-        parent = self._machine.task(key).parent
-        return self._traced.calls[parent if parent is not None else key]
+        return self._traced.calls[self._node_of(key)]
 
     def is_consumed(self, key: str) -> bool:
         """Whether a downstream task takes this task's result (a child: its parent's)."""
+        return self._node_of(key) in self._has_consumers
+
+    def _node_of(self, key: str) -> str:
+        """The graph node of a task: its own, or a mapped child's parent."""
         parent = self._machine.task(key).parent
-        return (parent if parent is not None else key) in self._has_consumers
+        return key if parent is None else parent
 
     def arguments(self, key: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The task's arguments with ``Upstream`` placeholders for upstream results."""

@@ -21,12 +21,6 @@ from .runs import RunPorts, RunToDrive, host_for
 
 logger = logging.getLogger(__name__)
 
-GROUP_COMMIT_WINDOW = 0.005
-"""How long the loop waits for more outcomes after the first, while other attempts run."""
-MAX_BATCH = 1000
-"""At most this many outcomes are taken at once."""
-
-
 @dataclass(frozen=True, slots=True)
 class DriveEnded:
     """A run the loop stopped driving: its final state, or the error that ended its drive."""
@@ -41,7 +35,7 @@ class RunLoop:
 
     def __init__(self, ports: RunPorts) -> None:
         self._ports = ports
-        self._completions: Completions[RunHost] = Completions(GROUP_COMMIT_WINDOW, MAX_BATCH)
+        self._completions: Completions[RunHost] = Completions()
         self._hook_pool = HookPool()
         self._hosts: dict[RunHost, None] = {}  # the runs being driven, in the order they came
         self._ended: list[DriveEnded] = []

@@ -44,7 +44,7 @@ class MemoryCancelRequests:
         expires = lease_expiry(now, ttl)
         with self._tables.lock:
             run = self._tables.runs.get(run_id)
-            if run is None or not is_undriven(run.state, run.lease_expires_at, run.updated_at, now, ttl):
+            if run is None or not is_undriven(run, now, ttl):
                 return False
-            run.owner, run.lease_expires_at = owner, expires
+            self._tables.lease(run, owner, expires)
         return True

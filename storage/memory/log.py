@@ -4,24 +4,19 @@ model, leases and the cache index, all changed under the tables' lock in one ste
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 
 import orjson
 
 from ...engine.core.events import Event, EventType, NewEvent
-from ..appends import chain, check_batch, run_changes
+from ..appends import chain_after, check_batch, check_head
 from ..cache_entries import cache_entry, is_unexpired
 from ..codec import GENESIS_HASH, canonical_payload
 from ..errors import AppendConflict, RunNotFound
-from ..lease_terms import (
-    is_left_by_a_dead_driver,
-    is_waiting_to_start,
-    lease_expiry,
-    shown_state,
-    utc_now,
-)
+from ..lease_terms import is_left_by_a_dead_driver, is_waiting_to_start, lease_expiry, shown, utc_now
 from ..protocols import CacheEntry, RunSummary, StoredRun
-from .tables import EventTuple, MemoryTables, RunRow
+from .tables import EventTuple, MemoryTables
 
 logger = logging.getLogger(__name__)
 
@@ -49,57 +44,37 @@ class MemoryEventLog:
         payloads = [canonical_payload(new.payload) for new in batch]
         tables = self._tables
         with tables.lock:
-            run = self._head(run_id, expected_seq, owner)
-            now = datetime.now(UTC)
-            last_ts = None if run is None else run.updated_at
-            ts = now if last_ts is None or now >= last_ts else last_ts
-            prev_hash = GENESIS_HASH if run is None else run.head_hash
-            chained = chain(run_id, expected_seq + 1, prev_hash, ts, batch, payloads)
-            changes = run_changes(
-                (new.type, event.payload) for new, event in zip(batch, chained, strict=True)
+            prev_hash, last_ts = self._head(run_id, expected_seq, owner)
+            chained, changes = chain_after(run_id, expected_seq, prev_hash, last_ts, batch, payloads)
+            first, last = chained[0], chained[-1]
+            run = tables.runs.get(run_id) or RunSummary(
+                run_id, "", "PENDING", 0, prev_hash, first.ts, first.ts, None, None
             )
-            last = chained[-1]
-            if run is None:
-                run = tables.runs[run_id] = RunRow(
-                    run_id, "", "PENDING", last.seq, last.hash, chained[0].ts, last.ts
-                )
-                tables.events[run_id] = []
-            run.head_seq, run.head_hash, run.updated_at = last.seq, last.hash, last.ts
-            for name, value in changes.items():
-                setattr(run, name, value)
-            tables.events[run_id].extend(
+            tables.runs[run_id] = replace(
+                run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **changes
+            )
+            tables.events.setdefault(run_id, []).extend(
                 (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
                 for e, p in zip(chained, payloads, strict=True)
             )
             self._index(chained, payloads)
         return chained
 
-    def _head(self, run_id: str, expected_seq: int, owner: str | None) -> RunRow | None:
-        """The run's row, checked against the expected seq and the lease holder (None for a
-        new run)."""
-        run = self._tables.runs.get(run_id)
+    def _head(self, run_id: str, expected_seq: int, owner: str | None) -> tuple[str, datetime | None]:
+        """Check the run's head and lease holder: (head hash, last ts) (as ``SqlEventLog``'s)."""
         if expected_seq == 0:
-            if run is not None:  # as UNIQUE(run_id, seq) refuses a second seq 1
+            if run_id in self._tables.runs:  # as UNIQUE(run_id, seq) refuses a second seq 1
                 raise AppendConflict(run_id, expected_seq)
-            return None
+            return GENESIS_HASH, None
+        run = self._run(run_id)
+        check_head(run_id, expected_seq, run.head_seq, run.owner, owner)
+        return run.head_hash, run.updated_at
+
+    def _run(self, run_id: str) -> RunSummary:
+        """The run's stored summary (hold the lock); raises ``RunNotFound``."""
+        run = self._tables.runs.get(run_id)
         if run is None:
             raise RunNotFound(run_id)
-        if run.head_seq != expected_seq:
-            raise AppendConflict(
-                run_id,
-                expected_seq,
-                f"run {run_id}: expected to append after seq {expected_seq} but the log is at "
-                f"seq {run.head_seq}: another writer appended; stop driving this run "
-                "(resume it to take it over)",
-            )
-        if owner is not None and run.owner != owner:
-            raise AppendConflict(
-                run_id,
-                expected_seq,
-                f"run {run_id}: driver {owner} no longer holds the run's lease "
-                f"(now {run.owner or 'nobody'}): another process took the run over; "
-                "this driver stops driving it",
-            )
         return run
 
     def _index(self, chained: list[Event], payloads: list[bytes]) -> None:
@@ -140,7 +115,7 @@ class MemoryEventLog:
         now = utc_now(now)
         with self._tables.lock:
             runs = [
-                run.summary(shown_state(run.state, run.lease_expires_at, now))
+                shown(run, now)
                 for run in self._tables.runs.values()
                 if (flow is None or run.flow == flow)
                 and (since is None or run.created_at >= since)
@@ -188,16 +163,13 @@ class MemoryEventLog:
         """The summary of one run (CRASHED as in ``runs``); raises ``RunNotFound``."""
         now = utc_now(now)
         with self._tables.lock:
-            run = self._tables.runs.get(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
-            return run.summary(shown_state(run.state, run.lease_expires_at, now))
+            return shown(self._run(run_id), now)
 
     def read_rows(self, run_id: str, *, upto_head: bool = False) -> AbstractContextManager[StoredRun]:
         """The run's stored rows in seq order with its head, as one snapshot; ``RunNotFound``."""
         with self._tables.lock:
             rows = list(self._rows(run_id))
-            run = self._tables.runs[run_id]
+            run = self._run(run_id)
             head = (run.head_seq, run.head_hash)
         return _stored_run(StoredRun(run_id, head, iter(rows)))
 
@@ -210,21 +182,16 @@ class MemoryEventLog:
         """Take the run's lease for ``ttl`` s whoever holds it; raises ``RunNotFound``."""
         expires = lease_expiry(utc_now(now), ttl)
         with self._tables.lock:
-            run = self._tables.runs.get(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
-            run.owner, run.lease_expires_at = owner, expires
+            self._tables.lease(self._run(run_id), owner, expires)
         logger.info("run %s: %s took the lease over until %s", run_id, owner, expires)
 
     def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
         """Extend ``owner``'s lease to now + ``ttl``; False if ``owner`` no longer holds it."""
         expires = lease_expiry(utc_now(now), ttl)
         with self._tables.lock:
-            run = self._tables.runs.get(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
+            run = self._run(run_id)
             if run.owner == owner:
-                run.lease_expires_at = expires
+                self._tables.lease(run, owner, expires)
                 return True
         logger.warning("run %s: %s lost its lease", run_id, owner)
         return False
@@ -232,11 +199,9 @@ class MemoryEventLog:
     def release(self, run_id: str, owner: str) -> None:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with self._tables.lock:
-            run = self._tables.runs.get(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
+            run = self._run(run_id)
             if run.owner == owner:
-                run.owner, run.lease_expires_at = None, None
+                self._tables.lease(run, None, None)
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
@@ -245,15 +210,9 @@ class MemoryEventLog:
         """Take the leases of up to ``limit`` runs a dead driver left, oldest first, never one
         in ``skip`` (see ``storage.lease_terms``)."""
         now = utc_now(now)
-        claimed = self._claim(
-            lambda run: is_left_by_a_dead_driver(
-                run.state, run.owner, run.lease_expires_at, run.updated_at, now, ttl
-            ),
-            owner, lease_expiry(now, ttl), limit, skip,
-        )  # fmt: skip
-        if claimed:
-            logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
-        return claimed
+        return self._claim(
+            "crashed", lambda run: is_left_by_a_dead_driver(run, now, ttl), owner, ttl, limit, now, skip
+        )
 
     def claim_scheduled(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
@@ -262,18 +221,16 @@ class MemoryEventLog:
         """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first,
         never one in ``skip``."""
         now = utc_now(now)
-        claimed = self._claim(
-            lambda run: is_waiting_to_start(run.state, run.lease_expires_at, now),
-            owner, lease_expiry(now, ttl), limit, skip,
-        )  # fmt: skip
-        if claimed:
-            logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
-        return claimed
+        return self._claim(
+            "scheduled", lambda run: is_waiting_to_start(run, now), owner, ttl, limit, now, skip
+        )
 
     def _claim(
-        self, is_claimable: Callable[[RunRow], bool], owner: str, expires: datetime, limit: int,
-        skip: Collection[str],
+        self, kind: str, is_claimable: Callable[[RunSummary], bool], owner: str, ttl: float,
+        limit: int, now: datetime, skip: Collection[str],
     ) -> list[str]:  # fmt: skip
+        """Lease to ``owner`` up to ``limit`` of the claimable runs, oldest first, none in ``skip``."""
+        expires = lease_expiry(now, ttl)
         if limit < 1:
             raise ValueError(f"claim at least one run, not {limit}")
         with self._tables.lock:
@@ -282,8 +239,11 @@ class MemoryEventLog:
                 key=lambda run: (run.created_at, run.run_id),
             )[:limit]
             for run in candidates:
-                run.owner, run.lease_expires_at = owner, expires
-        return [run.run_id for run in candidates]
+                self._tables.lease(run, owner, expires)
+        claimed = [run.run_id for run in candidates]
+        if claimed:
+            logger.info("%s claimed %s runs %s", owner, kind, ", ".join(claimed))
+        return claimed
 
     def cache_lookup_many(
         self, cache_keys: Collection[str], now: datetime | None = None

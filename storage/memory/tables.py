@@ -7,7 +7,7 @@ the scheduler, a worker's heartbeat thread and hook threads call the stores conc
 """
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..protocols import CacheEntry, RunSummary
@@ -24,28 +24,6 @@ def is_memory_url(url: str) -> bool:
 EventTuple = tuple[int, str | None, str, str, datetime, str, str]
 """A stored event: seq, task_key, type, payload (its canonical text), ts, prev_hash, hash (an
 ``EventRow`` as the SQL stores give it)."""
-
-
-@dataclass(slots=True)
-class RunRow:
-    """A run's summary as the store keeps it (the runs read model)."""
-
-    run_id: str
-    flow: str
-    state: str
-    head_seq: int
-    head_hash: str
-    created_at: datetime
-    updated_at: datetime
-    owner: str | None = None
-    lease_expires_at: datetime | None = None
-
-    def summary(self, state: str) -> RunSummary:
-        """The row as a summary, shown in ``state``."""
-        return RunSummary(
-            self.run_id, self.flow, state, self.head_seq, self.head_hash, self.created_at,
-            self.updated_at, self.owner, self.lease_expires_at,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +53,7 @@ class MemoryTables:
     """Everything one in-memory store holds; hold ``lock`` to read or write any of it."""
 
     lock: threading.RLock = field(default_factory=threading.RLock)
-    runs: dict[str, RunRow] = field(default_factory=dict)
+    runs: dict[str, RunSummary] = field(default_factory=dict)  # the runs read model
     events: dict[str, list[EventTuple]] = field(default_factory=dict)
     cache: dict[str, CacheEntry] = field(default_factory=dict)
     results: dict[str, StoredResultRow] = field(default_factory=dict)
@@ -87,6 +65,10 @@ class MemoryTables:
     fires: dict[tuple[str, datetime], FireRecord] = field(default_factory=dict)
     task_logs: list[TaskLogLine] = field(default_factory=list)
     workers: dict[str, WorkerRecord] = field(default_factory=dict)
+
+    def lease(self, run: RunSummary, owner: str | None, expires: datetime | None) -> None:
+        """Give the run's lease to ``owner`` until ``expires`` (None and None: to nobody)."""
+        self.runs[run.run_id] = replace(run, owner=owner, lease_expires_at=expires)
 
     def is_held(self, run_id: str, owner: str, now: datetime) -> bool:
         """True while ``owner`` holds the run's lease at ``now`` (its slots count)."""

@@ -1,31 +1,15 @@
 """The SQL cache index: rebuilt from the events, on SQLite and PostgreSQL (the port's
 behaviour: ``contract/``)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from ledgerflow.engine.core.events import NewEvent
-from ledgerflow.storage import (
-    Storage,
-    rebuild_read_model,
-)
+from ledgerflow.storage import Storage, rebuild_read_model
 from ledgerflow.storage.schema import cache_entries
 
-from .builders import cache_lookup, created, execute, task_events
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def succeeded(task_key: str, ts: datetime = T0, **payload: Any) -> NewEvent:
-    """A task.succeeded event with an inline result (override with result=...)."""
-    return NewEvent(task_key, "task.succeeded", {"attempt": 1, "result": {"inline": task_key}, **payload}, ts)
-
-
-def started(storage: Storage, run_id: str, ts: datetime = T0) -> int:
-    storage.log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f"}, ts)])
-    return 1
+from .builders import T0, cache_lookup, created, execute, started, succeeded, task_events
 
 
 def all_entries(storage: Storage) -> list[tuple[Any, ...]]:

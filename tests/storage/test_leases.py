@@ -6,30 +6,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Storage, rebuild_read_model
 from ledgerflow.storage.schema import runs
 
-from .builders import execute
-
-T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)  # in the past: leases at T0 have expired by now
-TTL = 30.0
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def new_run(storage: Storage, run_id: str, state: str = "RUNNING", ts: datetime = T0) -> None:
-    """A run created (and entering ``state``) at ``ts``, with no lease."""
-    storage.log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f"}, ts)])
-    if state != "PENDING":
-        storage.log.append(run_id, 1, [NewEvent(None, f"run.{state.lower()}", {"owner": "old"}, ts)])
+from .builders import TTL, at, crashed_runs, execute, unleased_run
 
 
 def stored_state(storage: Storage, run_id: str) -> str:
@@ -40,15 +24,15 @@ def stored_state(storage: Storage, run_id: str) -> str:
 
 
 def test_crashed_is_derived_at_read_time_and_never_stored(storage: Storage) -> None:
-    new_run(storage, "dead")
+    unleased_run(storage, "dead")
     storage.log.take_over("dead", "a", TTL, now=at(0))
     assert storage.log.run("dead", now=at(TTL + 1)).state == "CRASHED"
     assert stored_state(storage, "dead") == "RUNNING"
 
 
 def test_rebuild_keeps_live_leases(storage: Storage) -> None:
-    new_run(storage, "a")
-    new_run(storage, "b")
+    unleased_run(storage, "a")
+    unleased_run(storage, "b")
     storage.log.take_over("a", "w1", TTL, now=at(0))
     before = storage.log.runs()
     assert rebuild_read_model(storage.database) == 2
@@ -57,14 +41,6 @@ def test_rebuild_keeps_live_leases(storage: Storage) -> None:
     rebuild_read_model(storage.database)
     rebuilt = {run.run_id: (run.owner, run.lease_expires_at) for run in storage.log.runs()}
     assert rebuilt == {"a": ("old", None), "b": ("old", None)}  # the owner of run.running
-
-
-def crashed_runs(storage: Storage, count: int) -> list[str]:
-    run_ids = [f"r{i:03d}" for i in range(count)]
-    for i, run_id in enumerate(run_ids):
-        new_run(storage, run_id, ts=at(i))
-        storage.log.take_over(run_id, "dead", TTL, now=at(i))
-    return run_ids
 
 
 CLAIMER = """
@@ -84,6 +60,7 @@ while claimed := log.claim_crashed(owner, 30.0, limit=1, now=datetime.fromisofor
     mine += claimed
 print(json.dumps(mine))
 """
+
 
 def test_racing_processes_never_claim_a_run_twice(
     storage: Storage, database_url: str, tmp_path: Path

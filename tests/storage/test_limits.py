@@ -13,20 +13,7 @@ from ledgerflow.storage import SqlLimits, Storage, create_db_engine, upgrade
 from ledgerflow.storage.migrate import alembic_config
 
 from ..intervals import peak_overlap
-from .builders import new_run
-
-
-def driven(storage: Storage, run_id: str, owner: str, ttl: float = 60.0) -> str:
-    """A run whose lease ``owner`` holds."""
-    new_run(storage.log, run_id, tasks=1)
-    storage.log.take_over(run_id, owner, ttl)
-    return run_id
-
-
-def usage(limits: SqlLimits) -> dict[str, tuple[int, int, list[str]]]:
-    """tag -> (limit, in use, waiting task keys)."""
-    return {u.tag: (u.limit, u.in_use, [w.task_key for w in u.waiting]) for u in limits.limits()}
-
+from .builders import driven
 
 ACQUIRER = dedent(
     """

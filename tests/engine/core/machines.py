@@ -4,13 +4,13 @@ The machine stamps every event it hands out with the ``now`` of its ``handle`` c
 an expected event is built with that time too (``NOW`` unless a test says otherwise).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledgerflow.engine.core.cache_notes import recorded_cache_notes
 from ledgerflow.engine.core.commands import Append
-from ledgerflow.engine.core.events import NewEvent
+from ledgerflow.engine.core.events import Event, NewEvent
 from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger
 from ledgerflow.engine.core.machine import RunMachine
@@ -52,19 +52,27 @@ def node(
     return TaskNode(key, key, tuple(upstream), trigger, map_over)
 
 
+def machine_from(events: Sequence[Event], policies: Mapping[str, TaskPolicy], **options: Any) -> RunMachine:
+    """A new driver's machine for the run ``events`` record, built as the runtime builds it
+    (the fold of the log; with a cache, the cache notes of its open attempts); every task
+    the ``PLAIN`` policy unless ``policies`` says otherwise; ``options`` as ``RunMachine``
+    takes them."""
+    view = fold(events)
+    chosen = {key: PLAIN for key in view.graph.nodes}
+    chosen.update(policies)
+    if options.get("has_cache"):
+        options.setdefault("cache_notes", recorded_cache_notes(events))
+    return RunMachine(view, chosen, **options)
+
+
 def machine_of(
     log: LogBuilder | Graph,
     policies: Mapping[str, TaskPolicy] | None = None,
     **options: Any,
 ) -> RunMachine:
-    """A machine for the run a log (or a fresh run of a graph) records; every task the
-    ``PLAIN`` policy unless ``policies`` says otherwise."""
+    """A machine for the run a log (or a fresh run of a graph) records (see ``machine_from``)."""
     events = (log if isinstance(log, LogBuilder) else LogBuilder(log)).events
-    view = fold(events)
-    chosen = {key: PLAIN for key in view.graph.nodes}
-    chosen.update(policies or {})
-    options.setdefault("cache_notes", recorded_cache_notes(events))
-    return RunMachine(view, chosen, **options)
+    return machine_from(events, policies or {}, **options)
 
 
 def started(

@@ -25,7 +25,6 @@ from ledgerflow.engine.core.commands import (
     Submit,
 )
 from ledgerflow.engine.core.events import HOOK_RECORDS, Event, NewEvent
-from ledgerflow.engine.core.fold import fold
 from ledgerflow.engine.core.machine import RunMachine
 from ledgerflow.engine.core.machine_state import SLOT_POLL_SECONDS
 from ledgerflow.engine.core.policy import TaskPolicy
@@ -46,7 +45,9 @@ from ledgerflow.engine.core.stimuli import (
     TimePassed,
     WorkStopped,
 )
-from ledgerflow.engine.runtime.loop import GROUP_COMMIT_WINDOW
+from ledgerflow.engine.runtime.completions import GROUP_COMMIT_WINDOW
+
+from .machines import machine_from
 
 Recorded = tuple[str | None, str, dict[str, Any]]
 """What a replay compares of an event: task key, type and payload (not seq, time or hash)."""
@@ -70,7 +71,7 @@ def replay(
     handed_out: list[NewEvent] = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(events)
-        machine = RunMachine(fold(events[:start]), policies, **options)
+        machine = machine_from(events[:start], policies, **options)
         handed_out += _Drive(machine, events[start:end]).run()
     return handed_out
 

@@ -45,7 +45,7 @@ from ledgerflow.engine.core.stimuli import (
 from ledgerflow.engine.retry import RetryPolicy
 
 from ..builders import LogBuilder
-from .machines import NOW, OWNER, START, failure, skip, success
+from .machines import NOW, OWNER, START, failure, machine_from, skip, success
 
 MAX_ROUNDS = 400
 """A drive that has not finished after this many rounds is stuck."""
@@ -130,7 +130,7 @@ class Simulation:
     def _machine(self) -> RunMachine:
         """A new driver's machine, from the log as it is: what was in flight is lost."""
         self.in_flight, self.wake, self.is_stopping, self.finished = set(), None, False, None
-        return RunMachine(fold(self.log), self.task_policies, **self.options)
+        return machine_from(self.log, self.task_policies, **self.options)
 
     def _reopen(self) -> tuple[str, ...] | None:
         """The tasks a restart re-opens, or None if the run is not restarted."""

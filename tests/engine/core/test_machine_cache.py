@@ -20,6 +20,7 @@ from .machines import (
     machine_of,
     running,
     running_run,
+    started,
     succeeded_payload,
     success,
 )
@@ -41,8 +42,7 @@ def test_a_hit_is_recorded_and_its_downstream_starts() -> None:
 
 
 def test_a_miss_runs_the_task_and_records_its_key_and_expiry_with_the_result() -> None:
-    machine = machine_of(chain_graph("a", "b"), {"a": CACHED}, has_cache=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a", "b"), {"a": CACHED}, has_cache=True)
     assert machine.handle([CacheAnswered({"a": CacheMiss("key-a")})], NOW) == [
         appended(running("a", cache_key="key-a")),
         Submit(("a",)),
@@ -58,8 +58,7 @@ def test_a_miss_runs_the_task_and_records_its_key_and_expiry_with_the_result() -
 
 
 def test_an_entry_without_expiration_records_no_expiry() -> None:
-    machine = machine_of(chain_graph("a"), {"a": FOREVER}, has_cache=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": FOREVER}, has_cache=True)
     machine.handle([CacheAnswered({"a": CacheMiss("key-a")})], NOW)
     at = later(1)
     assert machine.handle([success("a"), TimePassed()], at) == [
@@ -72,8 +71,7 @@ def test_an_entry_without_expiration_records_no_expiry() -> None:
 
 
 def test_a_task_without_a_key_runs_and_says_why() -> None:
-    machine = machine_of(chain_graph("a"), {"a": FOREVER}, has_cache=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": FOREVER}, has_cache=True)
     reason = "not cached: cache_key returned None"
     assert machine.handle([CacheAnswered({"a": NotCached(reason)})], NOW) == [
         appended(running("a", cache=reason)),
@@ -87,8 +85,7 @@ def test_a_task_without_a_key_runs_and_says_why() -> None:
 
 
 def test_a_task_not_looked_up_runs_without_a_note() -> None:
-    machine = machine_of(chain_graph("a"), {"a": FOREVER}, has_cache=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": FOREVER}, has_cache=True)
     assert machine.handle([CacheAnswered({"a": NotCached()})], NOW) == [
         appended(running("a")),
         Submit(("a",)),
@@ -112,8 +109,7 @@ def test_only_cacheable_tasks_are_looked_up_and_the_others_wait_for_the_answer()
 
 
 def test_a_retry_keeps_the_key_its_first_attempt_was_given() -> None:
-    machine = machine_of(chain_graph("a"), {"a": CACHED}, has_cache=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": CACHED}, has_cache=True)
     machine.handle([CacheAnswered({"a": CacheMiss("key-a")})], NOW)
     machine.handle([failure("a", is_retryable=True), TimePassed()], later(1))
     at = later(2)

@@ -157,8 +157,7 @@ def test_the_flow_timeout_is_a_wake_up_time_and_cancels_the_run_once_passed() ->
 
 
 def test_an_outcome_after_the_timeout_is_recorded_and_then_the_run_is_cancelled() -> None:
-    machine = machine_of(_with_timeout(30))
-    machine.handle([START], NOW)
+    machine = started(_with_timeout(30))
     at = later(40)
     request = {"reason": "timeout", "requested_by": "driver-1", "timeout": 30.0}
     assert machine.handle([success("a"), TimePassed()], at) == [
@@ -198,8 +197,7 @@ def _hidden(payload: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def test_every_payload_is_redacted_before_it_is_folded_and_handed_out() -> None:
-    machine = machine_of(chain_graph("a"), redact=_hidden)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), redact=_hidden)
     at = later(1)
     leaky = AttemptEnded("a", 1, "SUCCEEDED", {**succeeded_payload(), "note": "s3cret"})
     assert machine.handle([leaky], at)[0] == appended(

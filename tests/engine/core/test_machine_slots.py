@@ -22,6 +22,7 @@ from .machines import (
     node,
     running,
     running_run,
+    started,
     succeeded_payload,
     success,
 )
@@ -44,8 +45,7 @@ def test_tagged_tasks_ask_for_their_slots_first_and_untagged_ones_wait_for_the_a
 
 
 def test_a_refused_task_waits_and_is_asked_for_again_in_the_next_round() -> None:
-    machine = machine_of(graph_of(node("a"), node("b")), {"a": DB, "b": DB}, has_limits=True)
-    machine.handle([START], NOW)
+    machine = started(graph_of(node("a"), node("b")), {"a": DB, "b": DB}, has_limits=True)
     assert machine.handle([SlotsAnswered(frozenset({"a"}))], NOW) == [
         appended(running("a")),
         Submit(("a",)),
@@ -65,8 +65,7 @@ def test_a_refused_task_waits_and_is_asked_for_again_in_the_next_round() -> None
 
 
 def test_slots_go_back_only_once_the_end_is_written() -> None:
-    machine = machine_of(chain_graph("a", "b"), {"a": DB}, has_limits=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a", "b"), {"a": DB}, has_limits=True)
     machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)
     at = later(1)
     assert machine.handle([success("a"), TimePassed()], at) == [
@@ -80,8 +79,7 @@ def test_slots_go_back_only_once_the_end_is_written() -> None:
 
 
 def test_a_task_waiting_for_its_retry_holds_no_slot() -> None:
-    machine = machine_of(chain_graph("a"), {"a": BOTH}, has_limits=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": BOTH}, has_limits=True)
     machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)
     at = later(1)
     retrying = {**failed_payload(), "delay": 5.0, "retry_at": iso(later(6))}
@@ -100,8 +98,7 @@ def test_a_task_waiting_for_its_retry_holds_no_slot() -> None:
 
 
 def test_a_finished_run_gives_its_slots_back_before_its_end_is_written() -> None:
-    machine = machine_of(chain_graph("a"), {"a": DB}, has_limits=True)
-    machine.handle([START], NOW)
+    machine = started(chain_graph("a"), {"a": DB}, has_limits=True)
     machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)
     at = later(1)
     assert machine.handle([success("a")], at) == [
@@ -125,8 +122,7 @@ def test_without_limits_no_slot_is_asked_for() -> None:
 
 
 def test_a_waiting_task_asks_again_as_soon_as_a_slot_goes_back() -> None:
-    machine = machine_of(graph_of(node("a"), node("b")), {"a": DB, "b": DB}, has_limits=True)
-    machine.handle([START], NOW)
+    machine = started(graph_of(node("a"), node("b")), {"a": DB, "b": DB}, has_limits=True)
     machine.handle([SlotsAnswered(frozenset({"a"}))], NOW)  # b waits for a's slot
     at = later(0.1)
     assert machine.handle([success("a"), TimePassed()], at) == [

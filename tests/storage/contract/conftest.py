@@ -12,8 +12,5 @@ from ledgerflow.storage import Storage, open_storage
 @pytest.fixture
 def storage(store_url: str, tmp_path: Path) -> Iterator[Storage]:
     """An open, empty store on the parametrized backend (overrides the SQL-only fixture)."""
-    opened = open_storage(store_url, tmp_path)
-    try:
+    with open_storage(store_url, tmp_path) as opened:
         yield opened
-    finally:
-        opened.close()

@@ -1,6 +1,6 @@
 """The cache index: written with the append, looked up by key, expiring."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -14,20 +14,7 @@ from ledgerflow.storage import (
     Storage,
 )
 
-from ..builders import cache_lookup, task_events
-
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def succeeded(task_key: str, ts: datetime = T0, **payload: Any) -> NewEvent:
-    """A task.succeeded event with an inline result (override with result=...)."""
-    return NewEvent(task_key, "task.succeeded", {"attempt": 1, "result": {"inline": task_key}, **payload}, ts)
-
-
-def started(storage: Storage, run_id: str, ts: datetime = T0) -> int:
-    storage.log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f"}, ts)])
-    return 1
-
+from ..builders import T0, cache_lookup, started, succeeded, task_events
 
 KEYS = ("j", "k", "k1", "t")
 """Every cache key these tests write (the index is read by key only)."""

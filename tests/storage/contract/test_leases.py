@@ -11,19 +11,7 @@ import pytest
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Leases, RunNotFound, Storage
 
-T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)  # in the past: leases at T0 have expired by now
-TTL = 30.0
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def new_run(storage: Storage, run_id: str, state: str = "RUNNING", ts: datetime = T0) -> None:
-    """A run created (and entering ``state``) at ``ts``, with no lease."""
-    storage.log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f"}, ts)])
-    if state != "PENDING":
-        storage.log.append(run_id, 1, [NewEvent(None, f"run.{state.lower()}", {"owner": "old"}, ts)])
+from ..builders import TTL, at, crashed_runs, unleased_run
 
 
 def test_the_event_log_is_leases(storage: Storage) -> None:
@@ -32,7 +20,7 @@ def test_the_event_log_is_leases(storage: Storage) -> None:
 
 
 def test_take_over_sets_owner_and_lease_whoever_held_it(storage: Storage) -> None:
-    new_run(storage, "r1")
+    unleased_run(storage, "r1")
     storage.log.take_over("r1", "a", TTL, now=at(0))
     run = storage.log.run("r1", now=at(1))
     assert (run.owner, run.lease_expires_at, run.state) == ("a", at(TTL), "RUNNING")
@@ -44,7 +32,7 @@ def test_take_over_sets_owner_and_lease_whoever_held_it(storage: Storage) -> Non
 
 
 def test_take_over_defaults_to_the_current_utc_time(storage: Storage) -> None:
-    new_run(storage, "r1", ts=datetime.now(UTC))
+    unleased_run(storage, "r1", ts=datetime.now(UTC))
     before = datetime.now(UTC)
     storage.log.take_over("r1", "a", 60)
     lease = storage.log.run("r1").lease_expires_at
@@ -54,7 +42,7 @@ def test_take_over_defaults_to_the_current_utc_time(storage: Storage) -> None:
 
 
 def test_heartbeat_extends_only_the_holders_lease(storage: Storage) -> None:
-    new_run(storage, "r1")
+    unleased_run(storage, "r1")
     storage.log.take_over("r1", "a", TTL, now=at(0))
     assert storage.log.heartbeat("r1", "a", TTL, now=at(20)) is True
     assert storage.log.run("r1").lease_expires_at == at(20 + TTL)
@@ -67,7 +55,7 @@ def test_heartbeat_extends_only_the_holders_lease(storage: Storage) -> None:
 
 
 def test_release_clears_only_the_holders_lease(storage: Storage) -> None:
-    new_run(storage, "r1")
+    unleased_run(storage, "r1")
     storage.log.take_over("r1", "a", TTL, now=at(0))
     storage.log.release("r1", "b")
     assert storage.log.run("r1").owner == "a"
@@ -81,7 +69,7 @@ def test_release_clears_only_the_holders_lease(storage: Storage) -> None:
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
 def test_a_lease_needs_a_positive_ttl(storage: Storage, bad: float) -> None:
-    new_run(storage, "r1")
+    unleased_run(storage, "r1")
     with pytest.raises(ValueError, match="ttl"):
         storage.log.take_over("r1", "a", bad)
     with pytest.raises(ValueError, match="naive"):
@@ -90,8 +78,8 @@ def test_a_lease_needs_a_positive_ttl(storage: Storage, bad: float) -> None:
 
 def test_a_running_run_whose_lease_expired_is_shown_crashed(storage: Storage) -> None:
     for run_id in ("live", "dead", "bare"):
-        new_run(storage, run_id)
-    new_run(storage, "done", "SUCCEEDED")
+        unleased_run(storage, run_id)
+    unleased_run(storage, "done", "SUCCEEDED")
     for run_id in ("live", "dead", "done"):
         storage.log.take_over(run_id, "a", TTL, now=at(0 if run_id != "live" else 100))
     shown = {run.run_id: run.state for run in storage.log.runs(now=at(TTL + 1))}
@@ -104,13 +92,13 @@ def test_a_running_run_whose_lease_expired_is_shown_crashed(storage: Storage) ->
 
 
 def test_claim_crashed_takes_only_what_a_dead_driver_left_oldest_first(storage: Storage) -> None:
-    new_run(storage, "expired-old", ts=at(-50))
-    new_run(storage, "expired", ts=at(-40))
-    new_run(storage, "unleased-pending", "PENDING", ts=at(-30))
-    new_run(storage, "unleased-running", ts=at(-20))
-    new_run(storage, "leased", ts=at(-60))
-    new_run(storage, "recent", ts=at(100 - TTL + 1))  # appended to within the ttl
-    new_run(storage, "succeeded", "SUCCEEDED", ts=at(-70))
+    unleased_run(storage, "expired-old", ts=at(-50))
+    unleased_run(storage, "expired", ts=at(-40))
+    unleased_run(storage, "unleased-pending", "PENDING", ts=at(-30))
+    unleased_run(storage, "unleased-running", ts=at(-20))
+    unleased_run(storage, "leased", ts=at(-60))
+    unleased_run(storage, "recent", ts=at(100 - TTL + 1))  # appended to within the ttl
+    unleased_run(storage, "succeeded", "SUCCEEDED", ts=at(-70))
     storage.log.append("scheduled", 0, [NewEvent(None, "run.created", {"state": "SCHEDULED"}, at(-80))])
     for run_id in ("expired-old", "expired", "succeeded"):
         storage.log.take_over(run_id, "dead", TTL, now=at(0))
@@ -134,7 +122,7 @@ def test_claim_crashed_takes_only_what_a_dead_driver_left_oldest_first(storage: 
 
 def test_an_ended_run_whose_driver_died_holding_the_lease_is_claimed(storage: Storage) -> None:
     """Its driver died after the run's last state but before letting go: it may owe hooks."""
-    new_run(storage, "ended", "FAILED", ts=at(-10))
+    unleased_run(storage, "ended", "FAILED", ts=at(-10))
     storage.log.take_over("ended", "dead", TTL, now=at(0))
     assert storage.log.claim_crashed("w1", TTL, now=at(TTL - 1)) == []  # lease still running
     assert storage.log.claim_crashed("w1", TTL, now=at(TTL + 1)) == ["ended"]
@@ -143,19 +131,11 @@ def test_an_ended_run_whose_driver_died_holding_the_lease_is_claimed(storage: St
 
 
 def test_a_claimed_run_is_not_shown_crashed(storage: Storage) -> None:
-    new_run(storage, "r1")
+    unleased_run(storage, "r1")
     storage.log.take_over("r1", "dead", TTL, now=at(0))
     assert storage.log.run("r1", now=at(60)).state == "CRASHED"
     assert storage.log.claim_crashed("w", TTL, now=at(60)) == ["r1"]
     assert storage.log.run("r1", now=at(61)).state == "RUNNING"
-
-
-def crashed_runs(storage: Storage, count: int) -> list[str]:
-    run_ids = [f"r{i:03d}" for i in range(count)]
-    for i, run_id in enumerate(run_ids):
-        new_run(storage, run_id, ts=at(i))
-        storage.log.take_over(run_id, "dead", TTL, now=at(i))
-    return run_ids
 
 
 def test_racing_threads_never_claim_a_run_twice(storage: Storage) -> None:

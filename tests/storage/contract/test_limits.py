@@ -8,14 +8,7 @@ import pytest
 
 from ledgerflow.storage import ConcurrencyLimits, Storage, TagUsage
 
-from ..builders import new_run, try_acquire
-
-
-def driven(storage: Storage, run_id: str, owner: str, ttl: float = 60.0) -> str:
-    """A run whose lease ``owner`` holds."""
-    new_run(storage.log, run_id, tasks=1)
-    storage.log.take_over(run_id, owner, ttl)
-    return run_id
+from ..builders import driven, try_acquire
 
 
 def usage(limits: ConcurrencyLimits) -> dict[str, tuple[int, int, list[str]]]:

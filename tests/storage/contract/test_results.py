@@ -1,11 +1,9 @@
 """The ResultStore contract."""
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ledgerflow.results import encode_result
 from ledgerflow.storage import (
     ResultNotFound,
     ResultRefused,
@@ -16,7 +14,7 @@ from ledgerflow.storage import (
 )
 from ledgerflow.storage.serialization import RESULT_KEY_ENV
 
-from ..builders import stored_value
+from ..builders import stored, stored_value
 
 
 class Model:
@@ -24,11 +22,6 @@ class Model:
 
     def __init__(self, weights: tuple[float, ...]) -> None:
         self.weights = weights
-
-
-def stored(ref: str, value: Any) -> StoredResult:
-    encoded = encode_result(value)
-    return StoredResult(ref, "run-1", f"task-{ref}", encoded.format, encoded.data)
 
 
 def test_json_and_pickle_round_trip(storage: Storage) -> None:
