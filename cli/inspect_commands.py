@@ -11,11 +11,10 @@ from rich.table import Table
 from ..engine.core.states import RunState
 from ..engine.errors import UnknownTask
 from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
-from ..engine.result_details import ValueUnavailable
 from ..engine.run import Run
 from ..storage.archive import Tombstone
 from .attempt_errors import AttemptError, attempt_error_table, attempt_errors
-from .errors import BadUsage
+from .errors import EXIT_FAILED, BadUsage
 from .options import (
     DatabaseOption,
     ExpandOption,
@@ -149,7 +148,7 @@ def show(
     value: Annotated[
         bool,
         typer.Option("--value", help="Load and print the result (the task's with --task), its size, "
-                     "sha256 and signature checked; exit 1 if it cannot be loaded, saying why."),
+                     "sha256 and signature checked, however large; exit 1 if it cannot be, saying why."),
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON: every field, full hashes (values only with --value).")
@@ -157,7 +156,8 @@ def show(
     database: DatabaseOption = None,
 ) -> None:
     """Show a run: its flow, parameters, state, tasks, where each result is (size, sha256),
-    each attempt's error (retried or final), and its result."""
+    each attempt's error (retried or final), and its result (exit 1 if a result it loads
+    cannot be shown: altered, missing, or in a store this process cannot read)."""
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
         if tombstone is not None:
@@ -171,15 +171,14 @@ def show(
     if as_json:
         typer.echo(show_json(found.view, task, answer).decode())
     else:
-        _print_show(found, task, expand, attempt_errors(recorded, task), answer, value)
-    if value and answer is not None and answer.problem is not None:
-        raise ValueUnavailable(answer.problem)
+        _print_show(found, task, expand, attempt_errors(recorded, task), answer)
+    if answer is not None and answer.problem is not None:  # the value could not be shown: it says why
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _print_show(
-    found: Run, task: str | None, expand: bool, raised: list[AttemptError], answer: ValueAnswer | None,
-    is_asked: bool,
-) -> None:  # fmt: skip
+    found: Run, task: str | None, expand: bool, raised: list[AttemptError], answer: ValueAnswer | None
+) -> None:
     out = console()
     if task is None:
         out.print(run_header(found.view))
@@ -192,7 +191,7 @@ def _print_show(
     errors = attempt_error_table(raised)
     if errors is not None:
         out.print(errors)
-    if answer is not None and not (is_asked and answer.problem is not None):  # the error says why
+    if answer is not None:
         out.print(value_line(answer), markup=False, soft_wrap=True)
     if task is None and found.state is RunState.CRASHED:
         out.print(
