@@ -4,6 +4,7 @@ checked path: an altered, missing or unreadable result is named (exit 1), never 
 
 import ast
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -77,6 +78,25 @@ def store_of(kind: str, tmp_path: Path) -> str | None:
     return f"file://{tmp_path}/results" if kind == "file" else None
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A finished run of ``table``: its results in a ``file`` store or the ``database``."""
+
+    run_id: str
+    kind: str
+    store: str | None
+    payloads: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(params=STORES)
+def stored(
+    request: pytest.FixtureRequest, cli: Invoke, flows: Path, tmp_path: Path, database_url: str
+) -> Stored:
+    store = store_of(request.param, tmp_path)
+    run_id = run_table(cli, flows, store)
+    return Stored(run_id, request.param, store, recorded(database_url, tmp_path, run_id))
+
+
 def recorded(database_url: str, tmp_path: Path, run_id: str) -> dict[str, dict[str, Any]]:
     """Each task's result payload as its event recorded it."""
     with lf.Engine(database_url, home=tmp_path) as engine:
@@ -118,19 +138,14 @@ def tamper(
         engine.dispose()
 
 
-@pytest.mark.parametrize("kind", STORES)
-def test_show_lists_where_each_result_is_with_size_format_and_short_hash(
-    cli: Invoke, flows: Path, tmp_path: Path, database_url: str, kind: str
-) -> None:
-    store = store_of(kind, tmp_path)
-    run_id = run_table(cli, flows, store)
-    payloads = recorded(database_url, tmp_path, run_id)
+def test_show_lists_where_each_result_is_with_size_format_and_short_hash(cli: Invoke, stored: Stored) -> None:
+    run_id, rows, box = stored.run_id, stored.payloads["rows"], stored.payloads["box"]
     shown = cli("show", run_id)
     assert shown.exit_code == 0, shown.output
     results = {row[0]: row[1:] for row in table_rows(shown.stdout) if len(row) == 6}
-    rows, box = payloads["rows"], payloads["box"]
-    where = store if kind == "file" else "database"
-    assert rows["store" if kind == "file" else "ref"] == (store if kind == "file" else f"{run_id}/rows/1")
+    where = stored.store or "database"
+    assert rows.get("store", "database") == where
+    assert rows["ref"].startswith(f"{run_id}/rows/1")  # the database's key, or the object's
     assert results["rows"] == [
         where,
         rows["ref"],
@@ -149,13 +164,8 @@ def test_show_lists_where_each_result_is_with_size_format_and_short_hash(
     assert "'count': 500" in shown.stdout and "'box': Box(500)" in shown.stdout  # the run's result
 
 
-@pytest.mark.parametrize("kind", STORES)
-def test_a_tasks_detail_and_json_carry_the_full_location_and_hash(
-    cli: Invoke, flows: Path, tmp_path: Path, database_url: str, kind: str
-) -> None:
-    store = store_of(kind, tmp_path)
-    run_id = run_table(cli, flows, store)
-    rows = recorded(database_url, tmp_path, run_id)["rows"]
+def test_a_tasks_detail_and_json_carry_the_full_location_and_hash(cli: Invoke, stored: Stored) -> None:
+    run_id, store, kind, rows = stored.run_id, stored.store, stored.kind, stored.payloads["rows"]
     detail = cli("show", run_id, "--task", "rows")
     assert detail.exit_code == 0, detail.output
     lines = [line.rstrip() for line in detail.stdout.splitlines()]
@@ -201,18 +211,16 @@ def test_a_large_run_result_is_loaded_only_on_request(
     size = f"{stored / 1024:.1f} KiB"
     assert (
         f"result: not loaded: its stored results take {size} (`ledgerflow show {run_id} --value` loads it)"
-        in (shown.stdout)
+        in shown.stdout
     )
     asked = cli("show", run_id, "--value")
     assert asked.exit_code == 0 and "'count': 500" in asked.stdout
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_tampered_result_is_named_corrupted_and_not_shown(
-    cli: Invoke, flows: Path, tmp_path: Path, database_url: str, kind: str
+    cli: Invoke, stored: Stored, tmp_path: Path, database_url: str
 ) -> None:
-    run_id = run_table(cli, flows, store_of(kind, tmp_path))
-    rows = recorded(database_url, tmp_path, run_id)["rows"]
+    run_id, kind, rows = stored.run_id, stored.kind, stored.payloads["rows"]
     found = hashlib.sha256(tamper(kind, database_url, tmp_path, rows)).hexdigest()
     assert cli("show", run_id, "--task", "rows").exit_code == 0  # where it is: read from the log
     shown = cli("show", run_id, "--task", "rows", "--value")
@@ -230,12 +238,10 @@ def test_a_tampered_result_is_named_corrupted_and_not_shown(
     assert whole.exit_code == 1 and "result: not shown: " in whole.stdout and "is corrupted" in whole.stdout
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_missing_result_is_named_missing(
-    cli: Invoke, flows: Path, tmp_path: Path, database_url: str, kind: str
+    cli: Invoke, stored: Stored, tmp_path: Path, database_url: str
 ) -> None:
-    run_id = run_table(cli, flows, store_of(kind, tmp_path))
-    box = recorded(database_url, tmp_path, run_id)["box"]
+    run_id, kind, box = stored.run_id, stored.kind, stored.payloads["box"]
     tamper(kind, database_url, tmp_path, box, delete=True)
     shown = cli("show", run_id, "--task", "box", "--value")
     assert shown.exit_code == 1 and "Traceback" not in shown.output
