@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -107,15 +107,19 @@ def parse_time(option: str, text: str, now: datetime) -> datetime:
         raise BadUsage(f"{option} {text!r} {exc}") from None
 
 
+def tombstone_json(t: Tombstone) -> dict[str, Any]:
+    """An archived run's tombstone as a JSON object."""
+    return {
+        "id": t.run_id, "run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
+        "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
+        "updated_at": t.updated_at.isoformat(), "file": t.file_name,
+        "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat(),
+    }  # fmt: skip
+
+
 def _print_tombstones(tombstones: Sequence[Tombstone], as_json: bool) -> None:
     if as_json:
-        payload = [
-            {"id": t.run_id, "run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
-             "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
-             "updated_at": t.updated_at.isoformat(), "file": t.file_name,
-             "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat()}
-            for t in tombstones
-        ]  # fmt: skip
+        payload = [tombstone_json(t) for t in tombstones]
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table()
@@ -161,7 +165,10 @@ def show(
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
         if tombstone is not None:
-            console().print(archived_note(tombstone), markup=False, soft_wrap=True)
+            if as_json:
+                typer.echo(orjson.dumps({"archived": True, **tombstone_json(tombstone)}).decode())
+            else:
+                console().print(archived_note(tombstone), markup=False, soft_wrap=True)
             return
         recorded = engine.events(run_id)
         found = checked_run(engine, engine.run_from(recorded))
