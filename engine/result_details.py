@@ -164,9 +164,11 @@ def problem_of(error: Exception, payload: Mapping[str, Any]) -> ValueProblem:
         return ValueProblem("refused", str(error), **located)
     if isinstance(error, ResultNotLoadable):
         return ValueProblem("not_loadable", str(error), **located)
+    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     message = (
-        f"task {ref.task_key}: cannot read stored result {ref.key!r} from {ref.store}: "
-        f"{type(error).__name__}: {error}".rstrip(": ")
+        f"run {ref.run_id}, task {ref.task_key}: cannot read stored result {ref.key!r} from "
+        f"{ref.store} here ({detail}); give this process access to the store (credentials, "
+        "network), or look where it can be read"
     )
     return ValueProblem("unreadable", message, **located)
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import ledgerflow as lf
 from ledgerflow.cli.result_view import MAX_LINES
+from ledgerflow.engine.result_details import human_size
 from ledgerflow.storage import create_db_engine
 
 from .conftest import Invoke
@@ -265,8 +266,11 @@ def test_a_store_this_process_cannot_read_is_named(
     assert listed.exit_code == 0 and f"store     {store}" in listed.stdout
     shown = cli("show", run_id, "--task", "rows", "--value")
     assert shown.exit_code == 1 and "Traceback" not in shown.output
-    assert f"result: not shown: task rows: cannot read stored result '{run_id}/rows/1-" in shown.stdout
-    assert f"from {store}: PermissionError: Access Denied: no credentials" in shown.stdout
+    assert (
+        f"result: not shown: run {run_id}, task rows: cannot read stored result '{run_id}/rows/1-"
+        in shown.stdout
+    )
+    assert f"from {store} here (PermissionError: Access Denied: no credentials" in shown.stdout
     problem = shown_json(cli, run_id, "--task", "rows", "--value", exit_code=1)["value_problem"]
     assert (problem["kind"], problem["store"]) == ("unreadable", store)
 
@@ -293,3 +297,8 @@ def test_show_json_of_an_archived_run_is_its_tombstone(
         engine.archive(engine.plan_archive(timedelta(0), now=later), tmp_path / "archive")
     shown = shown_json(cli, run_id)
     assert (shown["archived"], shown["id"], shown["file"]) == (True, run_id, f"{run_id}.jsonl")
+
+
+def test_sizes_read_in_binary_units() -> None:
+    shown = [human_size(n) for n in (0, 1023, 1024, 1536, 5 * 1024**2 + 1, 3 * 1024**4, 2048 * 1024**5)]
+    assert shown == ["0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "3.0 TiB", "2048.0 PiB"]
