@@ -5,7 +5,6 @@ checked path: an altered, missing or unreadable result is named (exit 1), never 
 import ast
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -286,17 +285,6 @@ def test_a_map_of_many_results_is_one_row_and_a_task_without_one_says_so(
     assert shown.exit_code == 1
     assert f"result: not shown: task explode of run {failed} has no result: it is FAILED" in shown.stdout
     assert cli("show", failed, "--task", "nope").exit_code == 2
-
-
-def test_show_json_of_an_archived_run_is_its_tombstone(
-    cli: Invoke, flows_file: Path, database_url: str, isolated: Path, tmp_path: Path
-) -> None:
-    run_id = run_id_of(cli("run", f"{flows_file}:wide", "-p", "n=1").stdout)
-    with lf.Engine(database_url, home=isolated) as engine:
-        later = datetime.now(UTC) + timedelta(days=1)
-        engine.archive(engine.plan_archive(timedelta(0), now=later), tmp_path / "archive")
-    shown = shown_json(cli, run_id)
-    assert (shown["archived"], shown["id"], shown["file"]) == (True, run_id, f"{run_id}.jsonl")
 
 
 def test_sizes_read_in_binary_units() -> None:
