@@ -2,18 +2,19 @@
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
 from ..engine.core.states import RunState
+from ..engine.errors import UnknownTask
 from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
 from ..engine.run import Run
 from ..storage.archive import Tombstone
-from .attempt_errors import attempt_error_table, attempt_errors
-from .errors import BadUsage
+from .attempt_errors import AttemptError, attempt_error_table, attempt_errors
+from .errors import EXIT_FAILED, BadUsage
 from .options import (
     DatabaseOption,
     ExpandOption,
@@ -32,6 +33,15 @@ from .render import (
     runs_table,
     styled_state,
     task_table,
+)
+from .show_results import (
+    ValueAnswer,
+    answer_value,
+    checked_run,
+    results_table,
+    show_json,
+    task_detail,
+    value_line,
 )
 
 
@@ -97,15 +107,19 @@ def parse_time(option: str, text: str, now: datetime) -> datetime:
         raise BadUsage(f"{option} {text!r} {exc}") from None
 
 
+def tombstone_json(t: Tombstone) -> dict[str, Any]:
+    """An archived run's tombstone as a JSON object."""
+    return {
+        "id": t.run_id, "run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
+        "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
+        "updated_at": t.updated_at.isoformat(), "file": t.file_name,
+        "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat(),
+    }  # fmt: skip
+
+
 def _print_tombstones(tombstones: Sequence[Tombstone], as_json: bool) -> None:
     if as_json:
-        payload = [
-            {"id": t.run_id, "run_id": t.run_id, "flow": t.flow, "state": t.state, "events": t.head_seq,
-             "head_hash": t.head_hash, "created_at": t.created_at.isoformat(),
-             "updated_at": t.updated_at.isoformat(), "file": t.file_name,
-             "file_sha256": t.file_sha256, "archived_at": t.archived_at.isoformat()}
-            for t in tombstones
-        ]  # fmt: skip
+        payload = [tombstone_json(t) for t in tombstones]
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table()
@@ -127,28 +141,68 @@ def archived_note(tombstone: Tombstone) -> str:
     )
 
 
-def show(run_id: RunArgument, expand: ExpandOption = False, database: DatabaseOption = None) -> None:
-    """Show a run: its flow, parameters, state, tasks, each attempt's error (retried or final),
-    and its result."""
-    out = console()
+def show(
+    run_id: RunArgument,
+    expand: ExpandOption = False,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", metavar="KEY", help="Show one task: state, attempts, errors, and where "
+                     "its result is (store and key, size, format, full sha256)."),
+    ] = None,
+    value: Annotated[
+        bool,
+        typer.Option("--value", help="Load and print the result (the task's with --task), its size, "
+                     "sha256 and signature checked, however large; exit 1 if it cannot be, saying why."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: every field, full hashes (values only with --value).")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Show a run: its flow, parameters, state, tasks, where each result is (size, sha256),
+    each attempt's error (retried or final), and its result (exit 1 if a result it loads
+    cannot be shown: altered, missing, or in a store this process cannot read)."""
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
         if tombstone is not None:
-            out.print(archived_note(tombstone), markup=False, soft_wrap=True)
+            if as_json:
+                typer.echo(orjson.dumps({"archived": True, **tombstone_json(tombstone)}).decode())
+            else:
+                console().print(archived_note(tombstone), markup=False, soft_wrap=True)
             return
-        found = engine.get_run(run_id)
-        raised = attempt_errors(engine.events(run_id))
-        result = result_or_reason(found)
-    out.print(run_header(found.view))
-    out.print(task_table(found.tasks, expand=expand))
+        recorded = engine.events(run_id)
+        found = checked_run(engine, engine.run_from(recorded))
+        if task is not None and task not in found.tasks:
+            raise UnknownTask(run_id, task)
+        answer = answer_value(found, task, value) if value or not as_json else None
+    if as_json:
+        typer.echo(show_json(found.view, task, answer).decode())
+    else:
+        _print_show(found, task, expand, attempt_errors(recorded, task), answer)
+    if answer is not None and answer.problem is not None:  # the value could not be shown: it says why
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_show(
+    found: Run, task: str | None, expand: bool, raised: list[AttemptError], answer: ValueAnswer | None
+) -> None:
+    out = console()
+    if task is None:
+        out.print(run_header(found.view))
+        out.print(task_table(found.tasks, expand=expand))
+        located = results_table(found.tasks, expand=expand)
+        if located is not None:
+            out.print(located)
+    else:
+        out.print(task_detail(found.view, task))
     errors = attempt_error_table(raised)
     if errors is not None:
         out.print(errors)
-    if result is not None:
-        out.print(f"result: {result}", markup=False, soft_wrap=True)
-    if found.state is RunState.CRASHED:
+    if answer is not None:
+        out.print(value_line(answer), markup=False, soft_wrap=True)
+    if task is None and found.state is RunState.CRASHED:
         out.print(
-            f"its driver died: `ledgerflow resume {run_id}` continues it here, "
+            f"its driver died: `ledgerflow resume {found.id}` continues it here, "
             "or a running `ledgerflow worker` will", markup=False, soft_wrap=True,
         )
 

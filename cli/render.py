@@ -70,7 +70,7 @@ def state_counts(counts: Mapping[str, int]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Group:
+class ChildGroup:
     """Mapped children of one parent, shown together when there are many."""
 
     base: str
@@ -82,7 +82,7 @@ def _parent_key(key: str) -> str | None:
     return match["base"] if match is not None else None
 
 
-def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskView | _Group]:
+def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskView | ChildGroup]:
     """Tasks in log order, each map's children (``key[i]``) right after their parent, and
     a group of more than ``MAX_CHILDREN_SHOWN`` children folded into one row."""
     children: dict[str, list[TaskView]] = {}
@@ -90,12 +90,12 @@ def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskV
         parent = _parent_key(task.key)
         if parent is not None:
             children.setdefault(parent, []).append(task)
-    rows: list[TaskView | _Group] = []
+    rows: list[TaskView | ChildGroup] = []
 
     def add_children(parent: str) -> None:
         members = children.get(parent, [])
         if not expand and len(members) > MAX_CHILDREN_SHOWN:
-            rows.append(_Group(parent, members))
+            rows.append(ChildGroup(parent, members))
             return
         for member in members:
             rows.append(member)
@@ -119,7 +119,7 @@ def task_table(tasks: Mapping[str, TaskView], *, expand: bool = False, title: st
     table.add_column("attempts", justify="right")
     table.add_column("duration", justify="right")
     for row in task_rows(tasks, expand):
-        if isinstance(row, _Group):
+        if isinstance(row, ChildGroup):
             _add_group_row(table, row)
         else:
             table.add_row(row.key, styled_state(row.state.value), str(row.attempts),
@@ -127,7 +127,7 @@ def task_table(tasks: Mapping[str, TaskView], *, expand: bool = False, title: st
     return table
 
 
-def _add_group_row(table: Table, group: _Group) -> None:
+def _add_group_row(table: Table, group: ChildGroup) -> None:
     members = group.members
     counts = Counter(task.state.value for task in members)
     durations = [d for d in (task.duration for task in members) if d is not None]

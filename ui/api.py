@@ -26,6 +26,7 @@ from .models import (
     LineageOut,
     LogLineOut,
     PreviewOut,
+    ResultProblemOut,
     RunDetailOut,
     RunSummaryOut,
     ScheduleOut,
@@ -205,18 +206,26 @@ def lineage(run_id: str, task_key: str, ui: Context) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/result", response_model=PreviewOut)
 def result_preview(
-    run_id: str, ui: Context, task: Annotated[str | None, Query(description="a task's result instead")] = None
+    run_id: str,
+    ui: Context,
+    task: Annotated[str | None, Query(description="a task's result instead")] = None,
+    seq: Annotated[int | None, Query(ge=1, description="as the run was after this event")] = None,
+    at: Annotated[str | None, Query(description="as the run was at this ISO-8601 time")] = None,
 ) -> PreviewOut:
-    """A preview of the run's result (or of a task's), as the Run page shows it."""
-    view = view_of(ui, ui.engine.events(run_id), None, None)
+    """The value of the run's result (or of a task's), loaded on request from where it is
+    stored (size and sha256 checked): pretty text cut after 4,000 characters, or why it
+    cannot be shown (``problem``: altered, missing, a store this server cannot read...)."""
+    point_seq, point_at = queries.point_in_time(seq, at)
+    view = view_of(ui, ui.engine.events(run_id), point_seq, point_at)
     if task is not None and task not in view.tasks:
         raise UnknownTask(run_id, task)
-    run = stored_run(view, ui.engine.storage.results)
+    run = stored_run(view, ui.engine.storage.results, ui.engine.results_placement.open)
     found = run_preview(run) if task is None else task_preview(run, task)
     if found is None:
         state = view.state if task is None else view.tasks[task].state
         return PreviewOut(text=None, note=f"no result: it is {state.value}")
-    return PreviewOut(text=found.text, note=found.note)
+    problem = None if found.problem is None else ResultProblemOut(**found.problem.to_json())
+    return PreviewOut(text=found.text, note=found.note, problem=problem)
 
 
 @router.get("/workers", response_model=list[WorkerOut])

@@ -27,8 +27,36 @@ class RunSummaryOut(BaseModel):
     driven_by: str | None = Field(description="the lease holder, or the last driver of a run not held")
 
 
+class ResultLocationOut(BaseModel):
+    """Where a task's result is, as its event recorded it: never the value itself."""
+
+    kind: str = Field(description="inline (in the event), database, or store (an object store)")
+    where: str = Field(description="'inline in the log', 'database', or the store's URL")
+    store: str | None = Field(description="the store's URL (no credentials), or 'database'")
+    key: str | None = Field(description="the object's key in the store or the database's result table")
+    url: str | None = Field(description="the object's URL (store and key) in an object store")
+    format: str = Field(description="json or pickle (HMAC-signed)")
+    compression: str | None
+    size: int = Field(description="bytes as stored (inline: of its JSON)")
+    size_text: str = Field(description="the size in binary units: 1.5 KiB")
+    sha256: str | None = Field(description="of the stored bytes, checked on every load; null inline")
+
+
+class ResultProblemOut(BaseModel):
+    """Why a result's value cannot be shown."""
+
+    kind: str = Field(description="corrupted, missing, refused, not_loadable, unreadable or no_result")
+    message: str
+    task_key: str | None
+    ref: str | None
+    store: str | None
+    expected_sha256: str | None = Field(description="the sha256 the event records")
+    found_sha256: str | None = Field(description="the sha256 of the bytes the store holds (corrupted)")
+
+
 class TaskOut(BaseModel):
-    """One task as the log says it is (its error's type and message if it failed)."""
+    """One task as the log says it is (its error's type and message if it failed, and where
+    its result is)."""
 
     key: str
     state: str
@@ -39,6 +67,7 @@ class TaskOut(BaseModel):
     map_count: int | None
     error_type: str | None = None
     error_message: str | None = None
+    result: ResultLocationOut | None = None
 
 
 class MapGroupOut(BaseModel):
@@ -164,10 +193,12 @@ class LineageTaskOut(BaseModel):
 
 
 class PreviewOut(BaseModel):
-    """A preview of a result: bounded pretty text, and a note (cut, or why there is none)."""
+    """A preview of a result: bounded pretty text, and a note (cut, or why there is none),
+    with the problem when it could not be loaded."""
 
     text: str | None = Field(description="indented JSON, else as Python's pprint shows it")
     note: str | None
+    problem: ResultProblemOut | None = None
 
 
 class LineageOut(BaseModel):

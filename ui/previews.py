@@ -1,11 +1,12 @@
 """Previews of results for the Run page: the run's result and a selected task's, as pretty
 text (indented JSON, else Python's ``pprint``) of at most ``MAX_CHARS`` characters, or a
 note saying why the server shows none: the result is not there yet, is too large to load
-here, or cannot be loaded in this process (a pickle of a class the server cannot import,
-a result signed with another key)."""
+here (or to load with the page: then it is loaded on request), or cannot be loaded in this
+process, with the problem (altered or missing bytes, a store the server cannot read, a pickle
+of a class the server cannot import or signed with another key)."""
 
 import pprint
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -14,48 +15,62 @@ from typing import Any
 import orjson
 
 from ..engine.core.fold import RunView
-from ..engine.core.graph import result_refs
 from ..engine.core.states import RunState, TaskState
+from ..engine.result_details import (
+    ValueProblem,
+    ValueUnavailable,
+    explaining,
+    human_size,
+    run_result_tasks,
+    stored_size,
+    value_tasks,
+)
 from ..engine.result_values import load_result
 from ..engine.run import Run
 from ..storage import ResultStore
+from ..storage.result_reads import StoreOpener
 
 MAX_CHARS = 4000
 MAX_NOTE_CHARS = 500
 MAX_LOADS = 100  # task results one preview may load
 MAX_BYTES = 5_000_000  # stored bytes one preview may load
+EMBED_BYTES = 64 * 1024  # stored bytes a page loads to embed a preview; more: on request
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    """Text to show (None if nothing can be shown) and a note about it (cut, or why not)."""
+    """Text to show (None if nothing is shown) and a note about it (cut, or why not): the
+    ``problem`` that kept the value from loading, or ``is_deferred``: loaded on request."""
 
     text: str | None
     note: str | None = None
+    problem: ValueProblem | None = None
+    is_deferred: bool = False
 
 
-def stored_run(view: RunView, results: ResultStore) -> Run:
-    """The run of ``view``, loading results as stored: the server imports no flow's module
-    to show a preview, so a pickle of a class it has not imported gets a note."""
-    return Run(view, partial(load_result, results=results))
+def stored_run(view: RunView, results: ResultStore, open_store: StoreOpener | None = None) -> Run:
+    """The run of ``view``, loading results as stored, object stores opened by ``open_store``
+    (the server's options), each failure a ``ValueUnavailable``: the server imports no flow's
+    module to show a preview, so a pickle of a class it has not imported gets a note."""
+    return Run(view, explaining(partial(load_result, results=results, open_store=open_store)))
 
 
-def run_preview(run: Run) -> Preview | None:
-    """A preview of the run's result (the flow's return value); None unless it SUCCEEDED."""
+def run_preview(run: Run, max_bytes: int = MAX_BYTES) -> Preview | None:
+    """A preview of the run's result (the flow's return value); None unless it SUCCEEDED.
+    Results taking more than ``max_bytes`` (up to ``MAX_BYTES``) are left for a request."""
     if run.state is not RunState.SUCCEEDED:
         return None
-    keys = (leaf for key in result_refs(run.view.graph.result) for leaf in _stored(run.view, key))
-    return _preview(run.view, keys, run.result)
+    return _preview(run.view, run_result_tasks(run.view), run.result, max_bytes)
 
 
-def task_preview(run: Run, key: str) -> Preview | None:
+def task_preview(run: Run, key: str, max_bytes: int = MAX_BYTES) -> Preview | None:
     """A preview of task ``key``'s result (a mapped task's: the list of its children's);
     None for a task without one (not succeeded, cached or mapped)."""
     state = run.tasks[key].state
     if not state.is_success and state is not TaskState.MAPPED:
         return None
-    return _preview(run.view, _stored(run.view, key), lambda: run.task_result(key))
+    return _preview(run.view, value_tasks(run.view, key), lambda: run.task_result(key), max_bytes)
 
 
 def pretty(value: Any) -> str:
@@ -75,25 +90,18 @@ def bounded(text: str, limit: int = MAX_CHARS) -> Preview:
     return Preview(shown, f"showing the first {len(shown):,} of {len(text):,} characters")
 
 
-def _preview(view: RunView, stored: Iterable[str], load: Callable[[], Any]) -> Preview:
+def _preview(view: RunView, stored: Iterable[str], load: Callable[[], Any], max_bytes: int) -> Preview:
     keys = list(islice(stored, MAX_LOADS + 1))
     if len(keys) > MAX_LOADS:
         return Preview(None, f"it gathers more than {MAX_LOADS} task results: too many to load here")
-    size = sum(int((view.tasks[key].result or {}).get("size", 0)) for key in keys)
+    size = stored_size(view, keys)
     if size > MAX_BYTES:
         return Preview(None, f"its stored results take {size:,} bytes: too large to load here")
+    if size > max_bytes:
+        return Preview(None, f"{human_size(size)} stored: loaded on request", is_deferred=True)
     try:
         value = load()
-    except Exception as exc:  # whatever unpickling raises: the page still renders
-        reason = bounded(f"{type(exc).__name__}: {exc}", MAX_NOTE_CHARS).text
-        return Preview(None, f"this server cannot load it: {reason}")
+    except ValueUnavailable as exc:
+        reason = bounded(exc.problem.message, MAX_NOTE_CHARS).text
+        return Preview(None, f"this server cannot load it: {reason}", exc.problem)
     return bounded(pretty(value))
-
-
-def _stored(view: RunView, key: str) -> Iterator[str]:
-    """The tasks whose stored results make up ``key``'s (a map's children, recursively)."""
-    if view.tasks[key].state is TaskState.MAPPED:
-        for child in view.children(key):
-            yield from _stored(view, child.key)
-    else:
-        yield key

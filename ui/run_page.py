@@ -14,6 +14,8 @@ from ..engine.core.events import Event
 from ..engine.core.fold import RunView
 from ..engine.core.restart import has_nothing_to_restart
 from ..engine.core.states import RunState
+from ..engine.result_details import ResultLocation, location_of
+from ..engine.run import Run
 from ..storage import TaskLogLine
 from . import api
 from .context import UIContext
@@ -21,7 +23,7 @@ from .dag import DagNode, layout_dag
 from .formatting import segment
 from .gantt import gantt_of
 from .models import TaskOut
-from .previews import Preview, run_preview, stored_run, task_preview
+from .previews import EMBED_BYTES, Preview, run_preview, stored_run, task_preview
 from .tasks import select, task_out
 
 EVENTS_PER_PAGE = 100
@@ -60,12 +62,14 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class TaskPanel:
-    """The selected task: its row, error, result reference and preview, logs and lineage."""
+    """The selected task: its row, error, where its result is, its preview (or the URL that
+    loads it on request), logs and lineage."""
 
     task: TaskOut
     error: Mapping[str, Any] | None
-    result: Mapping[str, Any] | None
+    location: ResultLocation | None
     preview: Preview | None
+    value_url: str
     logs: list[TaskLogLine]
     lineage: dict[str, Any] | None
     lineage_problem: str | None
@@ -102,8 +106,9 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "href_for": lambda node: _node_href(link, node),
         "gantt": gantt_of(events, datetime.now(UTC) if is_live else view.updated_at),
         "children": _children(view, query),
-        "result": run_preview(stored_run(view, ui.engine.storage.results)),
-        "panel": _task_panel(ui, view, query.task, query.is_point_in_time),
+        "result": run_preview(_stored_run(ui, view), EMBED_BYTES),
+        "result_url": _value_url(run_id, query),
+        "panel": _task_panel(ui, view, query),
         "events": _event_page(events, query.events_after),
         "actions": [] if query.is_point_in_time else run_actions(view),
         "as_of": events[-1].ts if events else None,
@@ -166,7 +171,8 @@ def _children(view: RunView, query: RunPageQuery) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time: bool) -> TaskPanel | None:
+def _task_panel(ui: UIContext, view: RunView, query: RunPageQuery) -> TaskPanel | None:
+    key = query.task
     if key is None or key not in view.tasks:
         return None
     task = view.tasks[key]
@@ -175,17 +181,29 @@ def _task_panel(ui: UIContext, view: RunView, key: str | None, is_point_in_time:
     except LedgerflowError as exc:
         lineage, problem = None, str(exc)
     restart_from = None
-    if view.state.is_terminal and not is_point_in_time:
+    if view.state.is_terminal and not query.is_point_in_time:
         restart_from = Action(
             f"Restart from {key}", f"/api/runs/{segment(view.run_id)}/restart",
             f"Restart run {view.run_id} from task {key}? It and everything downstream of it run again.",
             {"from_task": key},
         )  # fmt: skip
     return TaskPanel(
-        task=task_out(task), error=task.error, result=task.result, logs=ui.engine.logs(view.run_id, key),
-        preview=task_preview(stored_run(view, ui.engine.storage.results), key),
+        task=task_out(task), error=task.error, location=location_of(task.result),
+        preview=task_preview(_stored_run(ui, view), key, EMBED_BYTES),
+        value_url=_value_url(view.run_id, query, task=key), logs=ui.engine.logs(view.run_id, key),
         lineage=lineage, lineage_problem=problem, restart_from=restart_from,
     )  # fmt: skip
+
+
+def _stored_run(ui: UIContext, view: RunView) -> Run:
+    return stored_run(view, ui.engine.storage.results, ui.engine.results_placement.open)
+
+
+def _value_url(run_id: str, query: RunPageQuery, **extra: str) -> str:
+    """The API URL that loads the run's result (or a task's) as this page shows the run."""
+    point = {"seq": query.seq, "at": None if query.at is None else query.at.isoformat()}
+    wanted = {name: value for name, value in {**extra, **point}.items() if value is not None}
+    return f"/api/runs/{segment(run_id)}/result" + (f"?{urlencode(wanted)}" if wanted else "")
 
 
 def _event_page(events: Sequence[Event], after: int | None) -> EventPage:

@@ -11,7 +11,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..engine.core.fold import TaskView
-from .models import MapGroupOut, TaskOut
+from ..engine.result_details import location_of
+from .models import MapGroupOut, ResultLocationOut, TaskOut
 
 _CHILD = re.compile(r"^(?P<parent>.+)\[(?P<index>\d+)\]$")
 
@@ -28,13 +29,15 @@ def _index(key: str) -> int:
 
 
 def task_out(task: TaskView) -> TaskOut:
-    """One task as the API shows it."""
+    """One task as the API shows it, with where its result is (never its value)."""
     error = task.error or {}
     message = error.get("message")
+    location = location_of(task.result)
     return TaskOut(
         key=task.key, state=task.state.value, attempts=task.attempts, duration_s=task.duration,
         started_at=task.started_at, finished_at=task.finished_at, map_count=task.map_count,
         error_type=error.get("type"), error_message=None if message is None else str(message),
+        result=None if location is None else ResultLocationOut(**location.to_json()),
     )  # fmt: skip
 
 

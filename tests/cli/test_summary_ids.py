@@ -1,5 +1,5 @@
 """``runs --json`` (listed or archived runs) names each run's id ``id``, as ``Run.id`` does,
-and keeps ``run_id``."""
+and keeps ``run_id``; so does ``show --json`` of an archived run (its tombstone)."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,3 +27,5 @@ def test_archived_runs_json_has_id_and_run_id(
         engine.archive(engine.plan_archive(timedelta(0), now=later), tmp_path / "archive")
     listed = orjson.loads(cli("runs", "--json", "--archived").stdout)
     assert [(run["id"], run["run_id"]) for run in listed] == [(run_id, run_id)]
+    shown = orjson.loads(cli("show", run_id, "--json").stdout)
+    assert (shown["archived"], shown["id"], shown["file"]) == (True, run_id, f"{run_id}.jsonl")

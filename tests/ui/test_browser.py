@@ -1,6 +1,7 @@
 """The web UI in a real headless Chromium (Debian's, driven by Playwright): open the runs
 list, open a failed run, see its failed task coloured as failed, read its log, restart it and
-watch it succeed without reloading the page.
+watch it succeed without reloading the page; see where a task's result is stored, copy its
+hash and load its value on request.
 
 Chromium is found as ``LEDGERFLOW_TEST_CHROMIUM`` or ``chromium`` on the PATH (``.ci/run``
 installs Debian's package when it is missing). With ``LEDGERFLOW_SCREENSHOTS=DIR`` the
@@ -17,8 +18,11 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import ledgerflow as lf
 from ledgerflow.engine.flow import Flow
+from ledgerflow.engine.flow_ref import load_flow
 from ledgerflow.ui import create_app
 from ledgerflow.ui.server import serving
+
+from .test_result_values import FLOWS as VALUE_FLOWS
 
 FlowOf = Callable[[str], Flow[..., object]]
 FAILED_RED = "rgb(214, 69, 69)"  # .st-FAILED in ui/static/app.css
@@ -183,3 +187,45 @@ def test_with_a_token_the_browser_logs_in_and_out(
         expect(page).to_have_url(f"{base}/login")
         page.goto(f"{base}/runs")
         expect(page).to_have_url(f"{base}/login?next=%2Fruns")
+
+
+def test_the_task_panel_says_where_a_result_is_and_loads_it_on_request(
+    page: Page, database_url: str, isolated: Path, tmp_path: Path
+) -> None:
+    flows = tmp_path / "value_flows.py"
+    flows.write_text(VALUE_FLOWS)
+    store = (tmp_path / "results").as_uri()
+    with lf.Engine(database_url, home=isolated, result_storage=store) as engine:
+        run = engine.run(load_flow(f"{flows}:table"))
+    rows = run.tasks["rows"].result
+    assert rows is not None
+
+    app = create_app(lambda: lf.Engine(database_url, home=isolated))
+    with serving(app) as base:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        page.goto(f"{base}/runs/{run.id}")
+        page.locator('svg.dag a:has([data-key="rows"])').click()
+        panel = page.locator("#task")
+        expect(panel.locator("code.where")).to_have_text(store)
+        expect(panel.locator("code.key")).to_have_text(rows["ref"])
+        expect(panel.locator("td.size")).to_contain_text(f"{rows['size']:,} bytes")
+        expect(panel.locator("#task-result-sha256")).to_have_text(rows["sha256"])
+        expect(panel.locator("#task-result")).to_have_count(0)  # a large value: not with the page
+
+        panel.get_by_role("button", name="copy the full SHA-256").click()
+        expect(panel.locator("button.copy")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == rows["sha256"]
+
+        panel.get_by_role("button", name="Show value").click()
+        shown = panel.locator("pre#task-result")
+        expect(shown).to_contain_text("[\n  0,\n  1,\n  2,")
+        expect(panel.locator("#task-result-box p.muted")).to_contain_text("showing the first")
+
+        stored = tmp_path / "results" / rows["ref"]
+        stored.write_bytes(stored.read_bytes().replace(b"19999", b"99999"))
+        page.locator("#result").get_by_role("button", name="Show result").click()
+        problem = page.locator('#result [data-problem="corrupted"]')
+        expect(problem).to_contain_text(f"the event records sha256 {rows['sha256']}")
+        expect(problem).to_have_attribute("role", "alert")
+        expect(page.locator("pre#run-result")).to_have_count(0)
+        page.goto("about:blank")  # closes the live stream before the server stops

@@ -143,7 +143,8 @@ def test_pretty_and_bounded() -> None:
 def test_the_json_api_gives_the_same_preview(client: TestClient, engine: lf.Engine, flows: Path) -> None:
     run = engine.run(load_flow(f"{flows}:report"))
     expected = {"score": {"best": "<b>forest</b>", "roc_auc": 0.91}, "squares": [0, 1, 4, 9]}
-    assert client.get(f"/api/runs/{run.id}/result").json() == {"text": pretty(expected), "note": None}
+    answer = client.get(f"/api/runs/{run.id}/result").json()
+    assert answer == {"text": pretty(expected), "note": None, "problem": None}
     many = client.get(f"/api/runs/{run.id}/result", params={"task": "many"}).json()
     assert many["text"] == pretty([0, 1, 2, 3])
     assert client.get(f"/api/runs/{run.id}/result", params={"task": "nope"}).status_code == 404

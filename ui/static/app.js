@@ -1,4 +1,5 @@
-// ledgerflow web UI: live regions, confirmed actions, the point-in-time slider and login.
+// ledgerflow web UI: live regions, confirmed actions, values on request, the point-in-time
+// slider and login.
 "use strict";
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -121,6 +122,68 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   event.preventDefault();
   try { confirmThen(button); } catch (error) { flash(error.message, false); }
+});
+
+// A result's value is loaded only when asked (button data-value-url): the answer's text, or
+// the note saying why there is none (a problem, such as altered bytes, in red), replaces the
+// button's box (data-target).
+function valueNodes(shown, id) {
+  const nodes = [];
+  if (shown.text !== null && shown.text !== undefined) {
+    const pre = document.createElement("pre");
+    pre.className = "json preview";
+    pre.id = id;
+    pre.textContent = shown.text;
+    nodes.push(pre);
+  }
+  if (shown.note) {
+    const note = document.createElement("p");
+    note.className = shown.problem ? "error problem" : "muted";
+    if (shown.problem) {
+      note.setAttribute("role", "alert");
+      note.dataset.problem = shown.problem.kind;
+    }
+    note.textContent = shown.note;
+    nodes.push(note);
+  }
+  return nodes;
+}
+
+async function showValue(button) {
+  const box = document.getElementById(button.dataset.target);
+  button.disabled = true;
+  button.textContent = "Loading…";
+  let shown;
+  try {
+    const answer = await fetch(button.dataset.valueUrl, { headers: { Accept: "application/json" } });
+    const body = await answer.json().catch(() => ({}));
+    shown = answer.ok ? body : { note: `refused (${answer.status}): ${body.detail || answer.statusText}`, problem: { kind: "refused" } };
+  } catch (error) {
+    shown = { note: `the server could not be reached: ${error.message}`, problem: { kind: "unreachable" } };
+  }
+  box.replaceChildren(...valueNodes(shown, button.dataset.target.replace(/-box$/, "")));
+}
+
+// Copy a full hash; without clipboard access (an insecure origin, a denied permission),
+// select it for the user to copy.
+async function copyText(button) {
+  try {
+    await navigator.clipboard.writeText(button.dataset.copy);
+    button.textContent = "Copied";
+  } catch (error) {
+    const range = document.createRange();
+    range.selectNodeContents(button.previousElementSibling);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    button.textContent = "Selected: copy it";
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const show = event.target.closest("button[data-value-url]");
+  if (show) showValue(show);
+  const copy = event.target.closest("button[data-copy]");
+  if (copy) copyText(copy);
 });
 
 // The point-in-time slider shows the seq it points at.
