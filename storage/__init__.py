@@ -51,6 +51,7 @@ from .protocols import (
     ConcurrencyLimits,
     EventLog,
     EventRow,
+    FlowUsage,
     LeasedLog,
     Leases,
     ResultStore,
@@ -68,6 +69,14 @@ from .protocols import (
 from .read_model import rebuild_read_model
 from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
 from .results import SqlResultStore
+from .run_slots import (
+    DEFAULT_QUEUE,
+    FLOW_LIMIT_PREFIX,
+    check_priority,
+    check_queues,
+    flow_limit_name,
+    holds_a_slot,
+)
 from .run_changes import AppendListener, run_heads_since
 from .schedules import SqlSchedules
 from .serialization import load_result_key
@@ -76,6 +85,8 @@ from .task_logs import SqlTaskLogStore
 from .workers import WorkerRegistry
 
 __all__ = [
+    "DEFAULT_QUEUE",
+    "FLOW_LIMIT_PREFIX",
     "GENESIS_HASH",
     "AppendConflict",
     "AppendListener",
@@ -94,6 +105,7 @@ __all__ = [
     "EventLog",
     "EventRow",
     "FireRecord",
+    "FlowUsage",
     "InvalidAppend",
     "InvalidDatabaseURL",
     "LeasedLog",
@@ -133,8 +145,12 @@ __all__ = [
     "WorkerRegistry",
     "Workers",
     "canonical_payload",
+    "check_priority",
+    "check_queues",
     "create_db_engine",
     "ensure_schema",
+    "flow_limit_name",
+    "holds_a_slot",
     "load_result_key",
     "open_storage",
     "rebuild_read_model",

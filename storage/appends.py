@@ -12,6 +12,7 @@ from ..engine.core.events import Event, EventType, NewEvent, entered_run_state, 
 from .cache_entries import cache_fields_problem
 from .codec import ChainHasher
 from .errors import AppendConflict, InvalidAppend
+from .run_slots import recorded_terms
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 
@@ -95,14 +96,16 @@ def _chain(
 def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """The runs-row columns that (type, payload) pairs of one run change, in order.
 
-    run.created sets flow and state (its payload's "state", default PENDING); run.<x>
-    sets state X; run.running also sets owner from its payload.
+    run.created sets flow, state (its payload's "state", default PENDING), queue, priority
+    and max_concurrent_runs (see ``storage.run_slots``); run.<x> sets state X; run.running
+    also sets owner from its payload.
     """
     changes: dict[str, Any] = {}
     for event_type, payload in events:
         if event_type == "run.created":
             changes["flow"] = str(payload.get("flow") or "")
             changes["state"] = str(payload.get("state") or "PENDING")
+            changes.update(recorded_terms(payload))
         elif event_type.startswith("run.") and enters_run_state(event_type):
             changes["state"] = entered_run_state(event_type).value
         else:

@@ -14,7 +14,7 @@ released: the log keeps facts, this table shows who waits now.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -24,7 +24,8 @@ from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .lease_terms import utc_now
 from .names import check_limit
-from .protocols import TagUsage, WaitingTask
+from .protocols import FlowUsage, TagUsage, WaitingTask
+from .run_slots import FLOW_LIMIT_PREFIX, HOLDING_STATES, limited_flow
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class SqlLimits:
 
     @retry_unavailable
     def limits(self, now: datetime | None = None) -> list[TagUsage]:
-        """Every tag with a limit, by name: its limit, slots in use and tasks waiting."""
+        """Every tag with a limit, by name: its limit, slots in use and tasks waiting (not the
+        limits of flows: see ``flow_limits``)."""
         now = utc_now(now)
         in_use = (
             sa.select(_SLOTS.c.tag, sa.func.count().label("n"))
@@ -82,12 +84,50 @@ class SqlLimits:
             .order_by(_WAITING.c.since, _WAITING.c.run_id, _WAITING.c.task_key)
         )
         with translated_errors(self._engine), self._read() as connection:
-            tags = connection.execute(sa.select(_LIMITS.c.tag, _LIMITS.c.limit).order_by(_LIMITS.c.tag)).all()
+            is_a_tag = sa.not_(_LIMITS.c.tag.startswith(FLOW_LIMIT_PREFIX, autoescape=True))
+            tags = connection.execute(
+                sa.select(_LIMITS.c.tag, _LIMITS.c.limit).where(is_a_tag).order_by(_LIMITS.c.tag)
+            ).all()
             counts: dict[str, int] = {tag: n for tag, n in connection.execute(in_use)}
             waiters: dict[str, list[WaitingTask]] = {}
             for tag, run_id, task_key, since in connection.execute(waiting):
                 waiters.setdefault(tag, []).append(WaitingTask(run_id, task_key, since))
         return [TagUsage(tag, limit, counts.get(tag, 0), tuple(waiters.get(tag, ()))) for tag, limit in tags]
+
+    @retry_unavailable
+    def flow_limits(
+        self, now: datetime | None = None, flows: Collection[str] | None = None
+    ) -> list[FlowUsage]:
+        """Every flow (of ``flows``, if given) with a stored limit or unfinished runs that
+        recorded one, by name: both limits, the runs holding a slot and those waiting (see
+        ``storage.run_slots``)."""
+        now = utc_now(now)
+        settings_query = sa.select(_LIMITS.c.tag, _LIMITS.c.limit).where(
+            _LIMITS.c.tag.startswith(FLOW_LIMIT_PREFIX, autoescape=True)
+        )
+        is_held = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at > now)
+        held = sa.func.sum(sa.case((is_held, 1), else_=0))
+        waiting = sa.func.sum(sa.case((sa.and_(_RUNS.c.state == "SCHEDULED", sa.not_(is_held)), 1), else_=0))
+        runs_query = (
+            sa.select(_RUNS.c.flow, sa.func.min(_RUNS.c.max_concurrent_runs), held, waiting)
+            .where(_RUNS.c.state.in_(HOLDING_STATES))
+            .group_by(_RUNS.c.flow)
+        )
+        if flows is not None:
+            names = sorted(set(flows))
+            settings_query = settings_query.where(_LIMITS.c.tag.in_([FLOW_LIMIT_PREFIX + f for f in names]))
+            runs_query = runs_query.where(_RUNS.c.flow.in_(names))
+        with translated_errors(self._engine), self._read() as connection:
+            settings = {limited_flow(tag): limit for tag, limit in connection.execute(settings_query)}
+            stats = {
+                flow: (recorded, int(h), int(w)) for flow, recorded, h, w in connection.execute(runs_query)
+            }
+        usages = []
+        for flow in sorted({*(f for f in settings if f is not None), *stats}):
+            recorded, in_use, waits = stats.get(flow, (None, 0, 0))
+            if flow in settings or recorded is not None:
+                usages.append(FlowUsage(flow, settings.get(flow), recorded, in_use, waits))
+        return usages
 
     @retry_unavailable
     def try_acquire_many(

@@ -17,6 +17,7 @@ from .records import (
     TaskLogLine,
     WorkerRecord,
 )
+from .run_slots import DEFAULT_QUEUE
 
 EventRow = tuple[int, str | None, str, Any, datetime | str, str, str]
 """One stored event of a run, undecoded: seq, task_key, type, payload (stored text, bytes,
@@ -36,6 +37,9 @@ class RunSummary:
     updated_at: datetime
     owner: str | None
     lease_expires_at: datetime | None
+    queue: str = DEFAULT_QUEUE  # as run.created recorded them (see ``storage.run_slots``)
+    priority: int = 0
+    max_concurrent_runs: int | None = None
 
     @property
     def id(self) -> str:
@@ -102,6 +106,24 @@ class TagUsage:
     waiting: tuple[WaitingTask, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class FlowUsage:
+    """A flow whose runs are limited: the stored ``setting`` (``flow:NAME``, which wins) and
+    the smallest limit its unfinished runs recorded, the runs holding a slot now and the
+    SCHEDULED runs nobody holds (see ``storage.run_slots``)."""
+
+    flow: str
+    setting: int | None
+    recorded: int | None
+    in_use: int
+    waiting: int
+
+    @property
+    def limit(self) -> int | None:
+        """The cap in force: the setting, else the recorded limit."""
+        return self.setting if self.setting is not None else self.recorded
+
+
 @runtime_checkable
 class EventLog(Protocol):
     """An append-only, hash-chained log of run events."""
@@ -125,14 +147,14 @@ class EventLog(Protocol):
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
-        """Summaries of runs, newest first, filtered by flow, states and creation time."""
+        """Summaries of runs, newest first, filtered by flow, states, creation time and queue."""
         ...
 
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        since: datetime | None = None, until: datetime | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
         """How many runs are in each state, filtered as ``runs``."""
         ...
@@ -178,18 +200,20 @@ class Leases(Protocol):
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Atomically take the leases of up to ``limit`` runs a dead driver left, oldest
-        first, passing over the runs in ``skip``."""
+        """Atomically take the leases of up to ``limit`` runs of ``queues`` a dead driver
+        left, by priority then age, passing over the runs in ``skip`` and those whose flow
+        has no free slot (see ``storage.run_slots``)."""
         ...
 
     def claim_scheduled(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Atomically take the leases of up to ``limit`` SCHEDULED runs nobody drives,
-        oldest first, passing over the runs in ``skip``."""
+        """Atomically take the leases of up to ``limit`` SCHEDULED runs of ``queues`` nobody
+        drives, by priority (higher first) then age, each with a slot of its flow if the
+        flow is limited, passing over the runs in ``skip``."""
         ...
 
 
@@ -209,11 +233,20 @@ class ConcurrencyLimits(Protocol):
     """Slots of limited tags, taken before a task is submitted and given back after."""
 
     def set_limit(self, tag: str, limit: int, now: datetime | None = None) -> None:
-        """Cap the tasks tagged ``tag`` running at once at ``limit`` (0 pauses the tag)."""
+        """Cap the tasks tagged ``tag`` running at once at ``limit`` (0 pauses the tag); a
+        ``tag`` named ``flow:NAME`` caps the runs of flow NAME instead."""
         ...
 
     def limits(self, now: datetime | None = None) -> list[TagUsage]:
-        """Every tag with a limit: its limit, slots in use and tasks waiting."""
+        """Every tag with a limit: its limit, slots in use and tasks waiting (flows' limits,
+        named ``flow:NAME``, are in ``flow_limits``)."""
+        ...
+
+    def flow_limits(
+        self, now: datetime | None = None, flows: Collection[str] | None = None
+    ) -> list[FlowUsage]:
+        """Every flow (of ``flows``, if given) with a stored limit or unfinished runs that
+        recorded one, by name: its limits, runs holding a slot and runs waiting."""
         ...
 
     def try_acquire_many(

@@ -33,6 +33,8 @@ class ScheduleRecord:
     updated_at: datetime
     considered_until: datetime
     last_error: str | None = None
+    queue: str | None = None  # of its runs (None: the flow's own)
+    priority: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,23 @@ runs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("owner", Text, nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
+    # as run.created recorded them (see storage.run_slots); old logs: "default", 0, none
+    Column("queue", String(255), nullable=False, server_default="default"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("max_concurrent_runs", Integer, nullable=True),
     Index(None, "created_at"),
     Index(None, "state", "updated_at"),  # filters of `runs` and the archive's selection
     Index(None, "flow", "created_at"),
+    Index(None, "flow", "state", "lease_expires_at"),  # the slots a flow's runs hold
+)
+# Claims: a queue's runs in a state, in claim order (higher priority first, then older).
+CLAIM_INDEX = Index(
+    "ix_runs_claim_order",
+    runs.c.state,
+    runs.c.queue,
+    runs.c.priority.desc(),
+    runs.c.created_at,
+    runs.c.run_id,
 )
 
 results = Table(
@@ -195,6 +209,8 @@ schedules = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("considered_until", UTCDateTime, nullable=False),
     Column("last_error", Text, nullable=True),
+    Column("queue", String(255), nullable=True),  # null: the flow's own
+    Column("priority", Integer, nullable=True),
 )
 
 schedule_fires = Table(

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
-from . import leases, schema, stored_rows
+from . import claims, leases, schema, stored_rows
 from .appends import chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
 from .codec import GENESIS_HASH, canonical_payload
@@ -21,6 +21,7 @@ from .errors import AppendConflict, CorruptEvent, RunNotFound
 from .lease_terms import lease_expiry, shown, utc_now
 from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
+from .run_slots import DEFAULT_QUEUE, check_queues
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +64,15 @@ def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _created_in(
-    query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None
-) -> sa.Select[Any]:
-    """``query`` narrowed to runs of ``flow`` created in ``[since, until)`` (each if given)."""
+    query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None,
+    queue: str | None = None,
+) -> sa.Select[Any]:  # fmt: skip
+    """``query`` narrowed to runs of ``flow`` (and ``queue``) created in ``[since, until)``
+    (each if given)."""
     if flow is not None:
         query = query.where(_RUNS.c.flow == flow)
+    if queue is not None:
+        query = query.where(_RUNS.c.queue == queue)
     if since is not None:
         query = query.where(_RUNS.c.created_at >= since)
     if until is not None:
@@ -216,17 +221,18 @@ class SqlEventLog:
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
         """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``).
 
         Filters, all in SQL: ``flow`` name, run ``states`` (CRASHED and RUNNING as shown),
-        created at or after ``since`` and before ``until``.
+        created at or after ``since`` and before ``until``, ``queue``.
         """
         now = utc_now(now)
         query = _created_in(
-            sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc()), flow, since, until
-        )
+            sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc()),
+            flow, since, until, queue,
+        )  # fmt: skip
         if states is not None:
             query = query.where(sa.or_(sa.false(), *(_state_is(state, now) for state in states)))
         if limit is not None:
@@ -237,12 +243,12 @@ class SqlEventLog:
     @retry_unavailable
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
         """How many runs are in each shown state (CRASHED as in ``runs``), filtered as ``runs``."""
         now = utc_now(now)
         shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
-        query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until)
+        query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until, queue)
         with translated_errors(self._engine), self._read() as connection:
             return {state: count for state, count in connection.execute(query)}
 
@@ -319,14 +325,15 @@ class SqlEventLog:
     @retry_unavailable
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Take the leases (for ``ttl`` s) of up to ``limit`` runs a dead driver left, oldest
-        first: RUNNING or PENDING with an expired lease, or with none and no append for
-        ``ttl`` s; never one in ``skip``. Concurrent claimers never get the same run."""
-        now = utc_now(now)
+        """Take the leases (for ``ttl`` s) of up to ``limit`` runs of ``queues`` a dead driver
+        left, by priority then age: RUNNING or PENDING with an expired lease, or with none and
+        no append for ``ttl`` s, with a slot of its flow free; never one in ``skip``.
+        Concurrent claimers never get the same run (see ``storage.claims``)."""
+        now, queues = utc_now(now), check_queues(queues)
         with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = leases.claim_crashed(connection, owner, ttl, limit, now, skip)
+            claimed = claims.claim_crashed(connection, owner, ttl, limit, now, skip, queues)
         if claimed:
             logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
         return claimed
@@ -334,13 +341,15 @@ class SqlEventLog:
     @retry_unavailable
     def claim_scheduled(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs nobody drives,
-        oldest first, never one in ``skip``. Concurrent claimers never get the same run."""
-        now = utc_now(now)
+        """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs of ``queues``
+        nobody drives, by priority (higher first) then age, each with a slot of its flow if
+        the flow is limited; never one in ``skip``. Concurrent claimers never get the same
+        run (see ``storage.claims``)."""
+        now, queues = utc_now(now), check_queues(queues)
         with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = leases.claim_scheduled(connection, owner, ttl, limit, now, skip)
+            claimed = claims.claim_scheduled(connection, owner, ttl, limit, now, skip, queues)
         if claimed:
             logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
         return claimed

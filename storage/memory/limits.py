@@ -2,12 +2,13 @@
 holds its run's lease (the semantics of ``storage.limits``)."""
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from ..lease_terms import utc_now
+from ..lease_terms import is_waiting_to_start, utc_now
 from ..names import check_limit
-from ..protocols import TagUsage, WaitingTask
+from ..protocols import FlowUsage, TagUsage, WaitingTask
+from ..run_slots import HOLDING_STATES, limited_flow, slots_held
 from .tables import MemoryTables, Slot
 
 logger = logging.getLogger(__name__)
@@ -28,19 +29,45 @@ class MemoryLimits:
         logger.info("limit of tag %s set to %d", tag, limit)
 
     def limits(self, now: datetime | None = None) -> list[TagUsage]:
-        """Every tag with a limit, by name: its limit, slots in use and tasks waiting."""
+        """Every tag with a limit, by name: its limit, slots in use and tasks waiting (not the
+        limits of flows: see ``flow_limits``)."""
         now = utc_now(now)
         tables = self._tables
         with tables.lock:
             held = [s for s in tables.slots if tables.is_held(s.run_id, s.owner, now)]
             waits = [w for w in tables.waiting if tables.is_held(w.run_id, w.owner, now)]
-            limits = sorted(tables.limits.items())
+            limits = sorted((tag, limit) for tag, limit in tables.limits.items() if limited_flow(tag) is None)
         waits.sort(key=lambda w: (w.at, w.run_id, w.task_key))
         usages = []
         for tag, limit in limits:
             in_use = sum(1 for slot in held if slot.tag == tag)
             waiting = tuple(WaitingTask(w.run_id, w.task_key, w.at) for w in waits if w.tag == tag)
             usages.append(TagUsage(tag, limit, in_use, waiting))
+        return usages
+
+    def flow_limits(
+        self, now: datetime | None = None, flows: Collection[str] | None = None
+    ) -> list[FlowUsage]:
+        """Every flow (of ``flows``, if given) with a stored limit or unfinished runs that
+        recorded one, by name: both limits, the runs holding a slot and those waiting."""
+        now = utc_now(now)
+        tables = self._tables
+        with tables.lock:
+            active = [r for r in tables.runs.values() if r.state in HOLDING_STATES]
+            settings = {flow: limit for tag, limit in tables.limits.items() if (flow := limited_flow(tag))}
+        if flows is not None:
+            active = [run for run in active if run.flow in flows]
+            settings = {flow: limit for flow, limit in settings.items() if flow in flows}
+        held = slots_held(active, now)
+        usages = []
+        for flow in sorted({*settings, *(run.flow for run in active)}):
+            runs = [run for run in active if run.flow == flow]
+            recorded = min(
+                (r.max_concurrent_runs for r in runs if r.max_concurrent_runs is not None), default=None
+            )
+            if flow in settings or recorded is not None:
+                waiting = sum(1 for run in runs if is_waiting_to_start(run, now))
+                usages.append(FlowUsage(flow, settings.get(flow), recorded, held.get(flow, 0), waiting))
         return usages
 
     def try_acquire_many(

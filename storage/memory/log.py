@@ -16,6 +16,15 @@ from ..codec import GENESIS_HASH, canonical_payload
 from ..errors import AppendConflict, RunNotFound
 from ..lease_terms import is_left_by_a_dead_driver, is_waiting_to_start, lease_expiry, shown, utc_now
 from ..protocols import CacheEntry, RunSummary, StoredRun
+from ..run_slots import (
+    DEFAULT_QUEUE,
+    HOLDING_STATES,
+    check_queues,
+    claim_order,
+    effective_limit,
+    flow_limit_name,
+    slots_held,
+)
 from .tables import EventTuple, MemoryTables
 
 logger = logging.getLogger(__name__)
@@ -109,15 +118,18 @@ class MemoryEventLog:
         ]
 
     def _summaries(
-        self, now: datetime | None, flow: str | None, since: datetime | None, until: datetime | None
-    ) -> list[RunSummary]:
-        """Summaries of the runs of ``flow`` created in ``[since, until)``, newest first."""
+        self, now: datetime | None, flow: str | None, since: datetime | None, until: datetime | None,
+        queue: str | None,
+    ) -> list[RunSummary]:  # fmt: skip
+        """Summaries of the runs of ``flow`` (and ``queue``) created in ``[since, until)``,
+        newest first."""
         now = utc_now(now)
         with self._tables.lock:
             runs = [
                 shown(run, now)
                 for run in self._tables.runs.values()
                 if (flow is None or run.flow == flow)
+                and (queue is None or run.queue == queue)
                 and (since is None or run.created_at >= since)
                 and (until is None or run.created_at < until)
             ]
@@ -126,22 +138,22 @@ class MemoryEventLog:
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
         """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``),
-        filtered by ``flow``, shown ``states`` and creation time in ``[since, until)``."""
-        runs = self._summaries(now, flow, since, until)
+        filtered by ``flow``, shown ``states``, creation time in ``[since, until)`` and ``queue``."""
+        runs = self._summaries(now, flow, since, until, queue)
         if states is not None:
             runs = [run for run in runs if run.state in states]
         return runs if limit is None else runs[: max(0, limit)]
 
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
         """How many runs are in each shown state, filtered as ``runs``."""
         counts: dict[str, int] = {}
-        for run in self._summaries(now, flow, since, until):
+        for run in self._summaries(now, flow, since, until, queue):
             counts[run.state] = counts.get(run.state, 0) + 1
         return counts
 
@@ -205,42 +217,57 @@ class MemoryEventLog:
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Take the leases of up to ``limit`` runs a dead driver left, oldest first, never one
-        in ``skip`` (see ``storage.lease_terms``)."""
+        """Take the leases of up to ``limit`` runs of ``queues`` a dead driver left, by priority
+        then age, each with a slot of its flow (see ``storage.run_slots``), never one in ``skip``."""
         now = utc_now(now)
-        return self._claim(
-            "crashed", lambda run: is_left_by_a_dead_driver(run, now, ttl), owner, ttl, limit, now, skip
-        )
+        is_left = lambda run: is_left_by_a_dead_driver(run, now, ttl)  # noqa: E731
+        return self._claim("crashed", is_left, owner, ttl, limit, now, skip, queues)
 
     def claim_scheduled(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
-        skip: Collection[str] = (),
+        skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
-        """Take the leases of up to ``limit`` SCHEDULED runs nobody drives, oldest first,
-        never one in ``skip``."""
+        """Take the leases of up to ``limit`` SCHEDULED runs of ``queues`` nobody drives, by
+        priority (higher first) then age, each with a slot of its flow; never one in ``skip``."""
         now = utc_now(now)
         return self._claim(
-            "scheduled", lambda run: is_waiting_to_start(run, now), owner, ttl, limit, now, skip
+            "scheduled", lambda run: is_waiting_to_start(run, now), owner, ttl, limit, now, skip, queues
         )
 
     def _claim(
         self, kind: str, is_claimable: Callable[[RunSummary], bool], owner: str, ttl: float,
-        limit: int, now: datetime, skip: Collection[str],
+        limit: int, now: datetime, skip: Collection[str], queues: Collection[str],
     ) -> list[str]:  # fmt: skip
-        """Lease to ``owner`` up to ``limit`` of the claimable runs, oldest first, none in ``skip``."""
+        """Lease to ``owner`` up to ``limit`` of the claimable runs of ``queues`` in claim order,
+        none in ``skip``; a run of a limited flow only while a slot of it is free (a run that
+        ended holds none and takes none)."""
         expires = lease_expiry(now, ttl)
         if limit < 1:
             raise ValueError(f"claim at least one run, not {limit}")
-        with self._tables.lock:
+        wanted = set(check_queues(queues))
+        tables = self._tables
+        claimed: list[str] = []
+        with tables.lock:
+            held = slots_held(tables.runs.values(), now)
             candidates = sorted(
-                (run for run in self._tables.runs.values() if run.run_id not in skip and is_claimable(run)),
-                key=lambda run: (run.created_at, run.run_id),
-            )[:limit]
+                (
+                    run for run in tables.runs.values()
+                    if run.queue in wanted and run.run_id not in skip and is_claimable(run)
+                ),
+                key=claim_order,
+            )  # fmt: skip
             for run in candidates:
-                self._tables.lease(run, owner, expires)
-        claimed = [run.run_id for run in candidates]
+                if len(claimed) == limit:
+                    break
+                cap = effective_limit(tables.limits.get(flow_limit_name(run.flow)), run.max_concurrent_runs)
+                if run.state in HOLDING_STATES and cap is not None:
+                    if held.get(run.flow, 0) >= cap:
+                        continue
+                    held[run.flow] = held.get(run.flow, 0) + 1
+                tables.lease(run, owner, expires)
+                claimed.append(run.run_id)
         if claimed:
             logger.info("%s claimed %s runs %s", owner, kind, ", ".join(claimed))
         return claimed
