@@ -107,4 +107,4 @@ def test_concurrent_claimers_never_exceed_a_flow_limit(storage: Storage) -> None
 
     with ThreadPoolExecutor(6) as pool:
         claimed = [run_id for got in pool.map(claimer, range(6)) for run_id in got]
-    assert sorted(claimed) == ["f0", "f1", "f2"]
+    assert len(claimed) == len(set(claimed)) == 3  # which ones depends on who locked what first
