@@ -21,12 +21,14 @@ from .core.bulk import collector_paused
 from .core.events import Event, EventType, NewEvent
 from .core.fold import Folder, RunView, fold
 from .core.restart import has_nothing_to_restart, tasks_to_reopen
+from .core.run_terms import RunTerms
 from .core.states import RunState
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper, RunLease
+from .queueing import submitted_terms
 from .recorder import EventListener
 from .result_storage import ResultPlacement
 from .result_values import run_result_loader
@@ -135,18 +137,22 @@ class Engine(AuditAPI, SettingsAPI):
         return self.submit_flow(flow, parameters)
 
     def submit_flow(
-        self, flow: Flow[..., Any], parameters: Mapping[str, Any], *, run_id: str | None = None
-    ) -> str:
-        """Like ``submit``, with parameters as a mapping; ``run_id`` (default: a new one)
-        raises ``AppendConflict`` if a run with that id exists."""
-        _, events = self._create(flow, parameters, RunState.SCHEDULED, run_id)
+        self, flow: Flow[..., Any], parameters: Mapping[str, Any], *, run_id: str | None = None,
+        queue: str | None = None, priority: int | None = None,
+    ) -> str:  # fmt: skip
+        """Like ``submit``, with parameters as a mapping, in ``queue`` with ``priority``
+        (default: the flow's; a higher priority is claimed first); ``run_id`` (default: a new
+        one) raises ``AppendConflict`` if a run with that id exists."""
+        terms = submitted_terms(flow.run_terms, queue, priority)
+        _, events = self._create(flow, parameters, RunState.SCHEDULED, run_id, terms)
         return events[0].run_id
 
     def _create(
         self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState,
-        run_id: str | None = None,
+        run_id: str | None = None, terms: RunTerms | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
-        """Trace ``flow`` and append the run.created event of a new run in ``state``."""
+        """Trace ``flow`` and append the run.created event of a new run in ``state``, recording
+        its queue, priority and run limit (``terms``, default the flow's)."""
         warn_if_importing_a_flow()
         bound = flow.bind(parameters)
         secrets = protect(flow, bound, self.home)
@@ -166,6 +172,7 @@ class Engine(AuditAPI, SettingsAPI):
                 "state": state.value,
                 "engine_version": ENGINE_VERSION,
                 **({"timeout": flow.timeout} if flow.timeout is not None else {}),
+                **(terms or flow.run_terms).recorded(),
             },
             now,
         )
@@ -398,17 +405,19 @@ class Engine(AuditAPI, SettingsAPI):
     def runs(
         self, limit: int | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
         """Summaries of runs, newest first; optionally only of ``flow``, in ``states``
-        (run state names, CRASHED included), created in ``[since, until)``."""
-        return self.storage.log.runs(limit, flow=flow, states=states, since=since, until=until)
+        (run state names, CRASHED included), created in ``[since, until)``, in ``queue``."""
+        return self.storage.log.runs(limit, flow=flow, states=states, since=since, until=until, queue=queue)
 
     def run_counts(
-        self, *, flow: str | None = None, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, int]:
-        """How many runs (of ``flow``, created in ``[since, until)``) are in each run state."""
-        return self.storage.log.run_counts(flow=flow, since=since, until=until)
+        self, *, flow: str | None = None, since: datetime | None = None, until: datetime | None = None,
+        queue: str | None = None,
+    ) -> dict[str, int]:  # fmt: skip
+        """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in
+        each run state."""
+        return self.storage.log.run_counts(flow=flow, since=since, until=until, queue=queue)
 
     def backfill(
         self, name: str, start: datetime, end: datetime, *, max_runs: int = DEFAULT_MAX_BACKFILL

@@ -12,9 +12,11 @@ import orjson
 
 from ..executors.structure import instances
 from .core.graph import Graph
+from .core.run_terms import DEFAULT_QUEUE, RunTerms
 from .errors import FlowDefinitionError, InvalidParameter
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
 from .names import check_flow_name
+from .queueing import flow_terms
 from .result_storage import checked_setting
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets
 from .tracing import TaskCall, Tracer, current_tracer
@@ -61,14 +63,17 @@ class Flow(Generic[P, R]):
     ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them. A run taking
     longer than ``timeout`` seconds (from its first run.running) is cancelled. ``on_failure``
     / ``on_success`` hooks run when a run ends FAILED / SUCCEEDED, ``on_retry`` when any of
-    its tasks is retried (see ``engine.hooks``).
+    its tasks is retried (see ``engine.hooks``). Its runs wait in ``queue`` for a worker of
+    that queue, higher ``priority`` first; workers drive at most ``max_concurrent_runs`` of
+    them at once (a stored ``flow:NAME`` limit wins; see ``storage.run_slots``).
     """
 
     def __init__(
         self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = (),
         timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
         on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
-        result_storage: str | None = None,
+        result_storage: str | None = None, queue: str = DEFAULT_QUEUE, priority: int = 0,
+        max_concurrent_runs: int | None = None,
     ) -> None:  # fmt: skip
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
@@ -82,6 +87,8 @@ class Flow(Generic[P, R]):
         self.fn = fn
         self.name = name or fn.__name__
         check_flow_name(self.name)
+        self.run_terms: RunTerms = flow_terms(self.name, queue, priority, max_concurrent_runs)
+        """The queue, priority and run limit its runs get unless a submit names others."""
         self.signature = inspect.signature(fn)
         self.secrets = declared_secrets(self.name, fn, self.signature, secrets)
         self.hooks = hook_set(
@@ -173,13 +180,14 @@ def flow(
     fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
     timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
     on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
-    result_storage: str | None = None,
+    result_storage: str | None = None, queue: str = DEFAULT_QUEUE, priority: int = 0,
+    max_concurrent_runs: int | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
 def flow(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     """Make a function a flow; usable as ``@flow`` or ``@flow(name=..., secrets=[...],
-    timeout=seconds, on_failure=hook, ...)``."""
+    timeout=seconds, on_failure=hook, queue="gpu", priority=10, max_concurrent_runs=1, ...)``."""
     if fn is not None:
         return Flow(fn, **options)
     return lambda inner: Flow(inner, **options)

@@ -33,6 +33,7 @@ from .core.fire_times import DEFAULT_GRACE, Catchup, InvalidSchedule, due_fire_t
 from .errors import FlowDefinitionError, InvalidParameter
 from .flow import Flow
 from .flow_ref import load_flow
+from .queueing import submitted_terms
 from .schedules import Timing, parse_interval, time_zone
 from .secret_restore import scheduled
 from .secrets import is_marker, protect
@@ -72,19 +73,22 @@ def define_schedule(
     name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,
     tz: str = "UTC", parameters: Mapping[str, Any] | None = None, catchup: str = "latest",
     fire_time_param: str | None = None, now: datetime | None = None, home: Path,
+    queue: str | None = None, priority: int | None = None,
 ) -> ScheduleRecord:  # fmt: skip
     """A checked new schedule record; raises ``InvalidName`` (see ``storage.names``),
     ``InvalidSchedule`` or ``InvalidParameter``.
 
     ``interval`` is seconds or text such as ``15m``; the flow gets the fire time as
     ``fire_time_param`` (default ``fire_time`` when it declares one, else not at all).
-    Secret parameters are recorded as their keyed hashes under the key of ``home``.
+    Secret parameters are recorded as their keyed hashes under the key of ``home``. Its
+    runs go to ``queue`` with ``priority`` (None: the flow's own, when each run is created).
     """
     check_name("schedule name", name)
     try:
         timing = Timing(cron, _interval_seconds(interval), tz)
         policy = Catchup.parse(catchup)
-    except InvalidSchedule as exc:
+        submitted_terms(flow.run_terms, queue, priority)
+    except (InvalidSchedule, ValueError) as exc:
         raise InvalidSchedule(name, str(exc)) from None
     param = _fire_time_param(name, flow, fire_time_param)
     given = dict(parameters or {})
@@ -98,7 +102,7 @@ def define_schedule(
         name=name, flow_ref=flow.ref, parameters=protect(flow, stored, home).recorded(stored),
         cron=timing.cron, interval_seconds=timing.interval_seconds, tz=timing.tz,
         fire_time_param=param, catchup=str(policy), is_paused=False,
-        created_at=now, updated_at=now, considered_until=now,
+        created_at=now, updated_at=now, considered_until=now, queue=queue, priority=priority,
     )  # fmt: skip
 
 
@@ -136,7 +140,7 @@ def create_run(engine: "Engine", record: ScheduleRecord, fire: FireRecord) -> st
         flow = load_flow(record.flow_ref)
         _hash_clear_secrets(engine, record, flow)
         parameters = scheduled(record.name, flow, fire_parameters(record, fire.fire_time), engine.home)
-        engine.submit_flow(flow, parameters, run_id=fire.run_id)
+        engine.submit_flow(flow, parameters, run_id=fire.run_id, queue=record.queue, priority=record.priority)
         created: str | None = fire.run_id
     except AppendConflict:  # created before a crash, or by a racing process
         created = None

@@ -5,13 +5,14 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Self
 
 from ..executors import Executor
 from ..executors.text import exception_text
 from ..executors.threads import ThreadExecutor
-from ..storage import AppendConflict
+from ..storage import DEFAULT_QUEUE, AppendConflict, check_queues
 from .api import Engine
 from .core.errors import LedgerflowError
 from .core.events import EventType, NewEvent
@@ -45,7 +46,8 @@ class Worker:
     ``name`` (default: its lease owner) with a heartbeat every ``poll_interval`` seconds.
     With ``schedules`` (the default), each poll also creates the runs of due schedules (see
     ``ScheduleRunner``). ``result_storage`` is where the runs it drives write their results
-    (see ``Engine``).
+    (see ``Engine``). It claims only runs of ``queues`` (higher priority first, then older),
+    and a run of a limited flow only with a free slot of its flow (see ``storage.run_slots``).
     """
 
     def __init__(
@@ -60,9 +62,11 @@ class Worker:
         schedules: bool = True,
         result_storage: str | None = None,
         max_runs: int = DEFAULT_MAX_RUNS,
+        queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> None:
         if max_runs < 1:
             raise ValueError(f"a worker drives at least one run at once, not max_runs={max_runs}")
+        self.queues = tuple(check_queues(queues))
         self._own_executor = None
         if executor is None or executor == "threads":
             executor = self._own_executor = ThreadExecutor(max_workers=max_runs)
@@ -177,9 +181,9 @@ class Worker:
         """Claim up to ``limit`` runs, crashed ones first, and start driving them."""
         log, owner, ttl = self.engine.storage.log, self.engine.owner, self.engine.lease_ttl
         skip = self.backoff.waiting()
-        crashed = log.claim_crashed(owner, ttl, limit=limit, skip=skip)
+        crashed = log.claim_crashed(owner, ttl, limit=limit, skip=skip, queues=self.queues)
         scheduled = (
-            log.claim_scheduled(owner, ttl, limit=limit - len(crashed), skip=skip)
+            log.claim_scheduled(owner, ttl, limit=limit - len(crashed), skip=skip, queues=self.queues)
             if len(crashed) < limit
             else []
         )

@@ -7,6 +7,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from ..engine.core.run_terms import DEFAULT_QUEUE
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import SqlCancelRequests
 from .codec import GENESIS_HASH, canonical_payload
@@ -69,15 +70,15 @@ from .protocols import (
 from .read_model import rebuild_read_model
 from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
 from .results import SqlResultStore
+from .run_changes import AppendListener, run_heads_since
 from .run_slots import (
-    DEFAULT_QUEUE,
     FLOW_LIMIT_PREFIX,
     check_priority,
     check_queues,
+    effective_limit,
     flow_limit_name,
     holds_a_slot,
 )
-from .run_changes import AppendListener, run_heads_since
 from .schedules import SqlSchedules
 from .serialization import load_result_key
 from .sql_log import SqlEventLog
@@ -148,6 +149,7 @@ __all__ = [
     "check_priority",
     "check_queues",
     "create_db_engine",
+    "effective_limit",
     "ensure_schema",
     "flow_limit_name",
     "holds_a_slot",

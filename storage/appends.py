@@ -12,7 +12,7 @@ from ..engine.core.events import Event, EventType, NewEvent, entered_run_state, 
 from .cache_entries import cache_fields_problem
 from .codec import ChainHasher
 from .errors import AppendConflict, InvalidAppend
-from .run_slots import recorded_terms
+from .run_slots import recorded_columns
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
 
@@ -105,7 +105,7 @@ def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, An
         if event_type == "run.created":
             changes["flow"] = str(payload.get("flow") or "")
             changes["state"] = str(payload.get("state") or "PENDING")
-            changes.update(recorded_terms(payload))
+            changes.update(recorded_columns(payload))
         elif event_type.startswith("run.") and enters_run_state(event_type):
             changes["state"] = entered_run_state(event_type).value
         else:

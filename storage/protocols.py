@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.core.events import Event, NewEvent
+from ..engine.core.run_terms import DEFAULT_QUEUE
 from ..results.refs import ResultRef
 from .records import (
     CancelRequest,
@@ -17,7 +18,6 @@ from .records import (
     TaskLogLine,
     WorkerRecord,
 )
-from .run_slots import DEFAULT_QUEUE
 
 EventRow = tuple[int, str | None, str, Any, datetime | str, str, str]
 """One stored event of a run, undecoded: seq, task_key, type, payload (stored text, bytes,

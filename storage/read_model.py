@@ -11,7 +11,7 @@ from . import schema
 from .appends import run_changes
 from .cache_index import rebuild_cache_index
 from .database import retry_unavailable, translated_errors
-from .run_slots import recorded_terms
+from .run_slots import recorded_columns
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _heads(connection: sa.Connection) -> dict[str, dict[str, Any]]:
             "updated_at": ts,
             "owner": None,
             "lease_expires_at": None,
-            **recorded_terms({}),
+            **recorded_columns({}),
         }
         for run_id, seq, head_hash, ts, created_at in connection.execute(query)
     }

@@ -13,20 +13,16 @@ lease is given up, and when its crashed holder's lease expires. A claim takes a 
 passes the run over; the run waits SCHEDULED (a crashed one stays CRASHED) until one is free.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..engine.core.run_terms import MAX_PRIORITY, MIN_PRIORITY, recorded_terms
 from .names import check_name
 
 if TYPE_CHECKING:
     from .protocols import RunSummary
 
-DEFAULT_QUEUE = "default"
-"""The queue of a run that names none, and the one a worker takes unless told."""
-DEFAULT_PRIORITY = 0
-MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1
-"""The priorities an integer column holds on every database."""
 FLOW_LIMIT_PREFIX = "flow:"
 """A limit named ``flow:NAME`` caps the runs of flow NAME, not tasks of a tag."""
 HOLDING_STATES = ("SCHEDULED", "PENDING", "RUNNING")
@@ -61,22 +57,10 @@ def check_priority(priority: object) -> int:
     return priority
 
 
-def recorded_terms(payload: Any) -> dict[str, Any]:
-    """The queue, priority and flow run limit a ``run.created`` payload records, as the runs
-    read model keeps them: an old log (or a malformed value) reads as the default queue,
-    priority 0 and no limit."""
-    queue = payload.get("queue")
-    priority = payload.get("priority")
-    limit = payload.get("max_concurrent_runs")
-    return {
-        "queue": queue if isinstance(queue, str) and queue else DEFAULT_QUEUE,
-        "priority": priority if _is_int(priority) and MIN_PRIORITY <= priority <= MAX_PRIORITY else 0,
-        "max_concurrent_runs": limit if _is_int(limit) and 0 <= limit <= MAX_PRIORITY else None,
-    }
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def recorded_columns(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The runs read model's columns of the terms a ``run.created`` payload records (see
+    ``engine.core.run_terms``: an old log reads as the defaults)."""
+    return recorded_terms(payload)._asdict()
 
 
 def effective_limit(setting: int | None, recorded: int | None) -> int | None:

@@ -12,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
+from ..engine.core.run_terms import DEFAULT_QUEUE
 from . import claims, leases, schema, stored_rows
 from .appends import chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
@@ -21,7 +22,7 @@ from .errors import AppendConflict, CorruptEvent, RunNotFound
 from .lease_terms import lease_expiry, shown, utc_now
 from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
-from .run_slots import DEFAULT_QUEUE, check_queues
+from .run_slots import check_queues
 
 logger = logging.getLogger(__name__)
 

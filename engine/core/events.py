@@ -3,7 +3,8 @@
 Payloads are JSON objects. What each type carries (all keys optional unless noted):
 
 - ``run.created``: flow, flow_ref, parameters, graph, graph_hash, state ("PENDING" or
-  "SCHEDULED"), engine_version
+  "SCHEDULED"), engine_version, timeout, queue, priority, max_concurrent_runs (see
+  ``run_terms``: an older log without them reads as queue "default", priority 0, no limit)
 - ``run.running``: owner (the driver that took the run)
 - ``run.cancel_requested``: reason, requested_by, requested_at (UTC ISO-8601); changes no
   state: the driver then cancels the run's tasks and records ``run.cancelled``

@@ -16,6 +16,7 @@ from .bulk import collector_paused
 from .errors import InvalidEvent, InvalidTransition
 from .events import HOOK_RECORDS, Event, EventType, entered_run_state, enters_run_state
 from .graph import Graph, child_key
+from .run_terms import NO_TERMS, RunTerms, recorded_terms
 from .states import RunState, TaskState
 from .transitions import (
     CANCEL_REQUESTABLE,
@@ -65,6 +66,7 @@ class RunView:
     ``started_at`` is the time of the run.running that started this execution (kept
     across resumes, new on a restart); ``timeout`` the seconds the run may take from then
     (from run.created); ``cancel_request`` the payload of its run.cancel_requested.
+    ``terms`` are the queue, priority and run limit it was created with (see ``run_terms``).
     ``superseded`` holds the last view of each child of an earlier expansion of a dynamic
     map that the current one does not have (a restart re-opened the map): no longer a task
     of the run, kept for its history and its attempt numbers.
@@ -87,6 +89,7 @@ class RunView:
     timeout: float | None = None
     cancel_request: Mapping[str, Any] | None = None
     superseded: Mapping[str, TaskView] = field(default_factory=lambda: MappingProxyType({}))
+    terms: RunTerms = NO_TERMS
 
     def children(self, parent: str) -> list[TaskView]:
         """The children of a mapped task, in index order (empty before it expanded)."""
@@ -233,6 +236,7 @@ class Folder:
             created_at=event.ts,
             updated_at=event.ts,
             timeout=float(timeout) if timeout is not None else None,
+            terms=recorded_terms(payload),
         )
 
     def _apply_run(self, run_id: str, event: Event) -> None:

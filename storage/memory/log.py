@@ -10,6 +10,7 @@ from datetime import datetime
 import orjson
 
 from ...engine.core.events import Event, EventType, NewEvent
+from ...engine.core.run_terms import DEFAULT_QUEUE
 from ..appends import chain_after, check_batch, check_head
 from ..cache_entries import cache_entry, is_unexpired
 from ..codec import GENESIS_HASH, canonical_payload
@@ -17,7 +18,6 @@ from ..errors import AppendConflict, RunNotFound
 from ..lease_terms import is_left_by_a_dead_driver, is_waiting_to_start, lease_expiry, shown, utc_now
 from ..protocols import CacheEntry, RunSummary, StoredRun
 from ..run_slots import (
-    DEFAULT_QUEUE,
     HOLDING_STATES,
     check_queues,
     claim_order,

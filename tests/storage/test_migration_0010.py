@@ -42,9 +42,10 @@ def store(engine: sa.Engine, run_id: str, flow: str, task_key: str) -> str:
 
 
 def test_upgrade_from_0009_keeps_the_data_and_takes_long_names(engine: sa.Engine) -> None:
-    upgrade(engine, "0009")
+    upgrade(engine)  # today's code writes the run, then the schema goes back to 0009
     old_ref = store(engine, "r1", "short", "t")
     before = SqlEventLog(engine).runs()
+    downgrade(engine, "0009")
     ensure_schema(engine)
     assert current_revision(engine) == head_revision()
     assert SqlEventLog(engine).runs() == before
