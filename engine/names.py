@@ -7,6 +7,7 @@ concurrency slots by tag and task key) below it for any characters.
 
 from collections.abc import Iterable
 
+from ..storage import FLOW_LIMIT_PREFIX
 from ..storage.names import InvalidName, check_name
 from .errors import FlowDefinitionError
 
@@ -21,13 +22,18 @@ def check_flow_name(name: str) -> None:
 
 def check_task_names(name: str, tags: Iterable[str]) -> None:
     """Raise ``FlowDefinitionError`` for a task name longer than its limit or a tag that
-    cannot name a concurrency limit (see ``storage.names``)."""
+    cannot name a concurrency limit (see ``storage.names``; ``flow:...`` names flow limits)."""
     _check("the task name", name, MAX_TASK_NAME_LENGTH)
     for tag in tags:
         try:
             check_name("tag", tag)
         except InvalidName as exc:
             raise FlowDefinitionError(f"task {name[:40]!r}: {exc}") from None
+        if isinstance(tag, str) and tag.startswith(FLOW_LIMIT_PREFIX):
+            raise FlowDefinitionError(
+                f"task {name[:40]!r}: tag {tag!r}: a limit named {FLOW_LIMIT_PREFIX}NAME caps the runs "
+                "of flow NAME; give the task another tag"
+            )
 
 
 def _check(what: str, name: str, limit: int) -> None:
