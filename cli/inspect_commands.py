@@ -8,9 +8,11 @@ import orjson
 import typer
 from rich.table import Table
 
+from ..engine.api import Engine
 from ..engine.core.states import RunState
 from ..engine.errors import UnknownTask
 from ..engine.moments import EXAMPLE_TIME, OutOfRange, parse_utc_time, time_or_age
+from ..engine.queueing import FlowWait
 from ..engine.run import Run
 from ..storage.archive import Tombstone
 from .attempt_errors import AttemptError, attempt_error_table, attempt_errors
@@ -62,12 +64,16 @@ def runs(
     until: Annotated[
         str | None, typer.Option("--until", metavar="ISO|AGE", help="Only runs created before.")
     ] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", metavar="NAME", help="Only runs of this queue.")
+    ] = None,
     archived: Annotated[
         bool, typer.Option("--archived", help="List archived runs and where they went instead.")
     ] = False,
     database: DatabaseOption = None,
 ) -> None:
-    """List runs, newest first: id, flow, state, created, updated, duration and number of events."""
+    """List runs, newest first: id, flow, state (a SCHEDULED run waiting for its flow's run
+    limit says so), queue, priority, created, updated, duration and number of events."""
     now = datetime.now(UTC)
     states = parse_states(state) if state is not None else None
     start = parse_time("--since", since, now) if since is not None else None
@@ -76,14 +82,15 @@ def runs(
         if archived:
             tombstones = engine.archived_runs(limit, flow=flow, states=states, since=start, until=end)
         else:
-            summaries = engine.runs(limit, flow=flow, states=states, since=start, until=end)
+            summaries = engine.runs(limit, flow=flow, states=states, since=start, until=end, queue=queue)
+            waits = engine.flow_waits(summaries)
     if archived:
         _print_tombstones(tombstones, as_json)
     elif as_json:
-        payload = [run_summary_json(summary, now) for summary in summaries]
+        payload = [run_summary_json(summary, now, waits.get(summary.run_id)) for summary in summaries]
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
     else:
-        console().print(runs_table(summaries, now))
+        console().print(runs_table(summaries, now, waits))
 
 
 def parse_states(text: str) -> list[str]:
@@ -175,20 +182,29 @@ def show(
         if task is not None and task not in found.tasks:
             raise UnknownTask(run_id, task)
         answer = answer_value(found, task, value) if value or not as_json else None
+        wait = _flow_wait(engine, found)
     if as_json:
-        typer.echo(show_json(found.view, task, answer).decode())
+        typer.echo(show_json(found.view, task, answer, wait).decode())
     else:
-        _print_show(found, task, expand, attempt_errors(recorded, task), answer)
+        _print_show(found, task, expand, attempt_errors(recorded, task), answer, wait)
     if answer is not None and answer.problem is not None:  # the value could not be shown: it says why
         raise typer.Exit(EXIT_FAILED)
 
 
+def _flow_wait(engine: Engine, found: Run) -> FlowWait | None:
+    """Why a SCHEDULED run waits: its flow's run limit (None if it does not wait for it)."""
+    if found.state != RunState.SCHEDULED:
+        return None
+    return engine.flow_waits([engine.storage.log.run(found.id)]).get(found.id)
+
+
 def _print_show(
-    found: Run, task: str | None, expand: bool, raised: list[AttemptError], answer: ValueAnswer | None
-) -> None:
+    found: Run, task: str | None, expand: bool, raised: list[AttemptError], answer: ValueAnswer | None,
+    wait: FlowWait | None,
+) -> None:  # fmt: skip
     out = console()
     if task is None:
-        out.print(run_header(found.view))
+        out.print(run_header(found.view, wait))
         out.print(task_table(found.tasks, expand=expand))
         located = results_table(found.tasks, expand=expand)
         if located is not None:

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from ..engine.api import Engine
+from ..engine.core.run_terms import MAX_PRIORITY, MIN_PRIORITY
 
 DATABASE_ENV = "LEDGERFLOW_DATABASE_URL"
 PLAIN_WIDTH = 200
@@ -53,6 +54,20 @@ ExecutorOption = Annotated[
     ExecutorName | None,
     typer.Option("--executor", "-e", help="Where tasks run (default: threads).", show_default=False),
 ]
+QueueOption = Annotated[
+    str | None,
+    typer.Option(
+        "--queue", metavar="NAME", help="The queue its runs wait in for a worker of that queue "
+        "(default: the flow's, else default).", show_default=False,
+    ),
+]  # fmt: skip
+PriorityOption = Annotated[
+    int | None,
+    typer.Option(
+        "--priority", metavar="N", min=MIN_PRIORITY, max=MAX_PRIORITY,
+        help="Workers claim higher priorities first (default: the flow's, else 0).", show_default=False,
+    ),
+]  # fmt: skip
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id (see `ledgerflow runs`).")]
 ExpandOption = Annotated[bool, typer.Option("--expand", help="List every mapped child.")]
 RunLimitOption = Annotated[

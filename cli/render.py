@@ -15,6 +15,7 @@ from ..engine.core.events import Event
 from ..engine.core.fold import RunView, TaskView
 from ..engine.core.states import RunState, TaskState
 from ..engine.durations import format_duration
+from ..engine.queueing import FlowWait
 from ..storage import RunSummary
 from .result_view import result_view
 
@@ -158,14 +159,31 @@ def error_table(tasks: Mapping[str, TaskView], limit: int = MAX_CHILDREN_SHOWN) 
     return table
 
 
-def run_header(view: RunView) -> Table:
-    """The run's identity: id, flow, reference, state, times, parameters."""
+def waiting_state(state: str, wait: FlowWait | None) -> Text:
+    """A state in its colour, with why a SCHEDULED run waits (its flow's run limit)."""
+    shown = styled_state(state)
+    if wait is not None:
+        shown.append(f"  {wait}", style="yellow")
+    return shown
+
+
+def wait_json(wait: FlowWait | None) -> dict[str, int] | None:
+    """Why a run waits, for ``--json``: its flow's runs driven and their limit (or null)."""
+    return None if wait is None else {"running": wait.running, "limit": wait.limit}
+
+
+def run_header(view: RunView, wait: FlowWait | None = None) -> Table:
+    """The run's identity: id, flow, reference, state (and why it waits), queue, times,
+    parameters."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("run", view.run_id)
     grid.add_row("flow", f"{view.flow}" + (f"  ({view.flow_ref})" if view.flow_ref else ""))
-    grid.add_row("state", styled_state(view.state.value))
+    grid.add_row("state", waiting_state(view.state.value, wait))
+    limit = view.terms.max_concurrent_runs
+    at_most = "" if limit is None else f"; at most {limit} run(s) of its flow at once"
+    grid.add_row("queue", f"{view.terms.queue}, priority {view.terms.priority}{at_most}")
     grid.add_row("created", format_time(view.created_at))
     grid.add_row("updated", f"{format_time(view.updated_at)}  (seq {view.seq})")
     grid.add_row("parameters", Text(short_json(dict(view.parameters), 2000)))
@@ -179,23 +197,31 @@ def run_duration(run: RunSummary, now: datetime) -> tuple[float, bool]:
     return max((end - run.created_at).total_seconds(), 0.0), is_finished
 
 
-def runs_table(runs: Iterable[RunSummary], now: datetime) -> Table:
-    """Run id, flow, state, created, updated, duration (so far, if not finished), events."""
+def runs_table(
+    runs: Iterable[RunSummary], now: datetime, waits: Mapping[str, FlowWait] | None = None
+) -> Table:
+    """Run id, flow, state (and why a SCHEDULED run waits, from ``waits``), queue, priority,
+    created, updated, duration (so far, if not finished), events."""
     table = Table()
-    for name in ("run id", "flow", "state", "created", "updated"):
+    for name in ("run id", "flow", "state", "queue"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("priority", justify="right")
+    for name in ("created", "updated"):
         table.add_column(name, no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
     table.add_column("events", justify="right")
     for run in runs:
         seconds, is_finished = run_duration(run, now)
         duration = format_duration(seconds) + ("" if is_finished else " so far")
-        table.add_row(run.run_id, run.flow, styled_state(run.state), format_time(run.created_at),
+        state = waiting_state(run.state, (waits or {}).get(run.run_id))
+        table.add_row(run.run_id, run.flow, state, run.queue, str(run.priority), format_time(run.created_at),
                       format_time(run.updated_at), duration, str(run.head_seq))
     return table
 
 
-def run_summary_json(run: RunSummary, now: datetime) -> dict[str, Any]:
-    """A run summary as a JSON object, with its duration (so far, if not finished)."""
+def run_summary_json(run: RunSummary, now: datetime, wait: FlowWait | None = None) -> dict[str, Any]:
+    """A run summary as a JSON object, with its duration (so far, if not finished), queue,
+    priority and why it waits (``waiting_for_flow_limit``: runs driven and the limit, or null)."""
     seconds, is_finished = run_duration(run, now)
     return {
         "id": run.run_id,
@@ -209,6 +235,9 @@ def run_summary_json(run: RunSummary, now: datetime) -> dict[str, Any]:
         "owner": run.owner,
         "duration_s": round(seconds, 6),
         "is_finished": is_finished,
+        "queue": run.queue,
+        "priority": run.priority,
+        "waiting_for_flow_limit": wait_json(wait),
     }
 
 

@@ -14,7 +14,16 @@ from ..engine.flow_ref import load_flow
 from ..engine.schedule_runner import DEFAULT_MAX_BACKFILL, ScheduleRunner, timing_of
 from ..storage import FireRecord, ScheduleRecord
 from .errors import BadUsage
-from .options import MAX_COUNT, MAX_POLL_S, DatabaseOption, console, open_engine, open_recorded
+from .options import (
+    MAX_COUNT,
+    MAX_POLL_S,
+    DatabaseOption,
+    PriorityOption,
+    QueueOption,
+    console,
+    open_engine,
+    open_recorded,
+)
 from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
@@ -56,9 +65,12 @@ def add(
                      help="The flow parameter that gets the fire time (default: fire_time, if declared).",
                      show_default=False),
     ] = None,
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Store a schedule: a `ledgerflow scheduler` or `ledgerflow worker` creates its runs.
+    """Store a schedule: a `ledgerflow scheduler` or `ledgerflow worker` creates its runs
+    (in --queue with --priority, else the flow's).
 
     Exits 2 for a bad cron expression, interval, time zone or parameter, or a taken name.
     """
@@ -67,7 +79,7 @@ def add(
     with open_engine(database) as engine:
         record = engine.schedule(
             name, flow, cron=cron, interval=interval, tz=tz, parameters=parameters,
-            catchup=catchup, fire_time_param=fire_time_param,
+            catchup=catchup, fire_time_param=fire_time_param, queue=queue, priority=priority,
         )  # fmt: skip
     timing = timing_of(record)
     upcoming = timing.next_fire_time(datetime.now(UTC))
@@ -102,7 +114,7 @@ def schedule_json(record: ScheduleRecord, last: FireRecord | None, now: datetime
         "name": record.name, "flow_ref": record.flow_ref, "parameters": record.parameters,
         "cron": record.cron, "interval_seconds": record.interval_seconds, "tz": record.tz,
         "catchup": record.catchup, "paused": record.is_paused,
-        "fire_time_param": record.fire_time_param,
+        "fire_time_param": record.fire_time_param, "queue": record.queue, "priority": record.priority,
         "next_fire_time": upcoming.isoformat() if upcoming else None,
         "last_fire_time": last.fire_time.isoformat() if last else None,
         "last_run_id": last.run_id if last else None,
@@ -112,13 +124,16 @@ def schedule_json(record: ScheduleRecord, last: FireRecord | None, now: datetime
 
 def schedules_table(records: list[ScheduleRecord], last: dict[str, FireRecord], now: datetime) -> Table:
     """One row per schedule; times on the schedule's wall clock."""
-    table = Table("name", "flow", "when", "catch-up", "state", "next fire", "last fire", "last run", "error")
+    table = Table(
+        "name", "flow", "when", "queue", "catch-up", "state", "next fire", "last fire", "last run", "error"
+    )
     for record in records:
         timing = timing_of(record)
         upcoming = None if record.is_paused else timing.next_fire_time(now)
         fire = last.get(record.name)
         table.add_row(
-            record.name, record.flow_ref.rpartition(":")[2], timing.describe(), record.catchup,
+            record.name, record.flow_ref.rpartition(":")[2], timing.describe(), _queue_text(record),
+            record.catchup,
             "paused" if record.is_paused else "active",
             format_time(timing.local(upcoming)) if upcoming else "-",
             format_time(timing.local(fire.fire_time)) if fire else "-",
@@ -126,6 +141,12 @@ def schedules_table(records: list[ScheduleRecord], last: dict[str, FireRecord], 
             record.last_error or "",
         )  # fmt: skip
     return table
+
+
+def _queue_text(record: ScheduleRecord) -> str:
+    """The queue and priority of the schedule's runs (those the flow gives, if it names none)."""
+    queue = record.queue or "the flow's"
+    return queue if record.priority is None else f"{queue}, priority {record.priority}"
 
 
 @schedule_app.command("pause")

@@ -14,6 +14,7 @@ from ..engine.api import Engine
 from ..engine.core.fold import RunView, TaskView
 from ..engine.core.states import RunState, TaskState
 from ..engine.durations import format_duration
+from ..engine.queueing import FlowWait
 from ..engine.result_details import (
     ResultLocation,
     ValueProblem,
@@ -27,7 +28,7 @@ from ..engine.result_details import (
 )
 from ..engine.result_values import run_result_loader
 from ..engine.run import Run
-from .render import HASH_CHARS, ChildGroup, result_text, styled_state, task_rows
+from .render import HASH_CHARS, ChildGroup, result_text, styled_state, task_rows, wait_json
 
 MAX_LOAD_BYTES = 16 * 1024**2
 """``show`` loads a run's result unasked only if its stored results take at most this many bytes."""
@@ -173,12 +174,15 @@ def task_json(task: TaskView) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def show_json(view: RunView, task_key: str | None, answer: ValueAnswer | None) -> bytes:
+def show_json(
+    view: RunView, task_key: str | None, answer: ValueAnswer | None, wait: FlowWait | None = None
+) -> bytes:
     """The run with every task (or the one task asked for), and the value if it was asked."""
     shown: dict[str, Any] = {
         "id": view.run_id, "run_id": view.run_id, "flow": view.flow, "flow_ref": view.flow_ref,
         "state": view.state.value, "seq": view.seq, "created_at": view.created_at.isoformat(),
         "updated_at": view.updated_at.isoformat(), "parameters": dict(view.parameters),
+        **view.terms._asdict(), "waiting_for_flow_limit": wait_json(wait),
     }  # fmt: skip
     if task_key is None:
         shown["tasks"] = [task_json(task) for task in view.tasks.values()]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..engine.core.run_terms import DEFAULT_QUEUE
 from ..engine.worker import DEFAULT_MAX_RUNS, Worker
 from ..executors import Executor
 from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, console
@@ -89,14 +90,22 @@ def worker(
             help="Drive up to N runs at once (on threads, also up to N task bodies at once).",
         ),
     ] = DEFAULT_MAX_RUNS,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue", metavar="NAME", show_default=False,
+            help="Claim runs of this queue (repeat for several; default: default).",
+        ),
+    ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
     database: DatabaseOption = None,
     result_storage: ResultStorageOption = None,
 ) -> None:
-    """Drive runs: resume those whose driver died (their lease expired), then those submitted
-    with `ledgerflow submit`, up to --max-runs at once, until stopped.
+    """Drive runs of its queues: resume those whose driver died (their lease expired), then
+    those submitted with `ledgerflow submit` (higher priority first), up to --max-runs at
+    once, until stopped. A flow's run limit holds across workers.
 
     The worker registers itself (see `ledgerflow workers`) and heartbeats every poll.
     SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish; a
@@ -119,6 +128,7 @@ def worker(
                 schedules=schedules,
                 result_storage=result_storage,
                 max_runs=max_runs,
+                queues=queue or (DEFAULT_QUEUE,),
             )
         )
         where = running.engine.storage.url
@@ -127,8 +137,9 @@ def worker(
                 say(f"no crashed run to resume and no scheduled run to drive in {where}")
             return
         say(
-            f"worker {running.name} drives up to {max_runs} runs at once from {where} (polls every "
-            f"{poll:g}s); stop it with Ctrl-C or SIGTERM"
+            f"worker {running.name} drives up to {max_runs} runs at once of queue(s) "
+            f"{', '.join(running.queues)} from {where} (polls every {poll:g}s); stop it with Ctrl-C "
+            "or SIGTERM"
         )
         with stop_on_signals(running):
             running.run()
