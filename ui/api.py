@@ -12,6 +12,7 @@ from ..engine.core.events import Event
 from ..engine.core.fold import RunView
 from ..engine.core.states import RunState
 from ..engine.errors import UnknownTask
+from ..engine.queueing import FlowWait
 from ..engine.schedule_runner import timing_of
 from ..replay import VerifyReport
 from ..replay.point_in_time import state_at
@@ -22,6 +23,7 @@ from .models import (
     MAX_INTEGER,
     EventOut,
     EventPageOut,
+    FlowWaitOut,
     LimitOut,
     LineageOut,
     LogLineOut,
@@ -50,15 +52,20 @@ def runs(
     since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    queue: str | None = None,
 ) -> list[RunSummaryOut]:
-    """Runs, newest first, filtered by flow, states and creation time ``[since, until)``."""
+    """Runs, newest first, filtered by flow, states, creation time ``[since, until)`` and queue."""
     now = datetime.now(UTC)
     found = ui.engine.runs(
         limit, flow=flow, states=queries.run_states(state),
-        since=queries.moment("since", since, now), until=queries.moment("until", until, now),
+        since=queries.moment("since", since, now), until=queries.moment("until", until, now), queue=queue,
     )  # fmt: skip
     drivers = ui.last_drivers(found)
-    return [run_summary_out(summary, now, drivers.get(summary.run_id)) for summary in found]
+    waits = ui.engine.flow_waits(found)
+    return [
+        run_summary_out(summary, now, drivers.get(summary.run_id), waits.get(summary.run_id))
+        for summary in found
+    ]
 
 
 @router.get("/run-counts", response_model=dict[str, int])
@@ -67,25 +74,44 @@ def run_counts(
     flow: str | None = None,
     since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+    queue: str | None = None,
 ) -> dict[str, int]:
-    """How many runs (of ``flow``, created in ``[since, until)``) are in each run state."""
+    """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in each run
+    state."""
     now = datetime.now(UTC)
     return ui.engine.run_counts(
-        flow=flow, since=queries.moment("since", since, now), until=queries.moment("until", until, now)
+        flow=flow, since=queries.moment("since", since, now), until=queries.moment("until", until, now),
+        queue=queue,
     )
 
 
-def run_summary_out(run: RunSummary, now: datetime, last_driver: str | None = None) -> RunSummaryOut:
-    """A run summary with its duration (so far, if not finished) and who drives it (its lease
-    holder) or drove it last (``last_driver``, for a run whose lease was released)."""
+def run_summary_out(
+    run: RunSummary, now: datetime, last_driver: str | None = None, wait: FlowWait | None = None
+) -> RunSummaryOut:
+    """A run summary with its duration (so far, if not finished), who drives it (its lease
+    holder) or drove it last (``last_driver``, for a run whose lease was released), its queue
+    and priority, and why it waits (``wait``: its flow's run limit)."""
     is_finished = RunState(run.state).is_terminal
     end = run.updated_at if is_finished else now
     return RunSummaryOut(
         id=run.run_id, run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
         updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
         duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
-        driven_by=run.owner or last_driver,
+        driven_by=run.owner or last_driver, queue=run.queue, priority=run.priority,
+        waiting_for_flow_limit=flow_wait_out(wait),
     )  # fmt: skip
+
+
+def flow_wait_out(wait: FlowWait | None) -> FlowWaitOut | None:
+    """Why a run waits for its flow's run limit, as the API shows it."""
+    return None if wait is None else FlowWaitOut(running=wait.running, limit=wait.limit)
+
+
+def flow_wait(ui: UIContext, view: RunView) -> FlowWait | None:
+    """Why a SCHEDULED run waits now: its flow's run limit (None if it does not wait for it)."""
+    if view.state is not RunState.SCHEDULED:
+        return None
+    return ui.engine.flow_waits([ui.engine.storage.log.run(view.run_id)]).get(view.run_id)
 
 
 @router.get("/runs/{run_id}", response_model=RunDetailOut)
@@ -101,13 +127,17 @@ def run(
     events = ui.engine.events(run_id)
     view = view_of(ui, events, point_seq, point_at)
     report = ui.engine.verify(run_id) if verify else None
-    return run_detail_out(view, len(events), point_seq is not None or point_at is not None, report)
+    is_point_in_time = point_seq is not None or point_at is not None
+    wait = None if is_point_in_time else flow_wait(ui, view)
+    return run_detail_out(view, len(events), is_point_in_time, report, wait)
 
 
 def run_detail_out(
-    view: RunView, head_seq: int, is_point_in_time: bool, report: VerifyReport | None
-) -> RunDetailOut:
-    """A run's view as the API shows it: tasks outside maps, maps aggregated, counts by state."""
+    view: RunView, head_seq: int, is_point_in_time: bool, report: VerifyReport | None,
+    wait: FlowWait | None = None,
+) -> RunDetailOut:  # fmt: skip
+    """A run's view as the API shows it: tasks outside maps, maps aggregated, counts by state,
+    its queue, priority and run limit, and why it waits (``wait``: its flow's run limit)."""
     tasks = overview(view.tasks)
     counts = Counter(task.state.value for task in view.tasks.values())
     return RunDetailOut(
@@ -117,7 +147,8 @@ def run_detail_out(
         owner=view.owner, graph_hash=view.graph_hash, parameters=dict(view.parameters),
         cancel_request=None if view.cancel_request is None else dict(view.cancel_request),
         task_count=len(view.tasks), counts=dict(counts), tasks=tasks.tasks, maps=tasks.maps,
-        superseded=len(view.superseded),
+        superseded=len(view.superseded), queue=view.terms.queue, priority=view.terms.priority,
+        max_concurrent_runs=view.terms.max_concurrent_runs, waiting_for_flow_limit=flow_wait_out(wait),
         verification=None if report is None else VerificationOut(
             ok=report.ok, first_bad_seq=report.first_bad_seq, reason=report.reason,
             events_checked=report.events_checked,

@@ -9,6 +9,13 @@ MAX_INTEGER = 2**31 - 1
 """The largest count, seq or limit the API takes (what an integer column holds on every database)."""
 
 
+class FlowWaitOut(BaseModel):
+    """Why a SCHEDULED run waits: its flow already has ``running`` of at most ``limit`` runs."""
+
+    running: int
+    limit: int
+
+
 class RunSummaryOut(BaseModel):
     """One run in the list of runs (``id`` and ``run_id`` are the same: ``run_id`` is kept
     for clients written before ``id``)."""
@@ -25,6 +32,11 @@ class RunSummaryOut(BaseModel):
     duration_s: float = Field(description="creation to last event, or to now if not finished")
     is_finished: bool
     driven_by: str | None = Field(description="the lease holder, or the last driver of a run not held")
+    queue: str = Field(description="the queue it waits in for a worker of that queue")
+    priority: int = Field(description="workers claim higher priorities first")
+    waiting_for_flow_limit: FlowWaitOut | None = Field(
+        None, description="set while a SCHEDULED run waits for a slot of its flow's run limit"
+    )
 
 
 class ResultLocationOut(BaseModel):
@@ -117,6 +129,12 @@ class RunDetailOut(BaseModel):
     superseded: int = Field(
         0, description="children of a dynamic map's earlier expansion that a restart's new "
         "expansion does not have: no longer tasks of the run (their events stay in the log)",
+    )
+    queue: str = Field("default", description="the queue it waits in for a worker of that queue")
+    priority: int = Field(0, description="workers claim higher priorities first")
+    max_concurrent_runs: int | None = Field(None, description="the run limit its flow recorded")
+    waiting_for_flow_limit: FlowWaitOut | None = Field(
+        None, description="set while a SCHEDULED run waits for a slot of its flow's run limit"
     )
     verification: VerificationOut | None = None
 

@@ -91,7 +91,8 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
     head_seq = len(events)
     view = api.view_of(ui, events, query.seq, query.at)
     events = events[: view.seq]
-    detail = api.run_detail_out(view, head_seq, query.is_point_in_time, ui.engine.verify(run_id))
+    wait = None if query.is_point_in_time else api.flow_wait(ui, view)
+    detail = api.run_detail_out(view, head_seq, query.is_point_in_time, ui.engine.verify(run_id), wait)
     is_live = not query.is_point_in_time and view.state in _ACTIVE
     link = _linker(run_id, query)
     return {

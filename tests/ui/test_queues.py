@@ -1,0 +1,57 @@
+"""The web UI shows each run's queue and priority (Runs list, Run page, JSON API) and says
+when a SCHEDULED run waits for its flow's run limit."""
+
+import re
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+import ledgerflow as lf
+from ledgerflow.engine.core.events import NewEvent
+from ledgerflow.engine.flow import Flow
+
+FlowOf = Callable[[str], Flow[..., object]]
+WAITING = "waiting for flow limit (1 of 1 running)"
+
+
+def row_cells(html: str) -> dict[str, list[str]]:
+    """The plain cells of each row of the Runs table, by run id."""
+    rows = re.findall(r'<tr data-run="([^"]+)"[^>]*>(.*?)</tr>', html, flags=re.S)
+    return {run_id: [cell.strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", body, flags=re.S)]
+            for run_id, body in rows}  # fmt: skip
+
+
+def test_runs_and_the_run_page_show_queue_priority_and_flow_limit_waits(
+    client: TestClient, engine: lf.Engine, flow: FlowOf
+) -> None:
+    chain = flow("chain")
+    running = engine.submit_flow(chain, {"x": 1}, queue="gpu", priority=10)
+    waiting = engine.submit_flow(chain, {"x": 2}, queue="gpu")
+    other = engine.submit(flow("fanout"))
+    engine.set_limit("flow:chain", 1)
+    log = engine.storage.log
+    assert log.claim_scheduled("w", 600, queues=["gpu"]) == [running]  # a gpu worker took it
+    log.append(running, 1, [NewEvent(None, "run.running", {"owner": "w"})], owner="w")
+
+    listed = {run["id"]: run for run in client.get("/api/runs").json()}
+    assert (listed[running]["queue"], listed[running]["priority"]) == ("gpu", 10)
+    assert listed[waiting]["waiting_for_flow_limit"] == {"running": 1, "limit": 1}
+    assert listed[running]["waiting_for_flow_limit"] is listed[other]["waiting_for_flow_limit"] is None
+    in_gpu = client.get("/api/runs", params={"queue": "gpu"}).json()
+    assert [run["id"] for run in in_gpu] == [waiting, running]
+    assert client.get("/api/run-counts", params={"queue": "default"}).json() == {"SCHEDULED": 1}
+
+    page = client.get("/runs")
+    assert page.status_code == 200
+    cells = row_cells(page.text)
+    assert cells[running][3:5] == ["gpu", "10"] and cells[other][3:5] == ["default", "0"]
+    assert WAITING in cells[waiting][2] and WAITING not in cells[other][2]
+
+    detail = client.get(f"/api/runs/{waiting}").json()
+    assert (detail["queue"], detail["priority"], detail["max_concurrent_runs"]) == ("gpu", 0, None)
+    assert detail["waiting_for_flow_limit"] == {"running": 1, "limit": 1}
+    run_page = client.get(f"/runs/{waiting}")
+    assert run_page.status_code == 200
+    assert WAITING in run_page.text
+    assert re.search(r"<th>Queue</th><td>gpu</td>\s*<th>Priority</th><td>0", run_page.text)
+    assert client.get(f"/api/runs/{waiting}", params={"seq": 1}).json()["waiting_for_flow_limit"] is None
