@@ -78,6 +78,7 @@ from .run_slots import (
     effective_limit,
     flow_limit_name,
     holds_a_slot,
+    limited_flow,
 )
 from .schedules import SqlSchedules
 from .serialization import load_result_key
@@ -153,6 +154,7 @@ __all__ = [
     "ensure_schema",
     "flow_limit_name",
     "holds_a_slot",
+    "limited_flow",
     "load_result_key",
     "open_storage",
     "rebuild_read_model",

@@ -11,7 +11,7 @@ from ..engine.api import Engine
 from ..engine.errors import UnknownTask
 from ..engine.recorder import EventListener
 from ..engine.run import Run
-from ..storage import ScheduleNotFound
+from ..storage import ScheduleNotFound, limited_flow
 from .api import limit_out, schedule_out
 from .auth import CsrfChecked
 from .context import Context, UIContext
@@ -60,8 +60,13 @@ def resume(run_id: str, ui: Context, response: Response) -> DriveOut:
 
 @router.post("/limits/{tag}", response_model=LimitOut)
 def set_limit(tag: str, body: LimitIn, ui: Context) -> LimitOut:
-    """Let at most ``limit`` tasks tagged ``tag`` run at once (0 pauses the tag)."""
+    """Let at most ``limit`` tasks tagged ``tag`` run at once (0 pauses the tag); ``flow:NAME``:
+    at most ``limit`` runs of flow NAME driven by workers at once."""
     ui.engine.set_limit(tag, body.limit)
+    flow = limited_flow(tag)
+    if flow is not None:
+        usage = next(usage for usage in ui.engine.flow_limits() if usage.flow == flow)
+        return LimitOut(tag=tag, limit=body.limit, in_use=usage.in_use, waiting=[])
     return next(limit_out(usage) for usage in ui.engine.limits() if usage.tag == tag)
 
 

@@ -23,6 +23,7 @@ from .models import (
     MAX_INTEGER,
     EventOut,
     EventPageOut,
+    FlowLimitOut,
     FlowWaitOut,
     LimitOut,
     LineageOut,
@@ -280,6 +281,18 @@ def workers(
 def limits(ui: Context) -> list[LimitOut]:
     """Every tag with a limit: the limit, slots in use and tasks waiting."""
     return [limit_out(usage) for usage in ui.engine.limits()]
+
+
+@router.get("/flow-limits", response_model=list[FlowLimitOut])
+def flow_limits(ui: Context) -> list[FlowLimitOut]:
+    """Every flow whose runs are limited: the limit, runs driven and runs waiting."""
+    return [
+        FlowLimitOut(
+            flow=u.flow, limit=u.limit, setting=u.setting, recorded=u.recorded, running=u.in_use,
+            waiting=u.waiting,
+        )
+        for u in ui.engine.flow_limits()
+    ]  # fmt: skip
 
 
 def limit_out(usage: TagUsage) -> LimitOut:

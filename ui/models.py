@@ -252,12 +252,25 @@ class WaitingTaskOut(BaseModel):
 
 
 class LimitOut(BaseModel):
-    """A tag's concurrency limit, its slots in use and the tasks waiting."""
+    """A tag's concurrency limit, its slots in use and the tasks waiting (for ``flow:NAME``,
+    the runs of flow NAME driven now; the runs waiting are in ``/api/flow-limits``)."""
 
     tag: str
     limit: int
     in_use: int
     waiting: list[WaitingTaskOut]
+
+
+class FlowLimitOut(BaseModel):
+    """A flow whose runs are limited: the limit in force, where it comes from, runs driven
+    and SCHEDULED runs waiting for a slot."""
+
+    flow: str
+    limit: int | None = Field(description="the setting if there is one, else the recorded limit")
+    setting: int | None = Field(description="set with `ledgerflow limits set flow:NAME N` (wins)")
+    recorded: int | None = Field(description="the smallest max_concurrent_runs its unfinished runs recorded")
+    running: int
+    waiting: int
 
 
 class ScheduleOut(BaseModel):

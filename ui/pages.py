@@ -118,8 +118,10 @@ def workers_page(request: Request, ui: Context, fragment: Fragment = False) -> H
 
 @router.get("/limits", response_class=HTMLResponse)
 def limits_page(request: Request, ui: Context, fragment: Fragment = False) -> HTMLResponse:
-    """Concurrency limits: slots in use and tasks waiting, per tag."""
-    return render(request, "limits.html", {"page": "limits", "limits": api.limits(ui)}, fragment=fragment)
+    """Concurrency limits: slots in use and tasks waiting, per tag; runs driven and waiting,
+    per limited flow."""
+    context = {"page": "limits", "limits": api.limits(ui), "flow_limits": api.flow_limits(ui)}
+    return render(request, "limits.html", context, fragment=fragment)
 
 
 @router.get("/schedules", response_class=HTMLResponse)

@@ -10,6 +10,8 @@ import ledgerflow as lf
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.engine.flow import Flow
 
+from .conftest import csrf_headers
+
 FlowOf = Callable[[str], Flow[..., object]]
 WAITING = "waiting for flow limit (1 of 1 running)"
 
@@ -55,3 +57,22 @@ def test_runs_and_the_run_page_show_queue_priority_and_flow_limit_waits(
     assert WAITING in run_page.text
     assert re.search(r"<th>Queue</th><td>gpu</td>\s*<th>Priority</th><td>0", run_page.text)
     assert client.get(f"/api/runs/{waiting}", params={"seq": 1}).json()["waiting_for_flow_limit"] is None
+
+
+def test_the_limits_page_lists_and_changes_flow_run_limits(
+    client: TestClient, engine: lf.Engine, flow: FlowOf
+) -> None:
+    run_ids = [engine.submit(flow("chain"), x=x) for x in range(3)]
+    engine.set_limit("flow:chain", 1)
+    assert engine.storage.log.claim_scheduled("w", 600) == run_ids[:1]
+    assert client.get("/api/flow-limits").json() == [
+        {"flow": "chain", "limit": 1, "setting": 1, "recorded": None, "running": 1, "waiting": 2}
+    ]
+    assert client.get("/api/limits").json() == []
+    page = client.get("/limits")
+    assert page.status_code == 200 and '<tr data-flow="chain">' in page.text
+    assert "/api/limits/flow%3Achain" in page.text and "No concurrency limit" not in page.text
+    changed = client.post("/api/limits/flow%3Achain", json={"limit": 3}, headers=csrf_headers(client))
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {"tag": "flow:chain", "limit": 3, "in_use": 1, "waiting": []}
+    assert engine.storage.log.claim_scheduled("w", 600, limit=5) == run_ids[1:]
