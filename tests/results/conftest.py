@@ -108,6 +108,12 @@ class Placement:
                 return set(connection.execute(sa.select(schema.results.c.ref)).scalars())
         return set(self.store.objects().keys())
 
+    def get(self, engine: lf.Engine, key: str) -> bytes:
+        """The bytes stored under ``key``."""
+        if self.store is None:
+            return engine.storage.results.read(key).data
+        return self.store.objects().get(key)
+
     def put(self, engine: lf.Engine, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` as a writer would, with no event referring to it."""
         if self.store is None:

@@ -15,32 +15,25 @@ from typer.testing import CliRunner
 import ledgerflow as lf
 from ledgerflow.cli import app
 from ledgerflow.engine import archive as archive_module
-from ledgerflow.engine.archive import ArchivePlan
+from ledgerflow.engine.archive import ArchivePlan, ArchiveReport
 from ledgerflow.replay import verify_archived
 from ledgerflow.storage import schema
 
 from .conftest import Placement
+from .lifecycle_flows import squared
 
 KEY = b"the archivist's key"
 
 
-@lf.task
-def numbers(n: int) -> list[int]:
-    return list(range(n))
-
-
-@lf.task(cache_key=lf.inputs_hash)
-def squares(values: list[int]) -> list[int]:
-    return [v * v for v in values]
-
-
-@lf.flow
-def squared(n: int = 200) -> Any:
-    return squares(numbers(n))
-
-
 def later() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=1)
+
+
+def archive_every_run(engine: lf.Engine, directory: Path, *, with_results: bool = False) -> ArchiveReport:
+    """Archive every finished run into ``directory``, signed with ``KEY``."""
+    return engine.archive(
+        engine.plan_archive(timedelta(0), now=later()), directory, KEY, with_results=with_results
+    )
 
 
 def only(plan: ArchivePlan, run_id: str) -> ArchivePlan:
@@ -59,7 +52,7 @@ def test_without_results_the_objects_stay_in_place(
     with placement.engine(database_url, tmp_path) as engine:
         run = engine.run(squared)
         stored = placement.keys(engine)
-        report = engine.archive(engine.plan_archive(timedelta(0), now=later()), tmp_path / "archive", KEY)
+        report = archive_every_run(engine, tmp_path / "archive")
         assert [t.run_id for t in report.archived] == [run.id] and not report.with_results
         results = report.results[run.id]
         assert {ref.key for ref in results.refs} == stored and results.copied == results.removed == ()
@@ -78,11 +71,9 @@ def test_with_results_they_are_copied_checked_and_removed(
     with placement.engine(database_url, tmp_path) as engine:
         run = engine.run(squared)
         recorded = refs_of(run)
-        data = {ref["sha256"]: placement_bytes(engine, placement, ref) for ref in recorded.values()}
+        data = {ref["sha256"]: placement.get(engine, ref["ref"]) for ref in recorded.values()}
         placement.put(engine, f"{run.id}/numbers/9", b"[1]")  # a leftover of a crashed attempt
-        report = engine.archive(
-            engine.plan_archive(timedelta(0), now=later()), tmp_path / "archive", KEY, with_results=True
-        )
+        report = archive_every_run(engine, tmp_path / "archive", with_results=True)
         assert [t.run_id for t in report.archived] == [run.id] and report.kept == {}
         copies = tmp_path / "archive" / f"{run.id}.results"
         assert {path.name: path.read_bytes() for path in copies.iterdir()} == data
@@ -95,12 +86,6 @@ def test_with_results_they_are_copied_checked_and_removed(
         tombstone = engine.archived_run(run.id)
         assert tombstone is not None
         assert verify_archived(tombstone, tmp_path / "archive" / tombstone.file_name, KEY).ok
-
-
-def placement_bytes(engine: lf.Engine, placement: Placement, ref: dict[str, Any]) -> bytes:
-    if placement.store is None:
-        return engine.storage.results.read(ref["ref"]).data
-    return placement.store.objects().get(ref["ref"])
 
 
 def test_a_result_another_run_took_from_the_cache_stays(
@@ -139,9 +124,7 @@ def test_a_result_that_does_not_verify_keeps_the_run_whole(
             placement.store.objects().delete(altered)
             placement.store.objects().put(altered, b"[0]")
         before = placement.keys(engine)
-        report = engine.archive(
-            engine.plan_archive(timedelta(0), now=later()), tmp_path / "archive", KEY, with_results=True
-        )
+        report = archive_every_run(engine, tmp_path / "archive", with_results=True)
         assert report.archived == () and f"its result {altered!r}" in report.kept[run.id]
         assert "could not be copied" in report.kept[run.id]
         assert placement.keys(engine) == before and engine.verify(run.id).ok
@@ -159,9 +142,7 @@ def test_an_export_that_does_not_verify_removes_nothing(
     with placement.engine(database_url, tmp_path) as engine:
         run = engine.run(squared)
         before = placement.keys(engine)
-        report = engine.archive(
-            engine.plan_archive(timedelta(0), now=later()), tmp_path / "archive", KEY, with_results=True
-        )
+        report = archive_every_run(engine, tmp_path / "archive", with_results=True)
         assert report.archived == () and "its export does not verify" in report.kept[run.id]
         assert placement.keys(engine) == before and engine.get_run(run.id).result() is not None
         assert list((tmp_path / "archive").iterdir()) == []

@@ -16,21 +16,7 @@ from ledgerflow.results.objects import ObjectStore
 from ledgerflow.storage import DatabaseRequired
 
 from .conftest import Placement
-
-
-@lf.task
-def numbers(n: int) -> list[int]:
-    return list(range(n))
-
-
-@lf.task(cache_key=lf.inputs_hash)
-def squares(values: list[int]) -> list[int]:
-    return [v * v for v in values]
-
-
-@lf.flow
-def squared(n: int = 200) -> Any:
-    return squares(numbers(n))
+from .lifecycle_flows import squared
 
 
 def orphan_key(run_id: str, data: bytes, placement: Placement) -> str:
