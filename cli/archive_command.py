@@ -11,7 +11,7 @@ from ..engine.archive import ARCHIVING, ArchivePlan, ArchiveReport
 from ..engine.moments import parse_duration
 from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
-from .amounts import size_text
+from .amounts import counted, size_text
 from .archive_results import print_results_plan, print_run_results
 from .audit_commands import KeyFileOption, export_key
 from .errors import EXIT_FAILED, BadUsage
@@ -136,7 +136,8 @@ def verify(
     database: DatabaseOption = None,
 ) -> None:
     """Check an archive file against its run's tombstone: the file's sha256, its chain (and
-    signature, with a key), and that it ends at the head the database recorded."""
+    signature, with a key), that it ends at the head the database recorded, and the copies of
+    the run's stored results beside it (DIR/<run_id>.results/, if it was archived with them)."""
     key = export_key(key_file)
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
@@ -150,10 +151,13 @@ def verify(
     except OSError as exc:
         raise BadUsage(f"--file {file}: cannot read it ({exc.strerror or exc})") from None
     if check.ok:
+        copies = "" if check.results_checked is None else (
+            f"; {counted(check.results_checked, 'stored result')} copied beside it verified"
+        )  # fmt: skip
         typer.echo(
             f"OK: archive {file} of run {run_id}: sha256 matches the tombstone, "
             f"{check.export.chain.events_checked} events verified, ends at the recorded head "
-            f"{tombstone.head_seq}:{tombstone.head_hash}; signature {check.export.signature.value}"
+            f"{tombstone.head_seq}:{tombstone.head_hash}; signature {check.export.signature.value}{copies}"
         )
         return
     typer.echo(f"FAILED: archive {file} of run {run_id}: {'; '.join(check.problems)}")

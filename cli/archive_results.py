@@ -5,7 +5,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..engine.archive import ArchiveReport
-from ..engine.archive_results import results_directory
+from ..replay.archive import results_directory
 from .amounts import counted, size_text
 from .options import console
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..replay.archive import file_sha256
+from ..replay.archive import file_sha256, results_directory
 from ..replay.export import export_run
 from ..replay.offline import verify_export
 from ..storage import Storage
@@ -28,7 +28,6 @@ from .archive_results import (
     ResultCopier,
     RunResults,
     left_in_place,
-    results_directory,
     run_refs,
     sync_directory,
 )

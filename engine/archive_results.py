@@ -49,11 +49,6 @@ class RunResults:
         return tuple(ref for ref in self.refs if not ref.is_in_database)
 
 
-def results_directory(directory: Path, run_id: str) -> Path:
-    """Where an archived run's stored results are copied: ``DIR/<run_id>.results``."""
-    return directory / f"{run_id}.results"
-
-
 def run_refs(storage: Storage, run_id: str, head_seq: int) -> tuple[ResultRef, ...]:
     """Every stored result the run's events up to ``head_seq`` refer to, once each."""
     return tuple(ref for _, ref in stored_refs(storage.log.read(run_id, upto_seq=head_seq)))
@@ -69,6 +64,8 @@ class ResultCopier:
     def copy(self, refs: tuple[ResultRef, ...], target: Path) -> str | None:
         """Copy each result into ``target``, checked; None once all are there, else why not
         (the copies made are then removed)."""
+        if not refs:
+            return None
         target.mkdir(parents=True, exist_ok=True)
         for ref in refs:
             try:

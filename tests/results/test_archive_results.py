@@ -85,7 +85,16 @@ def test_with_results_they_are_copied_checked_and_removed(
         assert results.left == {}
         tombstone = engine.archived_run(run.id)
         assert tombstone is not None
-        assert verify_archived(tombstone, tmp_path / "archive" / tombstone.file_name, KEY).ok
+        archived = tmp_path / "archive" / tombstone.file_name
+        check = verify_archived(tombstone, archived, KEY)
+        assert check.ok and check.results_checked == len(recorded) == 2
+        first, second = sorted(copies.iterdir())
+        first.write_bytes(b"[0]")
+        second.unlink()
+        problems = verify_archived(tombstone, archived, KEY).problems
+        assert len(problems) == 2
+        assert f"{first.name}) hashes to {hashlib.sha256(b'[0]').hexdigest()}" in " | ".join(problems)
+        assert f"{second.name}) is missing" in " | ".join(problems)
 
 
 def test_a_result_another_run_took_from_the_cache_stays(
@@ -172,6 +181,10 @@ def test_the_archive_command_says_what_became_of_the_results(
     assert f"archived {older}: " in done
     assert f"2 stored results (14 B) copied to {target}/{older}.results/" in done
     assert "2 objects removed from their result stores" in done
+    verified = CliRunner().invoke(
+        app, ["archive", "verify", older, "--file", f"{target}/{older}.jsonl", "--database", database_url]
+    )
+    assert verified.exit_code == 0 and "; 2 stored results copied beside it verified" in verified.stdout
     files = [path for path in (tmp_path / "results").rglob("*") if path.is_file()]
     assert {path.relative_to(tmp_path / "results").parts[0] for path in files} == {newer}
     with lf.Engine(database_url, home=tmp_path) as engine:
