@@ -12,6 +12,7 @@ from textwrap import dedent
 from typing import Any
 
 import orjson
+import pytest
 
 from ledgerflow.engine.flow_ref import load_flow
 
@@ -80,6 +81,7 @@ def run_elsewhere(database_url: str, home: Path, placement: Placement) -> dict[s
     return report
 
 
+@pytest.mark.slow  # processes of their own
 def test_a_result_stored_by_one_process_serves_the_cache_of_others(
     database_url: str, tmp_path: Path, placement: Placement
 ) -> None:
