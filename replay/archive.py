@@ -79,8 +79,11 @@ def verify_archived(
     if not copies.is_dir():
         return ArchiveCheck(tombstone, digest, report, tuple(problems))
     refs = {(ref.store, ref.key): ref.sha256 for ref in _exported_refs(Path(path))}
-    problems += [_copy_problem(copies, key, sha256) for (_, key), sha256 in sorted(refs.items())]
-    return ArchiveCheck(tombstone, digest, report, tuple(filter(None, problems)), len(refs))
+    for (_, stored), sha256 in sorted(refs.items()):
+        problem = _copy_problem(copies, stored, sha256)
+        if problem is not None:
+            problems.append(problem)
+    return ArchiveCheck(tombstone, digest, report, tuple(problems), len(refs))
 
 
 def _exported_refs(path: Path) -> Iterator[ResultRef]:
