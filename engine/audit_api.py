@@ -64,13 +64,9 @@ class AuditAPI:
     ) -> ExportSummary:
         """Write the run as JSON Lines (header, events with their hashes, checkpoint) to a
         path or binary file, signed with HMAC-SHA256 if a ``key`` is given."""
-        return export_run(
-            self.storage, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
-        )
+        return export_run(self.storage, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}")
 
-    def state_at(
-        self, run_id: str, seq: int | None = None, at: datetime | None = None
-    ) -> RunView:
+    def state_at(self, run_id: str, seq: int | None = None, at: datetime | None = None) -> RunView:
         """The run's state as it was after event ``seq`` or at time ``at``."""
         return state_at(self.events(run_id), seq=seq, at=at)
 
