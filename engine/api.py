@@ -322,7 +322,7 @@ class Engine(AuditAPI):
                 placement=self.results_placement,
             )  # fmt: skip
             view = drive_run(run, ports)
-        return Run(view, self._loader(view))
+        return Run(view, self._loader(view), held=run.held)
 
     def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:
         """Cancel a run from any process: its driver stops submitting, cancels its work and

@@ -17,7 +17,7 @@ from typing import Any
 from ..results.codec import JSON, EncodedResult, decode_result, encode_result
 from ..results.errors import ObjectNotFound
 from ..results.integrity import check_bytes, missing, sha256_of
-from ..results.refs import ResultRef, object_key
+from ..results.refs import NOT_PERSISTED, ResultRef, object_key
 from ..results.sinks import open_store
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
@@ -181,6 +181,8 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
         error_type = "ledgerflow.ResultNotSerializable"
         return _not_stored(invocation, error_type, message, exc, started_at, worker, is_retryable=False)
+    if not invocation.sink.persist:
+        return _kept_in_memory(invocation, value, encoded, started_at, worker)
     reference = None
     if _goes_to_store(invocation, encoded):
         try:
@@ -204,6 +206,29 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         reference=reference,
         value=value if reference is not None else None,
         length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
+        worker=worker,
+    )
+
+
+def _kept_in_memory(
+    invocation: Invocation, value: Any, encoded: EncodedResult, started_at: datetime, worker: str
+) -> Outcome:
+    """A result that is not persisted: its reference describes it (format, size, sha256) and
+    its value stays in memory; the encoded bytes travel to the driver only if it wants them."""
+    sha256 = sha256_of(encoded.data)
+    key = object_key(invocation.run_id, invocation.task_key, invocation.attempt, sha256)
+    reference = ResultRef(NOT_PERSISTED, key, encoded.format, len(encoded.data), sha256)
+    to_driver = invocation.sink.to_driver
+    return Outcome(
+        task_key=invocation.task_key,
+        attempt=invocation.attempt,
+        status=OutcomeStatus.SUCCEEDED,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        result=encoded if to_driver else None,
+        reference=reference,
+        value=None if to_driver else value,
+        length=len(value) if isinstance(value, list | tuple) else None,
         worker=worker,
     )
 
