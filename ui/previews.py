@@ -1,8 +1,8 @@
 """Previews of results for the Run page: the run's result and a selected task's, as pretty
 text (indented JSON, else Python's ``pprint``) of at most ``MAX_CHARS`` characters, or a
 note saying why the server shows none: the result is not there yet, is too large to load
-here, or cannot be loaded in this process (a pickle of a class the server cannot import,
-a result signed with another key)."""
+here, was not persisted, or cannot be loaded in this process (a pickle of a class the server
+cannot import, a result signed with another key)."""
 
 import pprint
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..engine.core.events import is_persisted
 from ..engine.core.fold import RunView
 from ..engine.core.graph import result_refs
 from ..engine.core.states import RunState, TaskState
@@ -79,6 +80,10 @@ def _preview(view: RunView, stored: Iterable[str], load: Callable[[], Any]) -> P
     keys = list(islice(stored, MAX_LOADS + 1))
     if len(keys) > MAX_LOADS:
         return Preview(None, f"it gathers more than {MAX_LOADS} task results: too many to load here")
+    lost = [key for key in keys if not is_persisted(view.tasks[key].result)]
+    if lost:
+        note = f"the result of {lost[0]!r} was not persisted: only its size and sha256 are recorded"
+        return Preview(None, note)
     size = sum(int((view.tasks[key].result or {}).get("size", 0)) for key in keys)
     if size > MAX_BYTES:
         return Preview(None, f"its stored results take {size:,} bytes: too large to load here")
