@@ -16,21 +16,13 @@ if TYPE_CHECKING:
     from .task import Task
 
 
-def check_persistence(
-    task: str, persist_result: bool | None, cache_key: Callable[..., Any] | None, result_storage: str | None
-) -> None:
-    """Refuse a task's own settings that contradict each other (raises ``FlowDefinitionError``)."""
+def check_persistence(task: str, persist_result: bool | None, cache_key: Callable[..., Any] | None) -> None:
+    """Refuse a task's own settings that cannot work together (raises ``FlowDefinitionError``);
+    with ``persist_result=False``, a ``result_storage`` is simply unused."""
     if persist_result is not None and not isinstance(persist_result, bool):
         raise FlowDefinitionError(f"task {task!r}: persist_result must be True, False or None")
-    if persist_result is not False:
-        return
-    if cache_key is not None:
+    if persist_result is False and cache_key is not None:
         raise FlowDefinitionError(_uncacheable(task, "it sets persist_result=False"))
-    if result_storage is not None:
-        raise FlowDefinitionError(
-            f"task {task!r}: persist_result=False stores nothing, so result_storage="
-            f"{result_storage!r} would never be used; drop one of them"
-        )
 
 
 def persists(task_setting: bool | None, flow_setting: bool) -> bool:

@@ -63,7 +63,7 @@ class Task(Generic[P, R]):
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task decorates a function, got {type(fn).__name__}")
-        check_persistence(name or fn.__name__, persist_result, cache_key, result_storage)
+        check_persistence(name or fn.__name__, persist_result, cache_key)
         if timeout is not None and timeout <= 0:
             raise ValueError(f"task {name or fn.__name__!r}: timeout must be > 0 seconds")
         self.fn = fn
