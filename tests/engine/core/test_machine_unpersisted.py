@@ -36,7 +36,10 @@ def _lost(attempt: int = 1) -> dict[str, Any]:
     return {"attempt": attempt, "duration": 0.5, "result": LOST}
 
 
-def _log(graph: Graph, *steps: tuple[str | None, str, dict[str, Any]]) -> LogBuilder:
+Step = tuple[str | None, str, dict[str, Any]]
+
+
+def _log(graph: Graph, *steps: Step) -> LogBuilder:
     log = LogBuilder(graph)
     log.add(None, "run.running", {"owner": "dead"})
     for key, type_, payload in steps:
@@ -44,17 +47,18 @@ def _log(graph: Graph, *steps: tuple[str | None, str, dict[str, Any]]) -> LogBui
     return log
 
 
+def _produced(*more: Step) -> LogBuilder:
+    """big succeeded with a result not persisted, total takes it; then ``more``."""
+    graph = graph_of(node("big"), node("total", "big"))
+    return _log(graph, ("big", "task.running", {"attempt": 1}), ("big", "task.succeeded", _lost()), *more)
+
+
 def _pending(key: str, reason: str, **extra: Any) -> Any:
     return event(key, "task.pending", {"reason": reason, **extra})
 
 
 def test_a_resume_runs_a_producer_again_for_its_orphaned_consumer_and_records_why() -> None:
-    log = _log(
-        graph_of(node("big"), node("total", "big")),
-        ("big", "task.running", {"attempt": 1}),
-        ("big", "task.succeeded", _lost()),
-        ("total", "task.running", {"attempt": 1}),
-    )
+    log = _produced(("total", "task.running", {"attempt": 1}))
     machine = machine_of(log)
     assert machine.handle([RESUME], NOW) == [
         appended(
@@ -97,10 +101,7 @@ def test_a_consumer_not_started_yet_just_waits_for_the_producer_again() -> None:
 
 
 def test_a_retrying_consumer_waits_for_the_producer_again() -> None:
-    log = _log(
-        graph_of(node("big"), node("total", "big")),
-        ("big", "task.running", {"attempt": 1}),
-        ("big", "task.succeeded", _lost()),
+    log = _produced(
         ("total", "task.running", {"attempt": 1}),
         ("total", "task.retrying", {"attempt": 1, "retry_at": later(60).isoformat()}),
     )
@@ -170,10 +171,7 @@ def test_the_flow_s_result_is_computed_again_when_the_run_goes_on() -> None:
 
 
 def test_a_restart_from_a_consumer_runs_its_unpersisted_upstream_again() -> None:
-    log = _log(
-        graph_of(node("big"), node("total", "big")),
-        ("big", "task.running", {"attempt": 1}),
-        ("big", "task.succeeded", _lost()),
+    log = _produced(
         ("total", "task.running", {"attempt": 1}),
         ("total", "task.succeeded", succeeded_payload(value=3)),
         (None, "run.succeeded", {}),
@@ -188,12 +186,7 @@ def test_a_restart_from_a_consumer_runs_its_unpersisted_upstream_again() -> None
 
 
 def test_a_run_being_cancelled_runs_nothing_again() -> None:
-    log = _log(
-        graph_of(node("big"), node("total", "big")),
-        ("big", "task.running", {"attempt": 1}),
-        ("big", "task.succeeded", _lost()),
-        (None, "run.cancel_requested", {"reason": "enough", "requested_by": "someone"}),
-    )
+    log = _produced((None, "run.cancel_requested", {"reason": "enough", "requested_by": "someone"}))
     machine = machine_of(log)
     machine.handle([RESUME], NOW)
     assert machine.task("big").state is TaskState.SUCCEEDED
@@ -215,12 +208,7 @@ def test_a_dynamic_map_s_lost_input_and_lost_children_are_computed_again() -> No
 
 
 def test_a_run_whose_lost_results_are_computed_again_ends_as_usual() -> None:
-    log = _log(
-        graph_of(node("big"), node("total", "big")),
-        ("big", "task.running", {"attempt": 1}),
-        ("big", "task.succeeded", _lost()),
-        ("total", "task.running", {"attempt": 1}),
-    )
+    log = _produced(("total", "task.running", {"attempt": 1}))
     machine = machine_of(log)
     machine.handle([RESUME], NOW)
     machine.handle([AttemptEnded("big", 2, "SUCCEEDED", _lost(2)), TimePassed()], later(1))
