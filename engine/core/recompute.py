@@ -9,7 +9,7 @@ attempt orphaned by the dead driver) or RETRYING goes back to PENDING (``INPUT_N
 and waits for it as usual. Pure: decided from the graph and the folded state.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,10 @@ _WAITS_AGAIN = frozenset({TaskState.RUNNING, TaskState.RETRYING})
 
 @dataclass(frozen=True, slots=True)
 class Recomputation:
-    """What a new drive re-opens: ``producers`` (task key -> the tasks that need its result,
-    in the state's order; empty if only the flow returns it), ``returned`` (those the flow
-    returns), and ``waiting`` (RUNNING or RETRYING task -> the re-opened results it needs)."""
+    """What a new drive re-opens: ``producers`` (task key -> the first tasks, in the state's
+    order, that need its result; none if only the flow returns it), ``returned`` (those the
+    flow returns), and ``waiting`` (RUNNING or RETRYING task -> the re-opened results it takes).
+    At most ``MAX_NAMED`` keys each: a map may have thousands."""
 
     producers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     returned: frozenset[str] = frozenset()
@@ -46,70 +47,100 @@ class Recomputation:
             for key, needed_by in self.producers.items()
         ]
         found += [
-            (key, {"reason": INPUT_NOT_PERSISTED, "upstream": list(upstream[:MAX_NAMED])})
+            (key, {"reason": INPUT_NOT_PERSISTED, "upstream": list(upstream)})
             for key, upstream in self.waiting.items()
         ]
         return found
 
 
 def recomputation(graph: Graph, state: RunView) -> Recomputation:
-    """The tasks a drive starting on ``state`` re-opens because results it needs are lost."""
+    """The tasks a drive starting on ``state`` re-opens because results it needs are lost.
+
+    Tasks of one node (a dynamic map's children) take the same inputs: each node is looked at
+    once, so a map over a map of thousands of lost results stays linear.
+    """
     if all(is_persisted(task.result) for task in state.tasks.values()):
         return Recomputation()  # the usual case: one pass, nothing to do
     needs = _NeedsOf(graph, state)
-    returned = {key for ref in result_refs(graph.result) for key in needs.lost_in(ref)}
-    needed_by: dict[str, list[str]] = {key: [] for key in returned}
-    runs = [key for key, task in state.tasks.items() if task.state in _WILL_RUN] + sorted(returned)
-    while runs:
-        key = runs.pop()
-        for upstream in needs.lost_inputs(key):
-            if upstream not in needed_by:
-                needed_by[upstream] = []
-                runs.append(upstream)  # it runs again: what it needs must be there too
-            needed_by[upstream].append(key)
-    order = list(state.tasks)
-    position = {key: index for index, key in enumerate(order)}
-    producers = {key: _ordered(needed_by[key], position) for key in order if key in needed_by}
+    returned = dict.fromkeys(key for ref in result_refs(graph.result) for key in needs.lost_in(ref))
+    reopened = set(returned)
+    consumers: dict[str, list[str]] = {}  # node -> its tasks that will run (again)
+    stack = list(returned)
+    for key, task in state.tasks.items():
+        if task.state in _WILL_RUN:
+            consumers.setdefault(needs.node_of(key), []).append(key)
+    for node in list(consumers):
+        stack += needs.reopen(node, reopened)
+    while stack:  # a re-opened task needs its own inputs too
+        key = stack.pop()
+        node = needs.node_of(key)
+        if node not in consumers:
+            stack += needs.reopen(node, reopened)
+        consumers.setdefault(node, []).append(key)
+    position = {key: index for index, key in enumerate(state.tasks)}
+    needed_by: dict[str, list[str]] = {}
+    for node, keys in consumers.items():
+        first = sorted(keys, key=position.__getitem__)[:MAX_NAMED]
+        for lost in needs.lost_inputs(node):
+            needed_by.setdefault(lost, []).extend(first)
+    producers = {
+        key: tuple(sorted(set(needed_by.get(key, ())), key=position.__getitem__)[:MAX_NAMED])
+        for key in state.tasks
+        if key in reopened
+    }
     waiting = {
-        key: lost
-        for key in order
-        if state.tasks[key].state in _WAITS_AGAIN and (lost := _ordered(needs.lost_inputs(key), position))
+        key: lost[:MAX_NAMED]
+        for key, task in state.tasks.items()
+        if task.state in _WAITS_AGAIN and (lost := needs.lost_inputs(needs.node_of(key)))
     }
     return Recomputation(producers, frozenset(returned), waiting)
 
 
 class _NeedsOf:
-    """Which task results each task of the run takes, and which of them are lost."""
+    """Which lost results each node of the run takes (computed once per node)."""
 
     def __init__(self, graph: Graph, state: RunView) -> None:
         self._graph = graph
         self._state = state
+        self._lost_in: dict[str, tuple[str, ...]] = {}
+        self._inputs: dict[str, tuple[str, ...]] = {}
 
-    def is_lost(self, key: str) -> bool:
-        """A succeeded task whose result lived only in the memory of an earlier drive."""
-        task = self._state.tasks[key]
-        return task.state is TaskState.SUCCEEDED and not is_persisted(task.result)
-
-    def lost_in(self, key: str) -> list[str]:
-        """The lost results among those that make up ``key``'s (a mapped task's: its children's)."""
-        task = self._state.tasks[key]
-        if task.state is TaskState.MAPPED:
-            return [child.key for child in self._state.children(key) if self.is_lost(child.key)]
-        return [key] if self.is_lost(key) else []
-
-    def lost_inputs(self, key: str) -> list[str]:
-        """The lost results task ``key`` takes (a mapped child: its parent node's inputs)."""
+    def node_of(self, key: str) -> str:
+        """The graph node of a task (a mapped child's: its parent's)."""
         parent = self._state.tasks[key].parent
-        node = self._graph.nodes[parent if parent is not None else key]
-        return [lost for upstream in node.upstream for lost in self.lost_in(upstream)]
+        return parent if parent is not None else key
 
+    def lost_in(self, key: str) -> tuple[str, ...]:
+        """The lost results among those that make up ``key``'s (a mapped task's: its children's):
+        succeeded tasks whose results lived only in the memory of an earlier drive."""
+        found = self._lost_in.get(key)
+        if found is None:
+            task = self._state.tasks[key]
+            values = self._state.children(key) if task.state is TaskState.MAPPED else [task]
+            found = self._lost_in[key] = tuple(
+                value.key
+                for value in values
+                if value.state is TaskState.SUCCEEDED and not is_persisted(value.result)
+            )
+        return found
 
-def _ordered(keys: Iterable[str], position: Mapping[str, int]) -> tuple[str, ...]:
-    return tuple(sorted(set(keys), key=position.__getitem__))
+    def lost_inputs(self, node: str) -> tuple[str, ...]:
+        """The lost results the tasks of ``node`` take, in the order of its upstreams."""
+        found = self._inputs.get(node)
+        if found is None:
+            upstream = self._graph.nodes[node].upstream
+            found = self._inputs[node] = tuple(dict.fromkeys(k for up in upstream for k in self.lost_in(up)))
+        return found
+
+    def reopen(self, node: str, reopened: set[str]) -> list[str]:
+        """The lost inputs of ``node`` not re-opened yet; adds them to ``reopened``."""
+        new = [key for key in self.lost_inputs(node) if key not in reopened]
+        reopened.update(new)
+        return new
 
 
 def _producer_payload(needed_by: tuple[str, ...], is_returned: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {"reason": RESULT_NOT_PERSISTED, "needed_by": list(needed_by[:MAX_NAMED])}
+    payload: dict[str, Any] = {"reason": RESULT_NOT_PERSISTED, "needed_by": list(needed_by)}
     if is_returned:
         payload["flow_result"] = True
     return payload
