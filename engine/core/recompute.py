@@ -89,9 +89,9 @@ def recomputation(graph: Graph, state: RunView) -> Recomputation:
         if key in reopened
     }
     waiting = {
-        key: lost[:MAX_NAMED]
+        key: taken[:MAX_NAMED]
         for key, task in state.tasks.items()
-        if task.state in _WAITS_AGAIN and (lost := needs.lost_inputs(needs.node_of(key)))
+        if task.state in _WAITS_AGAIN and (taken := needs.lost_inputs(needs.node_of(key)))
     }
     return Recomputation(producers, frozenset(returned), waiting)
 
