@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         FlowDefinitionError,
         GraphChanged,
         InvalidParameter,
+        ResultNotPersisted,
         RunNotFinished,
         UnknownTask,
     )
@@ -90,6 +91,7 @@ _DEFINED_IN = {
     "ResultStorageInvalid": "results.sinks",
     "ResultNotFound": "storage.errors",
     "ResultNotLoadable": "storage.errors",
+    "ResultNotPersisted": "engine.errors",
     "ResultNotSerializable": "storage.errors",
     "ResultRefused": "storage.errors",
     "RunFailed": "engine.run",
@@ -141,6 +143,7 @@ __all__ = [
     "ResultCorrupted",
     "ResultNotFound",
     "ResultNotLoadable",
+    "ResultNotPersisted",
     "ResultNotSerializable",
     "ResultRefused",
     "ResultStorageInvalid",

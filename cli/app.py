@@ -11,6 +11,7 @@ from . import (
     audit_commands,
     audit_diff_commands,
     cancel_command,
+    gc_command,
     inspect_commands,
     logs_command,
     recovery_commands,
@@ -92,6 +93,7 @@ app.command("workers")(workers_command.workers)
 app.command("watch")(watch_command.watch)
 app.command("ui")(ui_command.ui)
 app.add_typer(archive_app, name="archive")
+app.command("gc")(gc_command.gc)
 app.add_typer(db_app, name="db")
 app.add_typer(limits_app, name="limits")
 app.add_typer(schedule_commands.schedule_app, name="schedule")

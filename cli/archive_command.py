@@ -11,24 +11,14 @@ from ..engine.archive import ARCHIVING, ArchivePlan, ArchiveReport
 from ..engine.moments import parse_duration
 from ..replay.archive import verify_archived
 from ..storage.harden import is_hardened
+from .amounts import counted, size_text
+from .archive_results import print_results_plan, print_run_results
 from .audit_commands import KeyFileOption, export_key
 from .errors import EXIT_FAILED, BadUsage
-from .options import DatabaseOption, RunArgument, RunLimitOption, console, open_recorded
+from .options import DatabaseOption, ResultStorageOption, RunArgument, RunLimitOption, console, open_recorded
 from .render import format_time, styled_state
 
 archive_app = typer.Typer(invoke_without_command=True)
-
-
-def size_text(size: int) -> str:
-    """``512 B``, ``3.2 KiB``, ``41.0 MiB``."""
-    if size < 1024:
-        return f"{size} B"
-    amount = size / 1024
-    for unit in ("KiB", "MiB"):
-        if amount < 1024:
-            return f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} GiB"
 
 
 @archive_app.callback()
@@ -44,14 +34,24 @@ def archive(
     execute: Annotated[
         bool, typer.Option("--execute", help="Archive (default: only show what would be archived).")
     ] = False,
+    with_results: Annotated[
+        bool,
+        typer.Option(
+            "--with-results",
+            help="Also copy each run's stored results to DIR/<run_id>.results/ (checked), and "
+            "remove its objects from their stores once it is archived.",
+        ),
+    ] = False,
     limit: RunLimitOption = None,
     key_file: KeyFileOption = None,
+    result_storage: ResultStorageOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Export each finished run (SUCCEEDED, FAILED, CANCELLED) last updated longer ago than
     --older-than to DIR/<run_id>.jsonl, verify the file, then delete the run's events, results
-    and logs, keeping a tombstone (head seq and hash, file name and sha256). Dry run unless
-    --execute. Exits 1 if a run planned for archiving had to stay."""
+    and logs, keeping a tombstone (head seq and hash, file name and sha256). Objects in result
+    stores stay in place unless --with-results. Dry run unless --execute. Exits 1 if a run
+    planned for archiving had to stay."""
     if ctx.invoked_subcommand is not None:
         return
     if older_than is None or to is None:
@@ -61,13 +61,14 @@ def archive(
     except ValueError as exc:
         raise BadUsage(f"--older-than {older_than!r} {exc}") from None
     key = export_key(key_file)
-    with open_recorded(database) as engine:
+    with open_recorded(database, result_storage=result_storage) as engine:
         plan = engine.plan_archive(age, limit=limit)
         if not execute:
             _print_plan(plan, to, is_hardened(engine.storage.sql_engine(ARCHIVING)))
+            print_results_plan(with_results, to)
             return
         try:
-            report = engine.archive(plan, to, key)
+            report = engine.archive(plan, to, key, with_results=with_results)
         except OSError as exc:
             raise BadUsage(f"--to {to}: cannot write there ({exc.strerror or exc})") from None
     _print_report(report, to)
@@ -117,6 +118,7 @@ def _print_report(report: ArchiveReport, directory: Path) -> None:
         out.print(f"archived {tombstone.run_id}: {tombstone.head_seq} events -> "
                   f"{directory / tombstone.file_name} (sha256 {tombstone.file_sha256})",
                   markup=False, soft_wrap=True)  # fmt: skip
+        print_run_results(out, report, tombstone.run_id, directory)
     for run_id, reason in report.kept.items():
         out.print(f"kept {run_id}: {reason}", markup=False, soft_wrap=True)
     freed = sum(c.size for c in report.plan.candidates if c.run.run_id not in report.kept)
@@ -134,7 +136,8 @@ def verify(
     database: DatabaseOption = None,
 ) -> None:
     """Check an archive file against its run's tombstone: the file's sha256, its chain (and
-    signature, with a key), and that it ends at the head the database recorded."""
+    signature, with a key), that it ends at the head the database recorded, and the copies of
+    the run's stored results beside it (DIR/<run_id>.results/, if it was archived with them)."""
     key = export_key(key_file)
     with open_recorded(database) as engine:
         tombstone = engine.archived_run(run_id)
@@ -148,10 +151,13 @@ def verify(
     except OSError as exc:
         raise BadUsage(f"--file {file}: cannot read it ({exc.strerror or exc})") from None
     if check.ok:
+        copies = "" if check.results_checked is None else (
+            f"; {counted(check.results_checked, 'stored result')} copied beside it verified"
+        )  # fmt: skip
         typer.echo(
             f"OK: archive {file} of run {run_id}: sha256 matches the tombstone, "
             f"{check.export.chain.events_checked} events verified, ends at the recorded head "
-            f"{tombstone.head_seq}:{tombstone.head_hash}; signature {check.export.signature.value}"
+            f"{tombstone.head_seq}:{tombstone.head_hash}; signature {check.export.signature.value}{copies}"
         )
         return
     typer.echo(f"FAILED: archive {file} of run {run_id}: {'; '.join(check.problems)}")

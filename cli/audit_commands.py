@@ -201,6 +201,12 @@ def _echo_results(subject: str, checked: ResultsReport) -> None:
             f"{problem.ref!r} in {problem.store}: {problem.reason}; expected sha256 "
             f"{problem.expected}, found {problem.found}"
         )
+    if checked.unpersisted:
+        keys = ", ".join(checked.unpersisted[:10]) + (", ..." if len(checked.unpersisted) > 10 else "")
+        typer.echo(
+            f"note: {subject}: skipped {len(checked.unpersisted)} result(s) that were not persisted "
+            f"(persist_result=False: only their size and sha256 are recorded): {keys}"
+        )
     stored = f"{checked.checked} stored result{'' if checked.checked == 1 else 's'}"
     if checked.ok:
         typer.echo(f"OK: {subject}: {stored} match their recorded size and sha256")

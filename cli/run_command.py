@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from ..engine.core.states import RunState
+from ..engine.errors import ResultNotPersisted
 from ..engine.flow import Flow
 from ..engine.flow_ref import load_flow
 from ..engine.run import Run
@@ -76,6 +77,10 @@ def print_summary(out: Console, finished: Run, expand: bool) -> None:
     out.print(f"run id: {finished.id}", highlight=False, soft_wrap=True)
     out.print(state_line(finished.state))
     if finished.state is RunState.SUCCEEDED:
-        out.print(f"result: {result_text(finished.result())}", highlight=False, markup=False, soft_wrap=True)
+        try:
+            shown = result_text(finished.result())
+        except ResultNotPersisted as exc:  # a finished run resumed: its driver held the value
+            shown = f"<not available: {exc}>"
+        out.print(f"result: {shown}", highlight=False, markup=False, soft_wrap=True)
     else:
         out.print(f"see `ledgerflow show {finished.id}`", highlight=False, markup=False)

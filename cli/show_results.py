@@ -14,6 +14,7 @@ from ..engine.api import Engine
 from ..engine.core.fold import RunView, TaskView
 from ..engine.core.states import RunState, TaskState
 from ..engine.durations import format_duration
+from ..engine.errors import ResultNotPersisted
 from ..engine.queueing import FlowWait
 from ..engine.result_details import (
     ResultLocation,
@@ -83,6 +84,10 @@ def answer_value(run: Run, task_key: str | None, is_asked: bool) -> ValueAnswer 
         return ValueAnswer(load())
     except ValueUnavailable as exc:
         return ValueAnswer(problem=exc.problem)
+    except ResultNotPersisted as exc:  # only its size and sha256 were recorded
+        if is_asked:
+            return ValueAnswer(problem=ValueProblem("not_persisted", str(exc), exc.task_key))
+        return ValueAnswer(note=f"not available: {exc}")
 
 
 def _no_result(message: str, task_key: str | None = None) -> ValueAnswer:

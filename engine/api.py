@@ -349,7 +349,7 @@ class Engine(AuditAPI, SettingsAPI):
                 traced, events, state, reason=reason, reopen=reopen, lease=lease, on_events=on_events
             )
             view = drive_run(run, self.run_ports())
-        return Run(view, self._loader(view))
+        return Run(view, self._loader(view), held=run.held)
 
     def _run_to_drive(
         self,
@@ -374,10 +374,6 @@ class Engine(AuditAPI, SettingsAPI):
             cache=self.storage.log, limits=self.storage.limits, cancels=self.storage.cancel_requests,
             placement=self.results_placement,
         )  # fmt: skip
-
-    def finished_run(self, view: RunView) -> Run:
-        """The ``Run`` of a drive's final state (its results load from this engine's stores)."""
-        return Run(view, self._loader(view))
 
     def cancel(self, run_id: str, reason: str | None = None, wait: bool = False) -> CancelReport:
         """Cancel a run from any process: its driver stops submitting, cancels its work and

@@ -5,6 +5,7 @@ from typing import Any
 
 from ..executors.invocation import Upstream
 from ..executors.structure import WALK, instances, rebuilt
+from .core.events import is_persisted
 from .core.fold import RunView
 from .core.graph import child_key
 from .core.states import TaskState
@@ -50,6 +51,8 @@ def mapped_lengths(call: TaskCall, state: RunView, load: Loader) -> dict[str, in
             if task.result is not None and "length" in task.result:  # a stored list's, recorded
                 lengths[value.task_key] = task.result["length"]
                 continue
+            if not is_persisted(task.result):  # a list or tuple not persisted records its length
+                raise TypeError(f"cannot map over the result of {task.key!r}: it is not a list")
             name, value = f"result of {task.key!r}", load(value.task_key)
         if not isinstance(value, list | tuple):
             raise TypeError(f"cannot map over {name}: it is a {type(value).__name__}, not a list")

@@ -1,5 +1,6 @@
 """The read side of ``Engine``: the log, task logs, verification, export, point-in-time
-state, diff and lineage of runs, and their archiving (mixed into ``Engine``)."""
+state, diff and lineage of runs, their archiving, and the collection of stored results
+nothing refers to (mixed into ``Engine``)."""
 
 import os
 from collections.abc import Collection
@@ -19,6 +20,7 @@ from ..storage.archive import SqlArchive, Tombstone
 from .archive import ArchivePlan, ArchiveReport, execute_archive, plan_archive
 from .core.events import Event
 from .core.fold import RunView
+from .result_gc import DEFAULT_AGE, ResultGcReport, collect_orphans
 from .result_storage import ResultPlacement
 from .version import ENGINE_VERSION
 
@@ -62,13 +64,9 @@ class AuditAPI:
     ) -> ExportSummary:
         """Write the run as JSON Lines (header, events with their hashes, checkpoint) to a
         path or binary file, signed with HMAC-SHA256 if a ``key`` is given."""
-        return export_run(
-            self.storage, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
-        )
+        return export_run(self.storage, run_id, target, key=key, exported_by=f"ledgerflow {ENGINE_VERSION}")
 
-    def state_at(
-        self, run_id: str, seq: int | None = None, at: datetime | None = None
-    ) -> RunView:
+    def state_at(self, run_id: str, seq: int | None = None, at: datetime | None = None) -> RunView:
         """The run's state as it was after event ``seq`` or at time ``at``."""
         return state_at(self.events(run_id), seq=seq, at=at)
 
@@ -90,12 +88,37 @@ class AuditAPI:
         return plan_archive(self.storage, (now or datetime.now(UTC)) - older_than, limit)
 
     def archive(
-        self, plan: ArchivePlan, directory: str | os.PathLike[str], key: bytes | None = None
+        self,
+        plan: ArchivePlan,
+        directory: str | os.PathLike[str],
+        key: bytes | None = None,
+        *,
+        with_results: bool = False,
     ) -> ArchiveReport:
         """Export each run of ``plan`` to ``directory/<run_id>.jsonl`` (signed with ``key``),
-        verify the file, then replace the run's events, results and logs by a tombstone."""
+        verify the file, then replace the run's events, results and logs by a tombstone.
+        ``with_results`` first copies each stored result its events refer to into
+        ``directory/<run_id>.results/<sha256>`` (checked), and removes the run's objects from
+        their stores once it is archived; without it, objects in result stores stay."""
         return execute_archive(
-            self.storage, plan, Path(directory), key=key, exported_by=f"ledgerflow {ENGINE_VERSION}"
+            self.storage, plan, Path(directory), key=key, exported_by=f"ledgerflow {ENGINE_VERSION}",
+            with_results=with_results, placement=self.results_placement,
+        )  # fmt: skip
+
+    def gc_results(
+        self,
+        older_than: timedelta = DEFAULT_AGE,
+        execute: bool = False,
+        *,
+        stores: Collection[str] = (),
+        now: datetime | None = None,
+    ) -> ResultGcReport:
+        """The stored results no event refers to, written more than ``older_than`` before
+        ``now``, in the engine's result storage, every store the events name, ``stores`` and
+        the database (see ``engine.result_gc``); with ``execute``, remove them. Raises
+        ``DatabaseRequired`` on in-memory storage."""
+        return collect_orphans(
+            self.storage, self.results_placement, older_than, execute=execute, stores=stores, now=now
         )
 
     def archived_run(self, run_id: str) -> Tombstone | None:

@@ -57,3 +57,17 @@ class UnknownTask(LedgerflowError):
         self.run_id = run_id
         self.task_key = task_key
         super().__init__(f"run {run_id} has no task {task_key!r} (see `ledgerflow show {run_id}`)")
+
+
+class ResultNotPersisted(LedgerflowError):
+    """A task's result was not persisted (``persist_result=False``) and this process does not
+    hold it: it lived only in the executor memory of the drive that computed it."""
+
+    def __init__(self, run_id: str, task_key: str) -> None:
+        self.run_id = run_id
+        self.task_key = task_key
+        super().__init__(
+            f"run {run_id}, task {task_key!r}: its result was not persisted (persist_result=False), "
+            "so only its size and sha256 are recorded; it was available only to the drive that "
+            "computed it. Give the task persist_result=True to read it later"
+        )

@@ -16,6 +16,7 @@ from .core.run_terms import DEFAULT_QUEUE, RunTerms
 from .errors import FlowDefinitionError, InvalidParameter
 from .hooks import NO_HOOKS, Hook, HookSet, hook_set
 from .names import check_flow_name
+from .persistence import check_flow_tasks
 from .queueing import flow_terms
 from .result_storage import checked_setting
 from .secrets import NO_SECRETS, RunSecrets, declared_secrets
@@ -54,6 +55,7 @@ class TracedFlow:
     secrets: RunSecrets = NO_SECRETS
     hooks: HookSet = NO_HOOKS
     result_storage: str | None = None  # the flow's setting (None: the engine's)
+    persist_result: bool = True  # the flow's default for its tasks (see engine.persistence)
 
 
 class Flow(Generic[P, R]):
@@ -63,17 +65,19 @@ class Flow(Generic[P, R]):
     ``lf.Secret[...]`` annotation); ``flow.secrets`` is the set of them. A run taking
     longer than ``timeout`` seconds (from its first run.running) is cancelled. ``on_failure``
     / ``on_success`` hooks run when a run ends FAILED / SUCCEEDED, ``on_retry`` when any of
-    its tasks is retried (see ``engine.hooks``). Its runs wait in ``queue`` for a worker of
-    that queue, higher ``priority`` first; workers drive at most ``max_concurrent_runs`` of
-    them at once (a stored ``flow:NAME`` limit wins; see ``storage.run_slots``).
+    its tasks is retried (see ``engine.hooks``). ``persist_result=False`` keeps its tasks'
+    results only in executor memory unless a task says otherwise (see ``engine.persistence``).
+    Its runs wait in ``queue`` for a worker of that queue, higher ``priority`` first; workers
+    drive at most ``max_concurrent_runs`` of them at once (a stored ``flow:NAME`` limit wins;
+    see ``storage.run_slots``).
     """
 
     def __init__(
         self, fn: Callable[P, R], *, name: str | None = None, secrets: Iterable[str] = (),
         timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
         on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
-        result_storage: str | None = None, queue: str = DEFAULT_QUEUE, priority: int = 0,
-        max_concurrent_runs: int | None = None,
+        result_storage: str | None = None, persist_result: bool = True, queue: str = DEFAULT_QUEUE,
+        priority: int = 0, max_concurrent_runs: int | None = None,
     ) -> None:  # fmt: skip
         if not callable(fn):
             raise FlowDefinitionError(f"@flow decorates a function, got {type(fn).__name__}")
@@ -84,6 +88,9 @@ class Flow(Generic[P, R]):
             )
         self.timeout = None if timeout is None else float(timeout)
         self.result_storage = checked_setting(result_storage)
+        if not isinstance(persist_result, bool):
+            raise FlowDefinitionError(f"flow {name or fn.__name__!r}: persist_result must be True or False")
+        self.persist_result = persist_result
         self.fn = fn
         self.name = name or fn.__name__
         check_flow_name(self.name)
@@ -133,9 +140,10 @@ class Flow(Generic[P, R]):
             returned = self.fn(**parameters)  # type: ignore[call-arg]
         finally:
             current_tracer.reset(token)
+        check_flow_tasks(self.name, self.persist_result, (call.task for call in tracer.calls.values()))
         return TracedFlow(
             graph=tracer.graph(returned), calls=dict(tracer.calls), hooks=self.hooks,
-            result_storage=self.result_storage,
+            result_storage=self.result_storage, persist_result=self.persist_result,
         )  # fmt: skip
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> "Run":
@@ -180,8 +188,8 @@ def flow(
     fn: None = None, /, *, name: str | None = None, secrets: Iterable[str] = (),
     timeout: float | None = None, on_failure: Hook | Sequence[Hook] | None = None,
     on_success: Hook | Sequence[Hook] | None = None, on_retry: Hook | Sequence[Hook] | None = None,
-    result_storage: str | None = None, queue: str = DEFAULT_QUEUE, priority: int = 0,
-    max_concurrent_runs: int | None = None,
+    result_storage: str | None = None, persist_result: bool = True, queue: str = DEFAULT_QUEUE,
+    priority: int = 0, max_concurrent_runs: int | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

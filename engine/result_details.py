@@ -128,8 +128,8 @@ class ValueProblem:
     """Why a result's value cannot be shown: ``kind`` is ``corrupted`` (bytes differ from the
     recorded size or sha256), ``missing``, ``refused`` (a pickle's signature does not match),
     ``not_loadable`` (cannot be unpickled in this process), ``unreadable`` (the store cannot
-    be read from here: credentials, network, permissions) or ``no_result`` (the task or run
-    has none: it did not succeed)."""
+    be read from here: credentials, network, permissions), ``not_persisted`` (only its size
+    and sha256 were recorded) or ``no_result`` (the task or run has none: it did not succeed)."""
 
     kind: str
     message: str

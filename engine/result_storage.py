@@ -54,9 +54,11 @@ class ResultPlacement:
         url = None if url == DATABASE else check_storage(url)
         return cls(url, dict(options or {}), check_inline_limit(inline_limit))
 
-    def sink(self, *settings: str | None) -> ResultSink:
+    def sink(self, *settings: str | None, persist: bool = True, to_driver: bool = False) -> ResultSink:
         """The sink of a task: the first of ``settings`` that is set (task, then flow), else
-        the engine's URL."""
+        the engine's URL; with ``persist`` False, none (``to_driver``: see ``ResultSink``)."""
+        if not persist:
+            return ResultSink(None, {}, self.inline_limit, persist=False, to_driver=to_driver)
         url = next((setting for setting in settings if setting is not None), self.url)
         if url is None or url == DATABASE:
             return ResultSink(None, {}, self.inline_limit)

@@ -3,10 +3,13 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..results.codec import EncodedResult, decode_result
 from .core.errors import LedgerflowError
+from .core.events import is_persisted
 from .core.fold import RunView, TaskView
 from .core.graph import RESULT_REF
 from .core.states import RunState, TaskState
+from .errors import ResultNotPersisted
 
 
 class RunFailed(LedgerflowError):
@@ -30,11 +33,21 @@ class RunFailed(LedgerflowError):
 
 
 class Run:
-    """A run as recorded: ``id``, ``state``, ``tasks``, ``result()``."""
+    """A run as recorded: ``id``, ``state``, ``tasks``, ``result()``.
 
-    def __init__(self, view: RunView, load: Callable[[Mapping[str, Any] | None], Any]) -> None:
+    ``held``: the encoded values of unpersisted results the process that drove the run holds
+    (the ones its flow returns); any other result that was not persisted cannot be read.
+    """
+
+    def __init__(
+        self,
+        view: RunView,
+        load: Callable[[Mapping[str, Any] | None], Any],
+        held: Mapping[str, EncodedResult] | None = None,
+    ) -> None:
         self.view = view
         self._load = load
+        self._held = held or {}
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.flow} {self.state.value}>"
@@ -67,20 +80,29 @@ class Run:
     def result(self) -> Any:
         """The flow's return value with task results filled in (None for a skipped task).
 
-        Raises ``RunFailed`` unless the run SUCCEEDED.
+        Raises ``RunFailed`` unless the run SUCCEEDED, and ``ResultNotPersisted`` for a task
+        result that was not persisted, read from another ``Run`` than the one its drive returned.
         """
         if self.view.state is not RunState.SUCCEEDED:
             raise RunFailed(self.view)
         return self._resolve(self.view.graph.result)
 
     def task_result(self, key: str) -> Any:
-        """One task's result (a mapped task's result is the list of its children's)."""
+        """One task's result (a mapped task's result is the list of its children's).
+
+        Raises ``ResultNotPersisted`` for a result that was not persisted, unless this ``Run``
+        comes from the drive that computed it and the flow returns it."""
         task = self.view.tasks[key]
         if task.state is TaskState.MAPPED:
             return [self.task_result(child.key) for child in self.view.children(key)]
         if not task.state.is_success:
             return None
-        return self._load(task.result)
+        if is_persisted(task.result):
+            return self._load(task.result)
+        held = self._held.get(key)
+        if held is None:
+            raise ResultNotPersisted(self.id, key)
+        return decode_result(held.format, held.data)
 
     def _resolve(self, structure: Any) -> Any:
         if isinstance(structure, dict):

@@ -10,6 +10,7 @@ from .core.graph import Trigger
 from .errors import FlowDefinitionError
 from .hooks import Hook, hook_set
 from .names import check_task_names
+from .persistence import check_persistence
 from .result_storage import checked_setting
 from .retry import RetryPolicy
 from .tracing import (
@@ -30,6 +31,9 @@ CacheKeyFn = Callable[[Mapping[str, Any]], str | None]
 
 class Task(Generic[P, R]):
     """A task: call it inside a flow to add it to the graph, or outside to run it plainly.
+
+    ``persist_result=False`` keeps its result only in executor memory (its size and sha256
+    are recorded; None: the flow's setting), see ``engine.persistence``.
 
     ``on_failure`` / ``on_success`` / ``on_retry`` hooks run when an attempt fails for good,
     succeeds, or is retried (see ``engine.hooks``).
@@ -55,9 +59,11 @@ class Task(Generic[P, R]):
         on_success: Hook | Sequence[Hook] | None = None,
         on_retry: Hook | Sequence[Hook] | None = None,
         result_storage: str | None = None,
+        persist_result: bool | None = None,
     ) -> None:
         if not callable(fn):
             raise FlowDefinitionError(f"@task decorates a function, got {type(fn).__name__}")
+        check_persistence(name or fn.__name__, persist_result, cache_key)
         if timeout is not None and timeout <= 0:
             raise ValueError(f"task {name or fn.__name__!r}: timeout must be > 0 seconds")
         self.fn = fn
@@ -72,6 +78,7 @@ class Task(Generic[P, R]):
         self.cache_expiration = cache_expiration
         self.trigger = Trigger.parse(trigger)
         self.result_storage = checked_setting(result_storage)
+        self.persist_result = persist_result
         self.hooks = hook_set(
             "task", self.name, on_failure=on_failure, on_success=on_success, on_retry=on_retry
         )

@@ -17,7 +17,7 @@ from typing import Any
 from ..results.codec import JSON, EncodedResult, decode_result, encode_result
 from ..results.errors import ObjectNotFound
 from ..results.integrity import check_bytes, missing, sha256_of
-from ..results.refs import ResultRef, object_key
+from ..results.refs import NOT_PERSISTED, ResultRef, object_key
 from ..results.sinks import open_store
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
@@ -181,10 +181,12 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
         error_type = "ledgerflow.ResultNotSerializable"
         return _not_stored(invocation, error_type, message, exc, started_at, worker, is_retryable=False)
-    reference = None
-    if _goes_to_store(invocation, encoded):
+    reference, is_kept = None, False  # is_kept: the value stays here, not its bytes
+    if not invocation.sink.persist:
+        reference, is_kept = _described(invocation, encoded), not invocation.sink.to_driver
+    elif _goes_to_store(invocation, encoded):
         try:
-            reference = _store(invocation, encoded)
+            reference, is_kept = _store(invocation, encoded), True
         except Exception as exc:  # fsspec backends raise anything (OSError, botocore errors...)
             message = (
                 f"task {invocation.task_key!r}: its result could not be written to {invocation.sink.url}"
@@ -200,12 +202,21 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         status=OutcomeStatus.SUCCEEDED,
         started_at=started_at,
         finished_at=datetime.now(UTC),
-        result=encoded if reference is None else None,
+        result=None if is_kept else encoded,
         reference=reference,
-        value=value if reference is not None else None,
+        value=value if is_kept else None,
         length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
         worker=worker,
     )
+
+
+def _described(invocation: Invocation, encoded: EncodedResult) -> ResultRef:
+    """The reference of a result that is not persisted: it describes the value (format, size,
+    sha256) and points at no object; the value stays in memory (its bytes go to the driver
+    only if the sink says so)."""
+    sha256 = sha256_of(encoded.data)
+    key = object_key(invocation.run_id, invocation.task_key, invocation.attempt, sha256)
+    return ResultRef(NOT_PERSISTED, key, encoded.format, len(encoded.data), sha256)
 
 
 def _goes_to_store(invocation: Invocation, encoded: EncodedResult) -> bool:

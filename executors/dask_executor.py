@@ -7,8 +7,8 @@ workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
 task depending on the upstream Dask future and reads (upstream outcomes, position)
 on the worker: data moves worker to worker. A Dask task whose results may go to an object
-store has a small follower that strips its outcomes of the values the workers wrote (see
-``ResultSink``): the driver fetches only those light outcomes, while downstream tasks take
+store (or are not persisted) has a small follower that strips its outcomes of those values
+(see ``ResultSink``): the driver fetches only the light outcomes, while downstream tasks take
 the full ones from Dask memory. A ``Stored`` input is read from its store on the worker.
 A background thread collects completions with ``distributed.as_completed`` and sets the
 futures.
@@ -214,8 +214,8 @@ class DaskExecutor:
             invocation.sink,
         )
         payload = (fields, values, links)
-        stores = invocation.sink.url is not None
-        return Member(future, invocation.task_key, invocation.attempt, payload, stores), upstreams
+        keeps = invocation.sink.keeps_values
+        return Member(future, invocation.task_key, invocation.attempt, payload, keeps), upstreams
 
     def _chunks(self, members: list[Member]) -> list[list[Member]]:
         if len(members) == 1:

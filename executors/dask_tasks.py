@@ -23,7 +23,7 @@ class Member(NamedTuple):
     task_key: str
     attempt: int
     payload: Payload
-    stores_results: bool  # its result may go to an object store (else to the driver, whole)
+    stores_results: bool  # its value may stay on the worker (else it goes to the driver, whole)
 
 
 Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
@@ -81,7 +81,11 @@ def unlinked_value(outcome: Outcome, sink: ResultSink) -> Any:
     """The value of an upstream outcome not in this cluster's memory: decoded from its bytes,
     or read from its store on the worker (a light outcome holds only the reference)."""
     reference = outcome.reference
-    if reference is None or outcome.value is not None:
+    if reference is None or outcome.value is not None or outcome.result is not None:
         return outcome_value(outcome)
+    if not reference.is_persisted:
+        raise LookupError(
+            f"the result of task {outcome.task_key!r} was not persisted and this executor no longer holds it"
+        )
     is_the_sinks = sink.url is not None and public_url(sink.url) == reference.store
     return Stored(reference, sink.options if is_the_sinks else {})

@@ -115,9 +115,9 @@ class Outcome:
     started_at: datetime
     finished_at: datetime
     result: EncodedResult | None = None  # the encoded result, when it travels to the driver
-    reference: ResultRef | None = None  # or where the executor stored it
-    value: Any = field(default=None, repr=False, compare=False)  # a stored result's value, in memory
-    length: int | None = None  # a stored list or tuple's length (a dynamic map's, over it)
+    reference: ResultRef | None = None  # or where the executor stored it (or that it did not)
+    value: Any = field(default=None, repr=False, compare=False)  # a kept result's value, in memory
+    length: int | None = None  # a kept list or tuple's length (a dynamic map's, over it)
     error: ErrorInfo | None = None
     is_retryable: bool = False  # the error matched the invocation's retry_on
     infrastructure: bool = False  # the executor, not the task, failed (see INFRASTRUCTURE_FAILURES)

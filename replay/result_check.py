@@ -5,10 +5,11 @@ size and sha256, so re-reading the bytes (from the database or an object store) 
 them again finds a result edited, truncated, swapped or deleted after it was recorded.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ..engine.core.events import Event
+from ..engine.core.events import Event, is_persisted
 from ..results.errors import ResultCorrupted
 from ..results.integrity import check_bytes
 from ..results.refs import ResultRef
@@ -31,10 +32,12 @@ class ResultProblem:
 
 @dataclass(frozen=True, slots=True)
 class ResultsReport:
-    """The outcome of re-hashing a run's stored results."""
+    """The outcome of re-hashing a run's stored results; ``unpersisted``: the tasks whose
+    recorded results were not persisted (``persist_result=False``): nothing to re-hash."""
 
     checked: int
     problems: tuple[ResultProblem, ...]
+    unpersisted: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -55,9 +58,10 @@ def stored_refs(events: Iterable[Event]) -> list[tuple[Event, ResultRef]]:
 
 
 def check_results(
-    events: Iterable[Event], results: ResultStore, open_store: StoreOpener | None = None
+    events: Sequence[Event], results: ResultStore, open_store: StoreOpener | None = None
 ) -> ResultsReport:
-    """Re-read and re-hash every stored result ``events`` refer to; report each mismatch."""
+    """Re-read and re-hash every stored result ``events`` refer to; report each mismatch, and
+    the results not persisted (skipped)."""
     refs = stored_refs(events)
     problems = []
     for event, ref in refs:
@@ -69,4 +73,19 @@ def check_results(
                     event.seq, event.task_key or "", ref.key, ref.store, ref.sha256, exc.found, exc.reason
                 )
             )
-    return ResultsReport(len(refs), tuple(problems))
+    return ResultsReport(len(refs), tuple(problems), unpersisted_tasks(events))
+
+
+def unpersisted_tasks(events: Iterable[Event]) -> tuple[str, ...]:
+    """The tasks with a recorded result that was not persisted, each once, in log order."""
+    found = {
+        event.task_key: None
+        for event in events
+        if event.task_key is not None and not is_persisted(_result_of(event))
+    }
+    return tuple(found)
+
+
+def _result_of(event: Event) -> Mapping[str, Any] | None:
+    result = event.payload.get("result")
+    return result if isinstance(result, Mapping) else None

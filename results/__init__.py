@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .codec import JSON, PICKLE, EncodedResult, decode_result, encode_result
 from .errors import ObjectConflict, ObjectNotFound, ResultCorrupted
 from .integrity import check_bytes, missing, sha256_of
+from .listing import StoredObject
 from .refs import DATABASE, ResultRef, database_key, object_key, public_url
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "ObjectStore",
     "ResultCorrupted",
     "ResultRef",
+    "StoredObject",
     "check_bytes",
     "database_key",
     "decode_result",

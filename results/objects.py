@@ -8,12 +8,13 @@ it carries no credentials; those go in ``storage_options``, handed to fsspec.
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from .errors import ObjectConflict, ObjectNotFound
+from .listing import StoredObject, modified_at
 from .refs import public_url
 
 logger = logging.getLogger(__name__)
@@ -66,13 +67,31 @@ class ObjectStore:
 
     def keys(self, prefix: str = "") -> list[str]:
         """The keys of every object under ``prefix`` (a key's leading segments), sorted."""
+        return [found.key for found in self.objects(prefix) if not found.is_partial]
+
+    def objects(self, prefix: str = "") -> list[StoredObject]:
+        """Every object under ``prefix`` with its size and time of writing, by key; writes
+        that never completed included (``is_partial``)."""
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self._root
         self._fs.invalidate_cache(base)
         if not self._fs.exists(base):
             return []
         root = self._fs._strip_protocol(self._root).rstrip("/") + "/"
-        found = (self._fs._strip_protocol(path) for path in self._fs.find(base))
-        return sorted(path[len(root) :] for path in found if path.startswith(root) and not _is_partial(path))
+        found = {
+            self._fs._strip_protocol(path): info for path, info in self._fs.find(base, detail=True).items()
+        }
+        return [
+            StoredObject(path[len(root) :], int(info.get("size") or 0), modified_at(info), _is_partial(path))
+            for path, info in sorted(found.items())
+            if path.startswith(root)
+        ]
+
+    def reader(self, key: str) -> BinaryIO:
+        """The object under ``key``, opened for reading in chunks; raises ``ObjectNotFound``."""
+        try:
+            return cast(BinaryIO, self._fs.open(self._path(key), "rb"))
+        except FileNotFoundError:
+            raise ObjectNotFound(self.url, key) from None
 
     def delete(self, key: str) -> None:
         """Remove the object under ``key`` (nothing there: a no-op)."""

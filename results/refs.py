@@ -12,6 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 DATABASE = "database"
 """The ``store`` of a result kept in the database's result table."""
+NOT_PERSISTED = "not persisted"
+"""The ``store`` of a result kept only in executor memory (``persist_result=False``): nothing
+was written, its reference only describes it (the log records it without a key)."""
 
 
 def public_url(url: str) -> str:
@@ -49,6 +52,11 @@ class ResultRef:
     def is_in_database(self) -> bool:
         """Whether the result is in the database's result table."""
         return self.store == DATABASE
+
+    @property
+    def is_persisted(self) -> bool:
+        """Whether an object was stored (False: the value lives only in executor memory)."""
+        return self.store != NOT_PERSISTED
 
     @property
     def run_id(self) -> str:

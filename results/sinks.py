@@ -63,11 +63,24 @@ def check_inline_limit(limit: int) -> int:
 @dataclass(frozen=True, slots=True)
 class ResultSink:
     """Where an attempt's result goes: ``url`` (None: back to the driver, for the database)
-    with its fsspec ``options``; JSON results up to ``inline_limit`` bytes travel inline."""
+    with its fsspec ``options``; JSON results up to ``inline_limit`` bytes travel inline.
+
+    ``persist`` False: nowhere; the value stays in executor memory and only its format, size
+    and sha256 are reported (``url`` is unused), with its encoded bytes too if ``to_driver``
+    (the flow returns it: the driving process keeps it for ``run.result()``).
+    """
 
     url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     inline_limit: int = INLINE_LIMIT
+    persist: bool = True
+    to_driver: bool = False
+
+    @property
+    def keeps_values(self) -> bool:
+        """Whether a result's value may stay where the task ran (written to an object store
+        there, or not persisted), the driver getting only its reference."""
+        return self.url is not None or not self.persist
 
     def store(self) -> "ObjectStore":
         """The object store of ``url``, opened once per process."""

@@ -1,9 +1,9 @@
 """Previews of results for the Run page: the run's result and a selected task's, as pretty
 text (indented JSON, else Python's ``pprint``) of at most ``MAX_CHARS`` characters, or a
 note saying why the server shows none: the result is not there yet, is too large to load
-here (or to load with the page: then it is loaded on request), or cannot be loaded in this
-process, with the problem (altered or missing bytes, a store the server cannot read, a pickle
-of a class the server cannot import or signed with another key)."""
+here (or to load with the page: then it is loaded on request), was not persisted, or
+cannot be loaded in this process, with the problem (altered or missing bytes, a store the
+server cannot read, a pickle of a class the server cannot import or signed with another key)."""
 
 import pprint
 from collections.abc import Callable, Iterable
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ..engine.core.events import is_persisted
 from ..engine.core.fold import RunView
 from ..engine.core.states import RunState, TaskState
 from ..engine.result_details import (
@@ -94,6 +95,10 @@ def _preview(view: RunView, stored: Iterable[str], load: Callable[[], Any], max_
     keys = list(islice(stored, MAX_LOADS + 1))
     if len(keys) > MAX_LOADS:
         return Preview(None, f"it gathers more than {MAX_LOADS} task results: too many to load here")
+    lost = [key for key in keys if not is_persisted(view.tasks[key].result)]
+    if lost:
+        note = f"the result of {lost[0]!r} was not persisted: only its size and sha256 are recorded"
+        return Preview(None, note)
     size = stored_size(view, keys)
     if size > MAX_BYTES:
         return Preview(None, f"its stored results take {size:,} bytes: too large to load here")

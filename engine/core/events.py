@@ -19,16 +19,20 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``task.skipped``: reason
 - ``task.mapped``: count (required: the number of children ``key[0]..key[count-1]``)
 - ``task.cancelled``: reason
-- ``task.pending``: reason (a restart re-opening the task); superseded (a mapped task
-  re-opened to expand again: its number of children, which leave the run's tasks and keep
-  their attempt numbers for the new expansion)
+- ``task.pending``: reason (a restart re-opening the task: "restart"; a new drive running
+  again a task whose result was not persisted: "result not persisted", with needed_by, the
+  tasks that need it, and flow_result when the flow returns it; a task that waited for such a
+  result, moved back from RUNNING or RETRYING: "input not persisted", with upstream);
+  superseded (a mapped task re-opened to expand again: its number of children, which leave
+  the run's tasks and keep their attempt numbers for the new expansion)
 - ``hook.sent`` / ``hook.failed``: hook (its name), trigger_seq (the seq of the event that
   called it), attempts, reason (hook.failed: why); change no state, and may follow the
   run's terminal event (see ``engine.hooks``)
 
 A result payload is ``{"inline": value}`` for a small JSON value, or
 ``{"ref": id, "format": "json" | "pickle", "size": n, "sha256": hex}`` for one kept in
-the result store.
+the result store, or ``{"persisted": false, "format": ..., "size": n, "sha256": hex}`` for
+one that lived only in executor memory (``persist_result=False``: no object was stored).
 """
 
 from collections.abc import Mapping
@@ -114,3 +118,15 @@ class Event(NamedTuple):
     ts: datetime
     prev_hash: str
     hash: str
+
+
+def unpersisted_result(format: str, size: int, sha256: str) -> dict[str, Any]:
+    """The result payload of a value kept only in executor memory: its encoding's format,
+    size and sha256, and no stored object."""
+    return {"persisted": False, "format": format, "size": size, "sha256": sha256}
+
+
+def is_persisted(result: Mapping[str, Any] | None) -> bool:
+    """Whether a recorded result payload can be read back (inline or stored); None (no
+    result) counts as persisted: there is nothing to lose."""
+    return result is None or result.get("persisted") is not False

@@ -4,7 +4,8 @@ Every decision the driver of a run takes is made here: which tasks start, which 
 answers, which wait for a concurrency slot, when a retry is due, which tasks fail or skip
 because of their upstreams, how a dynamic map expands, what becomes of an attempt's
 outcome (retrying, infrastructure retries, failed), which orphaned attempts are run
-again, when the run's timeout cancels it, and how a cancel ends it. The machine folds
+again, which results lost with an earlier drive are computed again (``recompute.py``), when
+the run's timeout cancels it, and how a cancel ends it. The machine folds
 every event it hands out at once, so its state is the fold of the log plus what it has
 asked for and not yet been answered (the attempts in flight, the slots it holds).
 
@@ -38,6 +39,7 @@ from .events import EventType
 from .fold import RunView
 from .frontier import frontier
 from .machine_state import SLOT_POLL_SECONDS, MachineState
+from .recompute import recomputation
 from .restart import reopening
 from .states import RunState, TaskState
 from .stimuli import (
@@ -137,6 +139,10 @@ class RunMachine(MachineState):
         self._record(None, EventType.RUN_RUNNING, {"owner": started.owner, "reason": started.reason})
         for key in started.reopen:
             self._record(key, EventType.TASK_PENDING, reopening(self.task(key), started.reason))
+        view = self._folder.live_view()
+        if self._cancel_due(view) is None:  # a run being cancelled runs nothing again
+            for key, payload in recomputation(self._graph, view).events():
+                self._record(key, EventType.TASK_PENDING, payload)
         # Tasks the log shows RUNNING that no attempt of this driver runs: a new attempt each.
         tasks = self._folder.live_view().tasks.values()
         self._orphans = {task.key: None for task in tasks if task.state is TaskState.RUNNING}

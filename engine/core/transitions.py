@@ -6,6 +6,8 @@ from .states import RunState, TaskState
 
 _T = TaskState
 _REOPEN = frozenset({_T.PENDING})  # restart re-opens a finished task
+# A new drive moves an orphaned attempt (RUNNING) or a retry wait (RETRYING) back to PENDING
+# when an input it needs was not persisted and runs again first (engine/core/recompute.py).
 
 TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     _T.PENDING: frozenset(
@@ -13,9 +15,9 @@ TASK_TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     ),
     # RUNNING -> RUNNING: a new attempt after the driver running it died (see NEW_ATTEMPT_ONLY).
     _T.RUNNING: frozenset(
-        {_T.RUNNING, _T.SUCCEEDED, _T.FAILED, _T.RETRYING, _T.SKIPPED, _T.CANCELLED}
+        {_T.RUNNING, _T.SUCCEEDED, _T.FAILED, _T.RETRYING, _T.SKIPPED, _T.CANCELLED, _T.PENDING}
     ),
-    _T.RETRYING: frozenset({_T.RUNNING, _T.CANCELLED}),
+    _T.RETRYING: frozenset({_T.RUNNING, _T.CANCELLED, _T.PENDING}),
     _T.MAPPED: _REOPEN,
     _T.SUCCEEDED: _REOPEN,
     _T.CACHED: _REOPEN,

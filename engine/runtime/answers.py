@@ -16,11 +16,15 @@ from ..arguments import mapped_lengths, upstream_keys
 from ..caching import decide_cache_key
 from ..core.machine import RunMachine
 from ..core.stimuli import CacheAnswer, CacheAnswered, CacheHit, CacheMiss, MapMeasured, NotCached
+from ..errors import ResultNotPersisted
 from .inputs import RunInputs
 
 UNUSABLE_RESULT = (ResultCorrupted, ResultRefused, ResultNotLoadable)
 """A stored result that loading it again would not change (altered or missing, signed with
 another key, not loadable here): the task needing it fails."""
+UNFED = (*UNUSABLE_RESULT, ResultNotPersisted)
+"""Why a task's inputs cannot be handed to it: an unusable stored result, or one not persisted
+that this drive does not hold."""
 
 
 def cache_answers(keys: Sequence[str], inputs: RunInputs, cache: CacheIndex, now: datetime) -> CacheAnswered:
@@ -32,6 +36,9 @@ def cache_answers(keys: Sequence[str], inputs: RunInputs, cache: CacheIndex, now
         args, kwargs = inputs.arguments(key)
         try:
             values = {k: inputs.load_if_succeeded(k) for k in upstream_keys((args, kwargs))}
+        except ResultNotPersisted as exc:  # its value is where the task ran, not here
+            answers[key] = NotCached(f"not cached: it takes the result of {exc.task_key!r}, not persisted")
+            continue
         except UNUSABLE_RESULT:
             answers[key] = NotCached()  # not looked up: submitting it fails it, saying why
             continue

@@ -17,6 +17,7 @@ from ...executors.base import Executor
 from ...executors.body import qualified_name
 from ...executors.invocation import Outcome
 from ...executors.text import exception_text
+from ...results.codec import EncodedResult
 from ...storage.errors import StorageError
 from ...storage.protocols import (
     CacheIndex,
@@ -64,7 +65,7 @@ from ..hooks import HookRegistry, deliver, hook_context
 from ..lease import RunLease
 from ..recorder import EventListener, RunRecorder
 from ..result_storage import IN_DATABASE, ResultPlacement
-from .answers import UNUSABLE_RESULT, cache_answers, measure_map
+from .answers import UNFED, cache_answers, measure_map
 from .completions import Completions
 from .inputs import RunInputs
 from .outcomes import attempt_ended
@@ -117,7 +118,10 @@ class RunHost:
         cancels: CancelSource | None = None,
         placement: ResultPlacement = IN_DATABASE,
         hook_pool: HookPool | None = None,
+        held: dict[str, EncodedResult] | None = None,
     ) -> None:
+        """``held`` receives the values of the unpersisted results the flow returns, by task
+        key, as the drive records them (``run.result()`` reads them after the drive)."""
         self.machine = machine
         self.run_id = machine.run_id
         self._executor = executor
@@ -140,6 +144,8 @@ class RunHost:
         self._watch = CancelWatch(self.run_id, cancels)
         self._to_submit: list[str] = []
         self._results: dict[str, StoredResult] = {}  # results of outcomes not yet handed to the recorder
+        self._held = held if held is not None else {}
+        self._to_hold: dict[tuple[str, int], EncodedResult] = {}  # for ``held``, once recorded
         self.wake: datetime | None = None  # when the machine wants to decide again
         self.stop_deadline: float | None = None  # monotonic end of the grace of a cancel
         self.finished: RunState | None = None
@@ -169,6 +175,8 @@ class RunHost:
             ended, stored = attempt_ended(self.run_id, result, self._inline_limit, self._sign_reference)
             if stored is not None:
                 self._results[stored.ref] = stored
+            elif result.result is not None and result.reference is not None:  # not persisted
+                self._to_hold[(result.task_key, result.attempt)] = result.result
             stimuli.append(ended)
         self.feed([*stimuli, TimePassed()])
         if self.stop_deadline is not None and self.finished is None and self.machine.in_flight == 0:
@@ -245,6 +253,7 @@ class RunHost:
                     self._flush()
                 case IgnoreOutcome():
                     self._results.pop(f"{self.run_id}/{command.task_key}/{command.attempt}", None)
+                    self._to_hold.pop((command.task_key, command.attempt), None)
                     logger.warning(
                         "run %s task %s: ignoring a stale outcome of attempt %s",
                         self.run_id, command.task_key, command.attempt,
@@ -261,11 +270,20 @@ class RunHost:
                 ref = event.payload.get("result", {}).get("ref")
                 if ref is not None and (stored := self._results.pop(ref, None)) is not None:
                     self._recorder.keep_result(stored)
+                elif self._to_hold and key is not None:
+                    self._hold(key, event.payload["attempt"])
                 if key in handles and not self.inputs.is_consumed(key):
                     del handles[key]
             elif key in handles and event.type != _RUNNING:
                 del handles[key]
         self._recorder.buffer(events)
+
+    def _hold(self, key: str, attempt: int) -> None:
+        """The attempt's success is recorded: if the flow returns its unpersisted result,
+        keep it for ``run.result()``."""
+        kept = self._to_hold.pop((key, attempt), None)
+        if kept is not None:
+            self._held[key] = kept
 
     def _end_round(self) -> list[Stimulus]:
         """Write the round's events, then submit the attempts they started."""
@@ -278,7 +296,7 @@ class RunHost:
         for key in keys:
             try:
                 invocations.append(self.inputs.invocation(key))
-            except UNUSABLE_RESULT as exc:  # an upstream result this process cannot use
+            except UNFED as exc:  # an upstream result this process cannot use
                 refused.append(NotSubmitted(key, _unfed_error(key, exc)))
         if invocations:
             futures = self._executor.submit_many(invocations)

@@ -8,8 +8,12 @@ from ...results.codec import decode_result
 from ...results.refs import ResultRef
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
+from ..core.events import is_persisted
+from ..core.graph import result_refs
 from ..core.machine import RunMachine
+from ..errors import ResultNotPersisted
 from ..flow import TracedFlow
+from ..persistence import persists
 from ..recorder import RunRecorder
 from ..result_storage import ResultPlacement
 from ..result_values import load_result
@@ -40,6 +44,7 @@ class RunInputs:
         self.handles: dict[str, Future[Outcome]] = {}
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
         self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
+        self._returned = set(result_refs(traced.graph.result))  # the tasks the flow returns
 
     def call_of(self, key: str) -> TaskCall:
         """The traced call of a task (a mapped child's: its parent's)."""
@@ -71,6 +76,7 @@ class RunInputs:
         args, kwargs = self.arguments(key)
         inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
         task = self.call_of(key).task
+        node = self._machine.task(key).parent or key
         return Invocation(
             run_id=self._machine.run_id,
             task_key=key,
@@ -83,16 +89,23 @@ class RunInputs:
             retry_on=task.retry_on,
             resources=task.resources,
             masked=self._traced.secrets.texts,
-            sink=self._placement.sink(task.result_storage, self._traced.result_storage),
-        )
+            sink=self._placement.sink(
+                task.result_storage, self._traced.result_storage,
+                persist=persists(task.persist_result, self._traced.persist_result),
+                to_driver=node in self._returned,
+            ),
+        )  # fmt: skip
 
     def load_if_succeeded(self, key: str) -> Any:
         """The task's value if it succeeded, else None."""
         return self.load(key) if self._machine.task(key).state.is_success else None
 
     def load(self, key: str) -> Any:
-        """The task's recorded value."""
+        """The task's recorded value (``ResultNotPersisted`` if it was not persisted: its value
+        is where the task ran)."""
         payload = self._machine.task(key).result
+        if not is_persisted(payload):
+            raise ResultNotPersisted(self._machine.run_id, key)
         pending = self._recorder.pending_result(payload["ref"]) if payload and "ref" in payload else None
         if pending is not None:  # recorded in this round, not yet written to the store
             return decode_result(pending.format, pending.data)
@@ -105,6 +118,8 @@ class RunInputs:
         if handle is not None:
             return handle
         payload = self._machine.task(key).result
+        if not is_persisted(payload):  # computed by an earlier drive: the machine re-runs it first
+            raise ResultNotPersisted(self._machine.run_id, key)
         if payload is not None and "store" in payload:  # read where the task runs, not here
             ref = ResultRef.from_payload(payload)
             self._results.check_reference(ref, payload.get("signature"))

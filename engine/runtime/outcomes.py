@@ -11,6 +11,7 @@ from ...results.codec import JSON, PICKLE
 from ...results.integrity import sha256_of
 from ...results.refs import DATABASE, ResultRef, database_key
 from ...storage.protocols import StoredResult
+from ..core.events import unpersisted_result
 from ..core.stimuli import AttemptEnded
 
 
@@ -46,11 +47,16 @@ def result_payload(
     run_id: str, outcome: Outcome, inline_limit: int, sign_reference: Callable[[str], str]
 ) -> tuple[dict[str, Any], StoredResult | None]:
     """Small JSON results travel inline; a result the executor stored is referenced with its
-    store, size and sha256 (a pickle's reference signed); others go to the database."""
-    if outcome.reference is not None:
-        reference = outcome.reference.to_payload()
-        if outcome.reference.format == PICKLE:
-            reference["signature"] = sign_reference(outcome.reference.sha256)
+    store, size and sha256 (a pickle's reference signed), one not persisted is described by its
+    format, size and sha256; others go to the database."""
+    ref = outcome.reference
+    if ref is not None:
+        if not ref.is_persisted:
+            reference = unpersisted_result(ref.format, ref.size, ref.sha256)
+        else:
+            reference = ref.to_payload()
+            if ref.format == PICKLE:
+                reference["signature"] = sign_reference(ref.sha256)
         if outcome.length is not None:  # a map over it needs no load of it
             reference["length"] = outcome.length
         return reference, None

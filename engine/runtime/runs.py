@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ...executors.base import Executor
+from ...results.codec import EncodedResult
 from ...storage.protocols import (
     CacheIndex,
     CancelSource,
@@ -67,7 +68,8 @@ class RunPorts:
 class RunToDrive:
     """One run to drive: its traced flow and its log (``state``: the log folded, if known),
     why it is driven, the tasks a restart re-opens, its lease, and where its events and
-    task output go."""
+    task output go. ``held`` is filled by the drive: the encoded values of the unpersisted
+    results the flow returns, by task key (they exist nowhere else once the drive ends)."""
 
     traced: TracedFlow
     events: Sequence[Event]
@@ -77,6 +79,7 @@ class RunToDrive:
     lease: RunLease | None = None
     on_events: EventListener | None = None
     task_logs: TaskLogSink | None = None
+    held: dict[str, EncodedResult] = field(default_factory=dict)
 
 
 def host_for(
@@ -99,4 +102,5 @@ def host_for(
         executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
         on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
         task_logs=run.task_logs, cancels=ports.cancels, placement=ports.placement, hook_pool=hook_pool,
+        held=run.held,
     )  # fmt: skip

@@ -40,7 +40,8 @@ def test_help_flows_and_shows_no_bool_type(
 def test_a_subcommand_listing_flows_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "1000")
     lines = CliRunner().invoke(app, ["--help"]).stdout.splitlines()
-    assert any("then those submitted with `ledgerflow submit` (higher priority" in line for line in lines)
+    wanted = "then those submitted with `ledgerflow submit` (higher priority first), up to --max-runs at once"
+    assert any(wanted in line for line in lines)
     verbose = next(line for line in lines if "--verbose" in line)
     assert "<int>" not in verbose  # a counted flag takes no value
 

@@ -3,8 +3,10 @@
 ``chain.py`` is the main flow: ``step`` tasks in a line, each appending ``task_key attempt``
 to ``ledger.txt`` (fsync'd) so the test can count how often each body ran. Children
 instrument storage *in their own process* (``crash_harness.py``): they announce each
-committed append on stdout, may wait for the parent after it, and may SIGKILL
-themselves right after a chosen result was stored or a chosen event appended.
+committed append on stdout, may wait for the parent after it, may SIGKILL
+themselves right after a chosen result was stored or a chosen event appended, and may hold
+(announced: ``stored KEY``) right after a task wrote its result to an object store, before its
+driver records it.
 ``variants.py`` adds a dynamic map (``fan``) and a task that fails once (``retried``).
 """
 
@@ -100,6 +102,7 @@ HARNESS = dedent(
     import time
     from pathlib import Path
 
+    from ledgerflow.results.objects import ObjectStore
     from ledgerflow.storage import SqlEventLog, SqlResultStore
 
 
@@ -138,8 +141,24 @@ HARNESS = dedent(
         SqlEventLog.append = announcing_append
         if mode == "after-result":
             SqlResultStore.put_many = dying_put_many
+        if mode == "after-object":
+            hold_after_object(target)
         if os.environ.get("CRASH_STALL_HEARTBEATS") == "1":
             stall_heartbeats()
+
+
+    def hold_after_object(target) -> None:
+        # The task's attempt wrote its result to the object store; announce the key and hold
+        # that thread until the parent kills the process: its task.succeeded is never appended.
+        put = ObjectStore.put
+
+        def holding_put(self, key, data):
+            put(self, key, data)
+            if key.partition("/")[2].rpartition("/")[0] == target:
+                print("stored", key, flush=True)
+                sys.stdin.readline()
+
+        ObjectStore.put = holding_put
 
 
     def stall_heartbeats() -> None:

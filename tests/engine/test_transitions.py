@@ -17,6 +17,8 @@ ALLOWED_TASK = {
     (T.RETRYING, T.RUNNING), (T.RETRYING, T.CANCELLED),
     *[(s, T.PENDING) for s in (T.MAPPED, T.SUCCEEDED, T.CACHED, T.SKIPPED, T.FAILED,
                                 T.UPSTREAM_FAILED, T.CANCELLED)],
+    # A new drive moves a task back to wait for an input that was not persisted.
+    (T.RUNNING, T.PENDING), (T.RETRYING, T.PENDING),
 }
 R = RunState
 ALLOWED_RUN = {

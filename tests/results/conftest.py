@@ -9,9 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
+import ledgerflow as lf
 from ledgerflow.results.objects import ObjectStore
+from ledgerflow.storage import StoredResult, schema
 
 S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -76,3 +79,57 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
         return Store(f"file://{tmp_path}/results", {})
     bucket = request.getfixturevalue("s3_bucket")
     return Store(f"s3://{bucket}/prefix", s3_options(request.getfixturevalue("s3_endpoint")))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an engine keeps results: an object store (``store``), or the database (None)."""
+
+    store: Store | None
+
+    @property
+    def name(self) -> str:
+        """The store as the log names it: its URL, or ``"database"``."""
+        return "database" if self.store is None else self.store.url
+
+    def engine(self, database_url: str, home: Path, **settings: Any) -> lf.Engine:
+        """An engine on ``database_url`` whose results above 64 bytes of JSON are stored here."""
+        if self.store is None:
+            return lf.Engine(database_url, home=home, inline_limit=64, **settings)
+        return lf.Engine(
+            database_url, home=home, result_storage=self.store.url,
+            result_storage_options=self.store.options, inline_limit=64, **settings,
+        )  # fmt: skip
+
+    def keys(self, engine: lf.Engine) -> set[str]:
+        """The keys of every result stored here (rows of the results table for the database)."""
+        if self.store is None:
+            with engine.storage.sql_engine("listing results").connect() as connection:
+                return set(connection.execute(sa.select(schema.results.c.ref)).scalars())
+        return set(self.store.objects().keys())
+
+    def get(self, engine: lf.Engine, key: str) -> bytes:
+        """The bytes stored under ``key``."""
+        if self.store is None:
+            return engine.storage.results.read(key).data
+        return self.store.objects().get(key)
+
+    def put(self, engine: lf.Engine, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` as a writer would, with no event referring to it."""
+        if self.store is None:
+            run_id, _, rest = key.partition("/")
+            task_key = rest.rpartition("/")[0]
+            engine.storage.results.put_many([StoredResult(key, run_id, task_key, "json", data)])
+        else:
+            self.store.objects().put(key, data)
+
+
+@pytest.fixture(params=["file", "s3", "database"])
+def placement(request: pytest.FixtureRequest, tmp_path: Path) -> Placement:
+    """Results in a file:// store, an s3:// store (moto's server), or the database."""
+    if request.param == "database":
+        return Placement(None)
+    if request.param == "file":
+        return Placement(Store(f"file://{tmp_path}/results", {}))
+    bucket = request.getfixturevalue("s3_bucket")
+    return Placement(Store(f"s3://{bucket}/prefix", s3_options(request.getfixturevalue("s3_endpoint"))))

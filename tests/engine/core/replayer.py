@@ -89,8 +89,11 @@ class _Drive:
 
     def run(self) -> list[NewEvent]:
         first = self.log[0]
+        reason = first.payload.get("reason")  # the machine decides other re-openings itself
         reopen = tuple(
-            e.task_key for e in self.log[1:] if e.type == "task.pending" and e.task_key is not None
+            e.task_key
+            for e in self.log[1:]
+            if e.type == "task.pending" and e.task_key is not None and e.payload.get("reason") == reason
         )
         start = Started(str(first.payload.get("owner", "")), str(first.payload.get("reason", "")), reopen)
         stimuli: list[Stimulus] = [start]
