@@ -2,16 +2,14 @@
 for claims; runs recorded before read as queue "default" and priority 0, and still verify."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.replay import verify_run
-from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema, rebuild_read_model, upgrade
+from ledgerflow.storage import SqlEventLog, ensure_schema, rebuild_read_model, upgrade
 from ledgerflow.storage.migrate import current_revision, head_revision
 from ledgerflow.storage.schema import metadata
 
@@ -19,15 +17,6 @@ from .test_migrations import downgrade
 
 NEW_COLUMNS = {"queue", "priority", "max_concurrent_runs"}
 NEW_INDEXES = {"ix_runs_claim_order", "ix_runs_flow_state_lease_expires_at"}
-
-
-@pytest.fixture
-def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_db_engine(empty_database_url, tmp_path)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def columns(engine: sa.Engine, table: str) -> set[str]:
