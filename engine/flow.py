@@ -69,7 +69,7 @@ class Flow(Generic[P, R]):
     results only in executor memory unless a task says otherwise (see ``engine.persistence``).
     Its runs wait in ``queue`` for a worker of that queue, higher ``priority`` first; workers
     drive at most ``max_concurrent_runs`` of them at once (a stored ``flow:NAME`` limit wins;
-    see ``storage.run_slots``).
+    see ``storage.run_slots``); ``flow.run_terms`` holds the three, which a submit may change.
     """
 
     def __init__(
@@ -95,7 +95,6 @@ class Flow(Generic[P, R]):
         self.name = name or fn.__name__
         check_flow_name(self.name)
         self.run_terms: RunTerms = flow_terms(self.name, queue, priority, max_concurrent_runs)
-        """The queue, priority and run limit its runs get unless a submit names others."""
         self.signature = inspect.signature(fn)
         self.secrets = declared_secrets(self.name, fn, self.signature, secrets)
         self.hooks = hook_set(
