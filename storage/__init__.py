@@ -76,7 +76,6 @@ from .run_slots import (
     check_priority,
     check_queues,
     effective_limit,
-    flow_limit_name,
     holds_a_slot,
     limited_flow,
 )
@@ -152,7 +151,6 @@ __all__ = [
     "create_db_engine",
     "effective_limit",
     "ensure_schema",
-    "flow_limit_name",
     "holds_a_slot",
     "limited_flow",
     "load_result_key",

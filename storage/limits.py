@@ -25,7 +25,7 @@ from .database import READ_ONLY, retry_unavailable, translated_errors
 from .lease_terms import utc_now
 from .names import check_limit
 from .protocols import FlowUsage, TagUsage, WaitingTask
-from .run_slots import FLOW_LIMIT_PREFIX, HOLDING_STATES, limited_flow
+from .run_slots import FLOW_LIMIT_PREFIX, HOLDING_STATES, flow_limit_name, limited_flow
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class SqlLimits:
         )
         if flows is not None:
             names = sorted(set(flows))
-            settings_query = settings_query.where(_LIMITS.c.tag.in_([FLOW_LIMIT_PREFIX + f for f in names]))
+            settings_query = settings_query.where(_LIMITS.c.tag.in_([flow_limit_name(f) for f in names]))
             runs_query = runs_query.where(_RUNS.c.flow.in_(names))
         with translated_errors(self._engine), self._read() as connection:
             settings = {limited_flow(tag): limit for tag, limit in connection.execute(settings_query)}
