@@ -176,6 +176,11 @@ class Leases(Protocol):
         """Give the lease up if ``owner`` holds it (another owner's lease stays); ``RunNotFound``."""
         ...
 
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Give the lease up if ``owner`` holds it, for a claim of crashed runs to take the run
+        at once (a run handed back: shown as it is, not CRASHED); ``RunNotFound``."""
+        ...
+
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
         skip: Collection[str] = (),

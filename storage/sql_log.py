@@ -52,9 +52,11 @@ def _decode(row: Any) -> Event:
 
 
 def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
-    """The runs whose shown state is ``state`` (a RUNNING run with an expired lease is CRASHED,
-    as is one recorded ``run.crashed``)."""
-    expired = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now)
+    """The runs whose shown state is ``state`` (a RUNNING run whose driver's lease expired is
+    CRASHED, as is one recorded ``run.crashed``)."""
+    expired = sa.and_(  # a lease handed back ended too, but leaves no owner (lease_terms.shown)
+        _RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now, _RUNS.c.owner.is_not(None)
+    )
     if state == "CRASHED":
         return sa.or_(_RUNS.c.state == "CRASHED", sa.and_(_RUNS.c.state == "RUNNING", expired))
     if state == "RUNNING":
@@ -314,6 +316,14 @@ class SqlEventLog:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:
             if not leases.release(connection, run_id, owner) and not leases.exists(connection, run_id):
+                raise RunNotFound(run_id)
+
+    @retry_unavailable
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Give the lease up if ``owner`` holds it, claimable at once (see ``Leases``)."""
+        now = utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            if not leases.hand_back(connection, run_id, owner, now) and not leases.exists(connection, run_id):
                 raise RunNotFound(run_id)
 
     @retry_unavailable

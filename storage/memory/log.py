@@ -203,6 +203,14 @@ class MemoryEventLog:
             if run.owner == owner:
                 self._tables.lease(run, None, None)
 
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Clear the owner and end the lease at ``now`` if ``owner`` holds it; ``RunNotFound``."""
+        now = utc_now(now)
+        with self._tables.lock:
+            run = self._run(run_id)
+            if run.owner == owner:
+                self._tables.lease(run, None, now)
+
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
         skip: Collection[str] = (),
