@@ -11,7 +11,7 @@ from typing import Self
 from ..executors import Executor
 from ..executors.text import exception_text
 from ..executors.threads import ThreadExecutor
-from ..storage import AppendConflict
+from ..storage import DEFAULT_QUEUE, AppendConflict
 from .api import Engine
 from .core.errors import LedgerflowError
 from .core.events import EventType, NewEvent
@@ -76,6 +76,7 @@ class Worker:
         self.schedule_runner = ScheduleRunner(self.engine, poll_interval=poll_interval) if schedules else None
         self.poll_interval = poll_interval
         self.max_runs = max_runs
+        self.queues: tuple[str, ...] = (DEFAULT_QUEUE,)  # the queues it takes runs from
         self.name = name or self.engine.owner
         self.registry = self.engine.storage.workers
         self.backoff = RunBackoff()
@@ -160,7 +161,9 @@ class Worker:
 
     def register(self) -> None:
         """List this worker in the registry as running."""
-        self.registry.register(self.name, socket.gethostname(), os.getpid())
+        self.registry.register(
+            self.name, socket.gethostname(), os.getpid(), max_runs=self.max_runs, queues=self.queues
+        )
         self._is_registered = True
 
     def _drive_until_stopped(self, leases: LeaseGroup) -> None:
@@ -274,7 +277,7 @@ class Worker:
 
     def _beat(self, runs_driven: int = 0) -> None:
         try:
-            self.registry.heartbeat(self.name, runs_driven)
+            self.registry.heartbeat(self.name, runs_driven, in_flight=self.driving)
         except LedgerflowError:
             logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
 

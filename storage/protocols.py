@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..engine.core.events import Event, NewEvent
 from ..results.refs import ResultRef
 from .records import (
+    DEFAULT_QUEUE,
     CancelRequest,
     DecideFires,
     FireRecord,
@@ -386,12 +387,19 @@ class TaskLogs(TaskLogSink, Protocol):
 class Workers(Protocol):
     """The registry of worker processes and their heartbeats."""
 
-    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
-        """Record ``name`` as running since ``now``."""
+    def register(
+        self, name: str, host: str, pid: int, now: datetime | None = None, *,
+        max_runs: int | None = None, queues: Sequence[str] = (DEFAULT_QUEUE,),
+    ) -> None:  # fmt: skip
+        """Record ``name`` as running since ``now``, driving up to ``max_runs`` runs at once
+        from ``queues``."""
         ...
 
-    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
-        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+    def heartbeat(
+        self, name: str, runs_driven: int = 0, now: datetime | None = None, *, in_flight: int | None = None
+    ) -> bool:
+        """Stamp the heartbeat, add ``runs_driven`` and set the runs ``in_flight`` (if given);
+        False if ``name`` is not registered."""
         ...
 
     def mark_stopped(self, name: str, now: datetime | None = None) -> None:

@@ -128,6 +128,10 @@ workers = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("runs_driven", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # "running" or "stopped"
+    # Capacity and load (null: registered by a version that did not record them).
+    Column("max_runs", Integer, nullable=True),
+    Column("queues", JSON().with_variant(JSONB(), "postgresql"), nullable=True),  # a list of names
+    Column("in_flight", Integer, nullable=False, server_default="0"),  # runs driven at the last beat
 )
 
 concurrency_limits = Table(

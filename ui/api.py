@@ -233,13 +233,15 @@ def workers(
     ui: Context,
     poll: Annotated[float, Query(gt=0, description="the workers' poll interval (s)")] = 5.0,
 ) -> list[WorkerOut]:
-    """Registered workers: heartbeat age and health (running, and beat recently)."""
+    """Registered workers: heartbeat age, runs in flight of their capacity, queues and health
+    (running, and beat recently)."""
     now = datetime.now(UTC)
     return [
         WorkerOut(
             name=w.name, host=w.host, pid=w.pid, state=w.state, started_at=w.started_at,
             heartbeat_at=w.heartbeat_at, heartbeat_age_s=w.heartbeat_age(now),
-            runs_driven=w.runs_driven, healthy=w.is_healthy(now, poll),
+            runs_driven=w.runs_driven, in_flight=w.in_flight, max_runs=w.max_runs,
+            queues=None if w.queues is None else list(w.queues), healthy=w.is_healthy(now, poll),
         )
         for w in ui.engine.storage.workers.workers()
     ]  # fmt: skip

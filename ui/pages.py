@@ -111,7 +111,8 @@ def run_detail_page(
 
 @router.get("/workers", response_class=HTMLResponse)
 def workers_page(request: Request, ui: Context, fragment: Fragment = False) -> HTMLResponse:
-    """Registered workers: heartbeat age, runs driven, healthy or not."""
+    """Registered workers: heartbeat age, runs in flight of their capacity, queues, runs
+    driven, healthy or not."""
     context = {"page": "workers", "workers": api.workers(ui)}
     return render(request, "workers.html", context, fragment=fragment)
 

@@ -43,6 +43,11 @@ def _closed_gate() -> None:
         pass
 
 
+def capacity(worker: lf.Worker) -> list[tuple[int, int | None, tuple[str, ...] | None]]:
+    """Runs in flight, capacity and queues of each registered worker."""
+    return [(w.in_flight, w.max_runs, w.queues) for w in worker.registry.workers()]
+
+
 def test_runs_still_driven_when_the_grace_ends_are_handed_back_and_resumed_at_once(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -56,6 +61,8 @@ def test_runs_still_driven_when_the_grace_ends_are_handed_back_and_resumed_at_on
                 assert STARTED.acquire(timeout=60), "a body did not start"
             even, odd = run_ids[::2], run_ids[1::2]
             wait_until(lambda: {engine.get_run(r).state for r in even} == {"SUCCEEDED"}, "even runs ended")
+            registered = (len(odd), RUNS, ("default",))  # runs in flight, capacity, queues
+            wait_until(lambda: capacity(stopping) == [registered], "its heartbeat counted them")
             stopping.stop(grace=600)
             assert driving.is_alive() and stopping.driving == len(odd)  # within its grace
             stopping.stop(grace=0)  # a second stop shortens it
