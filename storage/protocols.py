@@ -126,16 +126,18 @@ class EventLog(Protocol):
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, before: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
-        """Summaries of runs, newest first, filtered by flow, states and creation time."""
+        """Summaries of runs, newest first, filtered by flow, states and creation time; with
+        ``before``, those listed after that run (``RunNotFound`` if it does not exist)."""
         ...
 
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        since: datetime | None = None, until: datetime | None = None, at_most: int | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs are in each state, filtered as ``runs``."""
+        """How many runs are in each state, filtered as ``runs``; with ``at_most``, a state with
+        more runs counts ``at_most + 1``."""
         ...
 
     def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
