@@ -2,11 +2,9 @@
 registered before keep theirs as not recorded. And the migrations build exactly the schema
 the code declares."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,16 +18,8 @@ from .test_migrations import downgrade
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_db_engine(empty_database_url, tmp_path)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def test_upgrade_from_0010_keeps_the_workers_registered_before(engine: sa.Engine) -> None:
+def test_upgrade_from_0010_keeps_the_workers_registered_before(empty_engine: sa.Engine) -> None:
+    engine = empty_engine
     upgrade(engine, "0010")
     row = {"name": "old", "host": "h", "pid": 7, "started_at": T0, "heartbeat_at": T0, "runs_driven": 4}
     with engine.begin() as connection:
