@@ -16,6 +16,8 @@ from .render import format_time
 from .stop_signals import handling_stop_signals
 
 DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
+DEFAULT_GRACE_S = 30.0
+"""Seconds a stopping worker lets its runs finish before it hands them back."""
 
 
 class ReportingWorker(Worker):
@@ -27,6 +29,10 @@ class ReportingWorker(Worker):
         hint = "" if summary.state == "SUCCEEDED" else f" (see `ledgerflow show {run_id}`)"
         verb = "resumed" if reason == "resume" else "drove submitted"
         say(f"{verb} run {run_id} (flow {summary.flow}): {summary.state}{hint}")
+
+    def handed_back(self, run_id: str) -> None:
+        """Report a run handed back."""
+        say(f"handed run {run_id} back: another worker resumes it")
 
 
 def worker(
@@ -89,6 +95,16 @@ def worker(
             help="Drive up to N runs at once (on threads, also up to N task bodies at once).",
         ),
     ] = DEFAULT_MAX_RUNS,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            metavar="SECONDS",
+            min=0,
+            max=MAX_POLL_S,
+            help="On SIGINT/SIGTERM, let the runs at hand finish for this long, then hand them back.",
+        ),
+    ] = DEFAULT_GRACE_S,
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
@@ -99,8 +115,10 @@ def worker(
     with `ledgerflow submit`, up to --max-runs at once, until stopped.
 
     The worker registers itself (see `ledgerflow workers`) and heartbeats every poll.
-    SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish; a
-    second signal hands them back at once (their leases lapse and other workers resume them).
+    SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish for
+    --grace seconds; then it hands back those still running (it records why and gives up their
+    leases: other workers resume them at once) and exits. A second signal hands them back at
+    once; a third exits at once, leaving their leases to lapse.
     """
     with ExitStack() as stack:
         chosen: Executor | str | None = executor.value if executor is not None else None
@@ -130,26 +148,34 @@ def worker(
             f"worker {running.name} drives up to {max_runs} runs at once from {where} (polls every "
             f"{poll:g}s); stop it with Ctrl-C or SIGTERM"
         )
-        with stop_on_signals(running):
+        with stop_on_signals(running, grace):
             running.run()
         say(f"worker {running.name} stopped")
 
 
 @contextmanager
-def stop_on_signals(running: Worker) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM ask ``running`` to stop once the runs it drives have
-    ended; a second signal hands them back: the worker signs off and exits at once, leaving
-    the runs' leases to lapse so other workers resume them."""
+def stop_on_signals(running: Worker, grace: float) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM ask ``running`` to stop: claim no more runs, let those
+    it drives finish for ``grace`` seconds, then hand them back. A second signal hands them
+    back at once; a third makes the worker sign off and exit at once, leaving the runs' leases
+    to lapse (other workers resume them once they expire)."""
     signals_seen = 0
 
     def handle(signum: int, frame: FrameType | None) -> None:
         nonlocal signals_seen
         signals_seen += 1
         if signals_seen == 1:
-            running.stop()
-            say(f"worker {running.name} stops once its runs have ended (a second signal hands them back)")
+            running.stop(grace=grace)
+            say(
+                f"worker {running.name} claims no more runs; the {running.driving} it drives have "
+                f"{grace:g}s to finish, then it hands them back (a second signal: at once)"
+            )
             return
-        say(f"worker {running.name} hands its runs back and exits now")
+        if signals_seen == 2:
+            running.stop(grace=0)
+            say(f"worker {running.name} hands its runs back now (a third signal exits at once)")
+            return
+        say(f"worker {running.name} exits now; its runs' leases lapse")
         try:
             running.registry.mark_stopped(running.name)
         finally:

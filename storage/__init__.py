@@ -66,7 +66,7 @@ from .protocols import (
     Workers,
 )
 from .read_model import rebuild_read_model
-from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
+from .records import DEFAULT_QUEUE, CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
 from .results import SqlResultStore
 from .run_changes import AppendListener, run_heads_since
 from .schedules import SqlSchedules
@@ -76,6 +76,7 @@ from .task_logs import SqlTaskLogStore
 from .workers import WorkerRegistry
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "GENESIS_HASH",
     "AppendConflict",
     "AppendListener",

@@ -44,15 +44,27 @@ def release(connection: sa.Connection, run_id: str, owner: str) -> bool:
     return done.rowcount == 1
 
 
+def hand_back(connection: sa.Connection, run_id: str, owner: str, now: datetime) -> bool:
+    """Clear the owner and end the lease at ``now`` if ``owner`` holds it (see
+    ``storage.lease_terms``); True if it did."""
+    done = connection.execute(
+        _RUNS.update()
+        .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
+        .values(owner=None, lease_expires_at=now)
+    )
+    return done.rowcount == 1
+
+
 def exists(connection: sa.Connection, run_id: str) -> bool:
     """True if the run has a row in the read model."""
     return connection.execute(sa.select(_RUNS.c.run_id).where(_RUNS.c.run_id == run_id)).first() is not None
 
 
 def _left_by_a_dead_driver(now: datetime, ttl: float) -> sa.ColumnElement[bool]:
-    """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
-    for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
-    its driver died still holding the lease (before delivering the hooks it owed)."""
+    """RUNNING or PENDING, and the lease expired (or was handed back), or there is none and
+    nothing was appended for ``ttl`` (a driver that died between run.created and taking its
+    lease); or ended, and its driver died still holding the lease (before delivering the
+    hooks it owed)."""
     return sa.or_(
         sa.and_(
             _RUNS.c.state.in_(CLAIMABLE_STATES),

@@ -81,6 +81,8 @@ def stored_message(message: str) -> str:
 
 
 RUNNING, STOPPED = "running", "stopped"
+DEFAULT_QUEUE = "default"
+"""The queue of a run (and of a worker) that names none."""
 MIN_HEALTHY_AGE = 60.0
 """A running worker whose heartbeat is younger than this is healthy, whatever its poll."""
 
@@ -96,6 +98,9 @@ class WorkerRecord:
     heartbeat_at: datetime
     runs_driven: int
     state: str  # "running" or "stopped"
+    max_runs: int | None = None  # how many runs it drives at once (None: not recorded)
+    queues: tuple[str, ...] | None = None  # the queues it takes runs from (None: not recorded)
+    in_flight: int = 0  # the runs it drove at its last heartbeat
 
     def heartbeat_age(self, now: datetime) -> float:
         """Seconds since the last heartbeat."""
