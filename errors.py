@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .engine.hooks import HookRejected
     from .engine.lease import LeaseLost
     from .engine.notify import DeliveryFailed
+    from .engine.result_details import ValueUnavailable
     from .engine.run import RunFailed
     from .engine.secret_restore import SecretMismatch, SecretMissing
     from .engine.tracing import TaskResultUsedAsValue
@@ -108,6 +109,7 @@ _DEFINED_IN = {
     "TaskTimeout": "executors.signals",
     "UnknownTask": "engine.errors",
     "UnknownTaskKey": "replay.errors",
+    "ValueUnavailable": "engine.result_details",
 }
 
 __all__ = [
@@ -161,6 +163,7 @@ __all__ = [
     "TaskTimeout",
     "UnknownTask",
     "UnknownTaskKey",
+    "ValueUnavailable",
 ]
 
 

@@ -18,10 +18,10 @@ from ..storage.archive import Tombstone
 from .attempt_errors import AttemptError, attempt_error_table, attempt_errors
 from .errors import EXIT_FAILED, BadUsage
 from .options import (
+    MAX_COUNT,
     DatabaseOption,
     ExpandOption,
     RunArgument,
-    RunLimitOption,
     console,
     open_recorded,
 )
@@ -36,6 +36,7 @@ from .render import (
     styled_state,
     task_table,
 )
+from .runs_page import DEFAULT_RUNS_SHOWN, RunFilters, more_runs_line, page_size
 from .show_results import (
     ValueAnswer,
     answer_value,
@@ -49,7 +50,13 @@ from .show_results import (
 
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
-    limit: RunLimitOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", "-n", min=1, max=MAX_COUNT, help=f"At most N runs (default {DEFAULT_RUNS_SHOWN})."
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every run (and every archived run).")] = False,
     flow: Annotated[
         str | None, typer.Option("--flow", metavar="NAME", help="Only runs of this flow.")
     ] = None,
@@ -73,16 +80,25 @@ def runs(
     database: DatabaseOption = None,
 ) -> None:
     """List runs, newest first: id, flow, state (a SCHEDULED run waiting for its flow's run
-    limit says so), queue, priority, created, updated, duration and number of events."""
+    limit says so), queue, priority, created, updated, duration and number of events; the
+    newest 50 unless --limit or --all, and how many more there are."""
     now = datetime.now(UTC)
+    size = page_size(limit, show_all)
     states = parse_states(state) if state is not None else None
     start = parse_time("--since", since, now) if since is not None else None
     end = parse_time("--until", until, now) if until is not None else None
+    asked = None if size is None else size + 1  # one more tells whether there are more
+    more = None
     with open_recorded(database) as engine:
         if archived:
-            tombstones = engine.archived_runs(limit, flow=flow, states=states, since=start, until=end)
+            tombstones = engine.archived_runs(asked, flow=flow, states=states, since=start, until=end)
+            if size is not None and len(tombstones) > size:
+                tombstones, more = tombstones[:size], "more archived runs not shown; use --all or --limit N"
         else:
-            summaries = engine.runs(limit, flow=flow, states=states, since=start, until=end, queue=queue)
+            summaries = engine.runs(asked, flow=flow, states=states, since=start, until=end, queue=queue)
+            if size is not None and len(summaries) > size:
+                summaries = summaries[:size]
+                more = more_runs_line(engine, RunFilters(flow, states, start, end, queue), size)
             waits = engine.flow_waits(summaries)
     if archived:
         _print_tombstones(tombstones, as_json)
@@ -91,6 +107,8 @@ def runs(
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
     else:
         console().print(runs_table(summaries, now, waits))
+    if more is not None:
+        console(stderr=as_json).print(more, highlight=False, markup=False, soft_wrap=True)
 
 
 def parse_states(text: str) -> list[str]:

@@ -17,6 +17,8 @@ from .render import format_time
 from .stop_signals import handling_stop_signals
 
 DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
+DEFAULT_GRACE_S = 30.0
+"""Seconds a stopping worker lets its runs finish before it hands them back."""
 
 
 class ReportingWorker(Worker):
@@ -28,6 +30,10 @@ class ReportingWorker(Worker):
         hint = "" if summary.state == "SUCCEEDED" else f" (see `ledgerflow show {run_id}`)"
         verb = "resumed" if reason == "resume" else "drove submitted"
         say(f"{verb} run {run_id} (flow {summary.flow}): {summary.state}{hint}")
+
+    def handed_back(self, run_id: str) -> None:
+        """Report a run handed back."""
+        say(f"handed run {run_id} back: another worker resumes it")
 
 
 def worker(
@@ -90,6 +96,16 @@ def worker(
             help="Drive up to N runs at once (on threads, also up to N task bodies at once).",
         ),
     ] = DEFAULT_MAX_RUNS,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            metavar="SECONDS",
+            min=0,
+            max=MAX_POLL_S,
+            help="On SIGINT/SIGTERM, let the runs at hand finish for this long, then hand them back.",
+        ),
+    ] = DEFAULT_GRACE_S,
     queue: Annotated[
         list[str] | None,
         typer.Option(
@@ -108,8 +124,10 @@ def worker(
     once, until stopped. A flow's run limit holds across workers.
 
     The worker registers itself (see `ledgerflow workers`) and heartbeats every poll.
-    SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish; a
-    second signal hands them back at once (their leases lapse and other workers resume them).
+    SIGINT (Ctrl-C) or SIGTERM stops it claiming runs and lets those it drives finish for
+    --grace seconds; then it hands back those still running (it records why and gives up their
+    leases: other workers resume them at once) and exits. A second signal hands them back at
+    once; a third exits at once, leaving their leases to lapse.
     """
     with ExitStack() as stack:
         chosen: Executor | str | None = executor.value if executor is not None else None
@@ -141,26 +159,34 @@ def worker(
             f"{', '.join(running.queues)} from {where} (polls every {poll:g}s); stop it with Ctrl-C "
             "or SIGTERM"
         )
-        with stop_on_signals(running):
+        with stop_on_signals(running, grace):
             running.run()
         say(f"worker {running.name} stopped")
 
 
 @contextmanager
-def stop_on_signals(running: Worker) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM ask ``running`` to stop once the runs it drives have
-    ended; a second signal hands them back: the worker signs off and exits at once, leaving
-    the runs' leases to lapse so other workers resume them."""
+def stop_on_signals(running: Worker, grace: float) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM ask ``running`` to stop: claim no more runs, let those
+    it drives finish for ``grace`` seconds, then hand them back. A second signal hands them
+    back at once; a third makes the worker sign off and exit at once, leaving the runs' leases
+    to lapse (other workers resume them once they expire)."""
     signals_seen = 0
 
     def handle(signum: int, frame: FrameType | None) -> None:
         nonlocal signals_seen
         signals_seen += 1
         if signals_seen == 1:
-            running.stop()
-            say(f"worker {running.name} stops once its runs have ended (a second signal hands them back)")
+            running.stop(grace=grace)
+            say(
+                f"worker {running.name} claims no more runs; the {running.driving} it drives have "
+                f"{grace:g}s to finish, then it hands them back (a second signal: at once)"
+            )
             return
-        say(f"worker {running.name} hands its runs back and exits now")
+        if signals_seen == 2:
+            running.stop(grace=0)
+            say(f"worker {running.name} hands its runs back now (a third signal exits at once)")
+            return
+        say(f"worker {running.name} exits now; its runs' leases lapse")
         try:
             running.registry.mark_stopped(running.name)
         finally:

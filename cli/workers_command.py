@@ -24,8 +24,9 @@ def workers(
     ] = 5.0,
     database: DatabaseOption = None,
 ) -> None:
-    """List the workers that registered in the database: host, pid, runs driven, heartbeat age
-    and whether they are healthy (running, and beat recently)."""
+    """List the workers that registered in the database: host, pid, runs driven, runs in flight
+    of their capacity (--max-runs), their queues, heartbeat age and whether they are healthy
+    (running, and beat recently)."""
     with open_recorded(database) as engine:
         found = engine.storage.workers.workers()
     now = datetime.now(UTC)
@@ -47,6 +48,9 @@ def worker_json(record: WorkerRecord, now: datetime, poll: float) -> dict[str, A
         "heartbeat_at": record.heartbeat_at.isoformat(),
         "heartbeat_age": round(record.heartbeat_age(now), 3),
         "runs_driven": record.runs_driven,
+        "in_flight": record.in_flight,
+        "max_runs": record.max_runs,
+        "queues": None if record.queues is None else list(record.queues),
         "healthy": record.is_healthy(now, poll),
     }
 
@@ -54,7 +58,8 @@ def worker_json(record: WorkerRecord, now: datetime, poll: float) -> dict[str, A
 def workers_table(found: list[WorkerRecord], now: datetime, poll: float) -> Table:
     """A table of workers, most recently started first."""
     table = Table(title="workers")
-    for column in ("name", "host", "pid", "state", "started", "heartbeat age", "runs", "health"):
+    columns = ("name", "host", "pid", "state", "started", "heartbeat age", "runs", "in flight", "queues")
+    for column in (*columns, "health"):
         table.add_column(column, overflow="fold")
     for record in found:
         is_healthy = record.is_healthy(now, poll)
@@ -63,6 +68,12 @@ def workers_table(found: list[WorkerRecord], now: datetime, poll: float) -> Tabl
             health = "[dim]stopped[/]"
         table.add_row(
             record.name, record.host, str(record.pid), record.state, format_time(record.started_at),
-            format_duration(record.heartbeat_age(now)), str(record.runs_driven), health,
-        )
+            format_duration(record.heartbeat_age(now)), str(record.runs_driven), in_flight(record),
+            ", ".join(record.queues) if record.queues is not None else "-", health,
+        )  # fmt: skip
     return table
+
+
+def in_flight(record: WorkerRecord) -> str:
+    """The runs a worker drove at its last heartbeat, of how many it may drive at once."""
+    return str(record.in_flight) if record.max_runs is None else f"{record.in_flight} / {record.max_runs}"

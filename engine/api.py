@@ -401,19 +401,23 @@ class Engine(AuditAPI, SettingsAPI):
     def runs(
         self, limit: int | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, before: str | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
-        """Summaries of runs, newest first; optionally only of ``flow``, in ``states``
-        (run state names, CRASHED included), created in ``[since, until)``, in ``queue``."""
-        return self.storage.log.runs(limit, flow=flow, states=states, since=since, until=until, queue=queue)
+        """Summaries of runs, newest first (all of them without a ``limit``); optionally only
+        of ``flow``, in ``states`` (run state names, CRASHED included), created in ``[since,
+        until)``, in ``queue``; ``before``: the runs listed after that run id (the next page)."""
+        return self.storage.log.runs(
+            limit, flow=flow, states=states, since=since, until=until, before=before, queue=queue
+        )
 
     def run_counts(
         self, *, flow: str | None = None, since: datetime | None = None, until: datetime | None = None,
-        queue: str | None = None,
+        at_most: int | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in
-        each run state."""
-        return self.storage.log.run_counts(flow=flow, since=since, until=until, queue=queue)
+        """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in each
+        run state; with ``at_most``, counting stops early: a state with more runs counts
+        ``at_most + 1``."""
+        return self.storage.log.run_counts(flow=flow, since=since, until=until, at_most=at_most, queue=queue)
 
     def backfill(
         self, name: str, start: datetime, end: datetime, *, max_runs: int = DEFAULT_MAX_BACKFILL

@@ -47,7 +47,8 @@ class LeaseGroup:
 
     ``hold`` adds a run whose lease the owner has taken; ``let_go`` gives it back: released
     after a drive that ended well, left to lapse at once after a failed one (so another
-    worker recovers the run without waiting), untouched if it was lost.
+    worker recovers the run without waiting), untouched if it was lost; ``hand_back`` gives
+    up the lease of a run handed back.
     """
 
     def __init__(self, store: Leases, owner: str, ttl: float) -> None:
@@ -85,6 +86,14 @@ class LeaseGroup:
             self._store.release(lease.run_id, self.owner)
         else:
             self._store.heartbeat(lease.run_id, self.owner, _LAPSE_NOW)
+
+    def hand_back(self, lease: RunLease) -> None:
+        """Stop renewing the lease of a run handed back, and give it up for another driver to
+        claim the run at once."""
+        with self._lock:
+            self._held.pop(lease.run_id, None)
+        if not lease.is_lost:
+            self._store.hand_back(lease.run_id, self.owner)
 
     @property
     def held(self) -> int:

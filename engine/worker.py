@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_RUNS = 100
 """How many runs a worker drives at once unless told otherwise."""
+HAND_BACK_REASON = "worker stopping"
+"""Why a stopping worker hands back the runs it still drives (recorded in run.handed_back)."""
 
 
 class Worker:
@@ -42,7 +44,9 @@ class Worker:
     other runs are driven meanwhile. A run's secret parameters come from this process's
     environment (``LEDGERFLOW_SECRET_<NAME>``, checked against the recorded keyed hash);
     without them the run is logged and skipped, and its claim lapses for a worker that has
-    them. While ``run`` runs, the worker is listed in the ``workers`` registry under
+    them. ``stop(grace=...)`` stops claiming and, once the grace has passed, hands the runs
+    still driven back (``run.handed_back``, their leases given up) for other workers to resume
+    at once. While ``run`` runs, the worker is listed in the ``workers`` registry under
     ``name`` (default: its lease owner) with a heartbeat every ``poll_interval`` seconds.
     With ``schedules`` (the default), each poll also creates the runs of due schedules (see
     ``ScheduleRunner``). ``result_storage`` is where the runs it drives write their results
@@ -66,7 +70,7 @@ class Worker:
     ) -> None:
         if max_runs < 1:
             raise ValueError(f"a worker drives at least one run at once, not max_runs={max_runs}")
-        self.queues = tuple(check_queues(queues))
+        self.queues: tuple[str, ...] = tuple(check_queues(queues))  # the queues it takes runs from
         self._own_executor = None
         if executor is None or executor == "threads":
             executor = self._own_executor = ThreadExecutor(max_workers=max_runs)
@@ -80,6 +84,7 @@ class Worker:
         self.registry = self.engine.storage.workers
         self.backoff = RunBackoff()
         self._stop = threading.Event()
+        self._hand_back_at: float | None = None  # monotonic time the runs still driven go back
         self._is_registered = False
         self._loop: RunLoop | None = None
         self._reasons: dict[str, str] = {}  # run id -> why it is driven ("resume", "worker")
@@ -99,8 +104,15 @@ class Worker:
             if self._own_executor is not None:
                 self._own_executor.close()
 
-    def stop(self) -> None:
-        """Ask ``run`` to claim no more runs and return once those it drives have ended."""
+    def stop(self, grace: float | None = None) -> None:
+        """Ask ``run`` to claim no more runs and return once those it drives have ended, or,
+        ``grace`` seconds from now (None: no limit), to hand back those still driven: each is
+        recorded ``run.handed_back`` (the attempts in flight abandoned) and its lease given up,
+        so another worker resumes it at once. A later call may shorten the grace (0: now)."""
+        if grace is not None:
+            at = time.monotonic() + max(0.0, grace)
+            if self._hand_back_at is None or at < self._hand_back_at:
+                self._hand_back_at = at
         self._stop.set()
         if self._loop is not None:
             self._loop.wake()
@@ -132,6 +144,9 @@ class Worker:
     def driven(self, run_id: str, reason: str) -> None:
         """Called after driving each claimed run (``reason``: "resume" or "worker"); a hook."""
 
+    def handed_back(self, run_id: str) -> None:
+        """Called after handing back a run still RUNNING (see ``stop``); a hook."""
+
     def run(self) -> None:
         """Register, drive runs until ``stop()`` is called and the runs it drives have ended,
         then sign off as stopped."""
@@ -149,7 +164,9 @@ class Worker:
 
     def register(self) -> None:
         """List this worker in the registry as running."""
-        self.registry.register(self.name, socket.gethostname(), os.getpid())
+        self.registry.register(
+            self.name, socket.gethostname(), os.getpid(), max_runs=self.max_runs, queues=self.queues
+        )
         self._is_registered = True
 
     def _drive_until_stopped(self, leases: LeaseGroup) -> None:
@@ -160,6 +177,9 @@ class Worker:
         try:
             while not (self._stop.is_set() and not loop.active):
                 now = time.monotonic()
+                if self._stop.is_set() and self._hand_back_at is not None and now >= self._hand_back_at:
+                    self._hand_back(loop, leases)
+                    return
                 room = self.max_runs - loop.active
                 if not self._stop.is_set() and room > 0 and now >= next_poll:
                     if self.schedule_runner is not None:
@@ -168,14 +188,37 @@ class Worker:
                     if claimed:
                         self._beat(runs_driven=len(claimed))
                     next_poll = now if len(claimed) == room else now + self.poll_interval
-                wait = max(0.0, next_poll - time.monotonic()) if loop.active < self.max_runs else None
-                ended = loop.step(wait)
+                ended = loop.step(self._step_wait(loop, next_poll))
                 if ended:
                     next_poll = min(next_poll, time.monotonic())  # room freed: look for more now
                 self._ended(ended, leases)
         finally:
             self._loop = None
             self._close_loop(loop, leases)
+
+    def _step_wait(self, loop: RunLoop, next_poll: float) -> float | None:
+        """How long a step may wait: until the next poll while there is room, and no later than
+        the end of a stopping worker's grace (None: as long as its runs need)."""
+        if self._stop.is_set():
+            due = self._hand_back_at
+            return None if due is None else max(0.0, due - time.monotonic())
+        return max(0.0, next_poll - time.monotonic()) if loop.active < self.max_runs else None
+
+    def _hand_back(self, loop: RunLoop, leases: LeaseGroup) -> None:
+        """The grace is over: hand back every run still RUNNING and give up its lease (a run
+        whose end is recorded but whose hooks are not delivered lets its lease lapse instead,
+        when the loop closes)."""
+        for end in loop.hand_back(HAND_BACK_REASON):
+            if end.error is not None or end.view.state.is_terminal:
+                self._finish(end.run_id, leases, end.error)
+                continue
+            self._reasons.pop(end.run_id)
+            try:
+                leases.hand_back(self._leases.pop(end.run_id))
+            except LedgerflowError:  # its lease lapses with its ttl instead
+                logger.warning("worker %s: could not give run %s up", self.name, end.run_id, exc_info=True)
+            logger.info("worker %s: handed run %s back (%s)", self.name, end.run_id, HAND_BACK_REASON)
+            self.handed_back(end.run_id)
 
     def _claim(self, loop: RunLoop, leases: LeaseGroup, limit: int) -> list[str]:
         """Claim up to ``limit`` runs, crashed ones first, and start driving them."""
@@ -237,7 +280,7 @@ class Worker:
 
     def _beat(self, runs_driven: int = 0) -> None:
         try:
-            self.registry.heartbeat(self.name, runs_driven)
+            self.registry.heartbeat(self.name, runs_driven, in_flight=self.driving)
         except LedgerflowError:
             logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
 

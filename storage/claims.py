@@ -55,9 +55,9 @@ def _has_a_free_slot(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _left_by_a_dead_driver(now: datetime, ttl: float) -> sa.ColumnElement[bool]:
-    """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
-    for ``ttl`` (a driver that died between run.created and taking its lease), and a slot of
-    its flow is free; or ended, and its driver died still holding the lease (before
+    """RUNNING or PENDING, and the lease expired (or was handed back), or there is none and
+    nothing was appended for ``ttl`` (a driver that died between run.created and taking its
+    lease), and a slot of its flow is free; or ended, and its driver died still holding the lease (before
     delivering the hooks it owed)."""
     return sa.or_(
         sa.and_(

@@ -1,7 +1,10 @@
 """The terms of a run's lease, whichever backend stores it: times, expiry, and which runs a
 claim may take.
 
-A lease is a run's ``owner`` plus its ``lease_expires_at``. Every time here is the caller's
+A lease is a run's ``owner`` plus its ``lease_expires_at``. A run handed back (its driver
+stopped and let go of it, see ``Leases.hand_back``) has no owner and a lease that ended when
+it was handed back: a claim of crashed runs takes it at once, and it is shown as it is (not
+CRASHED: nobody died). Every time here is the caller's
 clock, passed in as ``now`` (UTC): the same clock that stamps events, so drivers sharing a
 store need synchronized clocks (NTP) and a ttl well above their skew. The SQL backend states
 the same conditions as queries (``storage.leases``); the contract suite holds them equal.
@@ -54,17 +57,18 @@ def _is_abandoned(run: RunSummary, now: datetime, ttl: float) -> bool:
 
 
 def shown(run: RunSummary, now: datetime) -> RunSummary:
-    """The run as it is listed at ``now``: CRASHED if RUNNING with a lease that expired (its
-    driver died)."""
-    if run.state == "RUNNING" and _has_lapsed(run.lease_expires_at, now):
+    """The run as it is listed at ``now``: CRASHED if RUNNING with a driver whose lease
+    expired (it died; a run handed back has no driver)."""
+    if run.state == "RUNNING" and run.owner is not None and _has_lapsed(run.lease_expires_at, now):
         return replace(run, state="CRASHED")
     return run
 
 
 def is_left_by_a_dead_driver(run: RunSummary, now: datetime, ttl: float) -> bool:
-    """RUNNING or PENDING, and the lease expired, or there is none and nothing was appended
-    for ``ttl`` (a driver that died between run.created and taking its lease); or ended, and
-    its driver died still holding the lease (before delivering the hooks it owed)."""
+    """RUNNING or PENDING, and the lease expired (or was handed back), or there is none and
+    nothing was appended for ``ttl`` (a driver that died between run.created and taking its
+    lease); or ended, and its driver died still holding the lease (before delivering the
+    hooks it owed)."""
     if run.state in CLAIMABLE_STATES:
         return _is_abandoned(run, now, ttl)
     return run.state in ENDED_STATES and run.owner is not None and _has_lapsed(run.lease_expires_at, now)

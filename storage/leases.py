@@ -43,6 +43,17 @@ def release(connection: sa.Connection, run_id: str, owner: str) -> bool:
     return done.rowcount == 1
 
 
+def hand_back(connection: sa.Connection, run_id: str, owner: str, now: datetime) -> bool:
+    """Clear the owner and end the lease at ``now`` if ``owner`` holds it (see
+    ``storage.lease_terms``); True if it did."""
+    done = connection.execute(
+        _RUNS.update()
+        .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
+        .values(owner=None, lease_expires_at=now)
+    )
+    return done.rowcount == 1
+
+
 def exists(connection: sa.Connection, run_id: str) -> bool:
     """True if the run has a row in the read model."""
     return connection.execute(sa.select(_RUNS.c.run_id).where(_RUNS.c.run_id == run_id)).first() is not None

@@ -147,16 +147,19 @@ class EventLog(Protocol):
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, before: str | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
-        """Summaries of runs, newest first, filtered by flow, states, creation time and queue."""
+        """Summaries of runs, newest first, filtered by flow, states, creation time and queue;
+        with ``before``, those listed after that run (``RunNotFound`` if it does not exist)."""
         ...
 
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, queue: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, at_most: int | None = None,
+        queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs are in each state, filtered as ``runs``."""
+        """How many runs are in each state, filtered as ``runs``; with ``at_most``, a state with
+        more runs counts ``at_most + 1``."""
         ...
 
     def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
@@ -196,6 +199,11 @@ class Leases(Protocol):
 
     def release(self, run_id: str, owner: str) -> None:
         """Give the lease up if ``owner`` holds it (another owner's lease stays); ``RunNotFound``."""
+        ...
+
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Give the lease up if ``owner`` holds it, for a claim of crashed runs to take the run
+        at once (a run handed back: shown as it is, not CRASHED); ``RunNotFound``."""
         ...
 
     def claim_crashed(
@@ -414,12 +422,19 @@ class TaskLogs(TaskLogSink, Protocol):
 class Workers(Protocol):
     """The registry of worker processes and their heartbeats."""
 
-    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
-        """Record ``name`` as running since ``now``."""
+    def register(
+        self, name: str, host: str, pid: int, now: datetime | None = None, *,
+        max_runs: int | None = None, queues: Sequence[str] = (DEFAULT_QUEUE,),
+    ) -> None:  # fmt: skip
+        """Record ``name`` as running since ``now``, driving up to ``max_runs`` runs at once
+        from ``queues``."""
         ...
 
-    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
-        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+    def heartbeat(
+        self, name: str, runs_driven: int = 0, now: datetime | None = None, *, in_flight: int | None = None
+    ) -> bool:
+        """Stamp the heartbeat, add ``runs_driven`` and set the runs ``in_flight`` (if given);
+        False if ``name`` is not registered."""
         ...
 
     def mark_stopped(self, name: str, now: datetime | None = None) -> None:

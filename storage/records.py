@@ -98,6 +98,9 @@ class WorkerRecord:
     heartbeat_at: datetime
     runs_driven: int
     state: str  # "running" or "stopped"
+    max_runs: int | None = None  # how many runs it drives at once (None: not recorded)
+    queues: tuple[str, ...] | None = None  # the queues it takes runs from (None: not recorded)
+    in_flight: int = 0  # the runs it drove at its last heartbeat
 
     def heartbeat_age(self, now: datetime) -> float:
         """Seconds since the last heartbeat."""

@@ -93,9 +93,12 @@ runs = Table(
     Column("queue", String(255), nullable=False, server_default="default"),
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("max_concurrent_runs", Integer, nullable=True),
-    Index(None, "created_at"),
+    # Every listing and count reads a bounded range of one of these (storage.run_pages).
+    Index(None, "created_at", "run_id"),  # the listing's order, and where a page starts
     Index(None, "state", "updated_at"),  # filters of `runs` and the archive's selection
-    Index(None, "flow", "created_at"),
+    Index(None, "state", "created_at"),  # listings and counts by state
+    Index(None, "flow", "created_at", "run_id"),
+    Index(None, "queue", "created_at", "run_id"),  # listings by queue
     Index(None, "flow", "state", "lease_expires_at"),  # the slots a flow's runs hold
 )
 # Claims: a queue's runs in a state, in claim order (higher priority first, then older).
@@ -142,6 +145,10 @@ workers = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("runs_driven", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # "running" or "stopped"
+    # Capacity and load (null: registered by a version that did not record them).
+    Column("max_runs", Integer, nullable=True),
+    Column("queues", JSON().with_variant(JSONB(), "postgresql"), nullable=True),  # a list of names
+    Column("in_flight", Integer, nullable=False, server_default="0"),  # runs driven at the last beat
 )
 
 concurrency_limits = Table(
@@ -250,4 +257,5 @@ archived_runs = Table(
     Column("file_name", Text, nullable=False),
     Column("file_sha256", String(64), nullable=False),
     Column("archived_at", UTCDateTime, nullable=False),
+    Index(None, "created_at", "run_id"),  # listed newest first
 )

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from ..engine.core.run_terms import DEFAULT_QUEUE
-from . import claims, leases, schema, stored_rows
+from . import claims, leases, run_pages, schema, stored_rows
 from .appends import chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
 from .codec import GENESIS_HASH, canonical_payload
@@ -54,9 +55,11 @@ def _decode(row: Any) -> Event:
 
 
 def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
-    """The runs whose shown state is ``state`` (a RUNNING run with an expired lease is CRASHED,
-    as is one recorded ``run.crashed``)."""
-    expired = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now)
+    """The runs whose shown state is ``state`` (a RUNNING run whose driver's lease expired is
+    CRASHED, as is one recorded ``run.crashed``)."""
+    expired = sa.and_(  # a lease handed back ended too, but leaves no owner (lease_terms.shown)
+        _RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now, _RUNS.c.owner.is_not(None)
+    )
     if state == "CRASHED":
         return sa.or_(_RUNS.c.state == "CRASHED", sa.and_(_RUNS.c.state == "RUNNING", expired))
     if state == "RUNNING":
@@ -222,12 +225,13 @@ class SqlEventLog:
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, before: str | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
         """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``).
 
         Filters, all in SQL: ``flow`` name, run ``states`` (CRASHED and RUNNING as shown),
-        created at or after ``since`` and before ``until``, ``queue``.
+        created at or after ``since`` and before ``until``, ``queue``; ``before``: only the
+        runs listed after that run (the next page; ``RunNotFound`` if it does not exist).
         """
         now = utc_now(now)
         query = _created_in(
@@ -239,18 +243,24 @@ class SqlEventLog:
         if limit is not None:
             query = query.limit(limit)
         with translated_errors(self._engine), self._read() as connection:
+            if before is not None:
+                query = query.where(run_pages.listed_after(connection, before))
             return [_summary(row, now) for row in connection.execute(query)]
 
     @retry_unavailable
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, at_most: int | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs are in each shown state (CRASHED as in ``runs``), filtered as ``runs``."""
+        """How many runs are in each shown state (CRASHED as in ``runs``), filtered as ``runs``;
+        with ``at_most``, a state with more runs counts ``at_most + 1`` (the count stops there)."""
         now = utc_now(now)
-        shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
-        query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until, queue)
         with translated_errors(self._engine), self._read() as connection:
+            if at_most is not None:
+                narrowed = partial(_created_in, flow=flow, since=since, until=until, queue=queue)
+                return run_pages.capped_counts(connection, partial(_state_is, now=now), narrowed, at_most)
+            shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
+            query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until, queue)
             return {state: count for state, count in connection.execute(query)}
 
     @retry_unavailable
@@ -321,6 +331,14 @@ class SqlEventLog:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:
             if not leases.release(connection, run_id, owner) and not leases.exists(connection, run_id):
+                raise RunNotFound(run_id)
+
+    @retry_unavailable
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Give the lease up if ``owner`` holds it, claimable at once (see ``Leases``)."""
+        now = utc_now(now)
+        with translated_errors(self._engine), self._engine.begin() as connection:
+            if not leases.hand_back(connection, run_id, owner, now) and not leases.exists(connection, run_id):
                 raise RunNotFound(run_id)
 
     @retry_unavailable

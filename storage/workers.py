@@ -6,10 +6,13 @@ are the caller's clock (UTC), like leases.
 """
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from ..engine.core.run_terms import DEFAULT_QUEUE
 from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .lease_terms import utc_now
@@ -27,8 +30,12 @@ class WorkerRegistry:
         self._engine = engine
 
     @retry_unavailable
-    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
-        """Record ``name`` as running since ``now`` (a name seen before starts afresh)."""
+    def register(
+        self, name: str, host: str, pid: int, now: datetime | None = None, *,
+        max_runs: int | None = None, queues: Sequence[str] = (DEFAULT_QUEUE,),
+    ) -> None:  # fmt: skip
+        """Record ``name`` as running since ``now`` (a name seen before starts afresh), driving
+        up to ``max_runs`` runs at once from ``queues``."""
         now = utc_now(now)
         row = {
             "host": host,
@@ -37,6 +44,9 @@ class WorkerRegistry:
             "heartbeat_at": now,
             "runs_driven": 0,
             "state": RUNNING,
+            "max_runs": max_runs,
+            "queues": list(queues),
+            "in_flight": 0,
         }
         with translated_errors(self._engine), self._engine.begin() as connection:
             done = connection.execute(_WORKERS.update().where(_WORKERS.c.name == name).values(**row))
@@ -45,10 +55,15 @@ class WorkerRegistry:
         logger.info("worker %s registered (host %s, pid %s)", name, host, pid)
 
     @retry_unavailable
-    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
-        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+    def heartbeat(
+        self, name: str, runs_driven: int = 0, now: datetime | None = None, *, in_flight: int | None = None
+    ) -> bool:
+        """Stamp the heartbeat, add ``runs_driven`` and set the runs ``in_flight`` (if given);
+        False if ``name`` is not registered."""
         now = utc_now(now)
-        values = {"heartbeat_at": now, "runs_driven": _WORKERS.c.runs_driven + runs_driven}
+        values: dict[str, object] = {"heartbeat_at": now, "runs_driven": _WORKERS.c.runs_driven + runs_driven}
+        if in_flight is not None:
+            values["in_flight"] = in_flight
         with translated_errors(self._engine), self._engine.begin() as connection:
             done = connection.execute(_WORKERS.update().where(_WORKERS.c.name == name).values(**values))
         return done.rowcount == 1
@@ -59,7 +74,9 @@ class WorkerRegistry:
         now = utc_now(now)
         with translated_errors(self._engine), self._engine.begin() as connection:
             connection.execute(
-                _WORKERS.update().where(_WORKERS.c.name == name).values(state=STOPPED, heartbeat_at=now)
+                _WORKERS.update()
+                .where(_WORKERS.c.name == name)
+                .values(state=STOPPED, heartbeat_at=now, in_flight=0)
             )
         logger.info("worker %s stopped", name)
 
@@ -71,4 +88,10 @@ class WorkerRegistry:
             translated_errors(self._engine),
             self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
         ):
-            return [WorkerRecord(**row._asdict()) for row in connection.execute(query)]
+            return [_record(row._asdict()) for row in connection.execute(query)]
+
+
+def _record(row: dict[str, Any]) -> WorkerRecord:
+    """A row of ``workers`` as a record (its queues a tuple)."""
+    queues = row.pop("queues")
+    return WorkerRecord(**row, queues=None if queues is None else tuple(queues))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..engine.core.events import Event
 from ..engine.core.fold import RunView
@@ -16,7 +16,7 @@ from ..engine.queueing import FlowWait
 from ..engine.schedule_runner import timing_of
 from ..replay import VerifyReport
 from ..replay.point_in_time import state_at
-from ..storage import RunSummary, ScheduleRecord, TagUsage
+from ..storage import ScheduleRecord, TagUsage
 from . import queries
 from .context import Context, UIContext
 from .models import (
@@ -24,7 +24,6 @@ from .models import (
     EventOut,
     EventPageOut,
     FlowLimitOut,
-    FlowWaitOut,
     LimitOut,
     LineageOut,
     LogLineOut,
@@ -39,6 +38,7 @@ from .models import (
     WorkerOut,
 )
 from .previews import run_preview, stored_run, task_preview
+from .run_list import COUNT_BOUND, flow_wait_out, page_of_runs
 from .tasks import overview, select, task_out
 
 router = APIRouter(prefix="/api", tags=["read"])
@@ -48,25 +48,26 @@ Offset = Annotated[int, Query(ge=0, le=MAX_INTEGER)]
 @router.get("/runs", response_model=list[RunSummaryOut])
 def runs(
     ui: Context,
+    request: Request,
+    response: Response,
     flow: str | None = None,
     state: Annotated[str | None, Query(description="run states, comma separated")] = None,
     since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[
+        str | None, Query(description="a run id: the runs listed after it (the next, older page)")
+    ] = None,
     queue: str | None = None,
 ) -> list[RunSummaryOut]:
-    """Runs, newest first, filtered by flow, states, creation time ``[since, until)`` and queue."""
-    now = datetime.now(UTC)
-    found = ui.engine.runs(
-        limit, flow=flow, states=queries.run_states(state),
-        since=queries.moment("since", since, now), until=queries.moment("until", until, now), queue=queue,
-    )  # fmt: skip
-    drivers = ui.last_drivers(found)
-    waits = ui.engine.flow_waits(found)
-    return [
-        run_summary_out(summary, now, drivers.get(summary.run_id), waits.get(summary.run_id))
-        for summary in found
-    ]
+    """Runs, newest first, filtered by flow, states, creation time ``[since, until)`` and
+    queue, a page of ``limit``; when older runs follow, the ``Link`` header names the next
+    page (``rel="next"``: the same query with ``before`` the last run listed)."""
+    page = page_of_runs(ui, limit, before, flow, state, since, until, queue)
+    if page.next_before is not None:
+        older = request.url.include_query_params(before=page.next_before)
+        response.headers["Link"] = f'<{older}>; rel="next"'
+    return page.runs
 
 
 @router.get("/run-counts", response_model=dict[str, int])
@@ -75,37 +76,18 @@ def run_counts(
     flow: str | None = None,
     since: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 time or age (1d, 12h)")] = None,
+    at_most: Annotated[
+        int, Query(ge=0, le=MAX_INTEGER, description="count up to this many runs a state; more: at_most + 1")
+    ] = COUNT_BOUND,
     queue: str | None = None,
 ) -> dict[str, int]:
     """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in each run
-    state."""
+    state; a state with more than ``at_most`` runs counts ``at_most + 1`` (the count stops there)."""
     now = datetime.now(UTC)
     return ui.engine.run_counts(
         flow=flow, since=queries.moment("since", since, now), until=queries.moment("until", until, now),
-        queue=queue,
-    )
-
-
-def run_summary_out(
-    run: RunSummary, now: datetime, last_driver: str | None = None, wait: FlowWait | None = None
-) -> RunSummaryOut:
-    """A run summary with its duration (so far, if not finished), who drives it (its lease
-    holder) or drove it last (``last_driver``, for a run whose lease was released), its queue
-    and priority, and why it waits (``wait``: its flow's run limit)."""
-    is_finished = RunState(run.state).is_terminal
-    end = run.updated_at if is_finished else now
-    return RunSummaryOut(
-        id=run.run_id, run_id=run.run_id, flow=run.flow, state=run.state, created_at=run.created_at,
-        updated_at=run.updated_at, events=run.head_seq, head_hash=run.head_hash, owner=run.owner,
-        duration_s=max((end - run.created_at).total_seconds(), 0.0), is_finished=is_finished,
-        driven_by=run.owner or last_driver, queue=run.queue, priority=run.priority,
-        waiting_for_flow_limit=flow_wait_out(wait),
+        at_most=at_most, queue=queue,
     )  # fmt: skip
-
-
-def flow_wait_out(wait: FlowWait | None) -> FlowWaitOut | None:
-    """Why a run waits for its flow's run limit, as the API shows it."""
-    return None if wait is None else FlowWaitOut(running=wait.running, limit=wait.limit)
 
 
 def flow_wait(ui: UIContext, view: RunView) -> FlowWait | None:
@@ -265,13 +247,15 @@ def workers(
     ui: Context,
     poll: Annotated[float, Query(gt=0, description="the workers' poll interval (s)")] = 5.0,
 ) -> list[WorkerOut]:
-    """Registered workers: heartbeat age and health (running, and beat recently)."""
+    """Registered workers: heartbeat age, runs in flight of their capacity, queues and health
+    (running, and beat recently)."""
     now = datetime.now(UTC)
     return [
         WorkerOut(
             name=w.name, host=w.host, pid=w.pid, state=w.state, started_at=w.started_at,
             heartbeat_at=w.heartbeat_at, heartbeat_age_s=w.heartbeat_age(now),
-            runs_driven=w.runs_driven, healthy=w.is_healthy(now, poll),
+            runs_driven=w.runs_driven, in_flight=w.in_flight, max_runs=w.max_runs,
+            queues=None if w.queues is None else list(w.queues), healthy=w.is_healthy(now, poll),
         )
         for w in ui.engine.storage.workers.workers()
     ]  # fmt: skip

@@ -240,6 +240,9 @@ class WorkerOut(BaseModel):
     heartbeat_at: datetime
     heartbeat_age_s: float
     runs_driven: int
+    in_flight: int = Field(description="the runs it drove at its last heartbeat")
+    max_runs: int | None = Field(description="how many runs it drives at once (null: not recorded)")
+    queues: list[str] | None = Field(description="the queues it takes runs from (null: not recorded)")
     healthy: bool
 
 

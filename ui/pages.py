@@ -19,6 +19,7 @@ from . import api, queries
 from .auth import csrf_for, local_path, sessions_of, set_session_cookie
 from .context import Context
 from .formatting import FILTERS
+from .run_list import COUNT_BOUND, RunPage, page_of_runs
 from .run_page import RunPageQuery, run_page
 
 router = APIRouter(include_in_schema=False)
@@ -65,21 +66,26 @@ def login_page(request: Request, next: str = "/runs") -> HTMLResponse:
 def runs_page(
     request: Request, ui: Context, fragment: Fragment = False, flow: str | None = None,
     state: str | None = None, since: str | None = None, until: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, before: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
-    """Runs, newest first, with filters, counts per state and durations."""
+    """Runs, newest first, a page at a time ("Older runs" goes on after the last one shown),
+    with filters, counts per state and durations."""
     filters = {"flow": flow or None, "state": state or None, "since": since or None, "until": until or None}
     try:
-        found = api.runs(ui, limit=limit, **filters)
-        counts = api.run_counts(ui, filters["flow"], filters["since"], filters["until"])
+        page = page_of_runs(ui, limit, before or None, **filters)
+        counts = api.run_counts(ui, filters["flow"], filters["since"], filters["until"], COUNT_BOUND)
         problem = None
     except HTTPException as exc:  # a malformed filter: say which, show nothing
-        found, counts, problem = [], {}, str(exc.detail)
+        page, counts, problem = RunPage([], None), {}, str(exc.detail)
+    older = None if page.next_before is None else request.url.include_query_params(before=page.next_before)
     context = {
-        "page": "runs", "runs": found, "counts": counts, "filters": filters, "limit": limit,
-        "problem": problem, "run_states": [state.value for state in RunState],
+        "page": "runs", "runs": page.runs, "counts": counts, "count_bound": COUNT_BOUND,
+        "filters": filters, "limit": limit, "problem": problem,
+        "run_states": [state.value for state in RunState],
         "selected_states": set((filters["state"] or "").upper().split(",")) - {""},
-        "query": request.url.query,
+        "query": request.url.query, "before": before or None,
+        "older": None if older is None else f"{older.path}?{older.query}",
+        "newest": f"/runs?{request.url.remove_query_params(['before', 'fragment']).query}",
     }  # fmt: skip
     return render(request, "runs.html", context, fragment=fragment, status_code=422 if problem else 200)
 
@@ -111,7 +117,8 @@ def run_detail_page(
 
 @router.get("/workers", response_class=HTMLResponse)
 def workers_page(request: Request, ui: Context, fragment: Fragment = False) -> HTMLResponse:
-    """Registered workers: heartbeat age, runs driven, healthy or not."""
+    """Registered workers: heartbeat age, runs in flight of their capacity, queues, runs
+    driven, healthy or not."""
     context = {"page": "workers", "workers": api.workers(ui)}
     return render(request, "workers.html", context, fragment=fragment)
 

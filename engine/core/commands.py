@@ -79,7 +79,8 @@ class WakeAt:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The run ended in ``state``: write what was handed out; the drive is over."""
+    """The drive is over, the run in ``state``: ended, or RUNNING when handed back (another
+    driver continues it); write what was handed out."""
 
     state: RunState
 

@@ -8,6 +8,9 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``run.running``: owner (the driver that took the run)
 - ``run.cancel_requested``: reason, requested_by, requested_at (UTC ISO-8601); changes no
   state: the driver then cancels the run's tasks and records ``run.cancelled``
+- ``run.handed_back``: reason, owner (the driver that let go of the run); only while RUNNING,
+  changes no state and leaves the run without a driver: the next one records ``run.running``
+  and starts a new attempt of each task still RUNNING
 - ``run.succeeded`` / ``run.failed`` / ``run.cancelled`` / ``run.crashed``: reason
 - ``task.running``: attempt (required: greater than the task's last, even across restarts)
 - ``task.succeeded``: attempt, result (a result payload), duration (seconds)
@@ -54,6 +57,7 @@ class EventType(StrEnum):
     RUN_CANCELLED = "run.cancelled"
     RUN_CRASHED = "run.crashed"
     RUN_CANCEL_REQUESTED = "run.cancel_requested"
+    RUN_HANDED_BACK = "run.handed_back"
     TASK_PENDING = "task.pending"
     TASK_RUNNING = "task.running"
     TASK_RETRYING = "task.retrying"
@@ -70,7 +74,9 @@ class EventType(StrEnum):
 
 HOOK_RECORDS: frozenset[str] = frozenset({EventType.HOOK_SENT, EventType.HOOK_FAILED})
 """The events that record a hook's delivery."""
-_STATELESS = frozenset({EventType.RUN_CREATED, EventType.RUN_CANCEL_REQUESTED, *HOOK_RECORDS})
+_STATELESS = frozenset(
+    {EventType.RUN_CREATED, EventType.RUN_CANCEL_REQUESTED, EventType.RUN_HANDED_BACK, *HOOK_RECORDS}
+)
 
 
 def enters_run_state(event_type: str) -> bool:
@@ -84,8 +90,8 @@ def entered_task_state(event_type: str) -> TaskState:
 
 
 def entered_run_state(event_type: str) -> RunState:
-    """The run state an event of this type enters (not for run.created or
-    run.cancel_requested, which enter none)."""
+    """The run state an event of this type enters (not for run.created,
+    run.cancel_requested or run.handed_back, which enter none)."""
     return RunState(event_type[4:].upper())
 
 

@@ -20,6 +20,7 @@ from .run_terms import NO_TERMS, RunTerms, recorded_terms
 from .states import RunState, TaskState
 from .transitions import (
     CANCEL_REQUESTABLE,
+    HANDBACKABLE,
     HOOK_RECORDABLE,
     NEW_ATTEMPT_ONLY,
     RUN_TRANSITIONS,
@@ -63,7 +64,8 @@ class TaskView(NamedTuple):
 class RunView:
     """A run's state as the log says it is.
 
-    ``started_at`` is the time of the run.running that started this execution (kept
+    ``owner`` is the driver the last run.running named (None once a run.handed_back let go
+    of the run); ``started_at`` is the time of the run.running that started this execution (kept
     across resumes, new on a restart); ``timeout`` the seconds the run may take from then
     (from run.created); ``cancel_request`` the payload of its run.cancel_requested.
     ``terms`` are the queue, priority and run limit it was created with (see ``run_terms``).
@@ -247,6 +249,15 @@ class Folder:
                     "only a run that has not finished can be asked to cancel",
                 )
             self._cancel = MappingProxyType(dict(event.payload))
+            return
+        if event.type == EventType.RUN_HANDED_BACK:
+            if self._state not in HANDBACKABLE:
+                raise InvalidEvent(
+                    run_id,
+                    event.seq,
+                    f"run.handed_back on a {self._state} run: only a RUNNING run can be handed back",
+                )
+            self._owner = None  # nobody drives it until the next run.running
             return
         if event.type in HOOK_RECORDS:
             if self._state not in HOOK_RECORDABLE:

@@ -5,7 +5,8 @@ answers, which wait for a concurrency slot, when a retry is due, which tasks fai
 because of their upstreams, how a dynamic map expands, what becomes of an attempt's
 outcome (retrying, infrastructure retries, failed), which orphaned attempts are run
 again, which results lost with an earlier drive are computed again (``recompute.py``), when
-the run's timeout cancels it, and how a cancel ends it. The machine folds
+the run's timeout cancels it, how a cancel ends it, and how a run is handed back for another
+driver to continue. The machine folds
 every event it hands out at once, so its state is the fold of the log plus what it has
 asked for and not yet been answered (the attempts in flight, the slots it holds).
 
@@ -48,6 +49,7 @@ from .stimuli import (
     CacheHit,
     CacheMiss,
     CancelRequested,
+    HandBack,
     HookDelivered,
     MapMeasured,
     NotSubmitted,
@@ -107,6 +109,8 @@ class RunMachine(MachineState):
                 self._record(stimulus.task_key, EventType.TASK_FAILED, payload)
             case CancelRequested():
                 self._cancel_asked = stimulus.request
+            case HandBack():
+                self._hand_back(stimulus)
             case WorkStopped():
                 self._close_cancelled()
             case HookDelivered():
@@ -343,6 +347,16 @@ class RunMachine(MachineState):
             self._record(key, type_, payload)
         self._in_flight.clear()
         self._end(RunState.CANCELLED)
+
+    def _hand_back(self, handing: HandBack) -> None:
+        """Let go of a run still RUNNING (also while cancelling: the next driver goes on
+        cancelling it); a run whose end is recorded settles its hooks first."""
+        if self._phase not in ("running", "cancelling"):
+            return
+        self._record(None, EventType.RUN_HANDED_BACK, {"reason": handing.reason, "owner": self._owner})
+        self._in_flight.clear()
+        self._phase = "finished"
+        self._emit(Finished(RunState.RUNNING))
 
     def _finish(self) -> None:
         tasks = self._folder.live_view().tasks.values()

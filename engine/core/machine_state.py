@@ -82,7 +82,7 @@ class MachineState:
         self._cancel_reason: str | None = None
         self._cancel_asked: Mapping[str, Any] | None = None
         self._end_state = RunState.SUCCEEDED
-        self._phase = "idle"  # idle -> running (-> cancelling) -> ending -> finished
+        self._phase = "idle"  # idle -> running (-> cancelling) -> ending -> finished; handed back: finished
 
     # -- what the runtime reads ---------------------------------------------------
 

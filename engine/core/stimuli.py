@@ -111,6 +111,14 @@ class CancelRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class HandBack:
+    """The driver stops driving the run for another to continue it (its worker is stopping):
+    ``reason`` says why. Attempts in flight are abandoned: the next driver runs them again."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class WorkStopped:
     """The executor stopped the run's work (or the grace for it passed)."""
 
@@ -133,5 +141,5 @@ class Written:
 
 Stimulus = (
     Started | TimePassed | AttemptEnded | NotSubmitted | CacheAnswered | SlotsAnswered
-    | MapMeasured | CancelRequested | WorkStopped | HookDelivered | Written
+    | MapMeasured | CancelRequested | HandBack | WorkStopped | HookDelivered | Written
 )  # fmt: skip

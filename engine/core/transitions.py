@@ -48,6 +48,8 @@ RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
 
 # run.cancel_requested changes no state: it is allowed while the run has not finished.
 CANCEL_REQUESTABLE: frozenset[RunState] = frozenset({_R.SCHEDULED, _R.PENDING, _R.RUNNING, _R.CRASHED})
+# run.handed_back changes no state: the driver of a RUNNING run let go of it for another.
+HANDBACKABLE: frozenset[RunState] = frozenset({_R.RUNNING})
 # hook.sent / hook.failed change no state: they follow a trigger, also the run's terminal event.
 HOOK_RECORDABLE: frozenset[RunState] = frozenset(
     {_R.RUNNING, _R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.CRASHED}

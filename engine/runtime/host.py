@@ -51,6 +51,7 @@ from ..core.machine import RunMachine
 from ..core.states import RunState
 from ..core.stimuli import (
     CancelRequested,
+    HandBack,
     HookDelivered,
     NotSubmitted,
     SlotsAnswered,
@@ -193,6 +194,10 @@ class RunHost:
         if (request := self._watch.poll()) is not None:
             self.feed([CancelRequested(request)])
 
+    def hand_back(self, reason: str) -> None:
+        """Stop driving the run for another driver to continue it (``reason``: why)."""
+        self.feed([HandBack(reason)])
+
     def timeout(self, now: datetime, monotonic: float) -> float | None:
         """Seconds the loop may wait for an outcome before this run needs it (None: no limit)."""
         if self.stop_deadline is not None:
@@ -209,6 +214,8 @@ class RunHost:
     def close(self) -> None:
         """The drive ended (or failed): release the run's work, hooks and slots."""
         try:
+            if self.finished is RunState.RUNNING:  # handed back: what it queued must not start here
+                self._executor.cancel(self.run_id)
             self._executor.release(self.run_id)
         finally:
             for delivery in self._deliveries:  # deliveries not recorded are owed to the next driver

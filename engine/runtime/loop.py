@@ -78,6 +78,15 @@ class RunLoop:
         done, self._ended = self._ended, []
         return done
 
+    def hand_back(self, reason: str) -> list[DriveEnded]:
+        """Stop driving every run still RUNNING for another driver to continue it, recording
+        why (``reason``); the runs handed back (a run whose end is recorded, settling its
+        hooks, stays)."""
+        for host in list(self._hosts):
+            self._guarded(host, host.hand_back, reason)
+        done, self._ended = self._ended, []
+        return done
+
     def close(self) -> None:
         """Stop driving: every run still driven is let go of as it stands (its next driver
         resumes it from its log), and the hook threads stop."""

@@ -138,24 +138,34 @@ class MemoryEventLog:
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, before: str | None = None, queue: str | None = None,
     ) -> list[RunSummary]:  # fmt: skip
         """Summaries of runs, newest first (CRASHED: RUNNING with a lease expired at ``now``),
-        filtered by ``flow``, shown ``states``, creation time in ``[since, until)`` and ``queue``."""
+        filtered by ``flow``, shown ``states``, creation time in ``[since, until)`` and ``queue``;
+        with ``before``, those listed after that run (``RunNotFound`` if it does not exist)."""
         runs = self._summaries(now, flow, since, until, queue)
+        if before is not None:
+            with self._tables.lock:
+                after = self._run(before)
+            runs = [run for run in runs if (run.created_at, run.run_id) < (after.created_at, after.run_id)]
         if states is not None:
             runs = [run for run in runs if run.state in states]
         return runs if limit is None else runs[: max(0, limit)]
 
     def run_counts(
         self, now: datetime | None = None, *, flow: str | None = None, since: datetime | None = None,
-        until: datetime | None = None, queue: str | None = None,
+        until: datetime | None = None, at_most: int | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs are in each shown state, filtered as ``runs``."""
+        """How many runs are in each shown state, filtered as ``runs``; with ``at_most``, a
+        state with more runs counts ``at_most + 1``."""
+        if at_most is not None and at_most < 0:
+            raise ValueError(f"a count stops at 0 runs or more, not {at_most}")
         counts: dict[str, int] = {}
         for run in self._summaries(now, flow, since, until, queue):
             counts[run.state] = counts.get(run.state, 0) + 1
-        return counts
+        if at_most is None:
+            return counts
+        return {state: min(count, at_most + 1) for state, count in counts.items()}
 
     def last_drivers(self, run_ids: Collection[str]) -> dict[str, str]:
         """The driver (owner) that each run's latest ``run.running`` event names, by run id."""
@@ -214,6 +224,14 @@ class MemoryEventLog:
             run = self._run(run_id)
             if run.owner == owner:
                 self._tables.lease(run, None, None)
+
+    def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
+        """Clear the owner and end the lease at ``now`` if ``owner`` holds it; ``RunNotFound``."""
+        now = utc_now(now)
+        with self._tables.lock:
+            run = self._run(run_id)
+            if run.owner == owner:
+                self._tables.lease(run, None, now)
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,

@@ -1,9 +1,11 @@
 """The worker registry in memory (the semantics of ``storage.workers``)."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from ...engine.core.run_terms import DEFAULT_QUEUE
 from ..lease_terms import utc_now
 from ..records import RUNNING, STOPPED, WorkerRecord
 from .tables import MemoryTables
@@ -17,22 +19,33 @@ class MemoryWorkers:
     def __init__(self, tables: MemoryTables) -> None:
         self._tables = tables
 
-    def register(self, name: str, host: str, pid: int, now: datetime | None = None) -> None:
-        """Record ``name`` as running since ``now`` (a name seen before starts afresh)."""
+    def register(
+        self, name: str, host: str, pid: int, now: datetime | None = None, *,
+        max_runs: int | None = None, queues: Sequence[str] = (DEFAULT_QUEUE,),
+    ) -> None:  # fmt: skip
+        """Record ``name`` as running since ``now`` (a name seen before starts afresh), driving
+        up to ``max_runs`` runs at once from ``queues``."""
         now = utc_now(now)
+        record = WorkerRecord(name, host, pid, now, now, 0, RUNNING, max_runs, tuple(queues))
         with self._tables.lock:
-            self._tables.workers[name] = WorkerRecord(name, host, pid, now, now, 0, RUNNING)
+            self._tables.workers[name] = record
         logger.info("worker %s registered (host %s, pid %s)", name, host, pid)
 
-    def heartbeat(self, name: str, runs_driven: int = 0, now: datetime | None = None) -> bool:
-        """Stamp the heartbeat and add ``runs_driven``; False if ``name`` is not registered."""
+    def heartbeat(
+        self, name: str, runs_driven: int = 0, now: datetime | None = None, *, in_flight: int | None = None
+    ) -> bool:
+        """Stamp the heartbeat, add ``runs_driven`` and set the runs ``in_flight`` (if given);
+        False if ``name`` is not registered."""
         now = utc_now(now)
         with self._tables.lock:
             known = self._tables.workers.get(name)
             if known is None:
                 return False
             driven = known.runs_driven + runs_driven
-            self._tables.workers[name] = replace(known, heartbeat_at=now, runs_driven=driven)
+            flying = known.in_flight if in_flight is None else in_flight
+            self._tables.workers[name] = replace(
+                known, heartbeat_at=now, runs_driven=driven, in_flight=flying
+            )
         return True
 
     def mark_stopped(self, name: str, now: datetime | None = None) -> None:
@@ -41,7 +54,7 @@ class MemoryWorkers:
         with self._tables.lock:
             known = self._tables.workers.get(name)
             if known is not None:
-                self._tables.workers[name] = replace(known, state=STOPPED, heartbeat_at=now)
+                self._tables.workers[name] = replace(known, state=STOPPED, heartbeat_at=now, in_flight=0)
         logger.info("worker %s stopped", name)
 
     def workers(self) -> list[WorkerRecord]:

@@ -22,6 +22,7 @@ from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger, child_key
 from ledgerflow.engine.core.states import RunState, TaskState
 from ledgerflow.engine.core.transitions import (
     CANCEL_REQUESTABLE,
+    HANDBACKABLE,
     NEW_ATTEMPT_ONLY,
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
@@ -46,6 +47,11 @@ def reference_fold(events: list[Event]) -> RunView:
             if state not in CANCEL_REQUESTABLE:
                 raise InvalidEvent(event.run_id, event.seq, "a finished run cannot be cancelled")
             cancel_request = MappingProxyType(dict(event.payload))
+            continue
+        if event.type == "run.handed_back":
+            if state not in HANDBACKABLE:
+                raise InvalidEvent(event.run_id, event.seq, "only a RUNNING run can be handed back")
+            owner = None
             continue
         if event.task_key is None:
             target_run = RunState(name.upper())
@@ -197,6 +203,9 @@ def logs(draw: st.DrawFn) -> list[Event]:
     for _ in range(draw(st.integers(0, 40))):
         if draw(st.integers(0, 19)) == 0 and run_state in CANCEL_REQUESTABLE:
             log.add(None, "run.cancel_requested", {"reason": "r", "requested_by": "someone"})
+            continue
+        if draw(st.integers(0, 19)) == 0 and run_state in HANDBACKABLE:
+            log.add(None, "run.handed_back", {"reason": "r", "owner": "someone"})
             continue
         if draw(st.integers(0, 9)) == 0:
             run_state = draw(st.sampled_from(sorted(RUN_TRANSITIONS[run_state])))

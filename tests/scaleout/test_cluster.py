@@ -200,13 +200,15 @@ def test_a_second_sigterm_hands_the_run_back_to_another_worker(
     run_id = engine.submit(flow("slow"), steps=6, seconds=1.5)
     wait_until(lambda: bool(runnings(engine, run_id)), "the worker started the run")
     driver.signal(signal.SIGTERM)
-    wait_until(lambda: "stops once its runs have ended" in driver.output(), "the first signal was handled")
+    wait_until(lambda: "claims no more runs" in driver.output(), "the first signal was handled")
     driver.signal(signal.SIGTERM)
-    assert driver.popen.wait(30) == 128 + signal.SIGTERM, driver.output()
+    assert driver.popen.wait(30) == 0, driver.output()
     [record] = [worker for worker in registry(engine).workers() if worker.pid == driver.pid]
     assert record.state == "stopped"
     assert state_of(engine, run_id) not in TERMINAL
-    lf_workers.start()  # picks the run up once its lease lapsed
+    [handed] = [e.payload for e in engine.events(run_id) if e.type == "run.handed_back"]
+    assert handed["reason"] == "worker stopping" and handed["owner"] == runnings(engine, run_id)[0][0]
+    lf_workers.start()  # picks the run up at once: its lease was given up
     wait_finished(engine, run_id)
     assert state_of(engine, run_id) == "SUCCEEDED"
     assert [reason for _, reason in runnings(engine, run_id)] == ["worker", "resume"]

@@ -129,5 +129,7 @@ def test_the_submit_and_workers_commands(
     assert listed.exit_code == 0, listed.output
     [shown] = orjson.loads(listed.stdout)
     assert shown["name"] == worker.name and shown["state"] == "running" and shown["healthy"] is True
+    assert (shown["in_flight"], shown["max_runs"], shown["queues"]) == (0, 100, ["default"])
     table = runner.invoke(app, ["workers", "--database", database_url], env={"COLUMNS": "250"})
     assert table.exit_code == 0 and "healthy" in table.stdout
+    assert "in flight" in table.stdout and "0 / 100" in table.stdout and "default" in table.stdout

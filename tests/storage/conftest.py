@@ -1,4 +1,4 @@
-"""Fixtures of the storage tests below the ports: an engine on an empty database."""
+"""Fixtures of the storage tests beside the shared ones (tests/conftest.py)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +10,8 @@ from ledgerflow.storage import create_db_engine
 
 
 @pytest.fixture
-def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A SQLAlchemy engine on an empty database (no schema yet), for tests of migrations."""
+def empty_engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on an empty database (no schema), for tests of migrations."""
     engine = create_db_engine(empty_database_url, tmp_path)
     try:
         yield engine

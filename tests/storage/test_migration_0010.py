@@ -1,6 +1,9 @@
 """Migration 0010: names become Text on PostgreSQL, so long names fit as on SQLite."""
 
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from ledgerflow.replay import verify_run
@@ -8,6 +11,7 @@ from ledgerflow.storage import (
     SqlEventLog,
     SqlResultStore,
     StoredResult,
+    create_db_engine,
     ensure_schema,
     upgrade,
 )
@@ -17,6 +21,15 @@ from .builders import created
 from .test_migrations import downgrade
 
 KEY = b"k" * 32
+
+
+@pytest.fixture
+def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = create_db_engine(empty_database_url, tmp_path)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def store(engine: sa.Engine, run_id: str, flow: str, task_key: str) -> str:

@@ -1,71 +1,51 @@
-"""Migration 0011: the runs read model keeps each run's queue, priority and run limit, indexed
-for claims; runs recorded before read as queue "default" and priority 0, and still verify."""
+"""Migration 0011: workers record their capacity, queues and runs in flight; workers
+registered before keep theirs as not recorded. And the migrations build exactly the schema
+the code declares."""
 
-from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from ledgerflow.engine.core.events import NewEvent
-from ledgerflow.replay import verify_run
-from ledgerflow.storage import SqlEventLog, ensure_schema, rebuild_read_model, upgrade
-from ledgerflow.storage.migrate import current_revision, head_revision
+from ledgerflow.storage import WorkerRegistry, create_db_engine, ensure_schema, upgrade
 from ledgerflow.storage.schema import metadata
 
+from ..conftest import postgres_database
 from .test_migrations import downgrade
 
-NEW_COLUMNS = {"queue", "priority", "max_concurrent_runs"}
-NEW_INDEXES = {"ix_runs_claim_order", "ix_runs_flow_state_lease_expires_at"}
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def columns(engine: sa.Engine, table: str) -> set[str]:
-    return {column["name"] for column in sa.inspect(engine).get_columns(table)}
-
-
-def submitted(log: SqlEventLog, run_id: str, **terms: object) -> None:
-    log.append(run_id, 0, [NewEvent(None, "run.created", {"flow": "f", "state": "SCHEDULED", **terms})])
-
-
-def test_runs_recorded_before_read_as_the_default_queue_and_still_verify(engine: sa.Engine) -> None:
-    upgrade(engine)
-    log = SqlEventLog(engine)
-    submitted(log, "old")
-    downgrade(engine, "0010")
-    assert not NEW_COLUMNS & columns(engine, "runs") and "queue" not in columns(engine, "schedules")
+def test_upgrade_from_0010_keeps_the_workers_registered_before(empty_engine: sa.Engine) -> None:
+    engine = empty_engine
+    upgrade(engine, "0010")
+    row = {"name": "old", "host": "h", "pid": 7, "started_at": T0, "heartbeat_at": T0, "runs_driven": 4}
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO workers (name, host, pid, started_at, heartbeat_at, runs_driven, state) "
+            "VALUES (:name, :host, :pid, :started_at, :heartbeat_at, :runs_driven, 'running')"
+        ), row)  # fmt: skip
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision()
-    old = log.run("old")
-    assert (old.queue, old.priority, old.max_concurrent_runs) == ("default", 0, None)
-    submitted(log, "new", queue="gpu", priority=3, max_concurrent_runs=1)
-    assert log.claim_scheduled("w", 30, limit=5, queues=["gpu", "default"]) == ["new", "old"]
-    assert verify_run(engine, "old").ok and verify_run(engine, "new").ok
+    registry = WorkerRegistry(engine)
+    (old,) = registry.workers()
+    assert (old.name, old.runs_driven, old.max_runs, old.queues, old.in_flight) == ("old", 4, None, None, 0)
+    registry.register("new", "h", 8, max_runs=5, queues=["gpu"])
+    assert registry.heartbeat("new", in_flight=2)
+    new = next(worker for worker in registry.workers() if worker.name == "new")
+    assert (new.max_runs, new.queues, new.in_flight) == (5, ("gpu",), 2)
+    downgrade(engine, "0010")
+    assert "in_flight" not in {column["name"] for column in sa.inspect(engine).get_columns("workers")}
 
 
-def test_the_migrated_runs_and_schedules_match_the_schema(engine: sa.Engine) -> None:
-    upgrade(engine)
-    assert {index["name"] for index in sa.inspect(engine).get_indexes("runs")} >= NEW_INDEXES
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
-    mine = [d for d in differences if (NEW_COLUMNS | NEW_INDEXES) & {str(name) for name in _flatten(d)}]
-    assert mine == []
-
-
-def _flatten(difference: object) -> Iterator[object]:
-    """Every name a difference reported by Alembic mentions (columns, indexes, tables)."""
-    if isinstance(difference, list | tuple):
-        for item in difference:
-            yield from _flatten(item)
-        return
-    yield getattr(difference, "name", difference)
-
-
-def test_a_rebuilt_read_model_keeps_queues_priorities_and_limits(engine: sa.Engine) -> None:
-    upgrade(engine)
-    log = SqlEventLog(engine)
-    submitted(log, "gpu", queue="gpu", priority=9, max_concurrent_runs=2)
-    submitted(log, "plain")
-    before = {run.run_id: (run.queue, run.priority, run.max_concurrent_runs) for run in log.runs()}
-    assert rebuild_read_model(engine) == 2
-    after = {run.run_id: (run.queue, run.priority, run.max_concurrent_runs) for run in log.runs()}
-    assert after == before == {"gpu": ("gpu", 9, 2), "plain": ("default", 0, None)}
+def test_the_migrations_build_the_declared_schema_on_postgresql(tmp_path: Path) -> None:
+    with postgres_database(tmp_path) as url:
+        engine = create_db_engine(url, tmp_path)
+        try:
+            upgrade(engine)
+            with engine.connect() as connection:
+                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                assert compare_metadata(context, metadata) == []
+        finally:
+            engine.dispose()

@@ -1,15 +1,27 @@
 """Upgrading a database that holds data, revision by revision, on SQLite and PostgreSQL."""
 
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.replay import verify_run
-from ledgerflow.storage import SqlEventLog, ensure_schema, upgrade
+from ledgerflow.storage import SqlEventLog, create_db_engine, ensure_schema, upgrade
 from ledgerflow.storage.migrate import alembic_config, current_revision, head_revision
 
 from .builders import cache_lookup, created, new_run
+
+
+@pytest.fixture
+def engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = create_db_engine(empty_database_url, tmp_path)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:

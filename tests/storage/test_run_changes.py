@@ -80,15 +80,6 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-@pytest.fixture
-def empty_engine(empty_database_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_db_engine(empty_database_url, tmp_path)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def test_the_trigger_is_postgresql_only_and_downgrade_drops_it(empty_engine: sa.Engine) -> None:
     expected = {"ledgerflow_events_notify"} if empty_engine.dialect.name == "postgresql" else set()
     upgrade(empty_engine, "0008")

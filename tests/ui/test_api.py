@@ -142,12 +142,17 @@ def test_lineage_of_a_task(client: TestClient, engine: lf.Engine, flow: FlowOf) 
 
 
 def test_workers_limits_and_schedules(client: TestClient, engine: lf.Engine, flow: FlowOf) -> None:
-    WorkerRegistry(engine.storage.database).register("w1", "box", 4242)
+    registry = WorkerRegistry(engine.storage.database)
+    registry.register("w1", "box", 4242, max_runs=20, queues=["gpu", "default"])
+    registry.heartbeat("w1", runs_driven=5, in_flight=3)
     engine.set_limit("gpu", 2)
     engine.schedule("nightly", flow("fanout"), interval="1h", parameters={"n": 2})
     workers = client.get("/api/workers").json()
     assert [(w["name"], w["host"], w["pid"], w["healthy"]) for w in workers] == [("w1", "box", 4242, True)]
     assert workers[0]["heartbeat_age_s"] < 60
+    assert {key: workers[0][key] for key in ("in_flight", "max_runs", "queues", "runs_driven")} == {
+        "in_flight": 3, "max_runs": 20, "queues": ["gpu", "default"], "runs_driven": 5,
+    }  # fmt: skip
     assert client.get("/api/limits").json() == [{"tag": "gpu", "limit": 2, "in_use": 0, "waiting": []}]
     (schedule,) = client.get("/api/schedules").json()
     assert schedule["name"] == "nightly" and schedule["interval_seconds"] == 3600

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 import ledgerflow as lf
 from ledgerflow.engine.flow import Flow
+from ledgerflow.storage import WorkerRegistry
 
 from .conftest import MakeClient
 
@@ -124,6 +125,11 @@ def test_unknown_run_is_404_and_an_archived_one_shows_its_tombstone(
 
 def test_workers_limits_and_schedules_pages(client: TestClient, engine: lf.Engine, flow: FlowOf) -> None:
     assert "No worker has registered" in client.get("/workers").text
+    registry = WorkerRegistry(engine.storage.database)
+    registry.register("w1", "box", 4242, max_runs=20, queues=["gpu", "default"])
+    registry.heartbeat("w1", in_flight=3)
+    workers = client.get("/workers").text
+    assert 'data-in-flight="3">3 / 20</td>' in workers and "<td>gpu, default</td>" in workers
     engine.set_limit("db", 2)
     limits = client.get("/limits").text
     assert 'data-tag="db"' in limits and 'data-action="/api/limits/db"' in limits

@@ -5,7 +5,7 @@ log before it. What the drive was told is rebuilt from what it recorded: ``Start
 ``run.running`` and the ``task.pending`` it re-opened; cache answers from ``task.cached``
 and the cache notes of ``task.running``; map lengths from ``task.mapped``; an
 ``AttemptEnded`` from each recorded end of an attempt in flight; a cancel request, hook
-deliveries and the stop of the work from their records; time from the recorded times and
+deliveries, the stop of the work and a hand-back from their records; time from the recorded times and
 due times. The events the machine hands out are returned, to be compared with the log.
 """
 
@@ -35,6 +35,7 @@ from ledgerflow.engine.core.stimuli import (
     CacheHit,
     CacheMiss,
     CancelRequested,
+    HandBack,
     HookDelivered,
     MapMeasured,
     NotCached,
@@ -207,6 +208,8 @@ class _Drive:
             return [CancelRequested(event.payload)], event.ts
         if event.type in HOOK_RECORDS:
             return [HookDelivered(event.type, event.payload)], event.ts
+        if event.type == "run.handed_back":
+            return [HandBack(str(event.payload["reason"]))], event.ts
         if self.is_stopping and event.type in _CLOSING:
             return [WorkStopped()], event.ts
         return [TimePassed()], max(now, event.ts)

@@ -60,3 +60,10 @@ def test_claim_undriven_takes_only_a_run_nobody_drives(
 
 def test_claim_undriven_of_an_unknown_run_takes_nothing(storage: Storage) -> None:
     assert storage.cancel_requests.claim_undriven("nope", "canceller", TTL) is False
+
+
+def test_a_run_handed_back_is_undriven_at_once(storage: Storage) -> None:
+    run_in(storage, "r1", "RUNNING")
+    storage.log.take_over("r1", "driver", TTL, now=at(0))
+    storage.log.hand_back("r1", "driver", now=at(1))
+    assert storage.cancel_requests.claim_undriven("r1", "canceller", TTL, now=at(2)) is True

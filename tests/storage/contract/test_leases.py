@@ -155,3 +155,26 @@ def test_racing_threads_never_claim_a_run_twice(storage: Storage) -> None:
     assert Counter(run_id for mine in claims for run_id in mine) == Counter(run_ids)
     owners = {run.run_id: run.owner for run in storage.log.runs()}
     assert all(owners[run_id] == f"w{worker}" for worker, mine in enumerate(claims) for run_id in mine)
+
+
+def test_a_run_handed_back_is_claimed_at_once_and_shown_running_meanwhile(storage: Storage) -> None:
+    unleased_run(storage, "back", ts=at(100))
+    unleased_run(storage, "other", ts=at(100))
+    for run_id in ("back", "other"):
+        storage.log.take_over(run_id, "stopping", TTL, now=at(100))
+    storage.log.hand_back("back", "someone-else", now=at(101))  # not the holder: nothing changes
+    assert storage.log.run("back", now=at(101)).owner == "stopping"
+    storage.log.hand_back("back", "stopping", now=at(102))
+    run = storage.log.run("back", now=at(103))
+    assert (run.state, run.owner, run.lease_expires_at) == ("RUNNING", None, at(102))
+    assert [(r.run_id, r.state) for r in storage.log.runs(now=at(103))] == [
+        ("other", "RUNNING"), ("back", "RUNNING"),
+    ]  # fmt: skip
+    assert storage.log.run_counts(now=at(103)) == {"RUNNING": 2}
+    assert [r.run_id for r in storage.log.runs(now=at(103), states=["RUNNING"])] == ["other", "back"]
+    assert storage.log.runs(now=at(103), states=["CRASHED"]) == []
+    assert storage.log.heartbeat("back", "stopping", TTL, now=at(103)) is False  # it let go
+    assert storage.log.claim_crashed("w", TTL, limit=5, now=at(103)) == ["back"]  # long before its ttl
+    assert storage.log.run("back", now=at(103)).owner == "w"
+    with pytest.raises(RunNotFound):
+        storage.log.hand_back("nope", "stopping")

@@ -1,6 +1,7 @@
 """The read side of the event log: stored rows that verify, run ids, drivers, filtered runs."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -81,9 +82,43 @@ def test_runs_and_counts_filter_by_flow_state_and_creation_time(storage: Storage
     assert [r.id for r in storage.log.runs(now=at(40), states=["RUNNING"])] == ["b1"]
     assert storage.log.runs(now=now, states=[]) == []
     assert [r.id for r in storage.log.runs(2, now=now, flow="a")] == ["a3", "a2"]
-    assert storage.log.run_counts(now=now) == {"PENDING": 1, "SCHEDULED": 1, "CRASHED": 1, "SUCCEEDED": 1}
-    assert storage.log.run_counts(now=at(40), flow="b") == {"RUNNING": 1}
-    assert storage.log.run_counts(now=now, since=at(25)) == {"SUCCEEDED": 1}
+    for at_most in (None, 10):  # counted whole, or stopping early: the same while below it
+        counts = partial(storage.log.run_counts, at_most=at_most)
+        assert counts(now=now) == {"PENDING": 1, "SCHEDULED": 1, "CRASHED": 1, "SUCCEEDED": 1}
+        assert counts(now=at(40), flow="b") == {"RUNNING": 1}
+        assert counts(now=now, since=at(25)) == {"SUCCEEDED": 1}
+
+
+def test_runs_page_after_a_run_in_listing_order(storage: Storage) -> None:
+    for number, seconds in enumerate((0, 10, 10, 10, 20, 30)):  # three created at the same time
+        created_at(storage, f"r{number}", seconds, "a" if number % 2 else "b")
+    every = [r.id for r in storage.log.runs(now=at(100))]
+    assert every == ["r5", "r4", "r3", "r2", "r1", "r0"]
+    pages, before = [], None
+    while page := storage.log.runs(2, now=at(100), before=before):
+        pages.append([r.id for r in page])
+        before = page[-1].id
+    assert pages == [["r5", "r4"], ["r3", "r2"], ["r1", "r0"]]
+    assert [r.id for r in storage.log.runs(now=at(100), before="r3", flow="a")] == ["r1"]
+    assert [r.id for r in storage.log.runs(1, now=at(100), before="r5", since=at(10))] == ["r4"]
+    assert storage.log.runs(now=at(100), before="r0") == []
+    with pytest.raises(RunNotFound):
+        storage.log.runs(now=at(100), before="nope")
+
+
+def test_counts_stop_past_at_most(storage: Storage) -> None:
+    for number in range(5):
+        created_at(storage, f"p{number}", number, "a")
+    for number in range(2):
+        created_at(storage, f"s{number}", 10 + number, "b", "SCHEDULED")
+    now = at(100)
+    assert storage.log.run_counts(now=now) == {"PENDING": 5, "SCHEDULED": 2}
+    assert storage.log.run_counts(now=now, at_most=3) == {"PENDING": 4, "SCHEDULED": 2}
+    assert storage.log.run_counts(now=now, at_most=0) == {"PENDING": 1, "SCHEDULED": 1}
+    assert storage.log.run_counts(now=now, at_most=2, flow="a", since=at(2)) == {"PENDING": 3}
+    assert storage.log.run_counts(now=now, at_most=9, flow="c") == {}
+    with pytest.raises(ValueError, match="0 runs or more"):
+        storage.log.run_counts(now=now, at_most=-1)
 
 
 def test_read_returns_payloads_of_the_callers_own(storage: Storage) -> None:

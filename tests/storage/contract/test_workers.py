@@ -79,3 +79,19 @@ def test_the_registry_records_registration_heartbeats_and_stop(storage: Storage)
     registry.register("w2", "host-c", 33, now=at(40))  # the name restarts afresh
     w2 = registry.workers()[0]
     assert (w2.name, w2.host, w2.pid, w2.runs_driven, w2.state) == ("w2", "host-c", 33, 0, "running")
+
+
+def test_the_registry_records_capacity_queues_and_runs_in_flight(storage: Storage) -> None:
+    registry = storage.workers
+    registry.register("w", "host", 1, now=at(0), max_runs=20, queues=["gpu", "default"])
+    registry.register("plain", "host", 2, now=at(1))
+    plain, worker = registry.workers()
+    assert (worker.max_runs, worker.queues, worker.in_flight) == (20, ("gpu", "default"), 0)
+    assert (plain.max_runs, plain.queues, plain.in_flight) == (None, ("default",), 0)
+    assert registry.heartbeat("w", runs_driven=3, now=at(5), in_flight=3)
+    assert registry.heartbeat("w", now=at(10))  # in flight as it was
+    assert registry.workers()[1].in_flight == 3
+    assert registry.heartbeat("w", now=at(15), in_flight=1)
+    assert (registry.workers()[1].in_flight, registry.workers()[1].runs_driven) == (1, 3)
+    registry.mark_stopped("w", now=at(20))
+    assert (registry.workers()[1].state, registry.workers()[1].in_flight) == ("stopped", 0)
