@@ -66,7 +66,7 @@ from .protocols import (
     Workers,
 )
 from .read_model import rebuild_read_model
-from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
+from .records import CancelRequest, FireRecord, RunAppend, ScheduleRecord, TaskLogLine, WorkerRecord
 from .results import SqlResultStore
 from .run_changes import AppendListener, run_heads_since
 from .schedules import SqlSchedules
@@ -103,6 +103,7 @@ __all__ = [
     "ResultNotSerializable",
     "ResultRefused",
     "ResultStore",
+    "RunAppend",
     "RunNotFound",
     "RunSummary",
     "ScheduleExists",

@@ -8,10 +8,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..engine.core.events import Event, NewEvent
 from ..results.refs import ResultRef
+from .errors import StorageError
 from .records import (
     CancelRequest,
     DecideFires,
     FireRecord,
+    RunAppend,
     RunIdFor,
     ScheduleRecord,
     TaskLogLine,
@@ -118,6 +120,13 @@ class EventLog(Protocol):
         """
         ...
 
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads (``expected_seq`` >= 1) in
+        one transaction (a group commit). For each, in order: its events, or the error
+        ``append`` would raise for it (``AppendConflict``, ``RunNotFound``, ``InvalidAppend``,
+        ``PayloadNotJSON``): a refused batch writes nothing and fails no other run."""
+        ...
+
     def read(self, run_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Event]:
         """The events of a run with after_seq < seq <= upto_seq, in seq order."""
         ...
@@ -170,6 +179,13 @@ class Leases(Protocol):
 
     def heartbeat(self, run_id: str, owner: str, ttl: float, now: datetime | None = None) -> bool:
         """Extend ``owner``'s lease by ``ttl`` s; False if ``owner`` no longer holds it (stand down)."""
+        ...
+
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` by ``ttl`` s in one statement; the ids it
+        still holds (it stands down from the others; an unknown run is not held)."""
         ...
 
     def release(self, run_id: str, owner: str) -> None:
@@ -276,6 +292,10 @@ class CancelSource(Protocol):
 
     def get(self, run_id: str) -> CancelRequest | None:
         """The standing request to cancel the run, or None."""
+        ...
+
+    def get_many(self, run_ids: Collection[str]) -> dict[str, CancelRequest]:
+        """The standing requests to cancel any of ``run_ids``, by run id (one query)."""
         ...
 
     def discard(self, run_id: str) -> None:

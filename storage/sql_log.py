@@ -13,14 +13,15 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, schema, stored_rows
-from .appends import chain_after, check_batch, check_head
+from .appends import Appended, CheckedAppend, chain_after, check_appends, check_batch, check_head
 from .cache_index import index_appended, lookup
 from .codec import GENESIS_HASH, canonical_payload
-from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import AppendConflict, CorruptEvent, RunNotFound
+from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
+from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
 from .lease_terms import lease_expiry, shown, utc_now
-from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
+from .records import RunAppend
+from .sql_appends import insert_events, write_group
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ _EVENT_TYPES = frozenset(t.value for t in EventType)
 _EV = schema.events
 _RUNS = schema.runs
 
-_INSERT_EVENTS = _EV.insert()  # psycopg 3 runs executemany in pipeline mode
 _EVENT_COLUMNS = (
     _EV.c.run_id, _EV.c.seq, _EV.c.task_key, _EV.c.type,
     _EV.c.payload, _EV.c.ts, _EV.c.prev_hash, _EV.c.hash,
@@ -145,13 +145,49 @@ class SqlEventLog:
                     connection.execute(
                         _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
                     )
-                _insert_events(connection, chained, payloads)
+                insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
                 connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
             index_appended(connection, chained)
         return chained
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads in one transaction (see
+        ``EventLog``): per batch, its events or the error that refused it alone."""
+        checked, outcomes = check_appends(appends)
+        if checked:
+            outcomes.update(self._append_group(checked, []))
+        return [outcomes[index] for index in range(len(appends))]
+
+    @retry_unavailable
+    def _append_group(
+        self, checked: list[CheckedAppend], attempts: list[dict[int, Appended]]
+    ) -> dict[int, Appended]:
+        outcomes: dict[int, Appended] = {}
+        attempts.append(outcomes)
+        with translated_errors(self._engine):
+            try:
+                with self._engine.begin() as connection:
+                    write_group(connection, checked, outcomes)
+            except sa_exc.IntegrityError:
+                # A row the heads did not count (the read model lags the log): each batch
+                # alone, so that only the runs concerned fail.
+                logger.warning("a group append met unexpected rows; appending its %d runs one by one", len(checked))
+                return {append.index: self._append_alone(append) for append in checked}
+        for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
+            for index, outcome in outcomes.items():
+                chained = earlier.get(index)
+                if isinstance(outcome, AppendConflict) and isinstance(chained, list) and self._is_stored(chained):
+                    outcomes[index] = chained
+        return outcomes
+
+    def _append_alone(self, append: CheckedAppend) -> Appended:
+        try:
+            return self.append(append.run_id, append.expected_seq, append.events, append.owner)
+        except StorageError as exc:
+            return exc
 
     def _lock_head(
         self, connection: sa.Connection, run_id: str, expected_seq: int, owner: str | None
@@ -310,6 +346,23 @@ class SqlEventLog:
         return False
 
     @retry_unavailable
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` to now + ``ttl`` in one transaction (one
+        UPDATE per thousand runs); the ids it still holds: it stands down from the others."""
+        expires = lease_expiry(utc_now(now), ttl)
+        wanted = sorted(set(run_ids))
+        held: set[str] = set()
+        if wanted:
+            with translated_errors(self._engine), self._engine.begin() as connection:
+                for chunk in chunked(wanted):
+                    held |= leases.heartbeat_many(connection, chunk, owner, expires)
+        if lost := set(wanted) - held:
+            logger.warning("runs %s: %s lost their leases", ", ".join(sorted(lost)), owner)
+        return held
+
+    @retry_unavailable
     def release(self, run_id: str, owner: str) -> None:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:
@@ -354,27 +407,3 @@ class SqlEventLog:
         now = utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             return lookup(connection, cache_keys, now)
-
-
-def _insert_events(connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]) -> None:
-    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
-        rows = [
-            (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
-            for e, p in zip(chained, payloads, strict=True)
-        ]
-        copy_events(connection, rows)
-        return
-    connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
-
-
-def _row(event: Event, payload: bytes) -> dict[str, Any]:
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "task_key": event.task_key,
-        "type": event.type,
-        "payload": payload.decode(),
-        "ts": event.ts,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
