@@ -277,7 +277,8 @@ class Engine(AuditAPI, SettingsAPI):
         """The run's flow, log and state to drive it on, its lease taken; or, for a run that
         has ended, the run (settled: the hooks its driver died owing delivered)."""
         with collector_paused():  # a large log: many small acyclic objects at once
-            events = self.events(run_id)
+            # a claimed run has its runs row: its events are all there is to read
+            events = self.storage.log.read(run_id) if is_claimed else self.events(run_id)
             view = fold(events)
             ended = view.state.is_terminal
             traced = None if ended else self._trace_recorded(view, allow_graph_change, secrets)

@@ -192,6 +192,11 @@ class Leases(Protocol):
         """Give the lease up if ``owner`` holds it (another owner's lease stays); ``RunNotFound``."""
         ...
 
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Give up the leases ``owner`` holds among ``run_ids`` in one statement (another
+        owner's lease stays; an unknown run is passed over)."""
+        ...
+
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
         skip: Collection[str] = (),

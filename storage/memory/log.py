@@ -241,6 +241,14 @@ class MemoryEventLog:
             if run.owner == owner:
                 self._tables.lease(run, None, None)
 
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Clear owner and lease of those of ``run_ids`` that ``owner`` holds."""
+        with self._tables.lock:
+            for run_id in set(run_ids):
+                run = self._tables.runs.get(run_id)
+                if run is not None and run.owner == owner:
+                    self._tables.lease(run, None, None)
+
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
         skip: Collection[str] = (),

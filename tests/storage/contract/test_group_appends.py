@@ -149,6 +149,17 @@ def test_heartbeat_many_extends_only_the_holders_leases(storage: Storage) -> Non
     assert storage.log.run("a2").owner is None
 
 
+def test_release_many_clears_only_the_holders_leases(storage: Storage) -> None:
+    for run_id in ("a1", "a2", "b1"):
+        unleased_run(storage, run_id)
+        storage.log.take_over(run_id, run_id[0], TTL, now=at(0))
+    storage.log.release_many(["a1", "a2", "b1", "nope"], "a")
+    assert [(storage.log.run(r).owner, storage.log.run(r).lease_expires_at) for r in ("a1", "a2", "b1")] == [
+        (None, None), (None, None), ("b", at(TTL)),
+    ]  # fmt: skip
+    storage.log.release_many([], "a")
+
+
 def test_get_many_reads_the_standing_requests(storage: Storage) -> None:
     requests = storage.cancel_requests
     assert requests.get_many([]) == {}
