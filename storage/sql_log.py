@@ -167,21 +167,28 @@ class SqlEventLog:
     ) -> dict[int, Appended]:
         outcomes: dict[int, Appended] = {}
         attempts.append(outcomes)
-        with translated_errors(self._engine):
-            try:
-                with self._engine.begin() as connection:
-                    write_group(connection, checked, outcomes)
-            except sa_exc.IntegrityError:
-                # A row the heads did not count (the read model lags the log): each batch
-                # alone, so that only the runs concerned fail.
-                logger.warning("a group append met unexpected rows; appending its %d runs one by one", len(checked))
-                return {append.index: self._append_alone(append) for append in checked}
+        if not self._write_group(checked, outcomes):
+            # A row the heads did not count (the read model lags the log): each batch alone,
+            # so that only the runs concerned fail.
+            logger.warning("a group append met rows its heads did not count; appending its runs one by one")
+            return {append.index: self._append_alone(append) for append in checked}
         for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
             for index, outcome in outcomes.items():
                 chained = earlier.get(index)
                 if isinstance(outcome, AppendConflict) and isinstance(chained, list) and self._is_stored(chained):
                     outcomes[index] = chained
         return outcomes
+
+    def _write_group(self, checked: list[CheckedAppend], outcomes: dict[int, Appended]) -> bool:
+        """Write the group in one transaction (see ``write_group``); False if it met event
+        rows the runs' heads did not count (nothing was written)."""
+        with translated_errors(self._engine):
+            try:
+                with self._engine.begin() as connection:
+                    write_group(connection, checked, outcomes)
+            except sa_exc.IntegrityError:
+                return False
+        return True
 
     def _append_alone(self, append: CheckedAppend) -> Appended:
         try:
