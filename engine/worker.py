@@ -14,7 +14,7 @@ from ..executors.threads import ThreadExecutor
 from ..storage import AppendConflict
 from .api import Engine
 from .core.errors import LedgerflowError
-from .core.events import EventType, NewEvent
+from .core.events import Event, EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
 from .lease import LeaseGroup, LeaseLost, RunLease
 from .runtime import DriveEnded, RunLoop, RunToDrive
@@ -183,17 +183,22 @@ class Worker:
             if len(crashed) < limit
             else []
         )
-        for run_id, reason in [*((r, "resume") for r in crashed), *((r, "worker") for r in scheduled)]:
+        claimed = {**{run_id: "resume" for run_id in crashed}, **{run_id: "worker" for run_id in scheduled}}
+        for run_id, reason in claimed.items():
+            self._reasons[run_id], self._leases[run_id] = reason, leases.hold(run_id)
+        logs = log.read_many(claimed) if claimed else {}  # every claimed run's log in one read
+        for run_id, reason in claimed.items():
             logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
-            self._start(loop, leases, run_id, reason)
-        return [*crashed, *scheduled]
+            self._start(loop, leases, run_id, logs.get(run_id))
+        return list(claimed)
 
-    def _start(self, loop: RunLoop, leases: LeaseGroup, run_id: str, reason: str) -> None:
-        """Prepare a claimed run and add it to the loop (a run that has ended is settled)."""
-        lease = leases.hold(run_id)
-        self._reasons[run_id], self._leases[run_id] = reason, lease
+    def _start(self, loop: RunLoop, leases: LeaseGroup, run_id: str, events: list[Event] | None) -> None:
+        """Prepare a claimed run from its log and add it to the loop (a run that has ended is
+        settled)."""
         try:
-            prepared = self.engine.prepare_claimed(run_id, lease, reason=reason)
+            prepared = self.engine.prepare_claimed(
+                run_id, self._leases[run_id], reason=self._reasons[run_id], events=events
+            )
         except Exception as exc:
             self._finish(run_id, leases, exc)
             return

@@ -131,6 +131,10 @@ class EventLog(Protocol):
         """The events of a run with after_seq < seq <= upto_seq, in seq order."""
         ...
 
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id, in one read."""
+        ...
+
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,

@@ -130,6 +130,12 @@ class MemoryEventLog:
             for seq, task_key, event_type, payload, ts, prev_hash, digest in selected
         ]
 
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id."""
+        with self._tables.lock:
+            known = [run_id for run_id in set(run_ids) if run_id in self._tables.events]
+        return {run_id: self.read(run_id) for run_id in known}
+
     def _summaries(
         self, now: datetime | None, flow: str | None, since: datetime | None, until: datetime | None
     ) -> list[RunSummary]:

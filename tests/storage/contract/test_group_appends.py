@@ -1,6 +1,6 @@
 """Group commits: many runs' batches appended in one call, each fenced as ``append`` fences
-it; one run's refusal writes nothing of it and fails no other. Heartbeats of many leases
-in one statement, and the cancel requests of many runs in one read."""
+it; one run's refusal writes nothing of it and fails no other. The logs of many runs, their
+cancel requests, heartbeats and releases of their leases, each in one read or statement."""
 
 import threading
 from datetime import UTC, datetime
@@ -158,6 +158,15 @@ def test_release_many_clears_only_the_holders_leases(storage: Storage) -> None:
         (None, None), (None, None), ("b", at(TTL)),
     ]  # fmt: skip
     storage.log.release_many([], "a")
+
+
+def test_read_many_reads_whole_logs(storage: Storage) -> None:
+    new_run(storage.log, "r1", tasks=2)
+    new_run(storage.log, "r2", tasks=0)
+    logs = storage.log.read_many(["r2", "r1", "nope"])
+    assert logs == {"r1": storage.log.read("r1"), "r2": storage.log.read("r2")}
+    assert [e.seq for e in logs["r1"]] == [1, 2, 3]
+    assert storage.log.read_many([]) == {}
 
 
 def test_get_many_reads_the_standing_requests(storage: Storage) -> None:
