@@ -22,9 +22,6 @@ class LeaseLost(LedgerflowError):
         )
 
 
-_LAPSE_NOW = 1e-6  # seconds: a lease renewed for this long has, in effect, expired
-
-
 class RunLease:
     """One run's lease inside a ``LeaseGroup``: ``check`` before every append."""
 
@@ -88,7 +85,7 @@ class LeaseGroup:
         if ended_well:
             self._store.release_many(kept, self.owner)
         else:
-            self._store.heartbeat_many(kept, self.owner, _LAPSE_NOW)
+            self._store.lapse_many(kept, self.owner)
 
     @property
     def held(self) -> int:

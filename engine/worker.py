@@ -19,6 +19,7 @@ from .drive_failures import RunBackoff, is_repeatable
 from .lease import LeaseGroup, LeaseLost, RunLease
 from .runtime import DriveEnded, RunLoop, RunToDrive
 from .schedule_runner import ScheduleRunner
+from .wakeups import ClaimWakeups
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ DEFAULT_MAX_RUNS = 100
 
 class Worker:
     """Drives up to ``max_runs`` runs at once on one executor: crashed ones first, then
-    SCHEDULED ones, claimed from the database in batches.
+    SCHEDULED ones, claimed from the database in batches: at once while claims find runs,
+    when a run is announced (PostgreSQL wakes an idle worker by LISTEN/NOTIFY the moment a
+    run is submitted or let go, see ``wakeups``), else every ``poll_interval`` seconds.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
     drive the same run. All the runs a worker drives share one loop thread (``RunLoop``),
@@ -78,6 +81,8 @@ class Worker:
         self._stop = threading.Event()
         self._is_registered = False
         self._loop: RunLoop | None = None
+        self._wakeups: ClaimWakeups | None = None
+        self._is_woken = threading.Event()  # a run became claimable since the last look
         self._reasons: dict[str, str] = {}  # run id -> why it is driven ("resume", "worker")
         self._leases: dict[str, RunLease] = {}
 
@@ -148,18 +153,35 @@ class Worker:
         self.registry.register(self.name, socket.gethostname(), os.getpid())
         self._is_registered = True
 
+    @property
+    def is_listening(self) -> bool:
+        """Whether a run becoming claimable wakes this worker at once (PostgreSQL, while
+        ``run`` runs and its listening connection is up); else it finds runs by polling."""
+        return self._wakeups is not None and self._wakeups.listening.is_set()
+
+    def _wake_to_claim(self) -> None:
+        """From the listening thread: a run became claimable; claim now if there is room."""
+        self._is_woken.set()
+        if (loop := self._loop) is not None:
+            loop.wake()
+
     def _drive_until_stopped(self, leases: LeaseGroup) -> None:
-        """Claim as room frees up (at once while claims find runs, else every poll), and
-        drive every claimed run in one loop."""
+        """Claim as room frees up (at once while claims find runs or a run is announced,
+        else every poll), and drive every claimed run in one loop."""
         loop = self._loop = RunLoop(self.engine.run_ports())
-        next_poll = 0.0
+        self._wakeups = ClaimWakeups.started(self.engine.storage, self._wake_to_claim)
+        next_poll = next_tick = 0.0
         try:
             while not (self._stop.is_set() and not loop.active):
                 now = time.monotonic()
+                if self._is_woken.is_set():
+                    self._is_woken.clear()
+                    next_poll = min(next_poll, now)
                 room = self.max_runs - loop.active
                 if not self._stop.is_set() and room > 0 and now >= next_poll:
-                    if self.schedule_runner is not None:
+                    if self.schedule_runner is not None and now >= next_tick:
                         self.schedule_runner.tick()
+                        next_tick = now + self.poll_interval
                     claimed = self._claim(loop, leases, room)
                     if claimed:
                         self._beat(runs_driven=len(claimed))
@@ -170,6 +192,9 @@ class Worker:
                     next_poll = min(next_poll, time.monotonic())  # room freed: look for more now
                 self._ended(ended, leases)
         finally:
+            if self._wakeups is not None:
+                self._wakeups.stop()
+                self._wakeups = None
             self._loop = None
             self._close_loop(loop, leases)
 

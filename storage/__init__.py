@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import SqlCancelRequests
+from .claim_notices import ClaimListener, can_listen
 from .codec import GENESIS_HASH, canonical_payload
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
@@ -86,6 +87,7 @@ __all__ = [
     "CancelRequest",
     "CancelRequests",
     "CancelSource",
+    "ClaimListener",
     "ConcurrencyLimits",
     "ConnectionFailed",
     "CorruptEvent",
@@ -133,6 +135,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "can_listen",
     "canonical_payload",
     "create_db_engine",
     "ensure_schema",

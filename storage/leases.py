@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema
+from .claim_notices import announce_claimable
 from .lease_terms import CLAIMABLE_STATES, ENDED_STATES, lease_expiry
 
 _RUNS = schema.runs
@@ -43,6 +44,14 @@ def heartbeat_many(connection: sa.Connection, run_ids: Sequence[str], owner: str
 def release_many(connection: sa.Connection, run_ids: Sequence[str], owner: str) -> set[str]:
     """Clear the leases ``owner`` holds among ``run_ids`` in one UPDATE; the ids cleared."""
     return _update_held(connection, run_ids, owner, owner=None, lease_expires_at=None)
+
+
+def lapse_many(connection: sa.Connection, run_ids: Sequence[str], owner: str, now: datetime) -> set[str]:
+    """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` and announce those
+    runs as claimable, in one transaction; the ids lapsed."""
+    lapsed = _update_held(connection, run_ids, owner, lease_expires_at=now)
+    announce_claimable(connection, sorted(lapsed))
+    return lapsed
 
 
 def _update_held(connection: sa.Connection, run_ids: Sequence[str], holder: str, **values: Any) -> set[str]:

@@ -201,6 +201,11 @@ class Leases(Protocol):
         owner's lease stays; an unknown run is passed over)."""
         ...
 
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now``, in one statement:
+        any worker may claim those runs at once (PostgreSQL wakes idle workers)."""
+        ...
+
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,
         skip: Collection[str] = (),

@@ -1,18 +1,23 @@
 """The SQL writes of appends: event rows (pipelined INSERTs, or COPY on PostgreSQL for large
-batches), and a group commit of many runs' batches in the caller's transaction."""
+batches), and group commits of many runs' batches in one transaction."""
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from ..engine.core.events import Event
 from . import schema
-from .appends import Appended, CheckedAppend, chain_after, check_head
+from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head
 from .cache_index import index_appended
-from .database import chunked
+from .database import chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, RunNotFound
 from .postgres import COPY_THRESHOLD, copy_events
+from .records import RunAppend
+
+logger = logging.getLogger(__name__)
 
 _RUNS = schema.runs
 _INSERT_EVENTS = schema.events.insert()  # psycopg 3 runs executemany in pipeline mode
@@ -44,6 +49,57 @@ def _row(event: Event, payload: bytes) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+
+
+class GroupAppender:
+    """Group commits on one database: many runs' batches in one transaction, each fenced as
+    a single append is; ``append_alone`` appends one batch by itself, ``is_stored`` tells
+    whether events computed by an earlier attempt are stored exactly so."""
+
+    def __init__(
+        self, engine: sa.Engine, append_alone: Callable[[CheckedAppend], Appended],
+        is_stored: Callable[[list[Event]], bool],
+    ) -> None:  # fmt: skip
+        self._engine = engine
+        self._append_alone = append_alone
+        self._is_stored = is_stored
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[Appended]:
+        """Per batch, in order: its events, or the error that refused it alone (see
+        ``EventLog.append_many``)."""
+        checked, outcomes = check_appends(appends)
+        if checked:
+            outcomes.update(self._append_group(checked, []))
+        return [outcomes[index] for index in range(len(appends))]
+
+    @retry_unavailable
+    def _append_group(
+        self, checked: list[CheckedAppend], attempts: list[dict[int, Appended]]
+    ) -> dict[int, Appended]:
+        outcomes: dict[int, Appended] = {}
+        attempts.append(outcomes)
+        if not self._write(checked, outcomes):
+            # A row the heads did not count (the read model lags the log): each batch alone,
+            # so that only the runs concerned fail.
+            logger.warning("a group append met rows its heads did not count; appending its runs one by one")
+            return {append.index: self._append_alone(append) for append in checked}
+        for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
+            for index, outcome in outcomes.items():
+                chained = earlier.get(index)
+                if isinstance(outcome, AppendConflict) and isinstance(chained, list) and self._is_stored(chained):
+                    outcomes[index] = chained
+        return outcomes
+
+    def _write(self, checked: list[CheckedAppend], outcomes: dict[int, Appended]) -> bool:
+        """Write the group in one transaction (see ``write_group``); False if it met event
+        rows the runs' heads did not count (nothing was written)."""
+        with translated_errors(self._engine):
+            try:
+                with self._engine.begin() as connection:
+                    write_group(connection, checked, outcomes)
+            except sa_exc.IntegrityError:
+                return False
+        return True
 
 
 def write_group(connection: sa.Connection, checked: Sequence[CheckedAppend], outcomes: dict[int, Appended]) -> None:

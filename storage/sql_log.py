@@ -13,15 +13,16 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, schema, stored_rows
-from .appends import Appended, CheckedAppend, chain_after, check_appends, check_batch, check_head
+from .appends import Appended, CheckedAppend, chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
+from .claim_notices import announce_claimable
 from .codec import GENESIS_HASH, canonical_payload
 from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
 from .lease_terms import lease_expiry, shown, utc_now
 from .protocols import CacheEntry, RunSummary, StoredRun
 from .records import RunAppend
-from .sql_appends import insert_events, write_group
+from .sql_appends import GroupAppender, insert_events
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class SqlEventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._groups = GroupAppender(engine, self._append_alone, self._is_stored)
 
     @property
     def engine(self) -> sa.Engine:
@@ -150,45 +152,16 @@ class SqlEventLog:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
                 connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
+            elif changes.get("state") == "SCHEDULED":  # submitted: wake a listening worker
+                announce_claimable(connection, [run_id])
             index_appended(connection, chained)
         return chained
 
     def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
         """Append the batches of distinct runs after their heads in one transaction (see
-        ``EventLog``): per batch, its events or the error that refused it alone."""
-        checked, outcomes = check_appends(appends)
-        if checked:
-            outcomes.update(self._append_group(checked, []))
-        return [outcomes[index] for index in range(len(appends))]
-
-    @retry_unavailable
-    def _append_group(
-        self, checked: list[CheckedAppend], attempts: list[dict[int, Appended]]
-    ) -> dict[int, Appended]:
-        outcomes: dict[int, Appended] = {}
-        attempts.append(outcomes)
-        if not self._write_group(checked, outcomes):
-            # A row the heads did not count (the read model lags the log): each batch alone,
-            # so that only the runs concerned fail.
-            logger.warning("a group append met rows its heads did not count; appending its runs one by one")
-            return {append.index: self._append_alone(append) for append in checked}
-        for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
-            for index, outcome in outcomes.items():
-                chained = earlier.get(index)
-                if isinstance(outcome, AppendConflict) and isinstance(chained, list) and self._is_stored(chained):
-                    outcomes[index] = chained
-        return outcomes
-
-    def _write_group(self, checked: list[CheckedAppend], outcomes: dict[int, Appended]) -> bool:
-        """Write the group in one transaction (see ``write_group``); False if it met event
-        rows the runs' heads did not count (nothing was written)."""
-        with translated_errors(self._engine):
-            try:
-                with self._engine.begin() as connection:
-                    write_group(connection, checked, outcomes)
-            except sa_exc.IntegrityError:
-                return False
-        return True
+        ``EventLog`` and ``GroupAppender``): per batch, its events or the error that refused
+        it alone."""
+        return self._groups.append_many(appends)
 
     def _append_alone(self, append: CheckedAppend) -> Appended:
         try:
@@ -382,6 +355,12 @@ class SqlEventLog:
         """Clear owner and lease of those of ``run_ids`` that ``owner`` holds, in one
         transaction (one UPDATE per 500 runs)."""
         self._update_held(leases.release_many, run_ids, owner)
+
+    @retry_unavailable
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` (one UPDATE per 500
+        runs) and wake the listening workers: the runs are claimable at once."""
+        self._update_held(leases.lapse_many, run_ids, owner, utc_now(now))
 
     def _update_held(
         self, update: Callable[..., set[str]], run_ids: Collection[str], owner: str, *args: Any

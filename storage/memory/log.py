@@ -228,14 +228,7 @@ class MemoryEventLog:
         self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
     ) -> set[str]:
         """Extend ``owner``'s leases of ``run_ids`` to now + ``ttl``; the ids it still holds."""
-        expires = lease_expiry(utc_now(now), ttl)
-        held = set()
-        with self._tables.lock:
-            for run_id in set(run_ids):
-                run = self._tables.runs.get(run_id)
-                if run is not None and run.owner == owner:
-                    self._tables.lease(run, owner, expires)
-                    held.add(run_id)
+        held = self._update_held(run_ids, owner, owner, lease_expiry(utc_now(now), ttl))
         if lost := set(run_ids) - held:
             logger.warning("runs %s: %s lost their leases", ", ".join(sorted(lost)), owner)
         return held
@@ -249,11 +242,25 @@ class MemoryEventLog:
 
     def release_many(self, run_ids: Collection[str], owner: str) -> None:
         """Clear owner and lease of those of ``run_ids`` that ``owner`` holds."""
+        self._update_held(run_ids, owner, None, None)
+
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now``."""
+        self._update_held(run_ids, owner, owner, utc_now(now))
+
+    def _update_held(
+        self, run_ids: Collection[str], holder: str, owner: str | None, expires: datetime | None
+    ) -> set[str]:
+        """Lease the runs of ``run_ids`` that ``holder`` holds to ``owner`` until ``expires``;
+        their ids."""
+        held = set()
         with self._tables.lock:
             for run_id in set(run_ids):
                 run = self._tables.runs.get(run_id)
-                if run is not None and run.owner == owner:
-                    self._tables.lease(run, None, None)
+                if run is not None and run.owner == holder:
+                    self._tables.lease(run, owner, expires)
+                    held.add(run_id)
+        return held
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,

@@ -5,6 +5,7 @@ import pytest
 
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import AppendConflict, RunAppend, SqlEventLog, Storage, StorageUnavailable
+from ledgerflow.storage.sql_appends import GroupAppender
 
 from .builders import execute, new_run, task_events
 
@@ -14,17 +15,17 @@ def test_a_group_committed_before_its_connection_died_is_not_written_twice(
 ) -> None:
     for run_id in ("r1", "r2"):
         new_run(storage.log, run_id, tasks=1)
-    real = SqlEventLog._write_group
+    real = GroupAppender._write
     calls = []
 
-    def commit_then_fail(self: SqlEventLog, *args: object) -> bool:
+    def commit_then_fail(self: GroupAppender, *args: object) -> bool:
         calls.append(1)
         written = real(self, *args)  # type: ignore[arg-type]
         if len(calls) == 1:
             raise StorageUnavailable("connection lost during commit")
         return written
 
-    monkeypatch.setattr(SqlEventLog, "_write_group", commit_then_fail)
+    monkeypatch.setattr(GroupAppender, "_write", commit_then_fail)
     outcomes = storage.log.append_many([RunAppend(r, 2, task_events(2, start=1)) for r in ("r1", "r2")])
     assert len(calls) == 2
     assert outcomes == [storage.log.read(r, after_seq=2) for r in ("r1", "r2")]
@@ -37,17 +38,17 @@ def test_a_genuine_conflict_after_a_lost_outcome_stays_a_conflict(
     for run_id in ("r1", "r2"):
         new_run(storage.log, run_id, tasks=1)
     other = SqlEventLog(storage.database)  # type: ignore[arg-type]
-    real = SqlEventLog._write_group
+    real = GroupAppender._write
     calls = []
 
-    def lose_to_another_writer(self: SqlEventLog, *args: object) -> bool:
+    def lose_to_another_writer(self: GroupAppender, *args: object) -> bool:
         calls.append(1)
         if len(calls) == 1:
             other.append("r1", 2, [NewEvent("x", "task.running", {"attempt": 1})])
             raise StorageUnavailable("connection lost before commit")
         return real(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(SqlEventLog, "_write_group", lose_to_another_writer)
+    monkeypatch.setattr(GroupAppender, "_write", lose_to_another_writer)
     outcomes = storage.log.append_many([RunAppend(r, 2, task_events(1, start=1)) for r in ("r1", "r2")])
     assert isinstance(outcomes[0], AppendConflict)
     assert outcomes[1] == storage.log.read("r2", after_seq=2)

@@ -160,6 +160,18 @@ def test_release_many_clears_only_the_holders_leases(storage: Storage) -> None:
     storage.log.release_many([], "a")
 
 
+def test_lapse_many_makes_the_holders_runs_claimable_at_once(storage: Storage) -> None:
+    now = datetime.now(UTC)
+    for run_id in ("a1", "b1"):
+        unleased_run(storage, run_id, ts=now)
+        storage.log.take_over(run_id, run_id[0], TTL, now=now)
+    assert storage.log.claim_crashed("c", TTL) == []
+    storage.log.lapse_many(["a1", "b1", "nope"], "a", now=now)
+    assert storage.log.run("a1").lease_expires_at == now
+    assert storage.log.claim_crashed("c", TTL) == ["a1"]
+    assert storage.log.run("b1").owner == "b"
+
+
 def test_read_many_reads_whole_logs(storage: Storage) -> None:
     new_run(storage.log, "r1", tasks=2)
     new_run(storage.log, "r2", tasks=0)
