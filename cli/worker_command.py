@@ -33,7 +33,10 @@ def worker(
     poll: Annotated[
         float,
         typer.Option(
-            "--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S,
+            "--poll",
+            metavar="SECONDS",
+            min=0.01,
+            max=MAX_POLL_S,
             help="Seconds between polls when idle (on PostgreSQL a submitted run wakes the worker at once).",
         ),
     ] = 5.0,

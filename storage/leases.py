@@ -36,7 +36,9 @@ def heartbeat(connection: sa.Connection, run_id: str, owner: str, expires: datet
     return done.rowcount == 1
 
 
-def heartbeat_many(connection: sa.Connection, run_ids: Sequence[str], owner: str, expires: datetime) -> set[str]:
+def heartbeat_many(
+    connection: sa.Connection, run_ids: Sequence[str], owner: str, expires: datetime
+) -> set[str]:
     """Extend the leases ``owner`` holds among ``run_ids`` in one UPDATE; the ids extended."""
     return _update_held(connection, run_ids, owner, lease_expires_at=expires)
 

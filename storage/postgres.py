@@ -30,9 +30,7 @@ def copy_events(connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> Non
             for row in rows:
                 copy.write_row(row)
     except psycopg.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            _COPY_EVENTS, None, exc, psycopg.Error, ismulti=True
-        ) from exc
+        raise sa_exc.DBAPIError.instance(_COPY_EVENTS, None, exc, psycopg.Error, ismulti=True) from exc
 
 
 def notify(connection: sa.Connection, channel: str, payloads: Collection[str]) -> None:

@@ -86,7 +86,11 @@ class GroupAppender:
         for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
             for index, outcome in outcomes.items():
                 chained = earlier.get(index)
-                if isinstance(outcome, AppendConflict) and isinstance(chained, list) and self._is_stored(chained):
+                if (
+                    isinstance(outcome, AppendConflict)
+                    and isinstance(chained, list)
+                    and self._is_stored(chained)
+                ):
                     outcomes[index] = chained
         return outcomes
 
@@ -102,7 +106,9 @@ class GroupAppender:
         return True
 
 
-def write_group(connection: sa.Connection, checked: Sequence[CheckedAppend], outcomes: dict[int, Appended]) -> None:
+def write_group(
+    connection: sa.Connection, checked: Sequence[CheckedAppend], outcomes: dict[int, Appended]
+) -> None:
     """Append each batch whose run's head and lease holder are as it expects, in the
     caller's transaction; ``outcomes`` gets, by batch index, its chained events or why it
     was refused (``RunNotFound``, ``AppendConflict``), as each is decided.
@@ -127,13 +133,23 @@ def write_group(connection: sa.Connection, checked: Sequence[CheckedAppend], out
             outcomes[append.index] = exc
             continue
         chained, changes = chain_after(
-            append.run_id, append.expected_seq, head.head_hash, head.updated_at, append.events, append.payloads
+            append.run_id,
+            append.expected_seq,
+            head.head_hash,
+            head.updated_at,
+            append.events,
+            append.payloads,
         )
         outcomes[append.index] = chained
         events += chained
         payloads += append.payloads
         last = chained[-1]
-        row = {"moved_run_id": last.run_id, "head_seq": last.seq, "head_hash": last.hash, "updated_at": last.ts}
+        row = {
+            "moved_run_id": last.run_id,
+            "head_seq": last.seq,
+            "head_hash": last.hash,
+            "updated_at": last.ts,
+        }
         moved.setdefault(tuple(sorted(changes)), []).append({**row, **changes})
     if not events:
         return

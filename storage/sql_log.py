@@ -235,7 +235,11 @@ class SqlEventLog:
         logs: dict[str, list[Event]] = {}
         with translated_errors(self._engine), self._read() as connection, collector_paused():
             for chunk in chunked(sorted(set(run_ids))):
-                query = sa.select(*_EVENT_COLUMNS).where(_EV.c.run_id.in_(chunk)).order_by(_EV.c.run_id, _EV.c.seq)
+                query = (
+                    sa.select(*_EVENT_COLUMNS)
+                    .where(_EV.c.run_id.in_(chunk))
+                    .order_by(_EV.c.run_id, _EV.c.seq)
+                )
                 for row in connection.execute(query):
                     event = _decode(row)
                     logs.setdefault(event.run_id, []).append(event)

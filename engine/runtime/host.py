@@ -153,7 +153,8 @@ class RunHost:
     def start(self, reason: str, reopen: Sequence[str]) -> None:
         """Begin the drive: the run is (re)started."""
         if self.machine.live_view().state.is_terminal:
-            discard_request(self._cancels, self.run_id)  # a restart: a request that came after the run ended is stale
+            # a restart: a request that came after the run ended is stale
+            discard_request(self._cancels, self.run_id)
         self.feed([Started(self._owner, reason, tuple(reopen))])
 
     def feed(self, stimuli: Iterable[Stimulus]) -> None:

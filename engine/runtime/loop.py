@@ -25,6 +25,7 @@ from .runs import RunPorts, RunToDrive, host_for
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, slots=True)
 class DriveEnded:
     """A run the loop stopped driving: its final state, or the error that ended its drive."""

@@ -45,7 +45,9 @@ def start_latency(engine: lf.Engine) -> float:
     """Submit a run, wait for its end (well within the poll); seconds from its creation to
     its start, as its events record them."""
     run_id = engine.submit(chain, n=1)
-    wait_until(lambda: engine.storage.log.run(run_id).state == "SUCCEEDED", "the run ends", seconds=POLL * 0.8)
+    wait_until(
+        lambda: engine.storage.log.run(run_id).state == "SUCCEEDED", "the run ends", seconds=POLL * 0.8
+    )
     stamps = {event.type: event.ts for event in engine.events(run_id)}
     return (stamps["run.running"] - stamps["run.created"]).total_seconds()
 

@@ -116,7 +116,7 @@ def test_concurrent_groups_and_heartbeats_never_deadlock(storage: Storage) -> No
                 heads = {run_id: storage.log.run(run_id).head_seq for run_id in order}
                 storage.log.append_many([RunAppend(r, heads[r], task_events(1), "w") for r in order])
                 assert storage.log.heartbeat_many(reversed(order), "w", TTL) == set(order)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [
