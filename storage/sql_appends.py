@@ -162,7 +162,7 @@ def write_group(
 def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:
     """The runs rows of ``run_ids`` (head seq, head hash, last ts, lease holder), locked in
     run id order."""
-    heads = {}
+    heads: dict[str, Any] = {}
     for chunk in chunked(sorted(run_ids)):
         query = (
             sa.select(*_HEAD_COLUMNS)
