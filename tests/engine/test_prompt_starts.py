@@ -12,19 +12,11 @@ import sqlalchemy as sa
 import ledgerflow as lf
 from ledgerflow.storage.claim_notices import CLAIM_LISTENER_NAME
 
-from ..conftest import postgres_database
 from ..crash.processes import wait_until
 from .flows import chain
 
 POLL = 10.0  # the worker's poll interval: a start that waited for it fails the test
 BOUND = 2.0  # seconds from submission to run.running
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database with the current schema (notifications are PostgreSQL's)."""
-    with postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url:
-        yield url
 
 
 @pytest.fixture
