@@ -242,10 +242,13 @@ class Engine(AuditAPI, SettingsAPI):
         a crashed run (``reason`` "resume") or a SCHEDULED one (``reason`` "worker")."""
         return self._resume(run_id, False, None, is_claimed=True, reason=reason)
 
-    def prepare_claimed(self, run_id: str, lease: RunLease, *, reason: str = "resume") -> RunToDrive | Run:
+    def prepare_claimed(
+        self, run_id: str, lease: RunLease, *, reason: str = "resume", events: list[Event] | None = None
+    ) -> RunToDrive | Run:
         """A run whose lease this engine's owner has claimed, ready for a ``RunLoop`` (see
-        ``Worker``); a run that has ended is settled (owed hooks delivered) and returned."""
-        prepared = self._prepare_resume(run_id, False, None, is_claimed=True, secrets=None)
+        ``Worker``); a run that has ended is settled (owed hooks delivered) and returned.
+        ``events``: the run's whole log, if read already (else it is read here)."""
+        prepared = self._prepare_resume(run_id, False, None, is_claimed=True, secrets=None, events=events)
         if isinstance(prepared, Run):
             return prepared
         traced, events, view = prepared
@@ -273,11 +276,13 @@ class Engine(AuditAPI, SettingsAPI):
         on_events: EventListener | None,
         is_claimed: bool,
         secrets: Mapping[str, Any] | None,
+        events: list[Event] | None = None,
     ) -> tuple[TracedFlow, list[Event], RunView] | Run:
         """The run's flow, log and state to drive it on, its lease taken; or, for a run that
         has ended, the run (settled: the hooks its driver died owing delivered)."""
         with collector_paused():  # a large log: many small acyclic objects at once
-            events = self.events(run_id)
+            if events is None:  # a claimed run has its runs row: its events are all there is to read
+                events = self.storage.log.read(run_id) if is_claimed else self.events(run_id)
             view = fold(events)
             ended = view.state.is_terminal
             traced = None if ended else self._trace_recorded(view, allow_graph_change, secrets)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import SqlCancelRequests
+from .claim_notices import ClaimListener, can_listen
 from .codec import GENESIS_HASH, canonical_payload
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
@@ -66,7 +67,15 @@ from .protocols import (
     Workers,
 )
 from .read_model import rebuild_read_model
-from .records import DEFAULT_QUEUE, CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
+from .records import (
+    DEFAULT_QUEUE,
+    CancelRequest,
+    FireRecord,
+    RunAppend,
+    ScheduleRecord,
+    TaskLogLine,
+    WorkerRecord,
+)
 from .results import SqlResultStore
 from .run_changes import AppendListener, run_heads_since
 from .schedules import SqlSchedules
@@ -87,6 +96,7 @@ __all__ = [
     "CancelRequest",
     "CancelRequests",
     "CancelSource",
+    "ClaimListener",
     "ConcurrencyLimits",
     "ConnectionFailed",
     "CorruptEvent",
@@ -104,6 +114,7 @@ __all__ = [
     "ResultNotSerializable",
     "ResultRefused",
     "ResultStore",
+    "RunAppend",
     "RunNotFound",
     "RunSummary",
     "ScheduleExists",
@@ -133,6 +144,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "can_listen",
     "canonical_payload",
     "create_db_engine",
     "ensure_schema",

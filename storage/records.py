@@ -5,6 +5,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..engine.core.events import NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RunAppend:
+    """One run's batch of an ``append_many``: ``events`` after ``expected_seq``, fenced by
+    ``owner`` (as ``EventLog.append`` takes them)."""
+
+    run_id: str
+    expected_seq: int
+    events: Sequence[NewEvent]
+    owner: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class CancelRequest:

@@ -1,7 +1,7 @@
 """The event log on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import partial
@@ -14,14 +14,16 @@ from sqlalchemy import exc as sa_exc
 from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from . import leases, run_pages, schema, stored_rows
-from .appends import chain_after, check_batch, check_head
+from .appends import Appended, CheckedAppend, chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
+from .claim_notices import announce_claimable
 from .codec import GENESIS_HASH, canonical_payload
-from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import AppendConflict, CorruptEvent, RunNotFound
+from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
+from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
 from .lease_terms import lease_expiry, shown, utc_now
-from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
+from .records import RunAppend
+from .sql_appends import GroupAppender, insert_events
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,6 @@ _EVENT_TYPES = frozenset(t.value for t in EventType)
 _EV = schema.events
 _RUNS = schema.runs
 
-_INSERT_EVENTS = _EV.insert()  # psycopg 3 runs executemany in pipeline mode
 _EVENT_COLUMNS = (
     _EV.c.run_id, _EV.c.seq, _EV.c.task_key, _EV.c.type,
     _EV.c.payload, _EV.c.ts, _EV.c.prev_hash, _EV.c.hash,
@@ -92,6 +93,7 @@ class SqlEventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._groups = GroupAppender(engine, self._append_alone, self._is_stored)
 
     @property
     def engine(self) -> sa.Engine:
@@ -148,13 +150,27 @@ class SqlEventLog:
                     connection.execute(
                         _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
                     )
-                _insert_events(connection, chained, payloads)
+                insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
                 connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
+            elif changes.get("state") == "SCHEDULED":  # submitted: wake a listening worker
+                announce_claimable(connection, [run_id])
             index_appended(connection, chained)
         return chained
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads in one transaction (see
+        ``EventLog`` and ``GroupAppender``): per batch, its events or the error that refused
+        it alone."""
+        return self._groups.append_many(appends)
+
+    def _append_alone(self, append: CheckedAppend) -> Appended:
+        try:
+            return self.append(append.run_id, append.expected_seq, append.events, append.owner)
+        except StorageError as exc:
+            return exc
 
     def _lock_head(
         self, connection: sa.Connection, run_id: str, expected_seq: int, owner: str | None
@@ -214,6 +230,23 @@ class SqlEventLog:
         """
         with collector_paused():  # thousands of small acyclic objects at once
             return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
+
+    @retry_unavailable
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id, in one query per
+        500 runs (``CorruptEvent`` as ``read``)."""
+        logs: dict[str, list[Event]] = {}
+        with translated_errors(self._engine), self._read() as connection, collector_paused():
+            for chunk in chunked(sorted(set(run_ids))):
+                query = (
+                    sa.select(*_EVENT_COLUMNS)
+                    .where(_EV.c.run_id.in_(chunk))
+                    .order_by(_EV.c.run_id, _EV.c.seq)
+                )
+                for row in connection.execute(query):
+                    event = _decode(row)
+                    logs.setdefault(event.run_id, []).append(event)
+        return logs
 
     @retry_unavailable
     def runs(
@@ -320,6 +353,41 @@ class SqlEventLog:
         return False
 
     @retry_unavailable
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` to now + ``ttl`` in one transaction (one
+        UPDATE per 500 runs); the ids it still holds: it stands down from the others."""
+        expires = lease_expiry(utc_now(now), ttl)
+        held = self._update_held(leases.heartbeat_many, run_ids, owner, expires)
+        if lost := set(run_ids) - held:
+            logger.warning("runs %s: %s lost their leases", ", ".join(sorted(lost)), owner)
+        return held
+
+    @retry_unavailable
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Clear owner and lease of those of ``run_ids`` that ``owner`` holds, in one
+        transaction (one UPDATE per 500 runs)."""
+        self._update_held(leases.release_many, run_ids, owner)
+
+    @retry_unavailable
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` (one UPDATE per 500
+        runs) and wake the listening workers: the runs are claimable at once."""
+        self._update_held(leases.lapse_many, run_ids, owner, utc_now(now))
+
+    def _update_held(
+        self, update: Callable[..., set[str]], run_ids: Collection[str], owner: str, *args: Any
+    ) -> set[str]:
+        wanted = sorted(set(run_ids))
+        done: set[str] = set()
+        if wanted:
+            with translated_errors(self._engine), self._engine.begin() as connection:
+                for chunk in chunked(wanted):
+                    done |= update(connection, chunk, owner, *args)
+        return done
+
+    @retry_unavailable
     def release(self, run_id: str, owner: str) -> None:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:
@@ -372,27 +440,3 @@ class SqlEventLog:
         now = utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             return lookup(connection, cache_keys, now)
-
-
-def _insert_events(connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]) -> None:
-    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
-        rows = [
-            (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
-            for e, p in zip(chained, payloads, strict=True)
-        ]
-        copy_events(connection, rows)
-        return
-    connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
-
-
-def _row(event: Event, payload: bytes) -> dict[str, Any]:
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "task_key": event.task_key,
-        "type": event.type,
-        "payload": payload.decode(),
-        "ts": event.ts,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
