@@ -6,8 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..storage import FLOW_LIMIT_PREFIX, FlowUsage
-from ..storage.protocols import TagUsage
+from ..storage import FLOW_LIMIT_PREFIX, FlowUsage, TagUsage
 from .options import MAX_COUNT, DatabaseOption, console, open_engine, open_recorded
 
 SHOWN_WAITING = 5

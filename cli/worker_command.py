@@ -40,7 +40,11 @@ def worker(
     poll: Annotated[
         float,
         typer.Option(
-            "--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S, help="Seconds between polls when idle."
+            "--poll",
+            metavar="SECONDS",
+            min=0.01,
+            max=MAX_POLL_S,
+            help="Seconds between polls when idle (on PostgreSQL a submitted run wakes the worker at once).",
         ),
     ] = 5.0,
     lease_ttl: Annotated[

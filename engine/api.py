@@ -140,9 +140,8 @@ class Engine(AuditAPI, SettingsAPI):
         self, flow: Flow[..., Any], parameters: Mapping[str, Any], *, run_id: str | None = None,
         queue: str | None = None, priority: int | None = None,
     ) -> str:  # fmt: skip
-        """Like ``submit``, with parameters as a mapping, in ``queue`` with ``priority``
-        (default: the flow's; a higher priority is claimed first); ``run_id`` (default: a new
-        one) raises ``AppendConflict`` if a run with that id exists."""
+        """Like ``submit``, with parameters as a mapping, in ``queue`` with ``priority`` (default:
+        the flow's); ``run_id`` (default: new) raises ``AppendConflict`` if that run exists."""
         terms = submitted_terms(flow.run_terms, queue, priority)
         _, events = self._create(flow, parameters, RunState.SCHEDULED, run_id, terms)
         return events[0].run_id
@@ -151,8 +150,7 @@ class Engine(AuditAPI, SettingsAPI):
         self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState,
         run_id: str | None = None, terms: RunTerms | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
-        """Trace ``flow`` and append the run.created event of a new run in ``state``, recording
-        its queue, priority and run limit (``terms``, default the flow's)."""
+        """Trace ``flow`` and append the run.created of a new run in ``state`` (``terms``: the flow's)."""
         warn_if_importing_a_flow()
         bound = flow.bind(parameters)
         secrets = protect(flow, bound, self.home)
@@ -249,10 +247,13 @@ class Engine(AuditAPI, SettingsAPI):
         a crashed run (``reason`` "resume") or a SCHEDULED one (``reason`` "worker")."""
         return self._resume(run_id, False, None, is_claimed=True, reason=reason)
 
-    def prepare_claimed(self, run_id: str, lease: RunLease, *, reason: str = "resume") -> RunToDrive | Run:
+    def prepare_claimed(
+        self, run_id: str, lease: RunLease, *, reason: str = "resume", events: list[Event] | None = None
+    ) -> RunToDrive | Run:
         """A run whose lease this engine's owner has claimed, ready for a ``RunLoop`` (see
-        ``Worker``); a run that has ended is settled (owed hooks delivered) and returned."""
-        prepared = self._prepare_resume(run_id, False, None, is_claimed=True, secrets=None)
+        ``Worker``); a run that has ended is settled (owed hooks delivered) and returned.
+        ``events``: the run's whole log, if read already (else it is read here)."""
+        prepared = self._prepare_resume(run_id, False, None, is_claimed=True, secrets=None, events=events)
         if isinstance(prepared, Run):
             return prepared
         traced, events, view = prepared
@@ -280,11 +281,13 @@ class Engine(AuditAPI, SettingsAPI):
         on_events: EventListener | None,
         is_claimed: bool,
         secrets: Mapping[str, Any] | None,
+        events: list[Event] | None = None,
     ) -> tuple[TracedFlow, list[Event], RunView] | Run:
         """The run's flow, log and state to drive it on, its lease taken; or, for a run that
         has ended, the run (settled: the hooks its driver died owing delivered)."""
         with collector_paused():  # a large log: many small acyclic objects at once
-            events = self.events(run_id)
+            if events is None:  # a claimed run has its runs row: its events are all there is to read
+                events = self.storage.log.read(run_id) if is_claimed else self.events(run_id)
             view = fold(events)
             ended = view.state.is_terminal
             traced = None if ended else self._trace_recorded(view, allow_graph_change, secrets)
@@ -414,9 +417,8 @@ class Engine(AuditAPI, SettingsAPI):
         self, *, flow: str | None = None, since: datetime | None = None, until: datetime | None = None,
         at_most: int | None = None, queue: str | None = None,
     ) -> dict[str, int]:  # fmt: skip
-        """How many runs (of ``flow``, created in ``[since, until)``, in ``queue``) are in each
-        run state; with ``at_most``, counting stops early: a state with more runs counts
-        ``at_most + 1``."""
+        """How many runs (filtered as ``runs``) are in each run state; with ``at_most``, counting
+        stops early: a state with more runs counts ``at_most + 1``."""
         return self.storage.log.run_counts(flow=flow, since=since, until=until, at_most=at_most, queue=queue)
 
     def backfill(

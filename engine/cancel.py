@@ -2,7 +2,7 @@
 
 A request from another process is a row of ``cancel_requests`` (see
 ``storage.cancel_requests``), never an append to the run's log: the driver owns the log.
-The driver polls the row (``CancelWatch``) and tells its machine, which records
+The driver polls the rows of its runs (``CancelPoll``) and tells its machine, which records
 ``run.cancel_requested``, has the executor cancel the run's work, records
 ``task.cancelled`` for every task that did not finish and ends the run with
 ``run.cancelled`` (``engine.core.machine``). A run nobody drives is cancelled by the
@@ -11,7 +11,7 @@ requester itself, after taking its lease (``Canceller``).
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,41 +42,48 @@ def request_payload(request: CancelRequest) -> dict[str, Any]:
     }
 
 
-class CancelWatch:
-    """Reads the request to cancel a driver's run from its source, at most every
-    ``CANCEL_POLL_SECONDS`` (the run's timeout is the machine's to notice)."""
+class CancelPoll:
+    """Reads the requests to cancel a loop's runs from their source, all in one query, at
+    most every ``CANCEL_POLL_SECONDS`` (the runs' timeouts are their machines' to notice)."""
 
-    def __init__(self, run_id: str, source: CancelSource | None) -> None:
-        self.run_id = run_id
+    def __init__(self, source: CancelSource | None) -> None:
         self._source = source
-        self._polled_at = -float("inf")  # monotonic time of the last read of the source
+        self._polled_at = -float("inf")  # monotonic time of the last read of every run
 
-    @property
-    def poll_interval(self) -> float | None:
-        """How long a blocked driver may wait before it must read the source again."""
-        return None if self._source is None else CANCEL_POLL_SECONDS
-
-    def poll(self) -> dict[str, Any] | None:
-        """The ``run.cancel_requested`` payload of a standing request, if it is time to look
-        and there is one."""
-        if self._source is None or time.monotonic() - self._polled_at < CANCEL_POLL_SECONDS:
-            return None
-        self._polled_at = time.monotonic()
-        try:
-            request = self._source.get(self.run_id)
-        except StorageError as exc:  # the database is away: the next poll tries again
-            logger.warning("run %s: could not read its cancel request: %s", self.run_id, exc)
-            return None
-        return None if request is None else request_payload(request)
-
-    def discard(self) -> None:
-        """The run has ended: its request (if any) is settled."""
+    def wait(self, monotonic: float) -> float | None:
+        """How long a blocked loop may wait before it must read the source again."""
         if self._source is None:
-            return
+            return None
+        return max(0.0, self._polled_at + CANCEL_POLL_SECONDS - monotonic)
+
+    def poll(
+        self, run_ids: Collection[str], joined: Collection[str], monotonic: float
+    ) -> dict[str, dict[str, Any]]:
+        """The ``run.cancel_requested`` payloads of the standing requests, by run id: of every
+        run of ``run_ids`` when it is time, else of those that ``joined`` since the last poll."""
+        if self._source is None:
+            return {}
+        wanted = joined
+        if monotonic - self._polled_at >= CANCEL_POLL_SECONDS:
+            self._polled_at, wanted = monotonic, run_ids
+        if not wanted:
+            return {}
         try:
-            self._source.discard(self.run_id)
-        except StorageError as exc:
-            logger.warning("run %s: could not delete its cancel request: %s", self.run_id, exc)
+            requests = self._source.get_many(wanted)
+        except StorageError as exc:  # the database is away: the next poll tries again
+            logger.warning("could not read the cancel requests of %d runs: %s", len(wanted), exc)
+            return {}
+        return {run_id: request_payload(request) for run_id, request in requests.items()}
+
+
+def discard_request(source: CancelSource | None, run_id: str) -> None:
+    """The run has ended (or restarts): its request, if any, is settled."""
+    if source is None:
+        return
+    try:
+        source.discard(run_id)
+    except StorageError as exc:
+        logger.warning("run %s: could not delete its cancel request: %s", run_id, exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,6 @@ class LeaseLost(LedgerflowError):
         )
 
 
-_LAPSE_NOW = 1e-6  # seconds: a lease renewed for this long has, in effect, expired
-
-
 class RunLease:
     """One run's lease inside a ``LeaseGroup``: ``check`` before every append."""
 
@@ -43,11 +40,12 @@ class RunLease:
 
 class LeaseGroup:
     """Renews the leases of every run one driver holds, every ttl/3 seconds, in one
-    background thread (a worker driving hundreds of runs holds one thread for them all).
+    background thread and one statement (a worker driving hundreds of runs holds one thread
+    for them all, and renews them in one round trip).
 
-    ``hold`` adds a run whose lease the owner has taken; ``let_go`` gives it back: released
-    after a drive that ended well, left to lapse at once after a failed one (so another
-    worker recovers the run without waiting), untouched if it was lost; ``hand_back`` gives
+    ``hold`` adds a run whose lease the owner has taken; ``let_go`` gives runs back:
+    released after drives that ended well, left to lapse at once after failed ones (so
+    another worker recovers the run without waiting), untouched if lost; ``hand_back`` gives
     up the lease of a run handed back.
     """
 
@@ -76,16 +74,19 @@ class LeaseGroup:
                 self._thread.start()
         return lease
 
-    def let_go(self, lease: RunLease, ended_well: bool) -> None:
-        """Stop renewing the lease: release it, or let it lapse at once after a failure."""
+    def let_go(self, *leases: RunLease, ended_well: bool) -> None:
+        """Stop renewing the leases: release them, or let them lapse at once after failures
+        (one statement either way)."""
         with self._lock:
-            self._held.pop(lease.run_id, None)
-        if lease.is_lost:
+            for lease in leases:
+                self._held.pop(lease.run_id, None)
+        kept = [lease.run_id for lease in leases if not lease.is_lost]
+        if not kept:
             return
         if ended_well:
-            self._store.release(lease.run_id, self.owner)
+            self._store.release_many(kept, self.owner)
         else:
-            self._store.heartbeat(lease.run_id, self.owner, _LAPSE_NOW)
+            self._store.lapse_many(kept, self.owner)
 
     def hand_back(self, lease: RunLease) -> None:
         """Stop renewing the lease of a run handed back, and give it up for another driver to
@@ -110,18 +111,21 @@ class LeaseGroup:
         while not self._stop.wait(self._ttl / 3):
             with self._lock:
                 leases = list(self._held.values())
-            for lease in leases:
-                self._renew(lease)
+            if leases:
+                self._renew(leases)
 
-    def _renew(self, lease: RunLease) -> None:
+    def _renew(self, leases: list[RunLease]) -> None:
         try:
-            if not self._store.heartbeat(lease.run_id, self.owner, self._ttl):
-                logger.warning("run %s: lease taken over; %s stands down", lease.run_id, self.owner)
-                lease.is_lost = True
-                with self._lock:
-                    self._held.pop(lease.run_id, None)
+            held = self._store.heartbeat_many([lease.run_id for lease in leases], self.owner, self._ttl)
         except LedgerflowError:  # the database is away: the next beat tries again
-            logger.warning("run %s: heartbeat failed", lease.run_id, exc_info=True)
+            logger.warning("%s: heartbeat of %d leases failed", self.owner, len(leases), exc_info=True)
+            return
+        with self._lock:
+            for lease in leases:
+                if lease.run_id not in held and self._held.get(lease.run_id) is lease:
+                    logger.warning("run %s: lease taken over; %s stands down", lease.run_id, self.owner)
+                    lease.is_lost = True
+                    del self._held[lease.run_id]
 
 
 class LeaseKeeper:

@@ -1,8 +1,9 @@
-"""A driver's record of its run: the machine's events, written in group commits.
+"""A driver's record of its runs: the machines' events, written in group commits.
 
 The machine decides on its folded state, including events not yet written; a flush
 stores the task output and the results the events refer to, then appends the buffered
-events in one transaction, fenced by the driver's lease and owner.
+events, fenced by the driver's lease and owner. ``flush_many`` flushes the recorders of
+many runs at once: their results in one write, their events in one transaction.
 """
 
 import logging
@@ -11,9 +12,9 @@ from collections.abc import Callable, Sequence
 from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
 from ..storage.protocols import EventLog, ResultStore, StoredResult, TaskLogSink
-from ..storage.records import TaskLogLine
+from ..storage.records import RunAppend, TaskLogLine
 from .core.events import Event, NewEvent
-from .lease import RunLease
+from .lease import LeaseLost, RunLease
 
 logger = logging.getLogger(__name__)
 
@@ -81,20 +82,32 @@ class RunRecorder:
     def flush(self) -> list[Event]:
         """Store task output and pending results, then append the buffered events in one
         transaction; returns the appended events (none if nothing was buffered)."""
+        flushed = flush_many([self], self._log, self._results)[0]
+        if isinstance(flushed, Exception):
+            raise flushed
+        return flushed
+
+    def take(self) -> tuple[RunAppend, list[StoredResult]] | None:
+        """Write the task output kept; hand over the buffered events as a batch fenced by
+        this driver (its lease checked: ``LeaseLost``) with the results they refer to, to
+        be stored first. None if nothing was buffered."""
         self._flush_logs()
         if not self._buffer:
-            return []
+            return None
         if self._lease is not None:
             self._lease.check()
-        if self._stored:
-            self._results.put_many(list(self._stored.values()))
-            self._stored = {}
-        appended = self._log.append(self.run_id, self._seq, self._buffer, owner=self._owner)
-        self._buffer = []
-        self._seq = appended[-1].seq
+        batch = RunAppend(self.run_id, self._seq, self._buffer, owner=self._owner)
+        stored = list(self._stored.values())
+        self._buffer, self._stored = [], {}
+        return batch, stored
+
+    def appended(self, events: list[Event]) -> None:
+        """The batch taken last is in the log as ``events``."""
+        if not events:
+            return
+        self._seq = events[-1].seq
         if self._on_events is not None:
-            self._on_events(appended)
-        return appended
+            self._on_events(events)
 
     def _flush_logs(self) -> None:
         """Write the outcomes' output in one batch. Before the append: no event refers to it,
@@ -106,3 +119,39 @@ class RunRecorder:
             self._task_logs.put_logs(lines)
         except StorageError as exc:  # operational data: losing it must not stop the run
             logger.warning("run %s: dropped %d captured log lines: %s", self.run_id, len(lines), exc)
+
+
+Flushed = list[Event] | Exception
+"""What became of one recorder's flush: the events appended, or the error that refused them."""
+
+
+def flush_many(recorders: Sequence[RunRecorder], log: EventLog, results: ResultStore) -> list[Flushed]:
+    """Flush many runs' recorders in one group commit: the results their events refer to in
+    one write, then every batch in one transaction (``EventLog.append_many``). Per recorder,
+    in order: the events appended, or the error that refused its batch (its lease lost, a
+    conflict: that run alone; the write failed: every run of the group)."""
+    flushed: list[Flushed] = [[] for _ in recorders]
+    taken: list[tuple[int, RunAppend]] = []
+    stored: list[StoredResult] = []
+    for index, recorder in enumerate(recorders):
+        try:
+            batch = recorder.take()
+        except LeaseLost as exc:
+            flushed[index] = exc
+            continue
+        if batch is not None:
+            taken.append((index, batch[0]))
+            stored += batch[1]
+    if not taken:
+        return flushed
+    try:
+        if stored:
+            results.put_many(stored)
+        appended: Sequence[Flushed] = log.append_many([batch for _, batch in taken])
+    except Exception as exc:  # the group's write failed: so did each of its runs' drives
+        appended = [exc] * len(taken)
+    for (index, _), outcome in zip(taken, appended, strict=True):
+        if isinstance(outcome, list):
+            recorders[index].appended(outcome)
+        flushed[index] = outcome
+    return flushed

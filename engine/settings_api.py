@@ -5,8 +5,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..storage import FlowUsage, RunSummary, ScheduleRecord, Storage
-from ..storage.protocols import TagUsage
+from ..storage import FlowUsage, RunSummary, ScheduleRecord, Storage, TagUsage
 from .flow import Flow
 from .queueing import FlowWait, flow_waits
 from .schedule_runner import define_schedule

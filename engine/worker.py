@@ -15,11 +15,12 @@ from ..executors.threads import ThreadExecutor
 from ..storage import DEFAULT_QUEUE, AppendConflict, check_queues
 from .api import Engine
 from .core.errors import LedgerflowError
-from .core.events import EventType, NewEvent
+from .core.events import Event, EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
 from .lease import LeaseGroup, LeaseLost, RunLease
 from .runtime import DriveEnded, RunLoop, RunToDrive
 from .schedule_runner import ScheduleRunner
+from .wakeups import ClaimWakeups
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ HAND_BACK_REASON = "worker stopping"
 
 class Worker:
     """Drives up to ``max_runs`` runs at once on one executor: crashed ones first, then
-    SCHEDULED ones, claimed from the database in batches.
+    SCHEDULED ones, claimed from the database in batches: at once while claims find runs,
+    when a run is announced (PostgreSQL wakes an idle worker by LISTEN/NOTIFY the moment a
+    run is submitted or let go, see ``wakeups``), else every ``poll_interval`` seconds.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
     drive the same run. All the runs a worker drives share one loop thread (``RunLoop``),
@@ -87,6 +90,8 @@ class Worker:
         self._hand_back_at: float | None = None  # monotonic time the runs still driven go back
         self._is_registered = False
         self._loop: RunLoop | None = None
+        self._wakeups: ClaimWakeups | None = None
+        self._is_woken = threading.Event()  # a run became claimable since the last look
         self._reasons: dict[str, str] = {}  # run id -> why it is driven ("resume", "worker")
         self._leases: dict[str, RunLease] = {}
 
@@ -169,21 +174,38 @@ class Worker:
         )
         self._is_registered = True
 
+    @property
+    def is_listening(self) -> bool:
+        """Whether a run becoming claimable wakes this worker at once (PostgreSQL, while
+        ``run`` runs and its listening connection is up); else it finds runs by polling."""
+        return self._wakeups is not None and self._wakeups.listening.is_set()
+
+    def _wake_to_claim(self) -> None:
+        """From the listening thread: a run became claimable; claim now if there is room."""
+        self._is_woken.set()
+        if (loop := self._loop) is not None:
+            loop.wake()
+
     def _drive_until_stopped(self, leases: LeaseGroup) -> None:
-        """Claim as room frees up (at once while claims find runs, else every poll), and
-        drive every claimed run in one loop."""
+        """Claim as room frees up (at once while claims find runs or a run is announced,
+        else every poll), and drive every claimed run in one loop."""
         loop = self._loop = RunLoop(self.engine.run_ports())
-        next_poll = 0.0
+        self._wakeups = ClaimWakeups.started(self.engine.storage, self._wake_to_claim)
+        next_poll = next_tick = 0.0
         try:
             while not (self._stop.is_set() and not loop.active):
                 now = time.monotonic()
                 if self._stop.is_set() and self._hand_back_at is not None and now >= self._hand_back_at:
                     self._hand_back(loop, leases)
                     return
+                if self._is_woken.is_set():
+                    self._is_woken.clear()
+                    next_poll = min(next_poll, now)
                 room = self.max_runs - loop.active
                 if not self._stop.is_set() and room > 0 and now >= next_poll:
-                    if self.schedule_runner is not None:
+                    if self.schedule_runner is not None and now >= next_tick:
                         self.schedule_runner.tick()
+                        next_tick = now + self.poll_interval
                     claimed = self._claim(loop, leases, room)
                     if claimed:
                         self._beat(runs_driven=len(claimed))
@@ -193,6 +215,9 @@ class Worker:
                     next_poll = min(next_poll, time.monotonic())  # room freed: look for more now
                 self._ended(ended, leases)
         finally:
+            if self._wakeups is not None:
+                self._wakeups.stop()
+                self._wakeups = None
             self._loop = None
             self._close_loop(loop, leases)
 
@@ -230,17 +255,22 @@ class Worker:
             if len(crashed) < limit
             else []
         )
-        for run_id, reason in [*((r, "resume") for r in crashed), *((r, "worker") for r in scheduled)]:
+        claimed = {**{run_id: "resume" for run_id in crashed}, **{run_id: "worker" for run_id in scheduled}}
+        for run_id, reason in claimed.items():
+            self._reasons[run_id], self._leases[run_id] = reason, leases.hold(run_id)
+        logs = log.read_many(claimed) if claimed else {}  # every claimed run's log in one read
+        for run_id, reason in claimed.items():
             logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
-            self._start(loop, leases, run_id, reason)
-        return [*crashed, *scheduled]
+            self._start(loop, leases, run_id, logs.get(run_id))
+        return list(claimed)
 
-    def _start(self, loop: RunLoop, leases: LeaseGroup, run_id: str, reason: str) -> None:
-        """Prepare a claimed run and add it to the loop (a run that has ended is settled)."""
-        lease = leases.hold(run_id)
-        self._reasons[run_id], self._leases[run_id] = reason, lease
+    def _start(self, loop: RunLoop, leases: LeaseGroup, run_id: str, events: list[Event] | None) -> None:
+        """Prepare a claimed run from its log and add it to the loop (a run that has ended is
+        settled)."""
         try:
-            prepared = self.engine.prepare_claimed(run_id, lease, reason=reason)
+            prepared = self.engine.prepare_claimed(
+                run_id, self._leases[run_id], reason=self._reasons[run_id], events=events
+            )
         except Exception as exc:
             self._finish(run_id, leases, exc)
             return
@@ -250,14 +280,18 @@ class Worker:
             self._finish(run_id, leases, None)
 
     def _ended(self, ended: list[DriveEnded], leases: LeaseGroup) -> None:
+        """Claimed runs' drives ended: give back the leases of those that ended well in one
+        statement, then settle each."""
+        leases.let_go(*(self._leases.pop(end.run_id) for end in ended if end.error is None), ended_well=True)
         for end in ended:
             self._finish(end.run_id, leases, end.error)
 
     def _finish(self, run_id: str, leases: LeaseGroup, error: Exception | None) -> None:
         """A claimed run's drive ended: give its lease back (or let it lapse after a
-        failure), then note how it went."""
+        failure) unless given back already, then note how it went."""
         reason = self._reasons.pop(run_id)
-        leases.let_go(self._leases.pop(run_id), ended_well=error is None)
+        if run_id in self._leases:
+            leases.let_go(self._leases.pop(run_id), ended_well=error is None)
         if isinstance(error, AppendConflict | LeaseLost):  # another driver has it: not ours to mark
             logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, error)
         elif error is not None:  # whatever happened, the worker goes on with other runs
@@ -269,9 +303,9 @@ class Worker:
     def _close_loop(self, loop: RunLoop, leases: LeaseGroup) -> None:
         """Let go of the runs still driven (their leases lapse: another worker resumes them)."""
         loop.close()
-        for run_id in list(self._reasons):
-            self._reasons.pop(run_id)
-            leases.let_go(self._leases.pop(run_id), ended_well=False)
+        self._reasons.clear()
+        leases.let_go(*self._leases.values(), ended_well=False)
+        self._leases.clear()
 
     def _keep_beating(self) -> None:
         """Background thread: heartbeat every poll interval, idle or driving runs."""

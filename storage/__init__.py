@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ..engine.core.run_terms import DEFAULT_QUEUE
 from .archive import ArchiveCandidate, ArchiveRefused, SqlArchive, Tombstone
 from .cancel_requests import SqlCancelRequests
+from .claim_notices import ClaimListener, can_listen
 from .codec import GENESIS_HASH, canonical_payload
 from .database import create_db_engine, masked_url, retry_unavailable
 from .errors import (
@@ -52,7 +53,6 @@ from .protocols import (
     ConcurrencyLimits,
     EventLog,
     EventRow,
-    FlowUsage,
     LeasedLog,
     Leases,
     ResultStore,
@@ -61,14 +61,22 @@ from .protocols import (
     StoredBytes,
     StoredResult,
     StoredRun,
-    TagUsage,
     TaskLogs,
     TaskLogSink,
-    WaitingTask,
     Workers,
 )
 from .read_model import rebuild_read_model
-from .records import CancelRequest, FireRecord, ScheduleRecord, TaskLogLine, WorkerRecord
+from .records import (
+    CancelRequest,
+    FireRecord,
+    FlowUsage,
+    RunAppend,
+    ScheduleRecord,
+    TagUsage,
+    TaskLogLine,
+    WaitingTask,
+    WorkerRecord,
+)
 from .results import SqlResultStore
 from .run_changes import AppendListener, run_heads_since
 from .run_slots import (
@@ -98,6 +106,7 @@ __all__ = [
     "CancelRequest",
     "CancelRequests",
     "CancelSource",
+    "ClaimListener",
     "ConcurrencyLimits",
     "ConnectionFailed",
     "CorruptEvent",
@@ -116,6 +125,7 @@ __all__ = [
     "ResultNotSerializable",
     "ResultRefused",
     "ResultStore",
+    "RunAppend",
     "RunNotFound",
     "RunSummary",
     "ScheduleExists",
@@ -145,6 +155,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "can_listen",
     "canonical_payload",
     "check_priority",
     "check_queues",

@@ -3,6 +3,7 @@ head, the hash chain its events get, and the changes of the run's summary (the r
 model)."""
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,8 +11,9 @@ import orjson
 
 from ..engine.core.events import Event, EventType, NewEvent, entered_run_state, enters_run_state
 from .cache_entries import cache_fields_problem
-from .codec import ChainHasher
-from .errors import AppendConflict, InvalidAppend
+from .codec import ChainHasher, canonical_payload
+from .errors import AppendConflict, InvalidAppend, StorageError
+from .records import RunAppend
 from .run_slots import recorded_columns
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
@@ -34,6 +36,50 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
             raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
         if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
             raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedAppend:
+    """A batch of an ``append_many`` that passed ``check_batch``, with its canonical payloads;
+    ``index`` is its place in the call."""
+
+    index: int
+    run_id: str
+    expected_seq: int
+    events: list[NewEvent]
+    payloads: list[bytes]
+    owner: str | None
+
+
+Appended = list[Event] | StorageError
+"""What became of one batch of an ``append_many``: its events, or why it was refused."""
+
+
+def check_appends(appends: Sequence[RunAppend]) -> tuple[list[CheckedAppend], dict[int, Appended]]:
+    """The batches of an ``append_many`` to write, and the outcome of each other one by its
+    index: nothing to write (empty), or refused before any write (malformed, not after an
+    existing head, a second batch of one run, a payload that is not JSON)."""
+    checked: list[CheckedAppend] = []
+    settled: dict[int, Appended] = {}
+    seen: set[str] = set()
+    for index, append in enumerate(appends):
+        run_id, batch = append.run_id, list(append.events)
+        try:
+            if append.expected_seq == 0:
+                raise InvalidAppend(run_id, "append_many appends after a run's head; create runs with append")
+            if run_id in seen:
+                raise InvalidAppend(run_id, "two batches of one run in one append_many")
+            if not batch:
+                settled[index] = []
+                continue
+            check_batch(run_id, append.expected_seq, batch)
+            payloads = [canonical_payload(new.payload) for new in batch]
+        except StorageError as exc:
+            settled[index] = exc
+            continue
+        seen.add(run_id)
+        checked.append(CheckedAppend(index, run_id, append.expected_seq, batch, payloads, append.owner))
+    return checked, settled
 
 
 def check_head(run_id: str, expected_seq: int, head_seq: int, holder: str | None, owner: str | None) -> None:

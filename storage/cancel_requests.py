@@ -8,13 +8,14 @@ after taking its lease with ``claim_undriven``. Times are the caller's clock (UT
 """
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from . import schema
-from .database import READ_ONLY, retry_unavailable, translated_errors
+from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
 from .errors import StorageError
 from .lease_terms import lease_expiry, utc_now
 from .records import CancelRequest
@@ -69,6 +70,21 @@ class SqlCancelRequests:
             return _select(connection, run_id)
 
     @retry_unavailable
+    def get_many(self, run_ids: Collection[str]) -> dict[str, CancelRequest]:
+        """The standing requests to cancel any of ``run_ids``, by run id (one query per
+        thousand runs)."""
+        wanted = sorted(set(run_ids))
+        found: dict[str, CancelRequest] = {}
+        with (
+            translated_errors(self._engine),
+            self._engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+        ):
+            for chunk in chunked(wanted):
+                rows = connection.execute(_SELECT.where(_REQUESTS.c.run_id.in_(chunk)))
+                found.update((row.run_id, CancelRequest(*row)) for row in rows)
+        return found
+
+    @retry_unavailable
     def discard(self, run_id: str) -> None:
         """Delete the run's request (it has been acted on, or the run has ended)."""
         with translated_errors(self._engine), self._engine.begin() as connection:
@@ -100,9 +116,11 @@ class SqlCancelRequests:
             return connection.execute(update).rowcount == 1
 
 
+_SELECT = sa.select(
+    _REQUESTS.c.run_id, _REQUESTS.c.requested_at, _REQUESTS.c.requested_by, _REQUESTS.c.reason
+)
+
+
 def _select(connection: sa.Connection, run_id: str) -> CancelRequest | None:
-    query = sa.select(
-        _REQUESTS.c.run_id, _REQUESTS.c.requested_at, _REQUESTS.c.requested_by, _REQUESTS.c.reason
-    ).where(_REQUESTS.c.run_id == run_id)
-    row = connection.execute(query).first()
+    row = connection.execute(_SELECT.where(_REQUESTS.c.run_id == run_id)).first()
     return None if row is None else CancelRequest(*row)

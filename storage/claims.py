@@ -12,7 +12,7 @@ transaction-scoped advisory lock (``postgres.lock_flow_slots``), so two claimers
 both count the same free slot.
 """
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,9 @@ from . import schema
 from .lease_terms import CLAIMABLE_STATES, ENDED_STATES, lease_expiry
 from .postgres import lock_flow_slots
 from .run_slots import FLOW_LIMIT_PREFIX, HOLDING_STATES
+
+Claim = Callable[[sa.Connection, str, float, int, datetime, Collection[str], Collection[str]], list[str]]
+"""A claim in a transaction: (connection, owner, ttl, limit, now, skip, queues) -> run ids."""
 
 _RUNS = schema.runs
 _HOLDERS = schema.runs.alias("holders")

@@ -3,7 +3,7 @@
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +45,16 @@ SUPPORTED = (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+IN_LIST_SIZE = 500
+"""At most this many values in one ``IN (...)`` list (SQLite bounds a statement's parameters)."""
+
+
+def chunked(items: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: the values of one ``IN`` list each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def normalize_url(url: str | None, home: Path) -> str:

@@ -24,7 +24,7 @@ from . import schema
 from .database import READ_ONLY, retry_unavailable, translated_errors
 from .lease_terms import utc_now
 from .names import check_limit
-from .protocols import FlowUsage, TagUsage, WaitingTask
+from .records import FlowUsage, TagUsage, WaitingTask
 from .run_slots import FLOW_LIMIT_PREFIX, HOLDING_STATES, flow_limit_name, limited_flow
 
 logger = logging.getLogger(__name__)

@@ -1,15 +1,22 @@
-"""PostgreSQL hooks: bulk appends by COPY, and the lock of claims that take flow slots."""
+"""PostgreSQL hooks: bulk appends by COPY, notifications sent in a transaction, a
+connection of its own that listens for them, and the lock of claims that take flow slots."""
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from .database import PG_CONNECT_TIMEOUT_S, masked_url
+from .errors import StorageUnavailable
+
 EVENT_COLUMNS = ("run_id", "seq", "task_key", "type", "payload", "ts", "prev_hash", "hash")
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 COPY_THRESHOLD = 32  # below this many rows, pipelined INSERTs are as fast
+_NOTIFY = sa.text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 _FLOW_SLOTS_LOCK_ID = 0x6C66666C6F77736C  # "lfflowsl": claims that may take flow slots
 
 
@@ -24,9 +31,62 @@ def copy_events(connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> Non
             for row in rows:
                 copy.write_row(row)
     except psycopg.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            _COPY_EVENTS, None, exc, psycopg.Error, ismulti=True
-        ) from exc
+        raise sa_exc.DBAPIError.instance(_COPY_EVENTS, None, exc, psycopg.Error, ismulti=True) from exc
+
+
+def notify(connection: sa.Connection, channel: str, payloads: Collection[str]) -> None:
+    """Notify ``channel`` once per payload when the connection's transaction commits
+    (nothing on other databases than PostgreSQL, which have no notifications)."""
+    if payloads and connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": channel, "payloads": list(payloads)})
+
+
+class ChannelListener:
+    """A connection of its own to a PostgreSQL database that listens on one channel for
+    notifications of ``what`` (named in errors).
+
+    Use it from one thread. Driver errors raise ``StorageUnavailable``: open a new one.
+    """
+
+    def __init__(self, engine: sa.Engine, channel: str, application_name: str, what: str) -> None:
+        self._failed = f"listening for {what} at {masked_url(engine)} failed"
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with self._translated():
+            self._connection: psycopg.Connection[Any] = psycopg.connect(
+                conninfo, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_S,
+                application_name=application_name,
+            )  # fmt: skip
+        try:
+            with self._translated():
+                self._connection.execute(f"LISTEN {channel}")
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def notified(self, timeout: float) -> set[str]:
+        """The payloads of the first notifications to arrive within ``timeout`` seconds (with
+        any that came with them), or none."""
+        with self._translated():
+            return {notify.payload for notify in self._connection.notifies(timeout=timeout, stop_after=1)}
+
+    def close(self) -> None:
+        """Close the connection (which stops listening)."""
+        self._connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StorageUnavailable(f"{self._failed}: {exc}") from exc
 
 
 def lock_flow_slots(connection: sa.Connection) -> None:

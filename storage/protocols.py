@@ -9,12 +9,16 @@ from typing import Any, Protocol, runtime_checkable
 from ..engine.core.events import Event, NewEvent
 from ..engine.core.run_terms import DEFAULT_QUEUE
 from ..results.refs import ResultRef
+from .errors import StorageError
 from .records import (
     CancelRequest,
     DecideFires,
     FireRecord,
+    FlowUsage,
+    RunAppend,
     RunIdFor,
     ScheduleRecord,
+    TagUsage,
     TaskLogLine,
     WorkerRecord,
 )
@@ -87,43 +91,6 @@ class StoredRun:
     rows: Iterator[EventRow]
 
 
-@dataclass(frozen=True, slots=True)
-class WaitingTask:
-    """A task waiting for a slot of a limited tag, since ``since``."""
-
-    run_id: str
-    task_key: str
-    since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TagUsage:
-    """A tag's concurrency limit, the slots its tasks hold now and the tasks waiting for one."""
-
-    tag: str
-    limit: int
-    in_use: int
-    waiting: tuple[WaitingTask, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FlowUsage:
-    """A flow whose runs are limited: the stored ``setting`` (``flow:NAME``, which wins) and
-    the smallest limit its unfinished runs recorded, the runs holding a slot now and the
-    SCHEDULED runs nobody holds (see ``storage.run_slots``)."""
-
-    flow: str
-    setting: int | None
-    recorded: int | None
-    in_use: int
-    waiting: int
-
-    @property
-    def limit(self) -> int | None:
-        """The cap in force: the setting, else the recorded limit."""
-        return self.setting if self.setting is not None else self.recorded
-
-
 @runtime_checkable
 class EventLog(Protocol):
     """An append-only, hash-chained log of run events."""
@@ -140,8 +107,19 @@ class EventLog(Protocol):
         """
         ...
 
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads (``expected_seq`` >= 1) in
+        one transaction (a group commit). For each, in order: its events, or the error
+        ``append`` would raise for it (``AppendConflict``, ``RunNotFound``, ``InvalidAppend``,
+        ``PayloadNotJSON``): a refused batch writes nothing and fails no other run."""
+        ...
+
     def read(self, run_id: str, after_seq: int = 0, upto_seq: int | None = None) -> list[Event]:
         """The events of a run with after_seq < seq <= upto_seq, in seq order."""
+        ...
+
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id, in one read."""
         ...
 
     def runs(
@@ -197,6 +175,13 @@ class Leases(Protocol):
         """Extend ``owner``'s lease by ``ttl`` s; False if ``owner`` no longer holds it (stand down)."""
         ...
 
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` by ``ttl`` s in one statement; the ids it
+        still holds (it stands down from the others; an unknown run is not held)."""
+        ...
+
     def release(self, run_id: str, owner: str) -> None:
         """Give the lease up if ``owner`` holds it (another owner's lease stays); ``RunNotFound``."""
         ...
@@ -204,6 +189,16 @@ class Leases(Protocol):
     def hand_back(self, run_id: str, owner: str, now: datetime | None = None) -> None:
         """Give the lease up if ``owner`` holds it, for a claim of crashed runs to take the run
         at once (a run handed back: shown as it is, not CRASHED); ``RunNotFound``."""
+        ...
+
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Give up the leases ``owner`` holds among ``run_ids`` in one statement (another
+        owner's lease stays; an unknown run is passed over)."""
+        ...
+
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now``, in one statement:
+        any worker may claim those runs at once (PostgreSQL wakes idle workers)."""
         ...
 
     def claim_crashed(
@@ -317,6 +312,10 @@ class CancelSource(Protocol):
 
     def get(self, run_id: str) -> CancelRequest | None:
         """The standing request to cancel the run, or None."""
+        ...
+
+    def get_many(self, run_ids: Collection[str]) -> dict[str, CancelRequest]:
+        """The standing requests to cancel any of ``run_ids``, by run id (one query)."""
         ...
 
     def discard(self, run_id: str) -> None:

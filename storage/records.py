@@ -5,6 +5,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..engine.core.events import NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RunAppend:
+    """One run's batch of an ``append_many``: ``events`` after ``expected_seq``, fenced by
+    ``owner`` (as ``EventLog.append`` takes them)."""
+
+    run_id: str
+    expected_seq: int
+    events: Sequence[NewEvent]
+    owner: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class CancelRequest:
@@ -110,3 +123,40 @@ class WorkerRecord:
         """Running, and beat within ``max(3 * poll_interval, 60 s)``."""
         limit = max(3 * poll_interval, MIN_HEALTHY_AGE)
         return self.state == RUNNING and self.heartbeat_age(now) <= limit
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingTask:
+    """A task waiting for a slot of a limited tag, since ``since``."""
+
+    run_id: str
+    task_key: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagUsage:
+    """A tag's concurrency limit, the slots its tasks hold now and the tasks waiting for one."""
+
+    tag: str
+    limit: int
+    in_use: int
+    waiting: tuple[WaitingTask, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowUsage:
+    """A flow whose runs are limited: the stored ``setting`` (``flow:NAME``, which wins) and
+    the smallest limit its unfinished runs recorded, the runs holding a slot now and the
+    SCHEDULED runs nobody holds (see ``storage.run_slots``)."""
+
+    flow: str
+    setting: int | None
+    recorded: int | None
+    in_use: int
+    waiting: int
+
+    @property
+    def limit(self) -> int | None:
+        """The cap in force: the setting, else the recorded limit."""
+        return self.setting if self.setting is not None else self.recorded

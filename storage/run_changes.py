@@ -2,19 +2,14 @@
 0009's trigger notifies with the id of every run that appends; on any database, the heads
 of the runs that appended lately (for polling)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
 
-import psycopg
 import sqlalchemy as sa
 
 from ..engine.core.states import RunState
 from . import schema
-from .database import PG_CONNECT_TIMEOUT_S, READ_ONLY, masked_url, translated_errors
-from .errors import StorageUnavailable
+from .database import READ_ONLY, translated_errors
+from .postgres import ChannelListener
 
 CHANNEL = "ledgerflow_events"
 """The channel of the notifications; each payload is the id of a run that appended."""
@@ -24,51 +19,19 @@ LISTENER_NAME = "ledgerflow listener"
 _RUNS = schema.runs
 
 
-class AppendListener:
+class AppendListener(ChannelListener):
     """A connection of its own to a PostgreSQL database that listens for appends.
 
     Use it from one thread. Driver errors raise ``StorageUnavailable``: open a new one.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
-        self._where = masked_url(engine)
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with self._translated():
-            self._connection: psycopg.Connection[Any] = psycopg.connect(
-                conninfo, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_S,
-                application_name=LISTENER_NAME,
-            )  # fmt: skip
-        try:
-            with self._translated():
-                self._connection.execute(f"LISTEN {CHANNEL}")
-        except BaseException:
-            self._connection.close()
-            raise
+        super().__init__(engine, CHANNEL, LISTENER_NAME, "appends")
 
     def appended_runs(self, timeout: float) -> set[str]:
         """Ids of runs that appended: the first notifications to arrive within ``timeout``
         seconds (with any that came with them), or none."""
-        with self._translated():
-            return {notify.payload for notify in self._connection.notifies(timeout=timeout, stop_after=1)}
-
-    def close(self) -> None:
-        """Close the connection (which stops listening)."""
-        self._connection.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.Error as exc:
-            raise StorageUnavailable(f"listening for appends at {self._where} failed: {exc}") from exc
+        return self.notified(timeout)
 
 
 def run_heads_since(engine: sa.Engine, since: datetime) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The event log on SQLAlchemy Core: one implementation for SQLite and PostgreSQL."""
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import partial
@@ -15,15 +15,17 @@ from ..engine.core.bulk import collector_paused
 from ..engine.core.events import Event, EventType, NewEvent
 from ..engine.core.run_terms import DEFAULT_QUEUE
 from . import claims, leases, run_pages, schema, stored_rows
-from .appends import chain_after, check_batch, check_head
+from .appends import Appended, CheckedAppend, chain_after, check_batch, check_head
 from .cache_index import index_appended, lookup
+from .claim_notices import announce_claimable
 from .codec import GENESIS_HASH, canonical_payload
-from .database import READ_ONLY, retry_unavailable, translated_errors
-from .errors import AppendConflict, CorruptEvent, RunNotFound
+from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
+from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
 from .lease_terms import lease_expiry, shown, utc_now
-from .postgres import COPY_THRESHOLD, copy_events
 from .protocols import CacheEntry, RunSummary, StoredRun
+from .records import RunAppend
 from .run_slots import check_queues
+from .sql_appends import GroupAppender, insert_events
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,6 @@ _EVENT_TYPES = frozenset(t.value for t in EventType)
 _EV = schema.events
 _RUNS = schema.runs
 
-_INSERT_EVENTS = _EV.insert()  # psycopg 3 runs executemany in pipeline mode
 _EVENT_COLUMNS = (
     _EV.c.run_id, _EV.c.seq, _EV.c.task_key, _EV.c.type,
     _EV.c.payload, _EV.c.ts, _EV.c.prev_hash, _EV.c.hash,
@@ -71,8 +72,7 @@ def _created_in(
     query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None,
     queue: str | None = None,
 ) -> sa.Select[Any]:  # fmt: skip
-    """``query`` narrowed to runs of ``flow`` (and ``queue``) created in ``[since, until)``
-    (each if given)."""
+    """``query`` narrowed to runs of ``flow`` and ``queue`` created in ``[since, until)``."""
     if flow is not None:
         query = query.where(_RUNS.c.flow == flow)
     if queue is not None:
@@ -98,6 +98,7 @@ class SqlEventLog:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._groups = GroupAppender(engine, self._append_alone, self._is_stored)
 
     @property
     def engine(self) -> sa.Engine:
@@ -154,13 +155,27 @@ class SqlEventLog:
                     connection.execute(
                         _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
                     )
-                _insert_events(connection, chained, payloads)
+                insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:
                 connection.execute(_RUNS.update().where(_RUNS.c.run_id == run_id).values(**head, **changes))
+            elif changes.get("state") == "SCHEDULED":  # submitted: wake a listening worker
+                announce_claimable(connection, [run_id])
             index_appended(connection, chained)
         return chained
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads in one transaction (see
+        ``EventLog`` and ``GroupAppender``): per batch, its events or the error that refused
+        it alone."""
+        return self._groups.append_many(appends)
+
+    def _append_alone(self, append: CheckedAppend) -> Appended:
+        try:
+            return self.append(append.run_id, append.expected_seq, append.events, append.owner)
+        except StorageError as exc:
+            return exc
 
     def _lock_head(
         self, connection: sa.Connection, run_id: str, expected_seq: int, owner: str | None
@@ -222,6 +237,23 @@ class SqlEventLog:
             return [_decode(row) for row in self._select_rows(run_id, after_seq, upto_seq)]
 
     @retry_unavailable
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id, in one query per
+        500 runs (``CorruptEvent`` as ``read``)."""
+        logs: dict[str, list[Event]] = {}
+        with translated_errors(self._engine), self._read() as connection, collector_paused():
+            for chunk in chunked(sorted(set(run_ids))):
+                query = (
+                    sa.select(*_EVENT_COLUMNS)
+                    .where(_EV.c.run_id.in_(chunk))
+                    .order_by(_EV.c.run_id, _EV.c.seq)
+                )
+                for row in connection.execute(query):
+                    event = _decode(row)
+                    logs.setdefault(event.run_id, []).append(event)
+        return logs
+
+    @retry_unavailable
     def runs(
         self, limit: int | None = None, now: datetime | None = None, *, flow: str | None = None,
         states: Collection[str] | None = None, since: datetime | None = None,
@@ -234,10 +266,8 @@ class SqlEventLog:
         runs listed after that run (the next page; ``RunNotFound`` if it does not exist).
         """
         now = utc_now(now)
-        query = _created_in(
-            sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc()),
-            flow, since, until, queue,
-        )  # fmt: skip
+        newest_first = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
+        query = _created_in(newest_first, flow, since, until, queue)
         if states is not None:
             query = query.where(sa.or_(sa.false(), *(_state_is(state, now) for state in states)))
         if limit is not None:
@@ -327,6 +357,41 @@ class SqlEventLog:
         return False
 
     @retry_unavailable
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` to now + ``ttl`` in one transaction (one
+        UPDATE per 500 runs); the ids it still holds: it stands down from the others."""
+        expires = lease_expiry(utc_now(now), ttl)
+        held = self._update_held(leases.heartbeat_many, run_ids, owner, expires)
+        if lost := set(run_ids) - held:
+            logger.warning("runs %s: %s lost their leases", ", ".join(sorted(lost)), owner)
+        return held
+
+    @retry_unavailable
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Clear owner and lease of those of ``run_ids`` that ``owner`` holds, in one
+        transaction (one UPDATE per 500 runs)."""
+        self._update_held(leases.release_many, run_ids, owner)
+
+    @retry_unavailable
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` (one UPDATE per 500
+        runs) and wake the listening workers: the runs are claimable at once."""
+        self._update_held(leases.lapse_many, run_ids, owner, utc_now(now))
+
+    def _update_held(
+        self, update: Callable[..., set[str]], run_ids: Collection[str], owner: str, *args: Any
+    ) -> set[str]:
+        wanted = sorted(set(run_ids))
+        done: set[str] = set()
+        if wanted:
+            with translated_errors(self._engine), self._engine.begin() as connection:
+                for chunk in chunked(wanted):
+                    done |= update(connection, chunk, owner, *args)
+        return done
+
+    @retry_unavailable
     def release(self, run_id: str, owner: str) -> None:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with translated_errors(self._engine), self._engine.begin() as connection:
@@ -347,15 +412,9 @@ class SqlEventLog:
         skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
         """Take the leases (for ``ttl`` s) of up to ``limit`` runs of ``queues`` a dead driver
-        left, by priority then age: RUNNING or PENDING with an expired lease, or with none and
-        no append for ``ttl`` s, with a slot of its flow free; never one in ``skip``.
+        left, by priority then age, each with a slot of its flow; never one in ``skip``.
         Concurrent claimers never get the same run (see ``storage.claims``)."""
-        now, queues = utc_now(now), check_queues(queues)
-        with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = claims.claim_crashed(connection, owner, ttl, limit, now, skip, queues)
-        if claimed:
-            logger.info("%s claimed crashed runs %s", owner, ", ".join(claimed))
-        return claimed
+        return self._claim("crashed", claims.claim_crashed, owner, ttl, limit, now, skip, queues)
 
     @retry_unavailable
     def claim_scheduled(
@@ -363,14 +422,19 @@ class SqlEventLog:
         skip: Collection[str] = (), queues: Collection[str] = (DEFAULT_QUEUE,),
     ) -> list[str]:  # fmt: skip
         """Take the leases (for ``ttl`` s) of up to ``limit`` SCHEDULED runs of ``queues``
-        nobody drives, by priority (higher first) then age, each with a slot of its flow if
-        the flow is limited; never one in ``skip``. Concurrent claimers never get the same
-        run (see ``storage.claims``)."""
+        nobody drives, by priority then age, each with a slot of its flow; never one in
+        ``skip``. Concurrent claimers never get the same run (see ``storage.claims``)."""
+        return self._claim("scheduled", claims.claim_scheduled, owner, ttl, limit, now, skip, queues)
+
+    def _claim(
+        self, kind: str, claim: claims.Claim, owner: str, ttl: float, limit: int, now: datetime | None,
+        skip: Collection[str], queues: Collection[str],
+    ) -> list[str]:  # fmt: skip
         now, queues = utc_now(now), check_queues(queues)
         with translated_errors(self._engine), self._engine.begin() as connection:
-            claimed = claims.claim_scheduled(connection, owner, ttl, limit, now, skip, queues)
+            claimed = claim(connection, owner, ttl, limit, now, skip, queues)
         if claimed:
-            logger.info("%s claimed scheduled runs %s", owner, ", ".join(claimed))
+            logger.info("%s claimed %s runs %s", owner, kind, ", ".join(claimed))
         return claimed
 
     @retry_unavailable
@@ -382,27 +446,3 @@ class SqlEventLog:
         now = utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             return lookup(connection, cache_keys, now)
-
-
-def _insert_events(connection: sa.Connection, chained: list[Event], payloads: Sequence[bytes]) -> None:
-    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
-        rows = [
-            (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
-            for e, p in zip(chained, payloads, strict=True)
-        ]
-        copy_events(connection, rows)
-        return
-    connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
-
-
-def _row(event: Event, payload: bytes) -> dict[str, Any]:
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "task_key": event.task_key,
-        "type": event.type,
-        "payload": payload.decode(),
-        "ts": event.ts,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }

@@ -101,6 +101,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database with the current schema, for what only PostgreSQL has
+    (hardening, notifications)."""
+    with fresh_store_url("postgresql", request, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty store on every backend: in memory, SQLite and PostgreSQL."""

@@ -1,9 +1,11 @@
 """One run's machine and the ports its commands are carried out against.
 
 The host feeds stimuli to the machine and carries out what it asks, in order: events are
-buffered and written in one transaction per round (before anything is submitted, so the
-log always knows an attempt before it runs), questions are answered at once, slots are
-given back once the events that end their tasks are written.
+buffered until the round ends; the loop then writes the rounds of all its runs in one
+transaction (a group commit) and hands each host its outcome (``written``), and only then
+are the round's attempts submitted, so the log always knows an attempt before it runs.
+Questions are answered at once; slots are given back once the events that end their
+tasks are written.
 """
 
 import logging
@@ -28,7 +30,7 @@ from ...storage.protocols import (
     StoredResult,
     TaskLogSink,
 )
-from ..cancel import CANCEL_GRACE_SECONDS, CancelWatch
+from ..cancel import CANCEL_GRACE_SECONDS, discard_request
 from ..clock import Clock
 from ..core.commands import (
     AcquireSlots,
@@ -64,7 +66,7 @@ from ..core.stimuli import (
 from ..flow import TracedFlow
 from ..hooks import HookRegistry, deliver, hook_context
 from ..lease import RunLease
-from ..recorder import EventListener, RunRecorder
+from ..recorder import EventListener, Flushed, RunRecorder
 from ..result_storage import IN_DATABASE, ResultPlacement
 from .answers import UNFED, cache_answers, measure_map
 from .completions import Completions
@@ -131,18 +133,18 @@ class RunHost:
         self._completions = completions
         self._cache = cache
         self._limits = limits
-        self._recorder = RunRecorder(
+        self.recorder = RunRecorder(
             run_id=self.run_id, seq=machine.live_view().seq, log=log, results=results, owner=owner,
             lease=lease, task_logs=task_logs, on_events=on_events,
         )  # fmt: skip
-        self.inputs = RunInputs(traced, machine, results, self._recorder, placement)
+        self.inputs = RunInputs(traced, machine, results, self.recorder, placement)
         self._sign_reference = results.sign_reference
         self._inline_limit = placement.inline_limit
         self._hooks = HookRegistry(traced)
         self._redact = traced.secrets.redact
         self._hook_pool = hook_pool if hook_pool is not None else HookPool()
         self._deliveries: list[Future[Delivered]] = []  # this run's, not yet done
-        self._watch = CancelWatch(self.run_id, cancels)
+        self._cancels = cancels
         self._to_submit: list[str] = []
         self._results: dict[str, StoredResult] = {}  # results of outcomes not yet handed to the recorder
         self._held = held if held is not None else {}
@@ -150,13 +152,16 @@ class RunHost:
         self.wake: datetime | None = None  # when the machine wants to decide again
         self.stop_deadline: float | None = None  # monotonic end of the grace of a cancel
         self.finished: RunState | None = None
+        self.is_round_ended = False  # its events wait for the loop's next group commit
+        self._has_asked_slots = False  # this driver holds (or waits for) slots only if it asked
 
     # -- the loop's side -------------------------------------------------------------
 
     def start(self, reason: str, reopen: Sequence[str]) -> None:
         """Begin the drive: the run is (re)started."""
         if self.machine.live_view().state.is_terminal:
-            self._watch.discard()  # a restart: a request that came after the run ended is stale
+            # a restart: a request that came after the run ended is stale
+            discard_request(self._cancels, self.run_id)
         self.feed([Started(self._owner, reason, tuple(reopen))])
 
     def feed(self, stimuli: Iterable[Stimulus]) -> None:
@@ -172,7 +177,7 @@ class RunHost:
             if not isinstance(result, Outcome):
                 stimuli.append(HookDelivered(result[0].value, result[1]))
                 continue
-            self._recorder.keep_logs(result)  # a stale attempt's output is still what it printed
+            self.recorder.keep_logs(result)  # a stale attempt's output is still what it printed
             ended, stored = attempt_ended(self.run_id, result, self._inline_limit, self._sign_reference)
             if stored is not None:
                 self._results[stored.ref] = stored
@@ -183,15 +188,33 @@ class RunHost:
         if self.stop_deadline is not None and self.finished is None and self.machine.in_flight == 0:
             self.feed([WorkStopped()])  # every attempt of the cancelled run has ended
 
-    def poll(self, monotonic: float) -> None:
-        """Look for a cancel request; end a cancel's grace (what has not stopped is abandoned)."""
+    def written(self, flushed: Flushed) -> None:
+        """The loop's group commit wrote the round's events (or refused them: raised here):
+        submit the attempts they started, and tell the machine."""
+        if isinstance(flushed, Exception):
+            raise flushed
+        self.is_round_ended = False
+        keys, self._to_submit = self._to_submit, []
+        stimuli: list[Stimulus] = [Written(flushed[-1].hash)] if flushed else []
+        stimuli += self._submit(keys)
+        if stimuli:
+            self.feed(stimuli)
+
+    @property
+    def is_cancellable(self) -> bool:
+        """Whether a cancel request would still change anything (its cancel has not begun)."""
+        return self.finished is None and self.stop_deadline is None
+
+    def poll(self, monotonic: float, request: dict[str, Any] | None) -> None:
+        """Take in the run's cancel request, if one stands; end a cancel's grace (what has
+        not stopped is abandoned)."""
         if self.finished is not None:
             return
         if self.stop_deadline is not None:
             if monotonic >= self.stop_deadline:
                 self.feed([WorkStopped()])
             return
-        if (request := self._watch.poll()) is not None:
+        if request is not None:
             self.feed([CancelRequested(request)])
 
     def hand_back(self, reason: str) -> None:
@@ -202,10 +225,7 @@ class RunHost:
         """Seconds the loop may wait for an outcome before this run needs it (None: no limit)."""
         if self.stop_deadline is not None:
             return max(0.0, self.stop_deadline - monotonic)
-        caps = [] if self.wake is None else [max(0.0, (self.wake - now).total_seconds())]
-        if (interval := self._watch.poll_interval) is not None:
-            caps.append(interval)
-        return min(caps) if caps else None
+        return None if self.wake is None else max(0.0, (self.wake - now).total_seconds())
 
     def is_due(self, now: datetime) -> bool:
         """Whether the machine's wake-up time has come."""
@@ -221,7 +241,7 @@ class RunHost:
             for delivery in self._deliveries:  # deliveries not recorded are owed to the next driver
                 delivery.cancel()
             if self.finished is RunState.CANCELLED:
-                self._watch.discard()
+                discard_request(self._cancels, self.run_id)
             self._give_back_all_slots()
 
     # -- carrying out ----------------------------------------------------------------
@@ -241,6 +261,7 @@ class RunHost:
                     )
                 case AcquireSlots():
                     assert self._limits is not None
+                    self._has_asked_slots = True
                     granted = self._limits.try_acquire_many(self.run_id, command.tasks, self._owner)
                     answers.append(SlotsAnswered(frozenset(granted)))
                 case ReleaseSlots():
@@ -250,14 +271,14 @@ class RunHost:
                     answers += [measure_map(key, self.inputs, self.machine) for key in command.task_keys]
                 case WakeAt():
                     self.wake = command.when
-                    answers += self._end_round()
+                    self.is_round_ended = True
                 case DeliverHooks():
                     self._deliver(command.deliveries)
                 case StopWork():
                     answers += self._stop_work()
                 case Finished():
                     self.finished = command.state
-                    self._flush()
+                    self.is_round_ended = True
                 case IgnoreOutcome():
                     self._results.pop(f"{self.run_id}/{command.task_key}/{command.attempt}", None)
                     self._to_hold.pop((command.task_key, command.attempt), None)
@@ -276,14 +297,14 @@ class RunHost:
             if event.type == _SUCCEEDED:
                 ref = event.payload.get("result", {}).get("ref")
                 if ref is not None and (stored := self._results.pop(ref, None)) is not None:
-                    self._recorder.keep_result(stored)
+                    self.recorder.keep_result(stored)
                 elif self._to_hold and key is not None:
                     self._hold(key, event.payload["attempt"])
                 if key in handles and not self.inputs.is_consumed(key):
                     del handles[key]
             elif key in handles and event.type != _RUNNING:
                 del handles[key]
-        self._recorder.buffer(events)
+        self.recorder.buffer(events)
 
     def _hold(self, key: str, attempt: int) -> None:
         """The attempt's success is recorded: if the flow returns its unpersisted result,
@@ -291,12 +312,6 @@ class RunHost:
         kept = self._to_hold.pop((key, attempt), None)
         if kept is not None:
             self._held[key] = kept
-
-    def _end_round(self) -> list[Stimulus]:
-        """Write the round's events, then submit the attempts they started."""
-        self._flush()
-        keys, self._to_submit = self._to_submit, []
-        return self._submit(keys)
 
     def _submit(self, keys: list[str]) -> list[Stimulus]:
         invocations, refused = [], list[Stimulus]()
@@ -321,8 +336,8 @@ class RunHost:
         return [WorkStopped()] if self.machine.in_flight == 0 else []
 
     def _flush(self) -> None:
-        """Write what was buffered (one transaction); tell the machine."""
-        appended = self._recorder.flush()
+        """Write what was buffered at once (one transaction); tell the machine."""
+        appended = self.recorder.flush()
         if appended:
             self.feed([Written(appended[-1].hash)])
 
@@ -337,7 +352,7 @@ class RunHost:
             self._completions.watch(self, delivery)
 
     def _give_back_all_slots(self) -> None:
-        if self._limits is None:
+        if self._limits is None or not self._has_asked_slots:
             return
         try:
             self._limits.release_run(self.run_id, self._owner)

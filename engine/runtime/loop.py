@@ -1,10 +1,12 @@
 """The runtime loop: drives any number of runs on one executor, in one thread, until each
 has ended; runs may join while others are being driven.
 
-Each step waits for the attempts and hook deliveries of all its runs at once (group
-commits: after the first it takes those that end within a short window), tells each run's
-host what ended, wakes the runs whose time has come, and looks for cancel requests. A run
-whose drive fails (its lease lost, the database away for too long, a bug) ends alone: the
+Each step waits for the attempts and hook deliveries of all its runs at once (after the
+first it takes those that end within a short window), tells each run's host what ended,
+wakes the runs whose time has come, and reads the cancel requests of all its runs in one
+query. The rounds its runs end are written together: every run's events in one transaction
+(a group commit, ``flush_many``), then each run's attempts are submitted. A run whose drive
+fails (its lease lost, a conflict, the database away for too long, a bug) ends alone: the
 loop reports it and goes on with the others.
 """
 
@@ -14,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..cancel import CancelPoll
 from ..core.fold import RunView
+from ..recorder import flush_many
 from .completions import Completions
 from .host import HookPool, RunHost
 from .runs import RunPorts, RunToDrive, host_for
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class DriveEnded:
@@ -39,6 +44,8 @@ class RunLoop:
         self._hook_pool = HookPool()
         self._hosts: dict[RunHost, None] = {}  # the runs being driven, in the order they came
         self._ended: list[DriveEnded] = []
+        self._cancels = CancelPoll(ports.cancels)
+        self._joined: list[str] = []  # runs whose cancel requests were not read yet
 
     @property
     def active(self) -> int:
@@ -49,6 +56,7 @@ class RunLoop:
         """Start driving a run; a run that cannot start ends at once (see ``step``)."""
         host = host_for(run, self._ports, self._completions, self._hook_pool)
         self._hosts[host] = None
+        self._joined.append(host.run_id)
         self._guarded(host, host.start, run.reason, run.reopen)
 
     def wake(self) -> None:
@@ -58,12 +66,13 @@ class RunLoop:
     def step(self, max_wait: float | None = None) -> list[DriveEnded]:
         """Drive every run until something ended or came due, waiting at most ``max_wait``
         seconds (None: as long as a run needs); the runs that ended meanwhile."""
-        monotonic = time.monotonic()
-        for host in list(self._hosts):
-            self._guarded(host, host.poll, monotonic)
+        self._commit()  # the first rounds of the runs added since the last step
+        self._poll(time.monotonic())
         if self._hosts:
-            now = self._ports.clock.now()
+            monotonic, now = time.monotonic(), self._ports.clock.now()
             waits = [wait for host in self._hosts if (wait := host.timeout(now, monotonic)) is not None]
+            if (poll := self._cancels.wait(monotonic)) is not None:
+                waits.append(poll)
             if max_wait is not None:
                 waits.append(max_wait)
             ended: dict[RunHost, list[Any]] = {}
@@ -73,6 +82,7 @@ class RunLoop:
             for host in list(self._hosts):
                 if host in ended or host.is_due(now):
                     self._guarded(host, host.completed, ended.get(host, ()))
+            self._commit()
         elif max_wait:
             self._completions.take(max_wait)  # nothing to drive: wait to be woken
         done, self._ended = self._ended, []
@@ -84,6 +94,7 @@ class RunLoop:
         hooks, stays)."""
         for host in list(self._hosts):
             self._guarded(host, host.hand_back, reason)
+        self._commit()  # their last events (``run.handed_back``) are written before they go
         done, self._ended = self._ended, []
         return done
 
@@ -97,8 +108,27 @@ class RunLoop:
                 logger.warning("run %s: could not let go of it cleanly", host.run_id, exc_info=True)
         self._hook_pool.close()
 
+    def _poll(self, monotonic: float) -> None:
+        """Hand each run its cancel request (read for all runs in one query when due, and for
+        the runs that joined at once), or the end of a cancel's grace."""
+        joined, self._joined = self._joined, []
+        cancellable = [host.run_id for host in self._hosts if host.is_cancellable]
+        requests = self._cancels.poll(cancellable, joined, monotonic)
+        for host in list(self._hosts):
+            self._guarded(host, host.poll, monotonic, requests.get(host.run_id))
+        self._commit()
+
+    def _commit(self) -> None:
+        """Write the rounds the runs ended, all in one transaction, then let each host go on
+        (submit, decide); again while that ends more rounds."""
+        while ready := [host for host in self._hosts if host.is_round_ended]:
+            flushed = flush_many([host.recorder for host in ready], self._ports.log, self._ports.results)
+            for host, outcome in zip(ready, flushed, strict=True):
+                self._guarded(host, host.written, outcome)
+
     def _guarded(self, host: RunHost, action: Callable[..., None], *args: Any) -> None:
-        """Carry out one host's action; its run ends if it finished or the action failed."""
+        """Carry out one host's action; its run ends if it finished (and its last events are
+        written) or the action failed."""
         if host not in self._hosts:
             return
         try:
@@ -107,7 +137,7 @@ class RunLoop:
             logger.debug("run %s: its drive failed", host.run_id, exc_info=True)
             self._let_go(host, exc)
             return
-        if host.finished is not None:
+        if host.finished is not None and not host.is_round_ended:
             self._let_go(host, None)
 
     def _let_go(self, host: RunHost, error: Exception | None) -> None:

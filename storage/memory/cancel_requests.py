@@ -1,6 +1,7 @@
 """Cancel requests in memory (the semantics of ``storage.cancel_requests``)."""
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from ..lease_terms import is_undriven, lease_expiry, utc_now
@@ -31,6 +32,12 @@ class MemoryCancelRequests:
         """The standing request to cancel the run, or None."""
         with self._tables.lock:
             return self._tables.cancel_requests.get(run_id)
+
+    def get_many(self, run_ids: Collection[str]) -> dict[str, CancelRequest]:
+        """The standing requests to cancel any of ``run_ids``, by run id."""
+        with self._tables.lock:
+            requests = self._tables.cancel_requests
+            return {run_id: requests[run_id] for run_id in run_ids if run_id in requests}
 
     def discard(self, run_id: str) -> None:
         """Delete the run's request (it has been acted on, or the run has ended)."""

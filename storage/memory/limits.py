@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..lease_terms import is_waiting_to_start, utc_now
 from ..names import check_limit
-from ..protocols import FlowUsage, TagUsage, WaitingTask
+from ..records import FlowUsage, TagUsage, WaitingTask
 from ..run_slots import HOLDING_STATES, limited_flow, slots_held
 from .tables import MemoryTables, Slot
 

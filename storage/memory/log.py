@@ -11,12 +11,13 @@ import orjson
 
 from ...engine.core.events import Event, EventType, NewEvent
 from ...engine.core.run_terms import DEFAULT_QUEUE
-from ..appends import chain_after, check_batch, check_head
+from ..appends import chain_after, check_appends, check_batch, check_head
 from ..cache_entries import cache_entry, is_unexpired
 from ..codec import GENESIS_HASH, canonical_payload
-from ..errors import AppendConflict, RunNotFound
+from ..errors import AppendConflict, RunNotFound, StorageError
 from ..lease_terms import is_left_by_a_dead_driver, is_waiting_to_start, lease_expiry, shown, utc_now
 from ..protocols import CacheEntry, RunSummary, StoredRun
+from ..records import RunAppend
 from ..run_slots import (
     HOLDING_STATES,
     check_queues,
@@ -51,22 +52,43 @@ class MemoryEventLog:
             return []
         check_batch(run_id, expected_seq, batch)
         payloads = [canonical_payload(new.payload) for new in batch]
+        with self._tables.lock:
+            return self._append_locked(run_id, expected_seq, batch, payloads, owner)
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
+        """Append the batches of distinct runs after their heads at once (see ``EventLog``):
+        per batch, its events or the error that refused it alone."""
+        checked, outcomes = check_appends(appends)
+        with self._tables.lock:
+            for append in checked:
+                try:
+                    outcomes[append.index] = self._append_locked(
+                        append.run_id, append.expected_seq, append.events, append.payloads, append.owner
+                    )
+                except StorageError as exc:  # AppendConflict, RunNotFound: this run only
+                    outcomes[append.index] = exc
+        return [outcomes[index] for index in range(len(appends))]
+
+    def _append_locked(
+        self, run_id: str, expected_seq: int, batch: list[NewEvent], payloads: list[bytes],
+        owner: str | None,
+    ) -> list[Event]:  # fmt: skip
+        """Check the head, chain the batch after it and store it (hold the tables' lock)."""
         tables = self._tables
-        with tables.lock:
-            prev_hash, last_ts = self._head(run_id, expected_seq, owner)
-            chained, changes = chain_after(run_id, expected_seq, prev_hash, last_ts, batch, payloads)
-            first, last = chained[0], chained[-1]
-            run = tables.runs.get(run_id) or RunSummary(
-                run_id, "", "PENDING", 0, prev_hash, first.ts, first.ts, None, None
-            )
-            tables.runs[run_id] = replace(
-                run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **changes
-            )
-            tables.events.setdefault(run_id, []).extend(
-                (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
-                for e, p in zip(chained, payloads, strict=True)
-            )
-            self._index(chained, payloads)
+        prev_hash, last_ts = self._head(run_id, expected_seq, owner)
+        chained, changes = chain_after(run_id, expected_seq, prev_hash, last_ts, batch, payloads)
+        first, last = chained[0], chained[-1]
+        run = tables.runs.get(run_id) or RunSummary(
+            run_id, "", "PENDING", 0, prev_hash, first.ts, first.ts, None, None
+        )
+        tables.runs[run_id] = replace(
+            run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **changes
+        )
+        tables.events.setdefault(run_id, []).extend(
+            (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
+            for e, p in zip(chained, payloads, strict=True)
+        )
+        self._index(chained, payloads)
         return chained
 
     def _head(self, run_id: str, expected_seq: int, owner: str | None) -> tuple[str, datetime | None]:
@@ -116,6 +138,12 @@ class MemoryEventLog:
             Event(run_id, seq, task_key, event_type, orjson.loads(payload), ts, prev_hash, digest)
             for seq, task_key, event_type, payload, ts, prev_hash, digest in selected
         ]
+
+    def read_many(self, run_ids: Collection[str]) -> dict[str, list[Event]]:
+        """The whole logs of those of ``run_ids`` that have events, by run id."""
+        with self._tables.lock:
+            known = [run_id for run_id in set(run_ids) if run_id in self._tables.events]
+        return {run_id: self.read(run_id) for run_id in known}
 
     def _summaries(
         self, now: datetime | None, flow: str | None, since: datetime | None, until: datetime | None,
@@ -218,6 +246,15 @@ class MemoryEventLog:
         logger.warning("run %s: %s lost its lease", run_id, owner)
         return False
 
+    def heartbeat_many(
+        self, run_ids: Collection[str], owner: str, ttl: float, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``owner``'s leases of ``run_ids`` to now + ``ttl``; the ids it still holds."""
+        held = self._update_held(run_ids, owner, owner, lease_expiry(utc_now(now), ttl))
+        if lost := set(run_ids) - held:
+            logger.warning("runs %s: %s lost their leases", ", ".join(sorted(lost)), owner)
+        return held
+
     def release(self, run_id: str, owner: str) -> None:
         """Clear owner and lease if ``owner`` holds them (else leave them); ``RunNotFound``."""
         with self._tables.lock:
@@ -232,6 +269,28 @@ class MemoryEventLog:
             run = self._run(run_id)
             if run.owner == owner:
                 self._tables.lease(run, None, now)
+
+    def release_many(self, run_ids: Collection[str], owner: str) -> None:
+        """Clear owner and lease of those of ``run_ids`` that ``owner`` holds."""
+        self._update_held(run_ids, owner, None, None)
+
+    def lapse_many(self, run_ids: Collection[str], owner: str, now: datetime | None = None) -> None:
+        """Let the leases ``owner`` holds among ``run_ids`` expire at ``now``."""
+        self._update_held(run_ids, owner, owner, utc_now(now))
+
+    def _update_held(
+        self, run_ids: Collection[str], holder: str, owner: str | None, expires: datetime | None
+    ) -> set[str]:
+        """Lease the runs of ``run_ids`` that ``holder`` holds to ``owner`` until ``expires``;
+        their ids."""
+        held = set()
+        with self._tables.lock:
+            for run_id in set(run_ids):
+                run = self._tables.runs.get(run_id)
+                if run is not None and run.owner == holder:
+                    self._tables.lease(run, owner, expires)
+                    held.add(run_id)
+        return held
 
     def claim_crashed(
         self, owner: str, ttl: float, limit: int = 1, now: datetime | None = None,

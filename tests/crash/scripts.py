@@ -115,14 +115,10 @@ HARNESS = dedent(
         mode = os.environ.get("CRASH_MODE", "announce")
         target = os.environ.get("CRASH_TARGET")
         pause = os.environ.get("CRASH_PAUSE") == "1"
-        append, put_many = SqlEventLog.append, SqlResultStore.put_many
+        append, append_many = SqlEventLog.append, SqlEventLog.append_many
+        put_many = SqlResultStore.put_many
 
-        def announcing_append(self, run_id, expected_seq, events, *args, **kwargs):
-            try:
-                appended = append(self, run_id, expected_seq, events, *args, **kwargs)
-            except Exception as exc:
-                print("refused", run_id, expected_seq, type(exc).__name__, flush=True)
-                raise
+        def announce(run_id, appended):
             if mode == "after-event" and any(
                 e.type == "task.succeeded" and e.task_key == target for e in appended
             ):
@@ -131,7 +127,24 @@ HARNESS = dedent(
             print("appended", run_id, appended[-1].seq, *words, flush=True)
             if pause:
                 sys.stdin.readline()  # the parent lets us go on, or kills us here
+
+        def announcing_append(self, run_id, expected_seq, events, *args, **kwargs):
+            try:
+                appended = append(self, run_id, expected_seq, events, *args, **kwargs)
+            except Exception as exc:
+                print("refused", run_id, expected_seq, type(exc).__name__, flush=True)
+                raise
+            announce(run_id, appended)
             return appended
+
+        def announcing_append_many(self, appends):
+            outcomes = append_many(self, appends)
+            for batch, outcome in zip(appends, outcomes):
+                if isinstance(outcome, Exception):
+                    print("refused", batch.run_id, batch.expected_seq, type(outcome).__name__, flush=True)
+                elif outcome:
+                    announce(batch.run_id, outcome)
+            return outcomes
 
         def dying_put_many(self, results, *args, **kwargs):
             put_many(self, results, *args, **kwargs)
@@ -139,6 +152,7 @@ HARNESS = dedent(
                 die()
 
         SqlEventLog.append = announcing_append
+        SqlEventLog.append_many = announcing_append_many
         if mode == "after-result":
             SqlResultStore.put_many = dying_put_many
         if mode == "after-object":
@@ -164,17 +178,25 @@ HARNESS = dedent(
     def stall_heartbeats() -> None:
         # Once a task body has started (a started-* file), heartbeats hang until the file
         # heartbeats-back exists: a driver whose heartbeat is stuck (partitioned, swapping).
-        heartbeat = SqlEventLog.heartbeat
+        heartbeat, heartbeat_many = SqlEventLog.heartbeat, SqlEventLog.heartbeat_many
 
-        def stalled_heartbeat(self, *args, **kwargs):
+        def stall() -> None:
             deadline = time.monotonic() + 120
             while any(Path.cwd().glob("started-*")) and not Path("heartbeats-back").exists():
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
+
+        def stalled_heartbeat(self, *args, **kwargs):
+            stall()
             return heartbeat(self, *args, **kwargs)
 
+        def stalled_heartbeat_many(self, *args, **kwargs):
+            stall()
+            return heartbeat_many(self, *args, **kwargs)
+
         SqlEventLog.heartbeat = stalled_heartbeat
+        SqlEventLog.heartbeat_many = stalled_heartbeat_many
     """
 )
 

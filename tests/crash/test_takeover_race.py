@@ -93,16 +93,16 @@ def test_a_stale_driver_appending_during_a_worker_takeover_leaves_the_run_recove
     with lf.Worker(database_url, home=crash_dir, lease_ttl=5.0) as worker:
         log = worker.engine.storage.log
         wait_until(lambda: log.run(run_id).state == "CRASHED", "the stale driver's lease expired")
-        read = log.read
+        read_many = log.read_many
         appended_after_read: list[bool] = []
 
-        def read_then_let_the_old_driver_go_on(*args: Any, **kwargs: Any) -> list[lf.Event]:
-            events = read(*args, **kwargs)  # the worker has claimed the run and reads its log
+        def read_then_let_the_old_driver_go_on(*args: Any, **kwargs: Any) -> dict[str, list[lf.Event]]:
+            logs = read_many(*args, **kwargs)  # the worker has claimed the run and reads its log
             if not appended_after_read:
                 appended_after_read.append(let_it_record_its_task(stale, crash_dir))
-            return events
+            return logs
 
-        monkeypatch.setattr(log, "read", read_then_let_the_old_driver_go_on)
+        monkeypatch.setattr(log, "read_many", read_then_let_the_old_driver_go_on)
         try:
             assert worker.run_once() == [run_id]
         finally:

@@ -18,13 +18,6 @@ from .builders import execute, new_run, task_events
 
 
 @pytest.fixture
-def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database with the current schema (hardening is PostgreSQL's only)."""
-    with postgres_database(tmp_path, request.getfixturevalue("_postgres_template")) as url:
-        yield url
-
-
-@pytest.fixture
 def hardened(postgres_url: str, tmp_path: Path) -> Iterator[lf.Engine]:
     """An engine on a hardened PostgreSQL database that already holds a finished run."""
     with lf.Engine(postgres_url, "threads", home=tmp_path) as engine:

@@ -1,0 +1,174 @@
+"""The SQL writes of appends: event rows (pipelined INSERTs, or COPY on PostgreSQL for large
+batches), and group commits of many runs' batches in one transaction."""
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from ..engine.core.events import Event
+from . import schema
+from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head
+from .cache_index import index_appended
+from .database import chunked, retry_unavailable, translated_errors
+from .errors import AppendConflict, RunNotFound
+from .postgres import COPY_THRESHOLD, copy_events
+from .records import RunAppend
+
+logger = logging.getLogger(__name__)
+
+_RUNS = schema.runs
+_INSERT_EVENTS = schema.events.insert()  # psycopg 3 runs executemany in pipeline mode
+_MOVE_HEAD = _RUNS.update().where(_RUNS.c.run_id == sa.bindparam("moved_run_id"))
+_HEAD_COLUMNS = (_RUNS.c.run_id, _RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at, _RUNS.c.owner)
+
+
+def insert_events(connection: sa.Connection, chained: Sequence[Event], payloads: Sequence[bytes]) -> None:
+    """Write the events' rows in the connection's transaction; a duplicate (run_id, seq)
+    raises ``IntegrityError``."""
+    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
+        rows = [
+            (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
+            for e, p in zip(chained, payloads, strict=True)
+        ]
+        copy_events(connection, rows)
+        return
+    connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
+
+
+def _row(event: Event, payload: bytes) -> dict[str, Any]:
+    return {
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "task_key": event.task_key,
+        "type": event.type,
+        "payload": payload.decode(),
+        "ts": event.ts,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+class GroupAppender:
+    """Group commits on one database: many runs' batches in one transaction, each fenced as
+    a single append is; ``append_alone`` appends one batch by itself, ``is_stored`` tells
+    whether events computed by an earlier attempt are stored exactly so."""
+
+    def __init__(
+        self, engine: sa.Engine, append_alone: Callable[[CheckedAppend], Appended],
+        is_stored: Callable[[list[Event]], bool],
+    ) -> None:  # fmt: skip
+        self._engine = engine
+        self._append_alone = append_alone
+        self._is_stored = is_stored
+
+    def append_many(self, appends: Sequence[RunAppend]) -> list[Appended]:
+        """Per batch, in order: its events, or the error that refused it alone (see
+        ``EventLog.append_many``)."""
+        checked, outcomes = check_appends(appends)
+        if checked:
+            outcomes.update(self._append_group(checked, []))
+        return [outcomes[index] for index in range(len(appends))]
+
+    @retry_unavailable
+    def _append_group(
+        self, checked: list[CheckedAppend], attempts: list[dict[int, Appended]]
+    ) -> dict[int, Appended]:
+        outcomes: dict[int, Appended] = {}
+        attempts.append(outcomes)
+        if not self._write(checked, outcomes):
+            # A row the heads did not count (the read model lags the log): each batch alone,
+            # so that only the runs concerned fail.
+            logger.warning("a group append met rows its heads did not count; appending its runs one by one")
+            return {append.index: self._append_alone(append) for append in checked}
+        for earlier in attempts[:-1]:  # an earlier attempt may have committed before its connection died
+            for index, outcome in outcomes.items():
+                chained = earlier.get(index)
+                if (
+                    isinstance(outcome, AppendConflict)
+                    and isinstance(chained, list)
+                    and self._is_stored(chained)
+                ):
+                    outcomes[index] = chained
+        return outcomes
+
+    def _write(self, checked: list[CheckedAppend], outcomes: dict[int, Appended]) -> bool:
+        """Write the group in one transaction (see ``write_group``); False if it met event
+        rows the runs' heads did not count (nothing was written)."""
+        with translated_errors(self._engine):
+            try:
+                with self._engine.begin() as connection:
+                    write_group(connection, checked, outcomes)
+            except sa_exc.IntegrityError:
+                return False
+        return True
+
+
+def write_group(
+    connection: sa.Connection, checked: Sequence[CheckedAppend], outcomes: dict[int, Appended]
+) -> None:
+    """Append each batch whose run's head and lease holder are as it expects, in the
+    caller's transaction; ``outcomes`` gets, by batch index, its chained events or why it
+    was refused (``RunNotFound``, ``AppendConflict``), as each is decided.
+
+    The runs rows are locked first, in run id order (as ``heartbeat_many`` locks them, so
+    the two never deadlock); every appender locks a run's row before writing its events, so
+    a batch whose head matched cannot meet a duplicate (run_id, seq) unless the read model
+    lags the events: then the insert raises ``IntegrityError`` for the whole group.
+    """
+    heads = _locked_heads(connection, [append.run_id for append in checked])
+    events: list[Event] = []
+    payloads: list[bytes] = []
+    moved: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # runs rows to update, by changed columns
+    for append in checked:
+        head = heads.get(append.run_id)
+        if head is None:
+            outcomes[append.index] = RunNotFound(append.run_id)
+            continue
+        try:
+            check_head(append.run_id, append.expected_seq, head.head_seq, head.owner, append.owner)
+        except AppendConflict as exc:  # another writer appended, or the lease is another's
+            outcomes[append.index] = exc
+            continue
+        chained, changes = chain_after(
+            append.run_id,
+            append.expected_seq,
+            head.head_hash,
+            head.updated_at,
+            append.events,
+            append.payloads,
+        )
+        outcomes[append.index] = chained
+        events += chained
+        payloads += append.payloads
+        last = chained[-1]
+        row = {
+            "moved_run_id": last.run_id,
+            "head_seq": last.seq,
+            "head_hash": last.hash,
+            "updated_at": last.ts,
+        }
+        moved.setdefault(tuple(sorted(changes)), []).append({**row, **changes})
+    if not events:
+        return
+    insert_events(connection, events, payloads)
+    for rows in moved.values():  # one pipelined UPDATE per set of changed columns
+        connection.execute(_MOVE_HEAD, rows)
+    index_appended(connection, events)
+
+
+def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:
+    """The runs rows of ``run_ids`` (head seq, head hash, last ts, lease holder), locked in
+    run id order."""
+    heads: dict[str, Any] = {}
+    for chunk in chunked(sorted(run_ids)):
+        query = (
+            sa.select(*_HEAD_COLUMNS)
+            .where(_RUNS.c.run_id.in_(chunk))
+            .order_by(_RUNS.c.run_id)
+            .with_for_update()
+        )
+        heads.update((row.run_id, row) for row in connection.execute(query))
+    return heads
