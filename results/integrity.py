@@ -1,6 +1,7 @@
 """The check every load of a stored result makes: its bytes have the recorded size and sha256."""
 
 import hashlib
+from collections.abc import Sequence
 
 from .errors import ResultCorrupted
 from .refs import ResultRef
@@ -11,6 +12,14 @@ MISSING = "nothing (the object is missing)"
 def sha256_of(data: bytes) -> str:
     """The hex sha256 of ``data``, as references record it."""
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of_chunks(chunks: Sequence[memoryview]) -> str:
+    """The hex sha256 of ``chunks`` one after the other (never joined)."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)  # hashlib lets other threads run while it hashes large chunks
+    return digest.hexdigest()
 
 
 def check_bytes(ref: ResultRef, data: bytes) -> None:

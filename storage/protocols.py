@@ -70,8 +70,8 @@ class StoredResult:
     ref: str
     run_id: str
     task_key: str
-    format: str  # "json" or "pickle"
-    data: bytes
+    format: str  # "json", "pickle" or "pickle-buffers"
+    data: bytes  # as stored (compressed, if its reference says so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,9 +281,10 @@ class ResultStore(Protocol):
         """A result's bytes as stored, with their signature; raises ``ResultNotFound``."""
         ...
 
-    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
-        """Decode checked bytes: a pickle whose signature does not match this store's key is
-        refused (``ResultRefused``); one that cannot be loaded here raises ``ResultNotLoadable``."""
+    def decode(self, ref: str, format: str, stored: StoredBytes, compression: str | None = None) -> Any:
+        """Decode checked bytes (compressed with ``compression``): a pickle whose signature does
+        not match this store's key is refused (``ResultRefused``); one that cannot be loaded
+        here raises ``ResultNotLoadable``."""
         ...
 
     def sign_reference(self, sha256: str) -> str:
