@@ -73,12 +73,14 @@ def _run_member(
     return run_invocation(invocation, args, kwargs, worker=worker)
 
 
-@sizeof.register(Outcome)
 def _outcome_size(outcome: Outcome) -> int:
     """What an outcome weighs in a worker's memory: the value it holds, or its encoded bytes (so
     Dask runs a reader where the data is and counts the memory it takes)."""
     held = sizeof(outcome.value) if outcome.value is not None else 0
     return _OUTCOME_FIELDS + held + (len(outcome.result.data) if outcome.result is not None else 0)
+
+
+sizeof.register(Outcome, _outcome_size)
 
 
 def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:

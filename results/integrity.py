@@ -9,7 +9,7 @@ from .refs import ResultRef
 MISSING = "nothing (the object is missing)"
 
 
-def sha256_of(data: bytes) -> str:
+def sha256_of(data: bytes | bytearray) -> str:
     """The hex sha256 of ``data``, as references record it."""
     return hashlib.sha256(data).hexdigest()
 
@@ -22,7 +22,7 @@ def sha256_of_chunks(chunks: Sequence[memoryview]) -> str:
     return digest.hexdigest()
 
 
-def check_bytes(ref: ResultRef, data: bytes) -> None:
+def check_bytes(ref: ResultRef, data: bytes | bytearray) -> None:
     """Raise ``ResultCorrupted`` unless ``data`` has the size and sha256 ``ref`` records."""
     found = sha256_of(data)
     if len(data) != ref.size:

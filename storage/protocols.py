@@ -78,7 +78,7 @@ class StoredResult:
 class StoredBytes:
     """A result's bytes as a result store holds them, with their signature (pickles only)."""
 
-    data: bytes
+    data: bytes | bytearray  # an object store's may be writable: arrays loaded from it share it
     signature: str | None
 
 
@@ -296,7 +296,7 @@ class ResultStore(Protocol):
         sha256 does not match."""
         ...
 
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+    def decode_referenced(self, ref: ResultRef, data: bytes | bytearray, signature: str | None) -> Any:
         """Decode an object store's checked bytes (a pickle's signature over its sha256 must
         match: ``ResultRefused``)."""
         ...
