@@ -34,6 +34,13 @@ def test_compressible_data_above_the_threshold_is_compressed_and_hashed_as_store
     assert np.array_equal(decode_result(ref.format, stored, ref.compression), STEPS)
 
 
+def test_json_compresses_too(tmp_path: Path) -> None:
+    value = [i % 100 for i in range(100_000)]
+    ref, stored = written(tmp_path, encode(value))
+    assert (ref.format, ref.compression) == ("json", "zstd")
+    assert decode_result(ref.format, stored, ref.compression) == value
+
+
 def test_below_the_threshold_nothing_is_compressed(tmp_path: Path) -> None:
     encoding = encode(STEPS)
     ref, stored = written(tmp_path, encoding, threshold=encoding.size + 1)
