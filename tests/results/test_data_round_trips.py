@@ -4,6 +4,7 @@ driver, and after a restart loaded again from where they are stored (by the work
 object store); in a file:// store and in the database, compressed or not, on SQLite and
 PostgreSQL."""
 
+import pickle
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,11 @@ from dask.sizeof import sizeof
 
 import ledgerflow as lf
 import ledgerflow.executors.dask_worker  # registers how Dask counts an outcome
+from ledgerflow.engine.result_values import load_result
 from ledgerflow.executors.invocation import Outcome, OutcomeStatus
+from ledgerflow.results import DATABASE, ResultRef, object_key, sha256_of
+from ledgerflow.results.objects import ObjectStore
+from ledgerflow.storage.protocols import StoredResult
 
 from . import samples
 from .samples import SAMPLES, same
@@ -90,3 +95,20 @@ def test_dask_counts_the_value_an_outcome_holds() -> None:
     held = Outcome("make[0]", 1, OutcomeStatus.SUCCEEDED, now, now, value=value)
     light = held.light()
     assert sizeof([held]) >= value.nbytes > 1_000 * sizeof([light])  # the scheduler keeps readers near it
+
+
+def test_results_stored_before_load_unchanged(database_url: str, tmp_path: Path) -> None:
+    value = {"weights": np.arange(100_000.0), "name": "model"}
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # how a pickle was stored
+    sha256 = sha256_of(data)
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        results = engine.storage.results
+        results.put_many([StoredResult("old-run/train/1", "old-run", "train", "pickle", data)])
+        in_database = ResultRef(DATABASE, "old-run/train/1", "pickle", len(data), sha256)
+        assert same(load_result(in_database.to_payload(), results), value)
+        store = ObjectStore(f"file://{tmp_path}/results")
+        store.put(object_key("old-run", "train", 1, sha256), data)
+        ref = ResultRef(store.url, object_key("old-run", "train", 1, sha256), "pickle", len(data), sha256)
+        payload = {**ref.to_payload(), "signature": results.sign_reference(sha256)}
+        assert same(load_result(payload, results), value)
+        assert store.get(ref.key) == data  # its bytes and hash are the ones recorded
