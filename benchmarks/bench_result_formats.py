@@ -147,15 +147,15 @@ def compression(megabytes: int, repeat: int, directory: str) -> None:
         "int64 in 0..999": rng.integers(0, 1000, count),
         "one byte repeated": bytes([7]) * (megabytes * MB),
     }
-    header = f"{'value':<28}{'compression':<13}{'stored MB':>10}{'write+hash ms':>15}"
+    header = f"{'value':<28}{'setting':<9}{'stored as':<11}{'stored MB':>10}{'write+hash ms':>15}"
     print(f"\n{header}{'read+check+decode ms':>22}")
     for name, value in values.items():
         encoding = encode(value)
         for chosen in (None, "zstd"):
             sink = ResultSink(f"file://{directory}/{chosen}", compression=chosen)
             stored, written, read = through_store(sink, encoding, repeat)
-            print(f"{name:<28}{stored.compression or 'none':<13}{stored.size / MB:>10.1f}"
-                  f"{written * 1000:>15.0f}{read * 1000:>22.0f}")  # fmt: skip
+            shown = f"{name:<28}{chosen or 'none':<9}{stored.compression or 'as it is':<11}"
+            print(f"{shown}{stored.size / MB:>10.1f}{written * 1000:>15.0f}{read * 1000:>22.0f}")
 
 
 def through_store(sink: ResultSink, encoding: Encoding, repeat: int) -> tuple[ResultRef, float, float]:
