@@ -15,8 +15,10 @@ then measured ``--repeat`` times, the systems taking turns; printed side by side
 wall time, its ratio to raw Dask's, and the driver's memory growth (its peak RSS, sampled
 every 10 ms, minus its RSS when the run starts; the largest of the repeats), each checked
 against the targets: time at most 1.3x raw Dask's, memory growth at most 1.5x raw Dask's
-plus 32 MB. The objects a run wrote are deleted after it, outside the time measured.
-PostgreSQL: a fresh database created on the server and dropped after.
+plus 32 MB; and the CPU time the two worker processes used (median), which other load on the
+machine changes less than the wall time. The objects a run wrote are deleted after it,
+outside the time measured. PostgreSQL: a fresh database created on the server and dropped
+after.
 """
 
 import argparse
@@ -93,10 +95,15 @@ class Measurement:
     system: str
     seconds: list[float] = field(default_factory=list)
     rss_growth_mb: list[float] = field(default_factory=list)
+    worker_cpu: list[float] = field(default_factory=list)
 
     @property
     def wall(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.worker_cpu)
 
     @property
     def memory(self) -> float:
@@ -171,12 +178,21 @@ def systems(client: Client, stack: ExitStack, postgres_url: str, compression: st
     return found
 
 
-def measured(system: System, n: int, size: int, measurement: Measurement) -> None:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User and system CPU time the processes used so far."""
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
+def measured(
+    system: System, n: int, size: int, measurement: Measurement, workers: list[psutil.Process]
+) -> None:
     expected = [size + i % 256 for i in range(n)]
+    cpu_before = cpu_seconds(workers)
     with PeakRSS() as rss:
         start = time.perf_counter()
         answer = system.run(n, size)
         seconds = time.perf_counter() - start
+    measurement.worker_cpu.append(cpu_seconds(workers) - cpu_before)
     assert answer == expected
     system.clean()
     measurement.seconds.append(seconds)
@@ -192,7 +208,7 @@ def parse_workload(text: str) -> tuple[int, int]:
 
 def print_table(results: list[Measurement]) -> None:
     header = f"{'workload':<14}{'system':<46}{'wall s':>8}{'vs raw Dask':>13}{'driver RSS growth':>19}"
-    print(f"\n{header}  targets")
+    print(f"\n{header}{'workers CPU s':>15}  targets")
     raw = {m.workload: m for m in results if m.system == "raw Dask"}
     for m in results:
         base = raw[m.workload]
@@ -203,7 +219,8 @@ def print_table(results: list[Measurement]) -> None:
             time_check = "ok" if ratio <= TIME_TARGET else "MISSED"
             memory_check = "ok" if m.memory <= allowed else "MISSED"
             checks = f"time <= {TIME_TARGET}x: {time_check}; RSS <= {allowed:.0f} MB: {memory_check}"
-        print(f"{m.workload:<14}{m.system:<46}{m.wall:>8.2f}{ratio:>12.2f}x{m.memory:>16.0f} MB  {checks}")
+        row = f"{m.workload:<14}{m.system:<46}{m.wall:>8.2f}{ratio:>12.2f}x{m.memory:>16.0f} MB"
+        print(f"{row}{m.cpu:>15.2f}  {checks}")
 
 
 def main() -> None:
@@ -227,6 +244,7 @@ def main() -> None:
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
         )
         client = stack.enter_context(Client(cluster))
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
         under_test = systems(client, stack, postgres_url, args.compression)
         for n, megabytes in workloads:
             workload, size = f"{n} x {megabytes} MB", megabytes * MB
@@ -236,7 +254,7 @@ def main() -> None:
                 system.clean()
             for _ in range(args.repeat):
                 for system in under_test:
-                    measured(system, n, size, by_system[system.name])
+                    measured(system, n, size, by_system[system.name], workers)
             results += by_system.values()
     print(f"load average at the end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print_table(results)
