@@ -53,9 +53,9 @@ def read_checked(path: str) -> bytearray:
 
 def loaded(store: ObjectStore, ref: ResultRef) -> Any:
     """A result as ledgerflow loads it from its store: read, checked, decoded."""
-    data = store.get(ref.key)
-    check_bytes(ref, data)
-    return decode_stored(ref.key, ref.format, data, ref.compression)
+    fetched = store.read(ref.key)
+    check_bytes(ref, fetched.data, fetched.sha256)
+    return decode_stored(ref.key, ref.format, fetched.data, ref.compression)
 
 
 def hashed_file(path: str) -> None:

@@ -102,11 +102,11 @@ def stored_value(source: Stored) -> Any:
     that sha256 was checked by the driver that sent the reference)."""
     ref = source.reference
     try:
-        data = open_store(ref.store, source.options).get(ref.key)
+        fetched = open_store(ref.store, source.options).read(ref.key)
     except ObjectNotFound:
         raise missing(ref) from None
-    check_bytes(ref, data)
-    return decode_stored(ref.key, ref.format, data, ref.compression)
+    check_bytes(ref, fetched.data, fetched.sha256)
+    return decode_stored(ref.key, ref.format, fetched.data, ref.compression)
 
 
 def run_invocation(

@@ -9,7 +9,7 @@ from .refs import ResultRef
 MISSING = "nothing (the object is missing)"
 
 
-def sha256_of(data: bytes | bytearray) -> str:
+def sha256_of(data: bytes | memoryview) -> str:
     """The hex sha256 of ``data``, as references record it."""
     return hashlib.sha256(data).hexdigest()
 
@@ -22,9 +22,10 @@ def sha256_of_chunks(chunks: Sequence[memoryview]) -> str:
     return digest.hexdigest()
 
 
-def check_bytes(ref: ResultRef, data: bytes | bytearray) -> None:
-    """Raise ``ResultCorrupted`` unless ``data`` has the size and sha256 ``ref`` records."""
-    found = sha256_of(data)
+def check_bytes(ref: ResultRef, data: bytes | memoryview, sha256: str | None = None) -> None:
+    """Raise ``ResultCorrupted`` unless ``data`` has the size and sha256 ``ref`` records
+    (``sha256``: the one computed as ``data`` was read, if it was)."""
+    found = sha256 or sha256_of(data)
     if len(data) != ref.size:
         raise corrupted(ref, found, f"{len(data)} bytes where {ref.size} were recorded")
     if found != ref.sha256:

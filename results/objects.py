@@ -9,7 +9,9 @@ fsspec.
 
 import hashlib
 import logging
+import mmap
 import os
+import queue
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +27,16 @@ from .refs import public_url
 
 logger = logging.getLogger(__name__)
 
-_HASH_APART = 1 << 20  # bytes from which a local write is hashed by a second thread meanwhile
+_HASH_APART = 1 << 20  # bytes from which a local file is hashed by a second thread as it is written or read
+_SLICE = 8 << 20  # bytes read at a time, each hashed while the next is read
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An object as read: its bytes and their sha256 (hex)."""
+
+    data: bytes | memoryview  # a large local file's: writable, so arrays loaded from it share it
+    sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,21 +131,23 @@ class ObjectStore:
         """Whether ``path`` already holds ``written``'s bytes; ``ObjectConflict`` if it holds others."""
         if not self._fs.exists(path):
             return False
-        data = self._fs.cat_file(path)
-        if len(data) != written.size or _sha256([memoryview(data)]) != written.sha256:
+        there = self.read(written.key)
+        if len(there.data) != written.size or there.sha256 != written.sha256:
             raise ObjectConflict(self.url, written.key)
         return True
 
-    def get(self, key: str) -> bytes | bytearray:
-        """The bytes under ``key`` (a local file's in a writable buffer, which arrays loaded
-        from it share); raises ``ObjectNotFound``."""
+    def read(self, key: str) -> Fetched:
+        """The bytes under ``key`` (a large local file's in a writable buffer, which arrays
+        loaded from it share) and their sha256, hashed while they are read; raises
+        ``ObjectNotFound``."""
         path = self._path(key)
         try:
             if self._is_local:
                 return _read_file(path)
-            return bytes(self._fs.cat_file(path))
+            data = bytes(self._fs.cat_file(path))
         except FileNotFoundError:
             raise ObjectNotFound(self.url, key) from None
+        return Fetched(data, _sha256([memoryview(data)]))
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
@@ -176,16 +189,32 @@ class ObjectStore:
             return
 
 
-def _read_file(path: str) -> bytearray:
-    """A local file's bytes, read into one new buffer (no second copy)."""
+def _read_file(path: str) -> Fetched:
+    """A local file's bytes, read into one new writable buffer (a large one: fresh memory
+    mapped for it, not zeroed first) while a second thread hashes what is read."""
     with open(path, "rb", buffering=0) as source:
-        data = bytearray(os.fstat(source.fileno()).st_size)
-        view, filled = memoryview(data), 0
-        while filled < len(data) and (count := source.readinto(view[filled:])):
-            filled += count
-        if filled < len(data):  # the file shrank while read
-            del data[filled:]
-    return data
+        size = os.fstat(source.fileno()).st_size
+        if size < _HASH_APART:
+            data = source.read()
+            return Fetched(data, _sha256([memoryview(data)]))
+        view, filled = memoryview(mmap.mmap(-1, size)), 0
+        digest = hashlib.sha256()
+        read: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+        hasher = threading.Thread(target=_hash_all, args=(digest.update, read), name="ledgerflow-sha256")
+        hasher.start()
+        try:
+            while filled < size and (count := source.readinto(view[filled : filled + _SLICE])):
+                read.put(view[filled : filled + count])
+                filled += count
+        finally:
+            read.put(None)
+            hasher.join()
+    return Fetched(view[:filled], digest.hexdigest())  # shorter if the file shrank meanwhile
+
+
+def _hash_all(update: Callable[[memoryview], object], slices: "queue.SimpleQueue[memoryview | None]") -> None:
+    while (piece := slices.get()) is not None:
+        update(piece)
 
 
 def _protocols(fs: AbstractFileSystem) -> tuple[str, ...]:

@@ -78,8 +78,9 @@ class StoredResult:
 class StoredBytes:
     """A result's bytes as a result store holds them, with their signature (pickles only)."""
 
-    data: bytes | bytearray  # an object store's may be writable: arrays loaded from it share it
+    data: bytes | memoryview  # a large local object's is writable: arrays loaded from it share it
     signature: str | None
+    sha256: str | None = None  # the sha256 of ``data``, if it was computed as it was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +297,7 @@ class ResultStore(Protocol):
         sha256 does not match."""
         ...
 
-    def decode_referenced(self, ref: ResultRef, data: bytes | bytearray, signature: str | None) -> Any:
+    def decode_referenced(self, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
         """Decode an object store's checked bytes (a pickle's signature over its sha256 must
         match: ``ResultRefused``)."""
         ...

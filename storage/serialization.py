@@ -20,12 +20,12 @@ RESULT_KEY_ENV = "LEDGERFLOW_RESULT_KEY"
 RESULT_KEY_FILE = "result.key"
 
 
-def sign(key: bytes, data: bytes | bytearray) -> str:
+def sign(key: bytes, data: bytes | memoryview) -> str:
     """The HMAC-SHA256 signature of ``data`` under ``key``, as hex."""
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def is_signature_valid(key: bytes, data: bytes | bytearray, signature: str | None) -> bool:
+def is_signature_valid(key: bytes, data: bytes | memoryview, signature: str | None) -> bool:
     """True if ``signature`` is the HMAC-SHA256 of ``data`` under ``key``."""
     if not signature:
         return False
@@ -47,7 +47,7 @@ def load_signed(
     key: bytes,
     ref: str,
     fmt: str,
-    data: bytes | bytearray,
+    data: bytes | memoryview,
     signature: str | None,
     compression: str | None = None,
 ) -> Any:
@@ -75,7 +75,7 @@ def check_reference(key: bytes, ref: ResultRef, signature: str | None) -> None:
         raise ResultRefused(ref.key)
 
 
-def decode_referenced(key: bytes, ref: ResultRef, data: bytes | bytearray, signature: str | None) -> Any:
+def decode_referenced(key: bytes, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
     """Decode an object store's bytes, already checked against ``ref``'s sha256 (a pickle's
     ``signature`` is checked first)."""
     check_reference(key, ref, signature)
@@ -106,7 +106,7 @@ class SignedResults:
         """Raise ``ResultRefused`` for a pickle in an object store signed with another key."""
         check_reference(self._key, ref, signature)
 
-    def decode_referenced(self, ref: ResultRef, data: bytes | bytearray, signature: str | None) -> Any:
+    def decode_referenced(self, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
         """Decode an object store's bytes, already checked against ``ref``'s sha256."""
         return decode_referenced(self._key, ref, data, signature)
 

@@ -23,7 +23,7 @@ NOISE = np.random.default_rng(0).random(1_000_000)  # 8 MB of random floats: the
 def written(tmp_path: Path, encoding: Encoding, threshold: int = 1 << 16) -> tuple[ResultRef, bytes]:
     sink = ResultSink(f"file://{tmp_path}/results", compression="zstd", compression_threshold=threshold)
     ref = write_result(sink, "run", "task", 1, encoding)
-    return ref, bytes(ObjectStore(sink.url or "").get(ref.key))
+    return ref, bytes(ObjectStore(sink.url or "").read(ref.key).data)
 
 
 def test_compressible_data_above_the_threshold_is_compressed_and_hashed_as_stored(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_a_tampered_compressed_object_is_refused_and_verify_needs_no_decompressi
             patched.setattr("ledgerflow.results.codec.decompress", refused)
             assert engine.verify(run.id, results=True).ok
         objects = ObjectStore(store)
-        data = bytearray(objects.get(produced["ref"]))
+        data = bytearray(objects.read(produced["ref"]).data)
         data[len(data) // 2] ^= 0xFF
         objects.delete(produced["ref"])
         objects.put(produced["ref"], bytes(data))

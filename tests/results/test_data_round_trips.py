@@ -111,4 +111,4 @@ def test_results_stored_before_load_unchanged(database_url: str, tmp_path: Path)
         ref = ResultRef(store.url, object_key("old-run", "train", 1, sha256), "pickle", len(data), sha256)
         payload = {**ref.to_payload(), "signature": results.sign_reference(sha256)}
         assert same(load_result(payload, results), value)
-        assert store.get(ref.key) == data  # its bytes and hash are the ones recorded
+        assert store.read(ref.key).data == data  # its bytes and hash are the ones recorded
