@@ -22,6 +22,7 @@ import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from .errors import ObjectConflict, ObjectNotFound
+from .integrity import sha256_of_chunks
 from .listing import StoredObject, modified_at
 from .refs import public_url
 
@@ -48,13 +49,6 @@ class Written:
     sha256: str
 
 
-def _sha256(chunks: Sequence[memoryview]) -> str:
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)  # hashlib lets other threads run while it hashes large chunks
-    return digest.hexdigest()
-
-
 class ObjectStore:
     """Bytes under keys (``run/task/attempt-hash``) below the directory or prefix of ``url``."""
 
@@ -76,13 +70,14 @@ class ObjectStore:
         self.write([memoryview(data)], lambda sha256: key)
 
     def write(self, chunks: Sequence[memoryview], key_of: Callable[[str], str]) -> Written:
-        """Write ``chunks``, in order, as one object under the key ``key_of(its sha256)``; the
-        same bytes already there is a no-op, different bytes raise ``ObjectConflict``."""
+        """Write ``chunks``, in order, as one object under the key ``key_of(its sha256)``, whose
+        folder must not depend on the hash; the same bytes already there is a no-op, different
+        bytes raise ``ObjectConflict``."""
         size = sum(chunk.nbytes for chunk in chunks)
         if self._is_local:
             written = self._write_local(chunks, key_of, size)
         else:  # object stores publish a write whole, once closed: hash first, for the key
-            sha256 = _sha256(chunks)
+            sha256 = sha256_of_chunks(chunks)
             written = Written(key_of(sha256), size, sha256)
             path = self._path(written.key)
             if not self._is_there(path, written):
@@ -93,15 +88,16 @@ class ObjectStore:
         return written
 
     def _write_local(self, chunks: Sequence[memoryview], key_of: Callable[[str], str], size: int) -> Written:
-        """A local file is visible while written: write it aside, then publish it by a rename."""
-        os.makedirs(self._root, exist_ok=True)
-        partial = f"{self._root}/.{secrets.token_hex(8)}.partial"
+        """A local file is visible while written: write it aside in its folder (known before
+        the hash: ``key_of`` names the folder alone), then publish it by a rename."""
+        folder, _, name = self._path(key_of("")).rpartition("/")
+        os.makedirs(folder, exist_ok=True)
+        partial = f"{folder}/.{name}{secrets.token_hex(4)}.partial"
         try:
             sha256 = self._write_file(partial, chunks, size)
             written = Written(key_of(sha256), size, sha256)
             path = self._path(written.key)
             if not self._is_there(path, written):
-                os.makedirs(path.rpartition("/")[0], exist_ok=True)
                 os.replace(partial, path)
         finally:
             if os.path.exists(partial):
@@ -116,9 +112,11 @@ class ObjectStore:
             if size < _HASH_APART:
                 for chunk in chunks:
                     out.write(chunk)
-                return _sha256(chunks)
+                return sha256_of_chunks(chunks)
             hashed: list[str] = []
-            hasher = threading.Thread(target=lambda: hashed.append(_sha256(chunks)), name="ledgerflow-sha256")
+            hasher = threading.Thread(
+                target=lambda: hashed.append(sha256_of_chunks(chunks)), name="ledgerflow-sha256"
+            )
             hasher.start()
             try:
                 for chunk in chunks:
@@ -147,7 +145,7 @@ class ObjectStore:
             data = bytes(self._fs.cat_file(path))
         except FileNotFoundError:
             raise ObjectNotFound(self.url, key) from None
-        return Fetched(data, _sha256([memoryview(data)]))
+        return Fetched(data, sha256_of_chunks([memoryview(data)]))
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
@@ -196,7 +194,7 @@ def _read_file(path: str) -> Fetched:
         size = os.fstat(source.fileno()).st_size
         if size < _HASH_APART:
             data = source.read()
-            return Fetched(data, _sha256([memoryview(data)]))
+            return Fetched(data, sha256_of_chunks([memoryview(data)]))
         view, filled = memoryview(mmap.mmap(-1, size)), 0
         digest = hashlib.sha256()
         read: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
