@@ -11,20 +11,22 @@ writing files" also pickles, hashes and writes each result to a local file in th
 cost of keeping the results, without any orchestration.
 
 Each system is set up (engine, database, connections) and warmed up with the workload itself,
-then measured ``--repeat`` times, the systems taking turns; printed side by side: the median
-wall time, its ratio to raw Dask's, and the driver's memory growth (its peak RSS, sampled
-every 10 ms, minus its RSS when the run starts; the largest of the repeats), each checked
-against the targets: time at most 1.3x raw Dask's, memory growth at most 1.5x raw Dask's
-plus 32 MB; and the CPU time the two worker processes used (median), which other load on the
-machine changes less than the wall time. The objects a run wrote are deleted after it,
-outside the time measured. PostgreSQL: a fresh database created on the server and dropped
-after.
+then measured ``--repeat`` times, the systems taking turns in an order shuffled each round
+(the disk's cache and the kernel's free memory depend on what ran just before); printed side
+by side: the median wall time, its ratio to raw Dask's, and the driver's memory growth (its
+peak RSS, sampled every 10 ms, minus its RSS when the run starts; the largest of the
+repeats), each checked against the targets: time at most 1.3x raw Dask's, memory growth at
+most 1.5x raw Dask's plus 32 MB; and the CPU time the two worker processes used (median),
+which other load on the machine changes less than the wall time. The objects a run wrote are
+deleted after it, outside the time measured. PostgreSQL: a fresh database created on the
+server and dropped after.
 """
 
 import argparse
 import hashlib
 import os
 import pickle
+import random
 import shutil
 import statistics
 import tempfile
@@ -252,8 +254,9 @@ def main() -> None:
             for system in under_test:  # warm up: workers, connections, schema, the disk's cache
                 system.run(n, size)
                 system.clean()
-            for _ in range(args.repeat):
-                for system in under_test:
+            order = random.Random(0)
+            for _ in range(args.repeat):  # what ran just before matters: a new order each round
+                for system in order.sample(under_test, len(under_test)):
                     measured(system, n, size, by_system[system.name], workers)
             results += by_system.values()
     print(f"load average at the end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
