@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .executors.signals import TaskTimeout
     from .replay.checkpoint import InvalidCheckpoint
     from .replay.errors import ExportWriteFailed, UnknownTaskKey
-    from .results.errors import ObjectConflict, ObjectNotFound, ResultCorrupted
+    from .results.compression import CompressionUnavailable
+    from .results.errors import ObjectConflict, ObjectNotFound, ResultCorrupted, ResultNotLoadable
     from .results.sinks import ResultStorageInvalid
     from .storage.archive import ArchiveRefused
     from .storage.errors import (
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
         InvalidDatabaseURL,
         PayloadNotJSON,
         ResultNotFound,
-        ResultNotLoadable,
         ResultNotSerializable,
         ResultRefused,
         RunNotFound,
@@ -64,6 +64,7 @@ _DEFINED_IN = {
     "ArchiveRefused": "storage.archive",
     "BadUsage": "cli.errors",
     "Cancelled": "executors.context",
+    "CompressionUnavailable": "results.compression",
     "ConnectionFailed": "storage.errors",
     "CorruptEvent": "storage.errors",
     "DatabaseNotFound": "storage.errors",
@@ -91,7 +92,7 @@ _DEFINED_IN = {
     "ResultCorrupted": "results.errors",
     "ResultStorageInvalid": "results.sinks",
     "ResultNotFound": "storage.errors",
-    "ResultNotLoadable": "storage.errors",
+    "ResultNotLoadable": "results.errors",
     "ResultNotPersisted": "engine.errors",
     "ResultNotSerializable": "storage.errors",
     "ResultRefused": "storage.errors",
@@ -117,6 +118,7 @@ __all__ = [
     "ArchiveRefused",
     "BadUsage",
     "Cancelled",
+    "CompressionUnavailable",
     "ConnectionFailed",
     "CorruptEvent",
     "DatabaseNotFound",

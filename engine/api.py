@@ -64,7 +64,10 @@ class Engine(AuditAPI, SettingsAPI):
     written by the executors themselves; ``result_storage_options`` go to fsspec (endpoint,
     credentials...) for the stores of that URL's protocol, and are never recorded. JSON
     results up to ``inline_limit`` bytes (``$LEDGERFLOW_INLINE_LIMIT``, default 1024; 0:
-    none) travel inside their events.
+    none) travel inside their events. ``result_compression="zstd"``
+    (``$LEDGERFLOW_RESULT_COMPRESSION``; needs ``ledgerflow[zstd]``) compresses stored results
+    of ``compression_threshold`` bytes or more (``$LEDGERFLOW_COMPRESSION_THRESHOLD``,
+    default 65536) that compress.
     """
 
     def __init__(
@@ -78,9 +81,11 @@ class Engine(AuditAPI, SettingsAPI):
         result_storage: str | None = None,
         result_storage_options: Mapping[str, Any] | None = None,
         inline_limit: int | None = None,
+        result_compression: str | None = None,
+        compression_threshold: int | None = None,
     ) -> None:
         self.results_placement = ResultPlacement.configured(
-            result_storage, result_storage_options, inline_limit
+            result_storage, result_storage_options, inline_limit, result_compression, compression_threshold
         )
         self.home = Path(home) if home is not None else ledgerflow_home()
         url = database_url or os.environ.get("LEDGERFLOW_DATABASE_URL") or None

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..results.codec import is_signed
 from ..results.errors import ResultCorrupted
 from ..results.integrity import MISSING
 from ..results.refs import DATABASE, ResultRef
@@ -74,8 +75,9 @@ class ResultLocation:
 
     @property
     def encoding(self) -> str:
-        """``json``, ``pickle (HMAC-signed)``, with the compression if any."""
-        shown = "pickle (HMAC-signed)" if self.format == "pickle" else self.format
+        """``json``, ``pickle (HMAC-signed)``, ``pickle-buffers (HMAC-signed)``, with the
+        compression if any."""
+        shown = f"{self.format} (HMAC-signed)" if is_signed(self.format) else self.format
         return shown if self.compression is None else f"{shown}, {self.compression}"
 
     def to_json(self) -> dict[str, Any]:

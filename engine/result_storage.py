@@ -3,7 +3,9 @@
 ``result_storage`` is ``None`` (the database: the default) or an fsspec URL; ``"database"``
 names the database explicitly (a task can keep its results there under a flow that sets a
 store). The engine's storage options go to the stores of its own URL's protocol only, and
-are never recorded: the log holds a store's public URL (``results.refs.public_url``).
+are never recorded: the log holds a store's public URL (``results.refs.public_url``). The
+engine's ``result_compression`` (``"zstd"``) applies to every stored result from its
+``compression_threshold`` on.
 """
 
 import os
@@ -12,14 +14,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..results.compression import check_compression
 from ..results.refs import DATABASE
-from ..results.sinks import INLINE_LIMIT, ResultSink, check_inline_limit, check_storage, open_store
+from ..results.sinks import (
+    COMPRESSION_THRESHOLD,
+    INLINE_LIMIT,
+    ResultSink,
+    check_size,
+    check_storage,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from ..results.objects import ObjectStore
 
 STORAGE_ENV = "LEDGERFLOW_RESULT_STORAGE"
 INLINE_LIMIT_ENV = "LEDGERFLOW_INLINE_LIMIT"
+COMPRESSION_ENV = "LEDGERFLOW_RESULT_COMPRESSION"
+THRESHOLD_ENV = "LEDGERFLOW_COMPRESSION_THRESHOLD"
 
 
 def checked_setting(url: str | None) -> str | None:
@@ -27,32 +39,53 @@ def checked_setting(url: str | None) -> str | None:
     return url if url is None or url == DATABASE else check_storage(url)
 
 
+def _size_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    try:
+        return int(text) if text else default
+    except ValueError:
+        raise ValueError(f"${name} must be a whole number of bytes, not {text!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ResultPlacement:
     """The engine's result storage (``url``, None: the database), the fsspec ``options`` of
-    its protocol, and the inline limit of JSON results."""
+    its protocol, the inline limit of JSON results, and the compression of stored results
+    (None: none) from their threshold on."""
 
     url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     inline_limit: int = INLINE_LIMIT
+    compression: str | None = None
+    compression_threshold: int = COMPRESSION_THRESHOLD
 
     @classmethod
     def configured(
-        cls, url: str | None, options: Mapping[str, Any] | None, inline_limit: int | None
+        cls,
+        url: str | None,
+        options: Mapping[str, Any] | None,
+        inline_limit: int | None,
+        compression: str | None = None,
+        compression_threshold: int | None = None,
     ) -> "ResultPlacement":
         """The placement of these arguments, else of the environment (``$LEDGERFLOW_RESULT_STORAGE``,
-        ``$LEDGERFLOW_INLINE_LIMIT``), else the database with 1 KiB inline."""
+        ``$LEDGERFLOW_INLINE_LIMIT``, ``$LEDGERFLOW_RESULT_COMPRESSION``,
+        ``$LEDGERFLOW_COMPRESSION_THRESHOLD``), else the database with 1 KiB inline and no
+        compression; ``"none"`` names no compression."""
         url = url if url is not None else os.environ.get(STORAGE_ENV) or None
-        if inline_limit is None:
-            from_env = os.environ.get(INLINE_LIMIT_ENV)
-            try:
-                inline_limit = int(from_env) if from_env else INLINE_LIMIT
-            except ValueError:
-                raise ValueError(
-                    f"${INLINE_LIMIT_ENV} must be a whole number of bytes, not {from_env!r}"
-                ) from None
         url = None if url == DATABASE else check_storage(url)
-        return cls(url, dict(options or {}), check_inline_limit(inline_limit))
+        limit = inline_limit if inline_limit is not None else _size_from_env(INLINE_LIMIT_ENV, INLINE_LIMIT)
+        compression = compression if compression is not None else os.environ.get(COMPRESSION_ENV) or None
+        threshold = compression_threshold
+        if threshold is None:
+            threshold = _size_from_env(THRESHOLD_ENV, COMPRESSION_THRESHOLD)
+        return cls(
+            url,
+            dict(options or {}),
+            check_size("inline_limit", limit),
+            check_compression(None if compression == "none" else compression),
+            check_size("compression_threshold", threshold),
+        )
 
     def sink(self, *settings: str | None, persist: bool = True, to_driver: bool = False) -> ResultSink:
         """The sink of a task: the first of ``settings`` that is set (task, then flow), else
@@ -60,9 +93,14 @@ class ResultPlacement:
         if not persist:
             return ResultSink(None, {}, self.inline_limit, persist=False, to_driver=to_driver)
         url = next((setting for setting in settings if setting is not None), self.url)
-        if url is None or url == DATABASE:
-            return ResultSink(None, {}, self.inline_limit)
-        return ResultSink(url, self.options_for(url), self.inline_limit)
+        url = None if url == DATABASE else url
+        return ResultSink(
+            url,
+            {} if url is None else self.options_for(url),
+            self.inline_limit,
+            compression=self.compression,
+            compression_threshold=self.compression_threshold,
+        )
 
     def options_for(self, url: str) -> Mapping[str, Any]:
         """The options a store at ``url`` is opened with: the engine's, for its own protocol."""
@@ -76,4 +114,4 @@ class ResultPlacement:
 
 
 IN_DATABASE = ResultPlacement()
-"""The default placement: results in the database, JSON up to 1 KiB inline."""
+"""The default placement: results in the database, JSON up to 1 KiB inline, none compressed."""

@@ -15,17 +15,15 @@ def load_result(
 ) -> Any:
     """A task's value from its result payload: inline, or loaded from where its reference
     says, its size and sha256 checked (``ResultCorrupted``), then a pickle's signature
-    (``ResultRefused``), then decoded."""
+    (``ResultRefused``), then decompressed and decoded."""
     if payload is None:
         return None
     if "inline" in payload:
         return payload["inline"]
     ref = ResultRef.from_payload(payload)
     stored = read_checked(ref, results, open_store)
-    if ref.compression is not None:
-        raise ResultNotLoadable(ref.key, f"compression {ref.compression!r} is not supported here")
     if ref.is_in_database:
-        return results.decode(ref.key, ref.format, stored)
+        return results.decode(ref.key, ref.format, stored, ref.compression)
     return results.decode_referenced(ref, stored.data, payload.get("signature"))
 
 
@@ -38,8 +36,8 @@ def run_result_loader(
     def load(payload: Mapping[str, Any] | None) -> Any:
         try:
             return load_result(payload, results, open_store)
-        except ResultNotLoadable:
-            if flow_ref is None:
+        except ResultNotLoadable as exc:
+            if flow_ref is None or exc.remedy is not None:  # importing the flow cannot help
                 raise
             try:
                 load_flow(flow_ref)

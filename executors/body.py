@@ -14,11 +14,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..results.codec import JSON, EncodedResult, decode_result, encode_result
+from ..results.codec import decode_result, decode_stored, encode
 from ..results.errors import ObjectNotFound
-from ..results.integrity import check_bytes, missing, sha256_of
-from ..results.refs import NOT_PERSISTED, ResultRef, object_key
+from ..results.integrity import check_bytes, missing
 from ..results.sinks import open_store
+from ..results.writes import described, for_the_driver, is_inline, write_result
 from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
@@ -93,7 +93,7 @@ def outcome_value(outcome: Outcome) -> Any:
     held in memory (None if it produced no result)."""
     if outcome.result is None:
         return outcome.value
-    return decode_result(outcome.result.format, outcome.result.data)
+    return decode_result(outcome.result.format, outcome.result.data, outcome.result.compression)
 
 
 def stored_value(source: Stored) -> Any:
@@ -102,13 +102,11 @@ def stored_value(source: Stored) -> Any:
     that sha256 was checked by the driver that sent the reference)."""
     ref = source.reference
     try:
-        data = open_store(ref.store, source.options).get(ref.key)
+        fetched = open_store(ref.store, source.options).read(ref.key)
     except ObjectNotFound:
         raise missing(ref) from None
-    check_bytes(ref, data)
-    if ref.compression is not None:
-        raise ValueError(f"result {ref.key!r}: compression {ref.compression!r} is not supported here")
-    return decode_result(ref.format, data)
+    check_bytes(ref, fetched.data, fetched.sha256)
+    return decode_stored(ref.key, ref.format, fetched.data, ref.compression)
 
 
 def run_invocation(
@@ -175,64 +173,46 @@ def _run_body(
 
 def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker: str) -> Outcome:
     try:
-        encoded = encode_result(value)
+        encoding = encode(value)
     except Exception as exc:
         value_type = readable_text(qualified_name(type(value)))
         message = f"task {invocation.task_key!r} returned a {value_type} that cannot be stored"
         error_type = "ledgerflow.ResultNotSerializable"
         return _not_stored(invocation, error_type, message, exc, started_at, worker, is_retryable=False)
-    reference, is_kept = None, False  # is_kept: the value stays here, not its bytes
-    if not invocation.sink.persist:
-        reference, is_kept = _described(invocation, encoded), not invocation.sink.to_driver
-    elif _goes_to_store(invocation, encoded):
-        try:
-            reference, is_kept = _store(invocation, encoded), True
-        except Exception as exc:  # fsspec backends raise anything (OSError, botocore errors...)
-            message = (
-                f"task {invocation.task_key!r}: its result could not be written to {invocation.sink.url}"
-            )
-            is_retryable = isinstance(exc, invocation.retry_on)  # a store away: as the task's own errors
-            error_type = "ledgerflow.ResultNotWritten"
-            return _not_stored(
-                invocation, error_type, message, exc, started_at, worker, is_retryable=is_retryable
-            )
+    sink, run_id, task_key, attempt = (
+        invocation.sink,
+        invocation.run_id,
+        invocation.task_key,
+        invocation.attempt,
+    )
+    encoded, reference, is_kept = None, None, False  # is_kept: the value stays here, not its bytes
+    try:
+        if not sink.persist:
+            reference, is_kept = described(run_id, task_key, attempt, encoding), not sink.to_driver
+            encoded = None if is_kept else for_the_driver(sink, encoding)
+        elif sink.url is None or is_inline(sink, encoding):
+            encoded = for_the_driver(sink, encoding)
+        else:
+            reference, is_kept = write_result(sink, run_id, task_key, attempt, encoding), True
+    except Exception as exc:  # fsspec backends raise anything (OSError, botocore errors...)
+        message = f"task {task_key!r}: its result could not be written to {sink.url or 'the database'}"
+        is_retryable = isinstance(exc, invocation.retry_on)  # a store away: as the task's own errors
+        error_type = "ledgerflow.ResultNotWritten"
+        return _not_stored(
+            invocation, error_type, message, exc, started_at, worker, is_retryable=is_retryable
+        )
     return Outcome(
         task_key=invocation.task_key,
         attempt=invocation.attempt,
         status=OutcomeStatus.SUCCEEDED,
         started_at=started_at,
         finished_at=datetime.now(UTC),
-        result=None if is_kept else encoded,
+        result=encoded,
         reference=reference,
         value=value if is_kept else None,
         length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
         worker=worker,
     )
-
-
-def _described(invocation: Invocation, encoded: EncodedResult) -> ResultRef:
-    """The reference of a result that is not persisted: it describes the value (format, size,
-    sha256) and points at no object; the value stays in memory (its bytes go to the driver
-    only if the sink says so)."""
-    sha256 = sha256_of(encoded.data)
-    key = object_key(invocation.run_id, invocation.task_key, invocation.attempt, sha256)
-    return ResultRef(NOT_PERSISTED, key, encoded.format, len(encoded.data), sha256)
-
-
-def _goes_to_store(invocation: Invocation, encoded: EncodedResult) -> bool:
-    """Whether the result is written here: a store is set and it is not small JSON."""
-    sink = invocation.sink
-    is_inline = encoded.format == JSON and len(encoded.data) <= sink.inline_limit
-    return sink.url is not None and not is_inline
-
-
-def _store(invocation: Invocation, encoded: EncodedResult) -> ResultRef:
-    """Write the result to the sink's store under an attempt-scoped, content-named key."""
-    sha256 = sha256_of(encoded.data)
-    key = object_key(invocation.run_id, invocation.task_key, invocation.attempt, sha256)
-    store = invocation.sink.store()
-    store.put(key, encoded.data)
-    return ResultRef(store.url, key, encoded.format, len(encoded.data), sha256)
 
 
 def _not_stored(

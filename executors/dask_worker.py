@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import distributed
+from dask.sizeof import sizeof
 
 from .arguments import resolve_arguments
 from .body import (
@@ -26,6 +27,8 @@ from .invocation import ErrorInfo, Invocation, Outcome, Stored
 # What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
 # pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
 Payload = tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[str, int]]]
+
+_OUTCOME_FIELDS = 1_000  # bytes an outcome's own fields take, about
 
 
 def run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
@@ -68,6 +71,16 @@ def _run_member(
     except Exception as exc:
         return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
     return run_invocation(invocation, args, kwargs, worker=worker)
+
+
+def _outcome_size(outcome: Outcome) -> int:
+    """What an outcome weighs in a worker's memory: the value it holds, or its encoded bytes (so
+    Dask runs a reader where the data is and counts the memory it takes)."""
+    held = sizeof(outcome.value) if outcome.value is not None else 0
+    return _OUTCOME_FIELDS + held + (len(outcome.result.data) if outcome.result is not None else 0)
+
+
+sizeof.register(Outcome, _outcome_size)
 
 
 def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:

@@ -66,7 +66,8 @@ def check_results(
     problems = []
     for event, ref in refs:
         try:
-            check_bytes(ref, read_stored(ref, results, open_store).data)
+            stored = read_stored(ref, results, open_store)
+            check_bytes(ref, stored.data, stored.sha256)
         except ResultCorrupted as exc:
             problems.append(
                 ResultProblem(

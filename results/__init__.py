@@ -7,8 +7,21 @@ library, third-party libraries and the root error (``ledgerflow.engine.core.erro
 
 from typing import TYPE_CHECKING, Any
 
-from .codec import JSON, PICKLE, EncodedResult, decode_result, encode_result
-from .errors import ObjectConflict, ObjectNotFound, ResultCorrupted
+from .codec import (
+    FORMATS,
+    JSON,
+    PICKLE,
+    PICKLE_BUFFERS,
+    EncodedResult,
+    Encoding,
+    decode_result,
+    decode_stored,
+    encode,
+    encode_result,
+    is_signed,
+)
+from .compression import ZSTD, CompressionUnavailable
+from .errors import ObjectConflict, ObjectNotFound, ResultCorrupted, ResultNotLoadable
 from .integrity import check_bytes, missing, sha256_of
 from .listing import StoredObject
 from .refs import DATABASE, ResultRef, database_key, object_key, public_url
@@ -18,19 +31,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE",
+    "FORMATS",
     "JSON",
     "PICKLE",
+    "PICKLE_BUFFERS",
+    "ZSTD",
+    "CompressionUnavailable",
     "EncodedResult",
+    "Encoding",
     "ObjectConflict",
     "ObjectNotFound",
     "ObjectStore",
     "ResultCorrupted",
+    "ResultNotLoadable",
     "ResultRef",
     "StoredObject",
     "check_bytes",
     "database_key",
     "decode_result",
+    "decode_stored",
+    "encode",
     "encode_result",
+    "is_signed",
     "missing",
     "object_key",
     "public_url",

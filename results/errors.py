@@ -1,7 +1,8 @@
-"""The error of a stored result whose bytes are not the ones its event recorded.
+"""The errors of stored results: not storable, not loadable here, corrupted, objects missing or
+conflicting.
 
-It lives here, below the executors, the engine and storage, so each of them can raise or
-catch it; ``ledgerflow.errors`` and the top-level package name it.
+They live here, below the executors, the engine and storage, so each of them can raise or
+catch them; ``ledgerflow.errors`` names them all.
 """
 
 from ..engine.core.errors import LedgerflowError
@@ -20,6 +21,20 @@ class ResultNotSerializable(StorageError):
             f"cannot store a result of type {type_name}: not JSON and not picklable ({reason}); "
             "return plain data, or a picklable object (module-level classes and functions)"
         )
+
+
+_IMPORT_IT = "import the module that defines its classes (for a flow file, load the flow first)"
+
+
+class ResultNotLoadable(StorageError):
+    """A stored result this process cannot decode (a class it cannot import, a missing codec)."""
+
+    def __init__(self, ref: str, reason: str, remedy: str | None = None) -> None:
+        self.ref = ref
+        self.reason = reason
+        self.remedy = remedy  # None: importing the module of its classes may help
+        what_to_do = remedy or _IMPORT_IT
+        super().__init__(f"result {ref!r} cannot be loaded here: {reason}; {what_to_do}")
 
 
 class ResultCorrupted(LedgerflowError):

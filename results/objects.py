@@ -1,23 +1,52 @@
 """An object store on any fsspec filesystem (``file://``, ``memory://``, ``s3://``, ...).
 
-Objects are written once: ``put`` never replaces different bytes under a key, so an event's
-reference keeps meaning the object it was written with. The store's URL as the log may show
-it carries no credentials; those go in ``storage_options``, handed to fsspec.
+Objects are written once: ``write`` never replaces different bytes under a key, so an event's
+reference keeps meaning the object it was written with. An object is written from its chunks
+in order (never joined), hashed while it is written, and named by that hash. The store's URL
+as the log may show it carries no credentials; those go in ``storage_options``, handed to
+fsspec.
 """
 
+import hashlib
 import logging
+import mmap
+import os
+import queue
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from .errors import ObjectConflict, ObjectNotFound
+from .integrity import sha256_of_chunks
 from .listing import StoredObject, modified_at
 from .refs import public_url
 
 logger = logging.getLogger(__name__)
+
+_HASH_APART = 1 << 20  # bytes from which a local file is hashed by a second thread as it is written or read
+_SLICE = 8 << 20  # bytes read at a time, each hashed while the next is read
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An object as read: its bytes and their sha256 (hex)."""
+
+    data: bytes | memoryview  # a large local file's: writable, so arrays loaded from it share it
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An object as written: its key, size and sha256 (hex)."""
+
+    key: str
+    size: int
+    sha256: str
 
 
 class ObjectStore:
@@ -38,28 +67,85 @@ class ObjectStore:
     def put(self, key: str, data: bytes) -> None:
         """Write ``data`` under ``key``; the same bytes again is a no-op, different bytes raise
         ``ObjectConflict``."""
-        path = self._path(key)
-        if self._fs.exists(path):
-            if self._fs.cat_file(path) != data:
-                raise ObjectConflict(self.url, key)
-            return
-        if self._is_local:  # a local file is visible while written: publish it by a rename
-            parent = path.rpartition("/")[0]
-            self._fs.makedirs(parent, exist_ok=True)
-            partial = f"{parent}/.{key.rpartition('/')[2]}.{secrets.token_hex(4)}.partial"
-            self._fs.pipe_file(partial, data)
-            self._fs.mv(partial, path)
-        else:  # object stores publish a put whole
-            self._fs.pipe_file(path, data)
-        logger.debug("wrote %s (%d bytes) to %s", key, len(data), self.url)
+        self.write([memoryview(data)], lambda sha256: key)
 
-    def get(self, key: str) -> bytes:
-        """The bytes under ``key``; raises ``ObjectNotFound``."""
+    def write(self, chunks: Sequence[memoryview], key_of: Callable[[str], str]) -> Written:
+        """Write ``chunks``, in order, as one object under the key ``key_of(its sha256)``, whose
+        folder must not depend on the hash; the same bytes already there is a no-op, different
+        bytes raise ``ObjectConflict``."""
+        size = sum(chunk.nbytes for chunk in chunks)
+        if self._is_local:
+            written = self._write_local(chunks, key_of, size)
+        else:  # object stores publish a write whole, once closed: hash first, for the key
+            sha256 = sha256_of_chunks(chunks)
+            written = Written(key_of(sha256), size, sha256)
+            path = self._path(written.key)
+            if not self._is_there(path, written):
+                with self._fs.open(path, "wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+        logger.debug("wrote %s (%d bytes) to %s", written.key, size, self.url)
+        return written
+
+    def _write_local(self, chunks: Sequence[memoryview], key_of: Callable[[str], str], size: int) -> Written:
+        """A local file is visible while written: write it aside in its folder (known before
+        the hash: ``key_of`` names the folder alone), then publish it by a rename."""
+        folder, _, name = self._path(key_of("")).rpartition("/")
+        os.makedirs(folder, exist_ok=True)
+        partial = f"{folder}/.{name}{secrets.token_hex(4)}.partial"
         try:
-            data = self._fs.cat_file(self._path(key))
+            sha256 = self._write_file(partial, chunks, size)
+            written = Written(key_of(sha256), size, sha256)
+            path = self._path(written.key)
+            if not self._is_there(path, written):
+                os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return written
+
+    @staticmethod
+    def _write_file(path: str, chunks: Sequence[memoryview], size: int) -> str:
+        """Write ``chunks`` to a new file while they are hashed (by a second thread, when large);
+        their sha256."""
+        with open(path, "xb") as out:
+            if size < _HASH_APART:
+                for chunk in chunks:
+                    out.write(chunk)
+                return sha256_of_chunks(chunks)
+            hashed: list[str] = []
+            hasher = threading.Thread(
+                target=lambda: hashed.append(sha256_of_chunks(chunks)), name="ledgerflow-sha256"
+            )
+            hasher.start()
+            try:
+                for chunk in chunks:
+                    out.write(chunk)
+            finally:
+                hasher.join()
+            return hashed[0]
+
+    def _is_there(self, path: str, written: Written) -> bool:
+        """Whether ``path`` already holds ``written``'s bytes; ``ObjectConflict`` if it holds others."""
+        if not self._fs.exists(path):
+            return False
+        there = self.read(written.key)
+        if len(there.data) != written.size or there.sha256 != written.sha256:
+            raise ObjectConflict(self.url, written.key)
+        return True
+
+    def read(self, key: str) -> Fetched:
+        """The bytes under ``key`` (a large local file's in a writable buffer, which arrays
+        loaded from it share) and their sha256, hashed while they are read; raises
+        ``ObjectNotFound``."""
+        path = self._path(key)
+        try:
+            if self._is_local:
+                return _read_file(path)
+            data = bytes(self._fs.cat_file(path))
         except FileNotFoundError:
             raise ObjectNotFound(self.url, key) from None
-        return bytes(data)
+        return Fetched(data, sha256_of_chunks([memoryview(data)]))
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
@@ -99,6 +185,34 @@ class ObjectStore:
             self._fs.rm_file(self._path(key))
         except FileNotFoundError:
             return
+
+
+def _read_file(path: str) -> Fetched:
+    """A local file's bytes, read into one new writable buffer (a large one: fresh memory
+    mapped for it, not zeroed first) while a second thread hashes what is read."""
+    with open(path, "rb", buffering=0) as source:
+        size = os.fstat(source.fileno()).st_size
+        if size < _HASH_APART:
+            data = source.read()
+            return Fetched(data, sha256_of_chunks([memoryview(data)]))
+        view, filled = memoryview(mmap.mmap(-1, size)), 0
+        digest = hashlib.sha256()
+        read: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+        hasher = threading.Thread(target=_hash_all, args=(digest.update, read), name="ledgerflow-sha256")
+        hasher.start()
+        try:
+            while filled < size and (count := source.readinto(view[filled : filled + _SLICE])):
+                read.put(view[filled : filled + count])
+                filled += count
+        finally:
+            read.put(None)
+            hasher.join()
+    return Fetched(view[:filled], digest.hexdigest())  # shorter if the file shrank meanwhile
+
+
+def _hash_all(update: Callable[[memoryview], object], slices: "queue.SimpleQueue[memoryview | None]") -> None:
+    while (piece := slices.get()) is not None:
+        update(piece)
 
 
 def _protocols(fs: AbstractFileSystem) -> tuple[str, ...]:

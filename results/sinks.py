@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 INLINE_LIMIT = 1024
 """Bytes of JSON a result may have to travel inside its event (the default)."""
 
+COMPRESSION_THRESHOLD = 1 << 16
+"""Bytes from which a stored result is compressed, when a compression is set (the default)."""
+
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "adl": "azure"}
 
 
@@ -53,17 +56,19 @@ def check_storage(url: str | None) -> str | None:
     return url
 
 
-def check_inline_limit(limit: int) -> int:
-    """``limit`` if it is a whole number of bytes >= 0, else ``ValueError``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"inline_limit must be a whole number of bytes >= 0, not {limit!r}")
-    return limit
+def check_size(name: str, size: int) -> int:
+    """``size`` if it is a whole number of bytes >= 0, else ``ValueError`` naming the setting."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"{name} must be a whole number of bytes >= 0, not {size!r}")
+    return size
 
 
 @dataclass(frozen=True, slots=True)
 class ResultSink:
     """Where an attempt's result goes: ``url`` (None: back to the driver, for the database)
-    with its fsspec ``options``; JSON results up to ``inline_limit`` bytes travel inline.
+    with its fsspec ``options``; JSON results up to ``inline_limit`` bytes travel inline;
+    stored results of ``compression_threshold`` bytes or more are compressed with
+    ``compression`` (None: never) when they compress.
 
     ``persist`` False: nowhere; the value stays in executor memory and only its format, size
     and sha256 are reported (``url`` is unused), with its encoded bytes too if ``to_driver``
@@ -75,6 +80,8 @@ class ResultSink:
     inline_limit: int = INLINE_LIMIT
     persist: bool = True
     to_driver: bool = False
+    compression: str | None = None
+    compression_threshold: int = COMPRESSION_THRESHOLD
 
     @property
     def keeps_values(self) -> bool:

@@ -1,5 +1,6 @@
 """Errors raised at the storage boundary; driver errors are chained with ``from``."""
 
+from ..results.errors import ResultNotLoadable as ResultNotLoadable
 from ..results.errors import ResultNotSerializable as ResultNotSerializable
 from ..results.errors import StorageError as StorageError
 
@@ -73,17 +74,6 @@ class PayloadNotJSON(StorageError):
         super().__init__(
             f"event payload is not plain JSON: {reason} (offending type: {type_name}); "
             "payloads may hold only dict (str keys), list, str, int, float, bool and None"
-        )
-
-
-class ResultNotLoadable(StorageError):
-    """A pickled result names a module or class this process cannot import."""
-
-    def __init__(self, ref: str, reason: str) -> None:
-        self.ref = ref
-        super().__init__(
-            f"result {ref!r} cannot be unpickled here: {reason}; import the module that "
-            "defines its classes (for a flow file, load the flow first)"
         )
 
 

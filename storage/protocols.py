@@ -70,16 +70,17 @@ class StoredResult:
     ref: str
     run_id: str
     task_key: str
-    format: str  # "json" or "pickle"
-    data: bytes
+    format: str  # "json", "pickle" or "pickle-buffers"
+    data: bytes  # as stored (compressed, if its reference says so)
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBytes:
     """A result's bytes as a result store holds them, with their signature (pickles only)."""
 
-    data: bytes
+    data: bytes | memoryview  # a large local object's is writable: arrays loaded from it share it
     signature: str | None
+    sha256: str | None = None  # the sha256 of ``data``, if it was computed as it was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,9 +282,10 @@ class ResultStore(Protocol):
         """A result's bytes as stored, with their signature; raises ``ResultNotFound``."""
         ...
 
-    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
-        """Decode checked bytes: a pickle whose signature does not match this store's key is
-        refused (``ResultRefused``); one that cannot be loaded here raises ``ResultNotLoadable``."""
+    def decode(self, ref: str, format: str, stored: StoredBytes, compression: str | None = None) -> Any:
+        """Decode checked bytes (compressed with ``compression``): a pickle whose signature does
+        not match this store's key is refused (``ResultRefused``); one that cannot be loaded
+        here raises ``ResultNotLoadable``."""
         ...
 
     def sign_reference(self, sha256: str) -> str:
@@ -295,7 +297,7 @@ class ResultStore(Protocol):
         sha256 does not match."""
         ...
 
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+    def decode_referenced(self, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
         """Decode an object store's checked bytes (a pickle's signature over its sha256 must
         match: ``ResultRefused``)."""
         ...

@@ -34,7 +34,8 @@ def read_stored(ref: ResultRef, results: ResultStore, open_store: StoreOpener | 
     try:
         if ref.is_in_database:
             return results.read(ref.key)
-        return StoredBytes((open_store or _open_plain)(ref.store).get(ref.key), None)
+        fetched = (open_store or _open_plain)(ref.store).read(ref.key)
+        return StoredBytes(fetched.data, None, fetched.sha256)
     except (ResultNotFound, ObjectNotFound):
         raise missing(ref) from None
 
@@ -42,5 +43,5 @@ def read_stored(ref: ResultRef, results: ResultStore, open_store: StoreOpener | 
 def read_checked(ref: ResultRef, results: ResultStore, open_store: StoreOpener | None = None) -> StoredBytes:
     """The bytes ``ref`` names, once their size and sha256 match it (``ResultCorrupted``)."""
     stored = read_stored(ref, results, open_store)
-    check_bytes(ref, stored.data)
+    check_bytes(ref, stored.data, stored.sha256)
     return stored

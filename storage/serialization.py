@@ -9,9 +9,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ..results.codec import JSON, PICKLE, decode_result
+from ..results.codec import FORMATS, decode_stored, is_signed
 from ..results.refs import ResultRef
-from .errors import ResultNotLoadable, ResultRefused, StorageError
+from .errors import ResultRefused, StorageError
 from .protocols import StoredBytes, StoredResult
 
 logger = logging.getLogger(__name__)
@@ -20,12 +20,12 @@ RESULT_KEY_ENV = "LEDGERFLOW_RESULT_KEY"
 RESULT_KEY_FILE = "result.key"
 
 
-def sign(key: bytes, data: bytes) -> str:
+def sign(key: bytes, data: bytes | memoryview) -> str:
     """The HMAC-SHA256 signature of ``data`` under ``key``, as hex."""
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def is_signature_valid(key: bytes, data: bytes, signature: str | None) -> bool:
+def is_signature_valid(key: bytes, data: bytes | memoryview, signature: str | None) -> bool:
     """True if ``signature`` is the HMAC-SHA256 of ``data`` under ``key``."""
     if not signature:
         return False
@@ -35,21 +35,29 @@ def is_signature_valid(key: bytes, data: bytes, signature: str | None) -> bool:
 def signature_for(key: bytes, result: StoredResult) -> str | None:
     """The signature ``result`` is stored with (pickles are signed, JSON is not); raises
     ``StorageError`` for an unknown format."""
-    if result.format not in (JSON, PICKLE):
+    if result.format not in FORMATS:
         raise StorageError(
             f"result {result.ref!r} of run {result.run_id}, task {result.task_key}: "
-            f"unknown format {result.format!r} (expected 'json' or 'pickle')"
+            f"unknown format {result.format!r} (expected one of {', '.join(FORMATS)})"
         )
-    return sign(key, result.data) if result.format == PICKLE else None
+    return sign(key, result.data) if is_signed(result.format) else None
 
 
-def load_signed(key: bytes, ref: str, fmt: str, data: bytes, signature: str | None) -> Any:
-    """Decode a stored result; raises ``ResultRefused`` for a pickle whose signature does not
-    match ``key``, ``ResultNotLoadable`` if it cannot be decoded here."""
-    if fmt == PICKLE and not is_signature_valid(key, data, signature):
+def load_signed(
+    key: bytes,
+    ref: str,
+    fmt: str,
+    data: bytes | memoryview,
+    signature: str | None,
+    compression: str | None = None,
+) -> Any:
+    """Decode a stored result (signed over its stored bytes, compressed with ``compression``);
+    raises ``ResultRefused`` for a pickle whose signature does not match ``key``,
+    ``ResultNotLoadable`` if it cannot be decoded here."""
+    if is_signed(fmt) and not is_signature_valid(key, data, signature):
         logger.warning("refused result %s: bad signature", ref)
         raise ResultRefused(ref)
-    return _decoded(ref, fmt, data)
+    return decode_stored(ref, fmt, data, compression)
 
 
 def sign_reference(key: bytes, sha256: str) -> str:
@@ -62,26 +70,16 @@ def check_reference(key: bytes, ref: ResultRef, signature: str | None) -> None:
     """Raise ``ResultRefused`` for a pickle in an object store whose ``signature`` (over its
     sha256) does not match ``key``: bytes that match that sha256 are then the ones a holder
     of the key recorded."""
-    if ref.format == PICKLE and not is_signature_valid(key, _reference_message(ref.sha256), signature):
+    if is_signed(ref.format) and not is_signature_valid(key, _reference_message(ref.sha256), signature):
         logger.warning("refused result %s in %s: bad signature", ref.key, ref.store)
         raise ResultRefused(ref.key)
 
 
-def decode_referenced(key: bytes, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+def decode_referenced(key: bytes, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
     """Decode an object store's bytes, already checked against ``ref``'s sha256 (a pickle's
     ``signature`` is checked first)."""
     check_reference(key, ref, signature)
-    return _decoded(ref.key, ref.format, data)
-
-
-def _decoded(ref: str, fmt: str, data: bytes) -> Any:
-    """Decode a result (raises ``ResultNotLoadable`` if it cannot be decoded here)."""
-    try:
-        return decode_result(fmt, data)
-    except StorageError:
-        raise
-    except Exception as exc:  # a class gone or changed, a corrupt payload: unpickling raises anything
-        raise ResultNotLoadable(ref, f"{type(exc).__name__}: {exc}") from exc
+    return decode_stored(ref.key, ref.format, data, ref.compression)
 
 
 def _reference_message(sha256: str) -> bytes:
@@ -94,10 +92,11 @@ class SignedResults:
 
     _key: bytes
 
-    def decode(self, ref: str, format: str, stored: StoredBytes) -> Any:
-        """Decode checked bytes; raises ``ResultRefused`` for a pickle whose signature does
-        not match this store's key, ``ResultNotLoadable`` if it cannot be loaded here."""
-        return load_signed(self._key, ref, format, stored.data, stored.signature)
+    def decode(self, ref: str, format: str, stored: StoredBytes, compression: str | None = None) -> Any:
+        """Decode checked bytes (compressed with ``compression``); raises ``ResultRefused`` for
+        a pickle whose signature does not match this store's key, ``ResultNotLoadable`` if it
+        cannot be loaded here."""
+        return load_signed(self._key, ref, format, stored.data, stored.signature, compression)
 
     def sign_reference(self, sha256: str) -> str:
         """The signature of a pickle an executor wrote to an object store (over its sha256)."""
@@ -107,7 +106,7 @@ class SignedResults:
         """Raise ``ResultRefused`` for a pickle in an object store signed with another key."""
         check_reference(self._key, ref, signature)
 
-    def decode_referenced(self, ref: ResultRef, data: bytes, signature: str | None) -> Any:
+    def decode_referenced(self, ref: ResultRef, data: bytes | memoryview, signature: str | None) -> Any:
         """Decode an object store's bytes, already checked against ``ref``'s sha256."""
         return decode_referenced(self._key, ref, data, signature)
 

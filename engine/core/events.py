@@ -33,9 +33,11 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
   run's terminal event (see ``engine.hooks``)
 
 A result payload is ``{"inline": value}`` for a small JSON value, or
-``{"ref": id, "format": "json" | "pickle", "size": n, "sha256": hex}`` for one kept in
-the result store, or ``{"persisted": false, "format": ..., "size": n, "sha256": hex}`` for
-one that lived only in executor memory (``persist_result=False``: no object was stored).
+``{"ref": id, "format": "json" | "pickle" | "pickle-buffers", "size": n, "sha256": hex}``
+for one kept in the result store (with ``"compression": "zstd"`` if it is compressed: size
+and sha256 are those of the stored bytes; with ``"store"``: an object store's URL), or
+``{"persisted": false, "format": ..., "size": n, "sha256": hex}`` for one that lived only in
+executor memory (``persist_result=False``: no object was stored).
 """
 
 from collections.abc import Mapping

@@ -107,8 +107,8 @@ class RunInputs:
         if not is_persisted(payload):
             raise ResultNotPersisted(self._machine.run_id, key)
         pending = self._recorder.pending_result(payload["ref"]) if payload and "ref" in payload else None
-        if pending is not None:  # recorded in this round, not yet written to the store
-            return decode_result(pending.format, pending.data)
+        if payload and pending is not None:  # recorded in this round, not yet written to the store
+            return decode_result(pending.format, pending.data, payload.get("compression"))
         return load_result(payload, self._results, self._placement.open)
 
     def _input(self, key: str) -> Input:

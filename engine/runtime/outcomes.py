@@ -7,7 +7,7 @@ import orjson
 
 from ...executors.context import CANCELLED_ERROR
 from ...executors.invocation import Outcome, OutcomeStatus
-from ...results.codec import JSON, PICKLE
+from ...results.codec import JSON, is_signed
 from ...results.integrity import sha256_of
 from ...results.refs import DATABASE, ResultRef, database_key
 from ...storage.protocols import StoredResult
@@ -55,17 +55,18 @@ def result_payload(
             reference = unpersisted_result(ref.format, ref.size, ref.sha256)
         else:
             reference = ref.to_payload()
-            if ref.format == PICKLE:
+            if is_signed(ref.format):
                 reference["signature"] = sign_reference(ref.sha256)
         if outcome.length is not None:  # a map over it needs no load of it
             reference["length"] = outcome.length
         return reference, None
     encoded = outcome.result
     assert encoded is not None
-    if encoded.format == JSON and len(encoded.data) <= inline_limit:
+    if encoded.format == JSON and encoded.compression is None and len(encoded.data) <= inline_limit:
         return {"inline": orjson.loads(encoded.data)}, None
     key = database_key(run_id, outcome.task_key, outcome.attempt)
-    ref = ResultRef(DATABASE, key, encoded.format, len(encoded.data), sha256_of(encoded.data))
+    sha256 = sha256_of(encoded.data)
+    ref = ResultRef(DATABASE, key, encoded.format, len(encoded.data), sha256, encoded.compression)
     stored = StoredResult(
         ref=key, run_id=run_id, task_key=outcome.task_key, format=encoded.format, data=encoded.data
     )

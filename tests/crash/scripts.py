@@ -164,15 +164,16 @@ HARNESS = dedent(
     def hold_after_object(target) -> None:
         # The task's attempt wrote its result to the object store; announce the key and hold
         # that thread until the parent kills the process: its task.succeeded is never appended.
-        put = ObjectStore.put
+        write = ObjectStore.write
 
-        def holding_put(self, key, data):
-            put(self, key, data)
-            if key.partition("/")[2].rpartition("/")[0] == target:
-                print("stored", key, flush=True)
+        def holding_write(self, chunks, key_of):
+            written = write(self, chunks, key_of)
+            if written.key.partition("/")[2].rpartition("/")[0] == target:
+                print("stored", written.key, flush=True)
                 sys.stdin.readline()
+            return written
 
-        ObjectStore.put = holding_put
+        ObjectStore.write = holding_write
 
 
     def stall_heartbeats() -> None:

@@ -111,8 +111,8 @@ class Placement:
     def get(self, engine: lf.Engine, key: str) -> bytes:
         """The bytes stored under ``key``."""
         if self.store is None:
-            return engine.storage.results.read(key).data
-        return self.store.objects().get(key)
+            return bytes(engine.storage.results.read(key).data)
+        return bytes(self.store.objects().read(key).data)
 
     def put(self, engine: lf.Engine, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` as a writer would, with no event referring to it."""

@@ -15,7 +15,7 @@ import pytest
 
 import ledgerflow as lf
 from ledgerflow.executors.dask_executor import DaskExecutor
-from ledgerflow.results.objects import ObjectStore
+from ledgerflow.results.objects import Fetched, ObjectStore
 
 from .conftest import Store
 
@@ -78,7 +78,7 @@ def test_workers_write_results_and_the_driver_never_receives_them(
     assert run.state == "SUCCEEDED" and run.result() == [BLOB + i for i in range(4)]
     produced = run.tasks["blob[2]"].result
     assert produced["store"] == store.url and produced["size"] > BLOB
-    assert store.objects().get(produced["ref"]) == pickle.dumps(
+    assert store.objects().read(produced["ref"]).data == pickle.dumps(
         bytes([2]) * BLOB, protocol=pickle.HIGHEST_PROTOCOL
     )
     assert received.total < 200_000  # 16 MB of results, a few KB of outcomes
@@ -91,13 +91,13 @@ def test_after_a_restart_the_workers_read_the_upstreams_from_the_store(
 ) -> None:
     run = engine.run(blobs, n=3)
     read_here: list[str] = []
-    get = ObjectStore.get
+    read = ObjectStore.read
 
-    def reading(self: ObjectStore, key: str) -> bytes:
+    def reading(self: ObjectStore, key: str) -> Fetched:
         read_here.append(key)
-        return get(self, key)
+        return read(self, key)
 
-    monkeypatch.setattr(ObjectStore, "get", reading)  # in this process only, not the workers
+    monkeypatch.setattr(ObjectStore, "read", reading)  # in this process only, not the workers
     received.total = 0
     again = engine.restart(run.id, from_task="size[1]")
     assert again.state == "SUCCEEDED" and again.tasks["size[1]"].attempts == 2
@@ -109,7 +109,7 @@ def test_a_tampered_upstream_fails_the_task_on_the_worker(engine: lf.Engine, sto
     run = engine.run(blobs, n=2)
     produced = run.tasks["blob[0]"].result
     objects = store.objects()
-    data = objects.get(produced["ref"])
+    data = bytes(objects.read(produced["ref"]).data)
     objects.delete(produced["ref"])
     objects.put(produced["ref"], data[:-1] + b"\x07")
     again = engine.restart(run.id, from_task="size[0]")

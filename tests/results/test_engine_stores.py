@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow as lf
-from ledgerflow.results.objects import ObjectStore
+from ledgerflow.results.objects import Fetched, ObjectStore
 
 from .conftest import Store
 
@@ -73,7 +73,7 @@ def test_results_above_the_inline_limit_are_written_to_the_store_by_the_executor
         public = store.url.split("?")[0]
         assert produced["store"] == public and produced["format"] == "json"
         assert produced["ref"].startswith(f"{run.id}/numbers/1-")
-        data = store.objects().get(produced["ref"])
+        data = store.objects().read(produced["ref"]).data
         assert json.loads(data) == list(range(1000))
         assert (len(data), produced["size"]) == (produced["size"], len(data))
         team = run.tasks["members"].result
@@ -185,13 +185,13 @@ def test_a_map_over_a_stored_list_is_measured_without_loading_it(
     database_url: str, tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read_here: list[str] = []
-    get = ObjectStore.get
+    read = ObjectStore.read
 
-    def reading(self: ObjectStore, key: str) -> bytes:
+    def reading(self: ObjectStore, key: str) -> Fetched:
         read_here.append(key)
-        return get(self, key)
+        return read(self, key)
 
-    monkeypatch.setattr(ObjectStore, "get", reading)
+    monkeypatch.setattr(ObjectStore, "read", reading)
     with engine_on(database_url, tmp_path, store) as engine:
         run = engine.run(doubled, n=500)
         assert run.state == "SUCCEEDED" and run.tasks["double"].map_count == 500

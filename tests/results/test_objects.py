@@ -16,7 +16,7 @@ def test_put_get_exists_and_keys(object_store: ObjectStore) -> None:
     assert key == f"run-1/train[3]/2-{sha256_of(data)[:16]}"
     assert not object_store.exists(key)
     object_store.put(key, data)
-    assert object_store.exists(key) and object_store.get(key) == data
+    assert object_store.exists(key) and object_store.read(key).data == data
     object_store.put("run-1/pick/1-aa", b"{}")
     object_store.put("run-2/pick/1-bb", b"[]")
     assert object_store.keys() == sorted([key, "run-1/pick/1-aa", "run-2/pick/1-bb"])
@@ -30,12 +30,12 @@ def test_the_same_bytes_again_is_a_no_op_and_different_bytes_are_refused(object_
     object_store.put("r/t/1-ab", b"first")
     with pytest.raises(ObjectConflict, match=r"'r/t/1-ab'.*never overwritten"):
         object_store.put("r/t/1-ab", b"second")
-    assert object_store.get("r/t/1-ab") == b"first"
+    assert object_store.read("r/t/1-ab").data == b"first"
 
 
 def test_a_missing_object_and_delete(object_store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound, match=f"{object_store.url} holds no object 'r/t/1-ab'"):
-        object_store.get("r/t/1-ab")
+        object_store.read("r/t/1-ab")
     object_store.put("r/t/1-ab", b"x")
     object_store.delete("r/t/1-ab")
     object_store.delete("r/t/1-ab")  # already gone: a no-op
@@ -46,8 +46,8 @@ def test_an_empty_object_and_a_large_one(object_store: ObjectStore) -> None:
     large = bytes(range(256)) * 40_000  # 10 MB
     object_store.put("r/empty/1-00", b"")
     object_store.put("r/large/1-11", large)
-    assert object_store.get("r/empty/1-00") == b""
-    assert object_store.get("r/large/1-11") == large
+    assert object_store.read("r/empty/1-00").data == b""
+    assert object_store.read("r/large/1-11").data == large
 
 
 @pytest.mark.parametrize("key", ["", "/abs/1", "r/../t/1", "r//t", "r/./t"])
@@ -67,4 +67,4 @@ def test_credentials_stay_in_the_options(s3_endpoint: str, s3_bucket: str) -> No
     store = ObjectStore(f"s3://{s3_bucket}/prefix", s3_options(s3_endpoint))
     store.put("r/t/1-ab", b"x")
     assert store.url == f"s3://{s3_bucket}/prefix" and "testing" not in store.url
-    assert store.get("r/t/1-ab") == b"x"
+    assert store.read("r/t/1-ab").data == b"x"
