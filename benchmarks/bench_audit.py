@@ -23,8 +23,9 @@ from pathlib import Path
 from bench_core import fresh_postgres
 
 import ledgerflow as lf
-from ledgerflow.engine.api import ENGINE_VERSION, new_run_id
+from ledgerflow.engine.api import ENGINE_VERSION
 from ledgerflow.engine.core.events import NewEvent
+from ledgerflow.engine.home import new_run_id
 from ledgerflow.replay import export_run, verify_export, verify_run
 from ledgerflow.storage import Storage, open_storage
 

@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from bench_core import DEFAULT_POSTGRES, fresh_postgres
 
 import ledgerflow as lf
-from ledgerflow.engine.api import ENGINE_VERSION, new_run_id
+from ledgerflow.engine.api import ENGINE_VERSION
 from ledgerflow.engine.core.events import Event, NewEvent
 from ledgerflow.engine.core.fold import fold
+from ledgerflow.engine.home import new_run_id
 
 BATCH = 2_000  # events per append while writing the dead driver's log
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from ..engine.api import ledgerflow_home
+from ..engine.home import ledgerflow_home
 from ..storage import create_db_engine, upgrade
 from ..storage.harden import harden
 from .errors import BadUsage

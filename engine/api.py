@@ -26,6 +26,7 @@ from .core.states import RunState
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
+from .home import ledgerflow_home, new_run_id
 from .hooks import settle_ended_run
 from .lease import LeaseKeeper, RunLease
 from .queueing import submitted_terms
@@ -39,16 +40,6 @@ from .secret_restore import restore
 from .secrets import protect
 from .settings_api import SettingsAPI
 from .version import ENGINE_VERSION
-
-
-def ledgerflow_home() -> Path:
-    """``LEDGERFLOW_HOME``, or ``~/.ledgerflow``: where the embedded database and keys live."""
-    return Path(os.environ.get("LEDGERFLOW_HOME") or Path.home() / ".ledgerflow")
-
-
-def new_run_id(now: datetime) -> str:
-    """A readable id that sorts by creation time: ``20261129-031500-1f3a9c0b``."""
-    return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 class Engine(AuditAPI, SettingsAPI):
