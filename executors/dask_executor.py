@@ -87,6 +87,7 @@ class DaskExecutor:
         self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
         self._links: dict[Future[Outcome], tuple[distributed.Future[Any], int]] = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
+        self._submitted: dict[str, int] = {}  # run id -> invocations submitted (for priorities)
         self._threads, self._threads_read_at = 1, -math.inf
         self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
         self._completions = distributed.as_completed(
@@ -111,6 +112,8 @@ class DaskExecutor:
         futures: list[Future[Outcome]] = []
         groups: dict[tuple[int, Resources], list[Member]] = {}
         packages: list[Package] = []
+        for invocation in invocations:
+            self._submitted[invocation.run_id] = self._submitted.get(invocation.run_id, 0) + 1
         for invocation in invocations:
             future: Future[Outcome] = Future()
             future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
@@ -149,6 +152,7 @@ class DaskExecutor:
         """Drop our references to the run's Dask futures (Dask may then free their data)."""
         for future in self._run_futures.pop(run_id, []):
             self._links.pop(future, None)
+        self._submitted.pop(run_id, None)
 
     def close(self) -> None:
         """Fail what is still pending, stop our threads, close what we created."""
@@ -257,11 +261,14 @@ class DaskExecutor:
         return [Package(key, headers, blob, upstreams, resources, members)]
 
     def _send(self, packages: list[Package], started_at: datetime) -> None:
-        """Submit the packages to Dask: one graph update per set of resources, not one per task."""
-        by_resources: dict[Resources, list[Package]] = {}
+        """Submit the packages to Dask: one graph update per set of resources, not one per task.
+        Fair across runs: a run's tasks go with the priority minus the number of invocations
+        it has submitted, so a small run's tasks overtake those a huge map queued before."""
+        by_resources: dict[tuple[Resources, int], list[Package]] = {}
         for package in packages:
-            by_resources.setdefault(package.resources, []).append(package)
-        for resources, group in by_resources.items():
+            priority = -self._submitted.get(run_of(package), 0)
+            by_resources.setdefault((package.resources, priority), []).append(package)
+        for (resources, priority), group in by_resources.items():
             try:
                 dask_futures = self._client.map(
                     run_members,
@@ -270,6 +277,7 @@ class DaskExecutor:
                     [package.upstreams for package in group],
                     key=[package.key for package in group],
                     resources=dict(resources) or None,
+                    priority=priority,
                     pure=False,
                 )
             except Exception as exc:  # e.g. the client lost its scheduler
@@ -281,6 +289,7 @@ class DaskExecutor:
                 light_outcomes,
                 [dask_futures[i] for i in followed],
                 key=[f"{group[i].key}-light" for i in followed],
+                priority=priority,
                 pure=False,
             )  # the driver fetches the outcomes without the values (they stay in Dask memory)
             lights = dict(zip(followed, light_futures, strict=True))

@@ -53,9 +53,9 @@ class Pending:
     unmet_since: float | None  # monotonic time since no worker offers the resources
 
 
-def run_of(entry: Pending) -> str:
-    """The run of a pending Dask task (one batch holds invocations of one run)."""
-    return str(entry.members[0].payload[0][0])
+def run_of(task: Package | Pending) -> str:
+    """The run of a Dask task's invocations (one submission holds invocations of one run)."""
+    return str(task.members[0].payload[0][0])
 
 
 def is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,21 @@ def test_a_function_the_workers_cannot_import_fails_cleanly(
         assert "lf_driver_only" in outcome.error.message
         assert not outcome.is_retryable
     dask_executor.release("run-i")
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_small_run_overtakes_the_tasks_a_big_run_queued_before(dask_executor: DaskExecutor) -> None:
+    naps = [Invocation("run-big", f"nap[{i}]", 1, nap, (0.025,), {}) for i in range(80)]
+    big = dask_executor.submit_many(naps)
+    big[0].result(timeout=60)  # the map is under way (and older than Dask's FIFO window)
+    (small,) = dask_executor.submit_many([Invocation("run-small", "nap", 1, nap, (0.0,), {})])
+    assert small.result(timeout=60).status is OutcomeStatus.SUCCEEDED
+    done_first = sum(future.done() for future in big)
+    # In Dask's order (first come, first served) the small task would wait for 6 of the 8
+    # chunks of 10 (60 tasks); ahead of them, it waits only for those the workers hold.
+    assert done_first <= 50, f"{done_first} of the big run's 80 tasks ended before the small run's one"
+    assert all(future.result(timeout=60).status is OutcomeStatus.SUCCEEDED for future in big)
