@@ -96,11 +96,6 @@ class LeaseGroup:
         if not lease.is_lost:
             self._store.hand_back(lease.run_id, self.owner)
 
-    @property
-    def held(self) -> int:
-        """How many leases are renewed."""
-        return len(self._held)
-
     def close(self) -> None:
         """Stop the heartbeat thread (the leases held lapse with their ttl)."""
         self._stop.set()
