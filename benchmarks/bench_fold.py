@@ -87,8 +87,11 @@ def created(writer: LogWriter, flow: lf.Flow[..., Any], n: int) -> list[str]:
 
 def succeed(writer: LogWriter, key: str, attempt: int, value: Any) -> None:
     writer.add(key, "task.running", {"attempt": attempt})
+    started = writer.events[-1].ts + timedelta(microseconds=50)
     writer.add(key, "task.succeeded", {
         "attempt": attempt, "duration": 0.000183, "result": {"inline": value},
+        "started_at": started.isoformat(timespec="microseconds"),
+        "finished_at": (started + timedelta(microseconds=183)).isoformat(timespec="microseconds"),
     })
 
 

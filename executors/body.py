@@ -57,8 +57,9 @@ def failed_outcome(
     is_retryable: bool,
     started_at: datetime,
     worker: str | None,
+    has_run: bool = False,
 ) -> Outcome:
-    """A FAILED outcome ending now."""
+    """A FAILED outcome ending now (``has_run``: its body started at ``started_at``)."""
     return Outcome(
         task_key=task_key,
         attempt=attempt,
@@ -68,6 +69,7 @@ def failed_outcome(
         error=error,
         is_retryable=is_retryable,
         worker=worker,
+        has_run=has_run,
     )
 
 
@@ -155,6 +157,7 @@ def _run_body(
             finished_at=datetime.now(UTC),
             skip_reason=exception_text(exc) or None,
             worker=worker,
+            has_run=True,
         )
     except BaseException as exc:  # user code may raise SystemExit & co: still an outcome
         is_retryable = isinstance(exc, invocation.retry_on)
@@ -165,6 +168,7 @@ def _run_body(
             is_retryable=is_retryable,
             started_at=started_at,
             worker=worker,
+            has_run=True,
         )
     finally:
         current_task.reset(token)
@@ -212,6 +216,7 @@ def _succeeded(invocation: Invocation, value: Any, started_at: datetime, worker:
         value=value if is_kept else None,
         length=len(value) if reference is not None and isinstance(value, list | tuple) else None,
         worker=worker,
+        has_run=True,
     )
 
 
@@ -235,6 +240,7 @@ def _not_stored(
         is_retryable=is_retryable,
         started_at=started_at,
         worker=worker,
+        has_run=True,
     )
 
 
@@ -275,4 +281,5 @@ def _run_with_timeout(
         is_retryable=issubclass(TaskTimeout, invocation.retry_on),
         started_at=started_at,
         worker=worker,
+        has_run=True,
     )

@@ -107,7 +107,13 @@ class LogLine:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The result of one attempt. Executors never raise: every ending is an outcome."""
+    """The result of one attempt. Executors never raise: every ending is an outcome.
+
+    ``started_at`` and ``finished_at`` are when the body started and ended, on the clock
+    where it ran, if ``has_run``; else (the body never started: its inputs or function could
+    not be had, it was cancelled first, its worker was lost) when the executor sent and gave
+    up the attempt.
+    """
 
     task_key: str
     attempt: int
@@ -124,6 +130,7 @@ class Outcome:
     skip_reason: str | None = None
     worker: str | None = None  # where the attempt ran (host:pid or a Dask worker address)
     logs: tuple[LogLine, ...] = ()  # what the body printed and logged, in order (bounded)
+    has_run: bool = False  # the body started (its times were measured where it ran)
 
     def light(self) -> "Outcome":
         """This outcome without the in-memory value of a stored result (what the driver needs)."""
@@ -131,5 +138,5 @@ class Outcome:
 
     @property
     def duration(self) -> float:
-        """Seconds the attempt ran."""
+        """Seconds the attempt ran (its body, if ``has_run``)."""
         return (self.finished_at - self.started_at).total_seconds()

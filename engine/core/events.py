@@ -16,12 +16,17 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 - ``task.succeeded``: attempt, result (a result payload), duration (seconds)
 - ``task.cached``: result, cache_key, source_run, source_task
 - ``task.retrying``: attempt, error, retry_at (required: when the next attempt is due, ISO-8601
-  with a UTC offset), delay (seconds)
+  with a UTC offset), delay (seconds); infrastructure (true: the executor lost the attempt, e.g.
+  its Dask worker died while the body ran; worker names it)
 - ``task.failed``: attempt, error ({"type", "message", "traceback"})
 - ``task.upstream_failed``: upstream (list of task keys)
 - ``task.skipped``: reason
 - ``task.mapped``: count (required: the number of children ``key[0]..key[count-1]``)
 - ``task.cancelled``: reason
+
+An attempt's ending event (succeeded, failed, retrying, skipped, cancelled) also records where
+it ran (worker) and, if its body ran, when: started_at (ISO-8601 with a UTC offset, on the
+clock where it ran) and duration (seconds).
 - ``task.pending``: reason (a restart re-opening the task: "restart"; a new drive running
   again a task whose result was not persisted: "result not persisted", with needed_by, the
   tasks that need it, and flow_result when the flow returns it; a task that waited for such a

@@ -35,6 +35,10 @@ class TaskView(NamedTuple):
     dataclass because the fold makes one per event: it is built in one step, where a
     frozen dataclass sets each field through ``object.__setattr__`` (about ten times
     slower, most of the cost of a fold).
+
+    ``started_at`` and ``finished_at`` are when the last attempt's body started and ended where
+    it ran (its ending event records them); while the attempt runs, and for a log written before
+    ending events recorded them, they are the times of its ``task.running`` and ending events.
     """
 
     key: str
@@ -166,10 +170,14 @@ class Folder:
                     self._reopen_or_map(run_id, current, target, event)
                 else:  # the attempt ended: succeeded, failed, retrying, skipped...
                     payload = event.payload
+                    if (body_start := payload.get("started_at")) is None:  # an older log
+                        started, finished = current.started_at, event.ts
+                    else:
+                        started, finished = _body_times(run_id, event, body_start)
                     tasks[key] = _new_view(TaskView, (
                         key, target, current.attempts, payload.get("result"), payload.get("error"),
                         _retry_at(run_id, event) if target is retrying else None, None,
-                        current.parent, current.started_at, event.ts, seq, payload.get("duration"),
+                        current.parent, started, finished, seq, payload.get("duration"),
                     ))
                 last = event
         finally:
@@ -355,6 +363,27 @@ def _retry_at(run_id: str, event: Event) -> datetime:
             f"time with a UTC offset (when the next attempt is due), not {value!r}",
         )  # fmt: skip
     return due
+
+
+def _body_times(run_id: str, event: Event, started_at: object) -> tuple[datetime, datetime]:
+    """When the ended attempt's body started and finished where it ran, as recorded: ISO-8601
+    times with a UTC offset."""
+    finished_at = event.payload.get("finished_at")
+    if isinstance(started_at, str) and isinstance(finished_at, str):
+        try:
+            started, finished = fromisoformat(started_at), fromisoformat(finished_at)
+        except ValueError:
+            pass
+        else:
+            if started.tzinfo is not None and finished.tzinfo is not None:
+                return started, finished
+    raise InvalidEvent(
+        run_id, event.seq, f"{event.type} of {event.task_key!r} records started_at {started_at!r} "
+        f"and finished_at {finished_at!r}: the body's times must be ISO-8601 with a UTC offset",
+    )  # fmt: skip
+
+
+fromisoformat = datetime.fromisoformat
 
 
 def _run_rejection(run_id: str, current: RunState, event: Event) -> InvalidEvent | InvalidTransition:

@@ -21,6 +21,9 @@ def attempt_ended(
     """The stimulus of an outcome, and its result to store (None: inline, stored by the
     executor, or no result); ``sign_reference`` signs the sha256 of a pickle an executor stored."""
     payload: dict[str, Any] = {"attempt": outcome.attempt, "duration": round(outcome.duration, 6)}
+    if outcome.has_run:  # when the body ran, where it ran (the fold prefers it to event times)
+        payload["started_at"] = outcome.started_at.isoformat(timespec="microseconds")
+        payload["finished_at"] = outcome.finished_at.isoformat(timespec="microseconds")
     if outcome.worker:
         payload["worker"] = outcome.worker
     stored = None

@@ -1,5 +1,6 @@
 """fold: events in, state out; forbidden events rejected with every locating detail."""
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -33,6 +34,34 @@ def test_a_successful_task_records_attempt_result_and_times() -> None:
     assert (task.state, task.attempts, task.result) == (TaskState.SUCCEEDED, 1, {"inline": 3})
     assert (task.started_at, task.finished_at) == (started.ts, ended.ts)
     assert state.owner == "me" and state.seq == 4 and state.head_hash == "h4"
+
+
+def test_an_ending_that_records_its_bodys_start_gives_the_bodys_times() -> None:
+    log = LogBuilder(chain_graph("a"))
+    log.add(None, "run.running", {"owner": "me"})
+    submitted = log.add("a", "task.running", {"attempt": 1})
+    started, finished = "2026-01-01T00:00:07.250000+00:00", "2026-01-01T00:00:07.550000+00:00"
+    log.add("a", "task.failed", {
+        "attempt": 1, "started_at": started, "finished_at": finished, "duration": 0.3, "error": {},
+    })
+    task = fold(log.events).tasks["a"]
+    assert (task.started_at, task.finished_at) == tuple(map(datetime.fromisoformat, (started, finished)))
+    assert task.started_at != submitted.ts and task.duration == 0.3
+
+
+@pytest.mark.parametrize(
+    "times",
+    [{"started_at": "yesterday", "finished_at": "2026-01-01T00:00:00+00:00"},
+     {"started_at": "2026-01-01T00:00:00", "finished_at": "2026-01-01T00:00:01"},
+     {"started_at": 5, "finished_at": "2026-01-01T00:00:00+00:00"},
+     {"started_at": "2026-01-01T00:00:00+00:00"}],
+)  # fmt: skip
+def test_a_bodys_start_that_is_no_utc_time_is_rejected(times: dict[str, Any]) -> None:
+    log = LogBuilder(chain_graph("a"))
+    log.add("a", "task.running", {"attempt": 1})
+    log.add("a", "task.succeeded", {"attempt": 1, **times})
+    with pytest.raises(InvalidEvent, match=r"task\.succeeded of 'a' records started_at"):
+        fold(log.events)
 
 
 def test_forbidden_transition_names_run_seq_task_and_both_states() -> None:

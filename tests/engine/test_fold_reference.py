@@ -105,10 +105,14 @@ def _reference_task_after(task: TaskView, target: TaskState, event: Event) -> Ta
     if target is TaskState.MAPPED:
         return task._replace(**common | {"map_count": payload["count"], "finished_at": event.ts})
     retry_at = payload["retry_at"] if target is TaskState.RETRYING else None
+    started, finished = task.started_at, event.ts
+    if "started_at" in payload:  # the body's own times, where it ran
+        started = datetime.fromisoformat(payload["started_at"])
+        finished = datetime.fromisoformat(payload["finished_at"])
     return task._replace(**common | {
         "result": payload.get("result"), "error": payload.get("error"),
         "retry_at": datetime.fromisoformat(retry_at) if retry_at else None,
-        "finished_at": event.ts, "runtime": payload.get("duration"),
+        "started_at": started, "finished_at": finished, "runtime": payload.get("duration"),
     })
 
 
@@ -181,10 +185,14 @@ def _payload(
     if target is TaskState.RETRYING:
         return {"attempt": attempts, "retry_at": "2026-01-01T00:01:00.000001+00:00",
                 "error": {"type": "OSError"}}
-    if target in (TaskState.SUCCEEDED, TaskState.CACHED):
+    ran = draw(st.sampled_from([{}, {"started_at": "2026-01-01T00:00:30.000001+00:00",
+                                             "finished_at": "2026-01-01T00:00:30.250001+00:00"}]))
+    if target is TaskState.SUCCEEDED:
+        return {"attempt": attempts, "result": {"inline": attempts}, "duration": 0.25, **ran}
+    if target is TaskState.CACHED:
         return {"attempt": attempts, "result": {"inline": attempts}, "duration": 0.25}
     if target is TaskState.FAILED:
-        return {"attempt": attempts, "error": {"type": "E", "message": "m"}, "duration": 0.5}
+        return {"attempt": attempts, "error": {"type": "E", "message": "m"}, "duration": 0.5, **ran}
     return {"reason": "r"}
 
 
