@@ -1,7 +1,10 @@
 """The Dask executor: task bodies run on a ``distributed`` cluster; their data stays there.
 
-Independent invocations of one function are batched: one Dask task runs a chunk of
-bodies in turn and returns their outcomes as a list. The chunk is pickled by us
+Independent invocations of one function are batched when their bodies are tiny (see
+``dask_chunks``): one Dask task runs a chunk of bodies in turn and returns their outcomes as a
+list. Before a Dask task runs its first body, its worker tells the scheduler's ``AttemptGuard``
+(see ``dask_guard``), so that Dask never runs a started body again under the same attempt: a
+lost worker ends the attempt (``KilledWorker``), and the engine records it. The chunk is pickled by us
 (cloudpickle) and unpickled on the worker inside the wrapper, so a function the
 workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
@@ -29,31 +32,29 @@ from typing import Any, Self
 import cloudpickle
 import distributed
 
-from .body import (
-    failed_outcome,
-    input_failure,
-)
+from . import dask_guard
+from .body import failed_outcome
 from .context import CANCELLED_ERROR
+from .dask_chunks import ChunkPlan
 from .dask_failures import dask_failure, not_serializable
+from .dask_resources import ResourceWatch
 from .dask_tasks import (
+    Group,
+    Links,
     Member,
     Package,
     Pending,
     Resources,
     futures_of,
-    is_enough,
-    is_without_result,
+    member_of,
     run_of,
     stores_results,
-    unlinked_value,
 )
-from .dask_worker import light_outcomes, run_members
-from .invocation import ErrorInfo, Invocation, Outcome, Stored, Value
+from .dask_worker import UPSTREAM_LOST, light_outcomes, run_members
+from .invocation import ErrorInfo, Invocation, Outcome
 
 logger = logging.getLogger(__name__)
 
-_CHUNK_CAP = 200  # bodies per Dask task, at most
-_CHUNKS_PER_THREAD = 4  # enough chunks to keep every worker thread busy
 _THREADS_REFRESH = 5.0  # seconds between reads of the cluster's thread count
 
 
@@ -82,10 +83,10 @@ class DaskExecutor:
         else:
             self._cluster = distributed.LocalCluster(processes=True, **cluster_kwargs)
             self._client, self._owns_client = distributed.Client(self._cluster), True
-        self._resource_timeout = resource_timeout
+        self._guarded = _guard(self._client)
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
-        self._links: dict[Future[Outcome], tuple[distributed.Future[Any], int]] = {}
+        self._links: Links = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
         self._submitted: dict[str, int] = {}  # run id -> invocations submitted (for priorities)
         self._threads, self._threads_read_at = 1, -math.inf
@@ -93,9 +94,12 @@ class DaskExecutor:
         self._completions = distributed.as_completed(
             [], loop=self._client.loop, with_results=True, raise_errors=False
         )
+        self._plan = ChunkPlan()
         self._has_work = threading.Event()
         self._closed = threading.Event()
-        self._watchdog: threading.Thread | None = None
+        self._resources = ResourceWatch(
+            self._client, resource_timeout, self._needing_resources, self._give_up, self._closed
+        )
         self._collector = threading.Thread(
             target=self._collect, name="ledgerflow-dask-collector", daemon=True
         )
@@ -110,7 +114,7 @@ class DaskExecutor:
         """Submit the invocations to Dask (batching independent ones); never blocks on them."""
         started_at = datetime.now(UTC)
         futures: list[Future[Outcome]] = []
-        groups: dict[tuple[int, Resources], list[Member]] = {}
+        groups: dict[Group, list[Member]] = {}
         packages: list[Package] = []
         for invocation in invocations:
             self._submitted[invocation.run_id] = self._submitted.get(invocation.run_id, 0) + 1
@@ -119,24 +123,25 @@ class DaskExecutor:
             future.set_running_or_notify_cancel()  # ours to resolve: not cancellable
             futures.append(future)
             self._run_futures.setdefault(invocation.run_id, []).append(future)
-            prepared = self._prepare(invocation, future, started_at)
+            prepared = member_of(invocation, future, started_at, self._links)
             if prepared is None:
                 continue
             member, upstreams = prepared
             resources = tuple(sorted(invocation.resources.items()))
-            if upstreams or invocation.timeout is not None:
+            if upstreams or invocation.timeout is not None or invocation.attempt > 1:
                 packages += self._package([member], upstreams, resources, started_at)
-            else:
-                groups.setdefault((id(invocation.fn), resources), []).append(member)
-        for (_, resources), members in groups.items():
-            for chunk in self._chunks(members):
-                packages += self._package(chunk, {}, resources, started_at)
+            else:  # a retry goes alone: a body that lost its worker takes no other down with it
+                groups.setdefault((invocation.run_id, invocation.fn, resources), []).append(member)
+        for group, members in groups.items():
+            packages += self._batch(group, members, started_at)
         self._send(packages, started_at)
         return futures
 
     def cancel(self, run_id: str) -> None:
         """Cancel the run's Dask tasks; their outcomes end cancelled at once. A body already
         running on a worker runs on (Dask cannot stop it) and its result is discarded."""
+        held = self._plan.take(run_id)
+        self._fail(held, datetime.now(UTC), CANCELLED_ERROR, "its run was cancelled")
         with self._lock:
             entries = [e for key, e in self._pending.items() if run_of(e) == run_id]
             for entry in entries:
@@ -145,7 +150,7 @@ class DaskExecutor:
             return
         self._client.cancel(futures_of(entries))
         for entry in entries:
-            self._fail(entry, CANCELLED_ERROR, "its run was cancelled")
+            self._fail(entry.members, entry.started_at, CANCELLED_ERROR, "its run was cancelled")
         logger.info("run %s: cancelled %d Dask tasks", run_id, len(entries))
 
     def release(self, run_id: str) -> None:
@@ -162,8 +167,10 @@ class DaskExecutor:
         with self._lock:
             pending = list(self._pending.values())
             self._pending.clear()
+        closed, reason = "ledgerflow.ExecutorClosed", "the Dask executor was closed first"
+        self._fail(self._plan.take(), datetime.now(UTC), closed, reason)
         for entry in pending:
-            self._fail(entry, "ledgerflow.ExecutorClosed", "the Dask executor was closed first")
+            self._fail(entry.members, entry.started_at, closed, reason)
         if pending:
             self._client.cancel(futures_of(pending))
         self._has_work.set()
@@ -181,52 +188,17 @@ class DaskExecutor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _prepare(
-        self, invocation: Invocation, future: Future[Outcome], started_at: datetime
-    ) -> tuple[Member, dict[str, distributed.Future[Any]]] | None:
-        """The member to send and the Dask futures it reads; None if it failed already."""
-        values: dict[str, Any] = {}
-        links: dict[str, tuple[str, int]] = {}
-        upstreams: dict[str, distributed.Future[Any]] = {}
-        try:
-            for key, source in invocation.inputs.items():
-                if isinstance(source, Value):
-                    values[key] = source.value
-                    continue
-                if isinstance(source, Stored):  # read on the worker, not via the driver
-                    values[key] = source
-                    continue
-                link = self._links.get(source)
-                if link is not None and not is_without_result(source):
-                    upstreams[str(link[0].key)] = link[0]
-                    links[key] = (str(link[0].key), link[1])
-                else:  # not ours (or released): its value travels with the invocation
-                    values[key] = unlinked_value(source.result(), invocation.sink)
-        except Exception as exc:
-            future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
-            return None
-        fields = (
-            invocation.run_id,
-            invocation.task_key,
-            invocation.attempt,
-            invocation.fn,
-            invocation.args,
-            invocation.kwargs,
-            invocation.timeout,
-            invocation.retry_on,
-            invocation.masked,
-            invocation.sink,
-        )
-        payload = (fields, values, links)
-        keeps = invocation.sink.keeps_values
-        return Member(future, invocation.task_key, invocation.attempt, payload, keeps), upstreams
-
-    def _chunks(self, members: list[Member]) -> list[list[Member]]:
-        if len(members) == 1:
-            return [members]
-        per_chunk = math.ceil(len(members) / (_CHUNKS_PER_THREAD * self._total_threads()))
-        size = min(_CHUNK_CAP, per_chunk)
-        return [members[start : start + size] for start in range(0, len(members), size)]
+    def _batch(self, group: Group, members: list[Member], started_at: datetime) -> list[Package]:
+        """The Dask tasks to send now for a group's members (see ``ChunkPlan``)."""
+        packages: list[Package] = []
+        for chunk, is_probe in self._plan.plan(group, members, self._total_threads()):
+            made = self._package(chunk, {}, group[2], started_at, group, is_probe)
+            if is_probe and not made:  # it failed before reaching Dask: those waiting for it go
+                released = self._plan.ended(group, (), is_probe=True, threads=self._total_threads())
+                for batch in released:
+                    packages += self._package(batch, {}, group[2], started_at, group)
+            packages += made
+        return packages
 
     def _total_threads(self) -> int:
         now = time.monotonic()
@@ -242,6 +214,8 @@ class DaskExecutor:
         upstreams: dict[str, distributed.Future[Any]],
         resources: Resources,
         started_at: datetime,
+        group: Group | None = None,
+        is_probe: bool = False,
     ) -> list[Package]:
         """The Dask task(s) for ``members``; a member that cannot be pickled fails alone."""
         try:
@@ -250,7 +224,7 @@ class DaskExecutor:
             if len(members) > 1:  # find the culprits: package the members one by one
                 return [
                     package for member in members
-                    for package in self._package([member], upstreams, resources, started_at)
+                    for package in self._package([member], upstreams, resources, started_at, group)
                 ]  # fmt: skip
             first = members[0]
             first.future.set_result(not_serializable(first.task_key, first.attempt, exc, started_at))
@@ -258,7 +232,7 @@ class DaskExecutor:
         label = members[0].task_key if len(members) == 1 else f"chunk{len(members)}"
         key = f"lf-{label}-{self._token}-{next(self._counter)}"
         headers = pickle.dumps([(member.task_key, member.attempt) for member in members])
-        return [Package(key, headers, blob, upstreams, resources, members)]
+        return [Package(key, headers, blob, upstreams, resources, members, group, is_probe)]
 
     def _send(self, packages: list[Package], started_at: datetime) -> None:
         """Submit the packages to Dask: one graph update per set of resources, not one per task.
@@ -279,10 +253,12 @@ class DaskExecutor:
                     resources=dict(resources) or None,
                     priority=priority,
                     pure=False,
+                    guarded=self._guarded,
                 )
             except Exception as exc:  # e.g. the client lost its scheduler
-                for member in (member for package in group for member in package.members):
-                    member.future.set_result(dask_failure(member.task_key, member.attempt, exc, started_at))
+                for package in group:
+                    outcomes = [dask_failure(m.task_key, m.attempt, exc, started_at) for m in package.members]
+                    self._settle(package, package.members, outcomes, started_at)
                 continue
             followed = [i for i, package in enumerate(group) if stores_results(package)]
             light_futures = self._client.map(
@@ -296,7 +272,7 @@ class DaskExecutor:
             for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
                 self._track(package, dask_future, lights.get(i, dask_future), started_at)
             if resources:
-                self._watch_resources()
+                self._resources.start()
 
     def _track(
         self,
@@ -307,8 +283,9 @@ class DaskExecutor:
     ) -> None:
         unmet_since = time.monotonic() if package.resources else None
         entry = Pending(
-            dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since
-        )
+            dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since,
+            tuple(package.upstreams), package.group, package.is_probe,
+        )  # fmt: skip
         with self._lock:
             self._pending[str(light_future.key)] = entry
         for position, member in enumerate(package.members):
@@ -331,75 +308,75 @@ class DaskExecutor:
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
         if dask_future.status == "finished" and len(result) == len(entry.members):
-            for member, outcome in zip(entry.members, result, strict=True):
-                member.future.set_result(outcome)
-            return
-        exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
-        if not isinstance(exc, BaseException):
-            exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
-        logger.warning("Dask task %s failed: %r", dask_future.key, exc)
-        for member in entry.members:
-            member.future.set_result(dask_failure(member.task_key, member.attempt, exc, entry.started_at))
+            outcomes: list[Outcome] = result
+        else:
+            exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
+            if not isinstance(exc, BaseException):
+                exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
+            logger.warning("Dask task %s failed: %r", dask_future.key, exc)
+            outcomes = [dask_failure(m.task_key, m.attempt, exc, entry.started_at) for m in entry.members]
+        self._settle(entry, entry.members, outcomes, entry.started_at)
 
-    def _fail(self, entry: Pending, error_type: str, reason: str) -> None:
-        for member in entry.members:
+    def _settle(
+        self, task: Package | Pending, members: list[Member], outcomes: list[Outcome], started_at: datetime
+    ) -> None:
+        """Resolve the members' futures; then learn from the outcomes and send what waited for them."""
+        if isinstance(task, Pending) and any(o.error and o.error.type == UPSTREAM_LOST for o in outcomes):
+            self._unlink(task.upstreams)  # before a retry can be submitted
+        for member, outcome in zip(members, outcomes, strict=True):
+            member.future.set_result(outcome)
+        if task.group is None:
+            return
+        group, threads = task.group, self._total_threads()
+        released = self._plan.ended(group, outcomes, is_probe=task.is_probe, threads=threads)
+        packages = [p for batch in released for p in self._package(batch, {}, group[2], started_at, group)]
+        if packages:
+            self._send(packages, started_at)
+
+    def _unlink(self, dask_keys: tuple[str, ...]) -> None:
+        """Forget Dask results lost with their worker: a retry that reads them takes the value
+        from the driver (or its store) instead."""
+        lost = set(dask_keys)
+        for future, (dask_future, _) in list(self._links.items()):
+            if str(dask_future.key) in lost:
+                self._links.pop(future, None)
+
+    def _fail(self, members: list[Member], started_at: datetime, error_type: str, reason: str) -> None:
+        for member in members:
             error = ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback="")
             outcome = failed_outcome(
                 member.task_key,
                 member.attempt,
                 error,
                 is_retryable=False,
-                started_at=entry.started_at,
+                started_at=started_at,
                 worker=None,
             )
             member.future.set_result(outcome)
 
-    def _watch_resources(self) -> None:
+    def _needing_resources(self) -> list[Pending]:
         with self._lock:
-            if self._watchdog is None:
-                self._watchdog = threading.Thread(
-                    target=self._check_resources, name="ledgerflow-dask-resources", daemon=True
-                )
-                self._watchdog.start()
+            return [entry for entry in self._pending.values() if entry.resources]
 
-    def _check_resources(self) -> None:
-        """Background thread: fail tasks whose resources no worker offers for too long."""
-        interval = min(1.0, self._resource_timeout / 4)
-        while not self._closed.wait(interval):
-            with self._lock:
-                watched = [entry for entry in self._pending.values() if entry.resources]
-                if not watched:
-                    self._watchdog = None
-                    return
-            offers = self._offers()
-            for entry in watched:
-                self._check_entry(entry, offers)
-
-    def _offers(self) -> dict[str, dict[str, float]]:
-        try:
-            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
-        except Exception:  # scheduler unreachable: nobody offers anything
-            return {}
-        return {address: dict(info.get("resources") or {}) for address, info in workers.items()}
-
-    def _check_entry(self, entry: Pending, offers: dict[str, dict[str, float]]) -> None:
-        now = time.monotonic()
-        if any(is_enough(offer, entry.resources) for offer in offers.values()):
-            entry.unmet_since = None
-            return
-        if entry.unmet_since is None:
-            entry.unmet_since = now
-        if now - entry.unmet_since < self._resource_timeout:
-            return
+    def _give_up(self, entry: Pending, reason: str) -> None:
+        """End a pending Dask task whose resources nobody offers (see ``ResourceWatch``)."""
         with self._lock:
             if self._pending.pop(str(entry.light_future.key), None) is None:
                 return
         self._client.cancel(futures_of([entry]))
-        wanted = ", ".join(f"{name}={amount:g}" for name, amount in entry.resources.items())
-        offered = "; ".join(f"{address}: {offer or 'none'}" for address, offer in offers.items())
-        reason = (
-            f"no Dask worker offers the resources it needs ({wanted}) after waiting "
-            f"{self._resource_timeout:g} s; workers offer: {offered or 'no workers'}"
-        )
-        logger.warning("Dask task %s: %s", entry.dask_future.key, reason)
-        self._fail(entry, "ledgerflow.NoWorkerForResources", reason)
+        self._fail(entry.members, entry.started_at, "ledgerflow.NoWorkerForResources", reason)
+
+
+def _guard(client: distributed.Client) -> bool:
+    """Register the ``AttemptGuard`` on the client's scheduler (sent by value: the scheduler
+    needs no ledgerflow); False, with a warning, if the scheduler refuses it."""
+    cloudpickle.register_pickle_by_value(dask_guard)
+    try:
+        client.register_plugin(dask_guard.AttemptGuard(), name=dask_guard.PLUGIN_NAME)
+    except Exception as exc:
+        logger.warning(
+            "the Dask scheduler did not take ledgerflow's attempt guard (%r): Dask may run a body "
+            "again, under the same attempt, when its worker dies", exc,
+        )  # fmt: skip
+        return False
+    return True

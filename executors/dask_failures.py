@@ -33,15 +33,16 @@ def not_serializable(task_key: str, attempt: int, exc: Exception, started_at: da
 
 
 def dask_failure(task_key: str, attempt: int, exc: BaseException, started_at: datetime) -> Outcome:
-    """A FAILED outcome for a Dask-level failure (worker died, cancelled, comm error)."""
-    if isinstance(exc, KilledWorker):
-        reason = "the Dask workers running it died (KilledWorker)"
-    elif isinstance(exc, CancelledError):
-        reason = "its Dask task was cancelled"
-    else:
-        reason = "Dask could not run it"
+    """A FAILED outcome for a Dask-level failure (worker died, cancelled, comm error). A
+    ``KilledWorker`` names the worker that died under it (the outcome's ``worker``)."""
     info = error_info(exc)
-    message = f"task {task_key!r}: {reason}: {info.message}"
+    worker = None
+    if isinstance(exc, KilledWorker):
+        worker = str(getattr(exc.last_worker, "address", exc.last_worker))
+        message = f"task {task_key!r} (attempt {attempt}): the Dask worker running it died ({worker})"
+    else:
+        reason = "its Dask task was cancelled" if isinstance(exc, CancelledError) else "Dask could not run it"
+        message = f"task {task_key!r}: {reason}: {info.message}"
     lost = isinstance(exc, INFRASTRUCTURE_FAILURES)
     outcome = failed_outcome(
         task_key,
@@ -49,6 +50,6 @@ def dask_failure(task_key: str, attempt: int, exc: BaseException, started_at: da
         ErrorInfo(qualified_name(type(exc)), message, info.traceback),
         is_retryable=lost,
         started_at=started_at,
-        worker=None,
+        worker=worker,
     )
     return dataclasses.replace(outcome, infrastructure=lost)

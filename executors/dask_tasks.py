@@ -1,7 +1,8 @@
-"""What the Dask executor submits and tracks: the members of a Dask task, the packages it
-sends, the pending tasks it waits for, and the small rules about them."""
+"""What the Dask executor submits and tracks: the members of a Dask task (made from
+invocations), the packages it sends, the pending tasks it waits for, and the small rules about
+them."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +12,9 @@ import distributed
 
 from ..results.refs import public_url
 from ..results.sinks import ResultSink
-from .body import outcome_value
+from .body import input_failure, outcome_value
 from .dask_worker import Payload
-from .invocation import Outcome, OutcomeStatus, Stored
+from .invocation import Invocation, Outcome, OutcomeStatus, Stored, Value
 
 
 class Member(NamedTuple):
@@ -27,10 +28,13 @@ class Member(NamedTuple):
 
 
 Resources = tuple[tuple[str, float], ...]  # a task's resources, sorted: hashable
+# Invocations that may share a Dask task: of one run, one function, with the same resources.
+Group = tuple[str, Callable[..., Any], Resources]
 
 
 class Package(NamedTuple):
-    """One Dask task to submit: pickled members, the upstream Dask futures they read."""
+    """One Dask task to submit: pickled members, the upstream Dask futures they read, and the
+    group it batches (None: an invocation on its own) with whether it probes its duration."""
 
     key: str
     headers: bytes
@@ -38,6 +42,8 @@ class Package(NamedTuple):
     upstreams: dict[str, distributed.Future[Any]]
     resources: Resources
     members: list[Member]
+    group: Group | None = None
+    is_probe: bool = False
 
 
 @dataclass(slots=True)
@@ -51,11 +57,15 @@ class Pending:
     started_at: datetime
     resources: dict[str, float]
     unmet_since: float | None  # monotonic time since no worker offers the resources
+    upstreams: tuple[str, ...] = ()  # the Dask keys its members read
+    group: Group | None = None
+    is_probe: bool = False
 
 
-def run_of(task: Package | Pending) -> str:
-    """The run of a Dask task's invocations (one submission holds invocations of one run)."""
-    return str(task.members[0].payload[0][0])
+def run_of(task: Member | Package | Pending) -> str:
+    """The run of an invocation, or of a Dask task's (one Dask task holds invocations of one run)."""
+    member = task if isinstance(task, Member) else task.members[0]
+    return str(member.payload[0][0])
 
 
 def is_enough(offer: Mapping[str, float], wanted: Mapping[str, float]) -> bool:
@@ -89,3 +99,40 @@ def unlinked_value(outcome: Outcome, sink: ResultSink) -> Any:
         )
     is_the_sinks = sink.url is not None and public_url(sink.url) == reference.store
     return Stored(reference, sink.options if is_the_sinks else {})
+
+
+Links = dict[Future[Outcome], tuple[distributed.Future[Any], int]]  # a future -> (Dask task, position)
+
+
+def member_of(
+    invocation: Invocation, future: Future[Outcome], started_at: datetime, links: Links
+) -> tuple[Member, dict[str, distributed.Future[Any]]] | None:
+    """The member to send for ``invocation`` and the Dask futures it reads (by ``links``: an
+    upstream of this executor's, still held); None if it failed already (``future`` is set)."""
+    values: dict[str, Any] = {}
+    reads: dict[str, tuple[str, int]] = {}
+    upstreams: dict[str, distributed.Future[Any]] = {}
+    try:
+        for key, source in invocation.inputs.items():
+            if isinstance(source, Value):
+                values[key] = source.value
+                continue
+            if isinstance(source, Stored):  # read on the worker, not via the driver
+                values[key] = source
+                continue
+            link = links.get(source)
+            if link is not None and not is_without_result(source):
+                upstreams[str(link[0].key)] = link[0]
+                reads[key] = (str(link[0].key), link[1])
+            else:  # not ours (or released, or lost): its value travels with the invocation
+                values[key] = unlinked_value(source.result(), invocation.sink)
+    except Exception as exc:
+        future.set_result(input_failure(invocation, exc, started_at=started_at, worker=None))
+        return None
+    fields = (
+        invocation.run_id, invocation.task_key, invocation.attempt, invocation.fn, invocation.args,
+        invocation.kwargs, invocation.timeout, invocation.retry_on, invocation.masked, invocation.sink,
+    )  # fmt: skip
+    payload = (fields, values, reads)
+    keeps = invocation.sink.keeps_values
+    return Member(future, invocation.task_key, invocation.attempt, payload, keeps), upstreams

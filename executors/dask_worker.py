@@ -6,11 +6,13 @@ arrive pickled, so that one a worker cannot load fails alone with a clear error.
 
 import pickle
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import distributed
 from dask.sizeof import sizeof
+from distributed.utils import sync
 
 from .arguments import resolve_arguments
 from .body import (
@@ -22,32 +24,54 @@ from .body import (
     run_invocation,
     stored_value,
 )
-from .invocation import ErrorInfo, Invocation, Outcome, Stored
+from .dask_guard import HANDLER
+from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
+from .text import exception_text
 
 # What the worker gets of an invocation: its fields as a plain tuple (much cheaper to
 # pickle than the dataclass), inline input values, {input key: (Dask key, position)}.
 Payload = tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[str, int]]]
 
 _OUTCOME_FIELDS = 1_000  # bytes an outcome's own fields take, about
+START_REFUSED = "ledgerflow.StartRefused"  # the error type of a member the guard kept from running again
+UPSTREAM_LOST = "ledgerflow.UpstreamLost"  # ... of a member whose upstream value was lost
 
 
-def run_members(headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]]) -> list[Outcome]:
+def run_members(
+    headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]], *, guarded: bool = False
+) -> list[Outcome]:
     """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes.
 
     ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
-    walk) name the members even when ``blob`` cannot be loaded.
+    walk) name the members even when ``blob`` cannot be loaded. If ``guarded``, the scheduler's
+    ``AttemptGuard`` is asked first: a task that started before runs no body again.
     """
     try:
-        worker = distributed.get_worker().address
+        dask_worker: distributed.Worker | None = distributed.get_worker()
     except ValueError:  # not on a worker (e.g. a synchronous scheduler)
-        worker = local_worker()
+        dask_worker = None
+    worker = dask_worker.address if dask_worker is not None else local_worker()
     started_at = datetime.now(UTC)
+    if guarded and dask_worker is not None and (refusal := _claim_start(dask_worker)) is not None:
+        return [_refused(key, attempt, refusal, started_at, worker) for key, attempt in pickle.loads(headers)]
     try:
         payloads = pickle.loads(blob)
     except Exception as exc:
         members = pickle.loads(headers)
         return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
     return [_run_member(payload, upstreams, worker) for payload in payloads]
+
+
+def _claim_start(worker: distributed.Worker) -> str | None:
+    """Ask the scheduler's ``AttemptGuard`` whether this task may start: None, or why not.
+    A round trip (a fraction of a millisecond), so that the scheduler knows of the start
+    before any body runs, even one that kills this process at once."""
+    claim = getattr(worker.scheduler, HANDLER)
+    try:
+        answer = sync(worker.loop, claim, key=worker.get_current_task(), worker=worker.address)
+    except Exception as exc:  # the scheduler is unreachable: the task could not report anyway
+        return f"the scheduler could not be told that it starts ({exception_text(exc)})"
+    return None if answer is None else str(answer)
 
 
 def _run_member(
@@ -66,7 +90,10 @@ def _run_member(
             if isinstance(value, Stored):  # a resumed run's upstream: read here, not via the driver
                 values[key] = stored_value(value)
         for key, (dask_key, position) in links.items():
-            values[key] = outcome_value(upstreams[dask_key][position])
+            upstream = upstreams[dask_key][position]
+            if upstream.status is not OutcomeStatus.SUCCEEDED:  # a re-run the guard refused
+                return _upstream_lost(invocation, upstream, worker)
+            values[key] = outcome_value(upstream)
         args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
     except Exception as exc:
         return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=worker)
@@ -87,6 +114,30 @@ def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
     """On a worker: a chunk's outcomes without the values of stored results, for the driver
     (the full outcomes stay in Dask memory for the downstream tasks)."""
     return [outcome.light() for outcome in outcomes]
+
+
+def _refused(task_key: str, attempt: int, refusal: str, started_at: datetime, worker: str) -> Outcome:
+    message = f"task {task_key!r} (attempt {attempt}) was not started on worker {worker}: {refusal}"
+    error = ErrorInfo(START_REFUSED, message, traceback="")
+    outcome = failed_outcome(
+        task_key, attempt, error, is_retryable=True, started_at=started_at, worker=worker
+    )
+    return replace(outcome, infrastructure=True)
+
+
+def _upstream_lost(invocation: Invocation, upstream: Outcome, worker: str) -> Outcome:
+    """The outcome of a member whose upstream value was lost with its worker (its body does not
+    run): an infrastructure failure, retried with the value from the driver or its store."""
+    message = (
+        f"task {invocation.task_key!r}: the result of {upstream.task_key!r} was lost with the Dask "
+        "worker that held it"
+    )
+    error = ErrorInfo(UPSTREAM_LOST, message, traceback="")
+    outcome = failed_outcome(
+        invocation.task_key, invocation.attempt, error, is_retryable=True, started_at=datetime.now(UTC),
+        worker=worker,
+    )  # fmt: skip
+    return replace(outcome, infrastructure=True)
 
 
 def _not_loadable(task_key: str, attempt: int, exc: Exception, started_at: datetime, worker: str) -> Outcome:

@@ -133,15 +133,22 @@ def storage(database_url: str, tmp_path: Path) -> Iterator[Storage]:
         yield opened
 
 
-@pytest.fixture(scope="session")
-def dask_client() -> Iterator[distributed.Client]:
-    """A client of a LocalCluster of two single-threaded worker processes, one per session."""
+@contextmanager
+def local_cluster(n_workers: int, threads_per_worker: int = 1) -> Iterator[distributed.Client]:
+    """A client of a LocalCluster of worker processes (a nanny restarts a killed one)."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[distributed.Client]:
+    """A client of a LocalCluster of two single-threaded worker processes, one per session."""
+    with local_cluster(2) as client:
         yield client
 
 

@@ -1,0 +1,56 @@
+"""On the Dask scheduler: a ledgerflow Dask task's bodies run at most once per attempt.
+
+Dask re-runs a task whose worker died while running it (up to
+``distributed.scheduler.allowed-failures`` times), and recomputes a finished task whose result
+was lost with its worker: either way its bodies would run again under the attempt (and the
+idempotency key) they already ran with, and the log would not know. So before a ledgerflow Dask
+task runs its first body, its worker asks this plugin (one round trip). The first start of a
+task is allowed and marks it, so that losing its worker from then on errs it with
+``KilledWorker`` (the engine records an infrastructure retry: a new attempt); any later start
+of that task (a re-run, a recomputation, or a worker the scheduler no longer counts on for it)
+is refused, and the worker runs no body. A task lost before it started is left to Dask, which
+runs it elsewhere: no body ran, so its attempt and key are still unused.
+
+This module is sent to the scheduler by value (the scheduler need not have ledgerflow
+installed): it imports nothing of ledgerflow.
+"""
+
+import weakref
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+HANDLER = "ledgerflow_start"  # the scheduler operation a worker calls before a task's first body
+PLUGIN_NAME = "ledgerflow-attempt-guard"
+
+
+class AttemptGuard(SchedulerPlugin):
+    """Allows each ledgerflow Dask task to start once; makes a started one err if its worker
+    is lost instead of letting Dask run it again."""
+
+    idempotent = True  # one per scheduler, however many executors register it
+
+    _scheduler: Any
+    _started: "weakref.WeakValueDictionary[str, Any]"
+
+    async def start(self, scheduler: Any) -> None:
+        """On the scheduler (the plugin is pickled without state): serve the workers' claims."""
+        self._scheduler = scheduler
+        # key -> its task state, while the scheduler holds it (a key submitted again is a new one)
+        self._started = weakref.WeakValueDictionary()
+        scheduler.handlers[HANDLER] = self.claim
+
+    def claim(self, key: str, worker: str) -> str | None:
+        """A worker is about to run ``key``'s first body: None to go ahead, else why not."""
+        task = self._scheduler.tasks.get(key)
+        if task is None:
+            return "the scheduler no longer has the task (cancelled or released)"
+        if self._started.get(key) is task:
+            return "it already started once; a body is never run twice under one attempt"
+        processing_on = task.processing_on.address if task.processing_on is not None else None
+        if processing_on != worker:
+            return f"the scheduler runs it on {processing_on or 'no worker'}, not on {worker}"
+        self._started[key] = task
+        # Losing the worker from now on makes it KilledWorker (suspicious > allowed failures).
+        task.suspicious = max(task.suspicious, self._scheduler.allowed_failures)
+        return None
