@@ -4,7 +4,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -56,6 +56,12 @@ def truncate(text: str, limit: int) -> str:
 def format_time(moment: datetime | None) -> str:
     """A UTC timestamp to the second, ISO-like."""
     return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_clock(moment: datetime | None, *, with_day: bool = False) -> str:
+    """A UTC time of day to the millisecond (when a task body started, say), with its day if asked."""
+    shape = "%Y-%m-%d %H:%M:%S.%f" if with_day else "%H:%M:%S.%f"
+    return "" if moment is None else moment.astimezone(UTC).strftime(shape)[:-3]
 
 
 def short_json(value: Any, limit: int) -> str:
@@ -113,18 +119,20 @@ def task_rows(tasks: Mapping[str, TaskView], expand: bool = False) -> list[TaskV
 
 
 def task_table(tasks: Mapping[str, TaskView], *, expand: bool = False, title: str | None = None) -> Table:
-    """Task key, state, attempts and duration; many mapped children become one row."""
+    """Task key, state, attempts, when its last attempt started (UTC; the body's own start once it
+    ended) and its duration; many mapped children become one row."""
     table = Table(title=title, title_justify="left")
     table.add_column("task", no_wrap=True)
     table.add_column("state")
     table.add_column("attempts", justify="right")
+    table.add_column("started", no_wrap=True)
     table.add_column("duration", justify="right")
     for row in task_rows(tasks, expand):
         if isinstance(row, ChildGroup):
             _add_group_row(table, row)
         else:
             table.add_row(row.key, styled_state(row.state.value), str(row.attempts),
-                          format_duration(row.duration))
+                          format_clock(row.started_at), format_duration(row.duration))  # fmt: skip
     return table
 
 
@@ -133,10 +141,12 @@ def _add_group_row(table: Table, group: ChildGroup) -> None:
     counts = Counter(task.state.value for task in members)
     durations = [d for d in (task.duration for task in members) if d is not None]
     longest = f"max {format_duration(max(durations))}" if durations else ""
+    starts = [task.started_at for task in members if task.started_at is not None]
     table.add_row(
         f"{group.base}[0..{len(members) - 1}] ({len(members)} tasks)",
         state_counts(counts),
         str(sum(task.attempts for task in members)),
+        f"from {format_clock(min(starts))}" if starts else "",
         longest,
     )
 

@@ -29,7 +29,7 @@ from ..engine.result_details import (
 )
 from ..engine.result_values import run_result_loader
 from ..engine.run import Run
-from .render import HASH_CHARS, ChildGroup, result_text, styled_state, task_rows, wait_json
+from .render import HASH_CHARS, ChildGroup, format_clock, result_text, styled_state, task_rows, wait_json
 
 MAX_LOAD_BYTES = 16 * 1024**2
 """``show`` loads a run's result unasked only if its stored results take at most this many bytes."""
@@ -144,6 +144,9 @@ def task_detail(view: RunView, key: str) -> Table:
     grid.add_row("task", key)
     grid.add_row("state", styled_state(task.state.value))
     grid.add_row("attempts", str(task.attempts))
+    for label, moment in (("started", task.started_at), ("finished", task.finished_at)):
+        if moment is not None:  # the body's own times, where it ran, once its attempt ended
+            grid.add_row(label, f"{format_clock(moment, with_day=True)} UTC")
     grid.add_row("duration", format_duration(task.duration))
     location = location_of(task.result)
     if task.state is TaskState.MAPPED:

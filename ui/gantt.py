@@ -1,8 +1,9 @@
 """The timeline of a run for the Run page: one row per task, one per map, in one pass.
 
 Pure: a run's events in, rows of positioned segments out (``templates/_gantt.html``
-draws them). A task's row has one segment per attempt, from its ``task.running`` to the
-event that ended it; a map's row one segment spanning its children, coloured like the
+draws them). A task's row has one segment per attempt: from its body's start to its end, where
+it ran, as its ending event records them (else, and while it runs, from its ``task.running``
+to the event that ended it); a map's row one segment spanning its children, coloured like the
 map's group in the graph.
 """
 
@@ -214,6 +215,11 @@ def _task_event(row: _TaskRow, event: Event) -> None:
     detail = _error_text(event.payload)
     if open_span is not None and event.type in _OUTCOMES:
         open_span.end, open_span.state, open_span.detail = event.ts, state, detail
+        ran = _body_times(event.payload)
+        if ran is not None:  # the body's own start and end
+            open_span.start, open_span.end = ran
+            if len(row.spans) == 1:
+                row.first = ran[0]
     else:
         attempt = int(event.payload.get("attempt", 0))
         row.spans.append(_Span(event.ts, event.ts, state, attempt, ran=False, detail=detail))
@@ -242,6 +248,17 @@ def _map_event(row: _MapRow, event: Event) -> None:
         row.own_state, row.own_at = state, event.ts
     if event.type == EventType.TASK_MAPPED:
         row.size = int(event.payload.get("count", 0))
+
+
+def _body_times(payload: Mapping[str, object]) -> tuple[datetime, datetime] | None:
+    """When the ended attempt's body started and finished, if its ending event records it."""
+    started, finished = payload.get("started_at"), payload.get("finished_at")
+    if not isinstance(started, str) or not isinstance(finished, str):
+        return None
+    try:
+        return datetime.fromisoformat(started), datetime.fromisoformat(finished)
+    except ValueError:
+        return None
 
 
 def _error_text(payload: Mapping[str, object]) -> str:

@@ -66,3 +66,18 @@ def test_durations_are_readable() -> None:
     assert [format_duration(s) for s in (None, 0.0123, 12.34, 187, 7500)] == [
         "", "0.012s", "12.3s", "3m 07s", "2h 05m",
     ]
+
+
+def test_the_task_table_shows_when_each_body_started_to_the_millisecond() -> None:
+    started = datetime(2026, 1, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    view = {
+        "nap[0]": TaskView("nap[0]", TaskState.SUCCEEDED, 1, started_at=started, runtime=0.3),
+        "nap[1]": TaskView("nap[1]", TaskState.SUCCEEDED, 1, started_at=started.replace(microsecond=550_000)),
+    }
+    console = Console(width=200, record=True)
+    console.print(task_table(view))
+    text = console.export_text()
+    assert "12:00:00.250" in text and "12:00:00.550" in text and "0.300s" in text
+    many = {f"fit[{i}]": TaskView(f"fit[{i}]", TaskState.SUCCEEDED, 1, started_at=started) for i in range(30)}
+    console.print(task_table(many))
+    assert "from 12:00:00.250" in console.export_text()

@@ -70,6 +70,19 @@ def test_a_retried_task_has_one_segment_per_attempt_coloured_by_outcome() -> Non
     assert "attempt 2: succeeded" in second.title
 
 
+def test_an_attempt_spans_its_bodys_recorded_start_and_end_not_its_events() -> None:
+    log = RunLog(TaskNode("nap", "nap"))
+    log.add(1, "nap", "task.running", {"attempt": 1})  # submitted at +1 s: it waited for a thread
+    started, finished = (T0 + timedelta(seconds=4)).isoformat(), (T0 + timedelta(seconds=7)).isoformat()
+    log.add(8, "nap", "task.succeeded", {"attempt": 1, "started_at": started, "finished_at": finished})
+    log.add(8, None, "run.succeeded")
+    gantt = gantt_of(log.events, now=T0)
+    (segment,) = row(gantt, "nap").segments
+    assert segment.x == pytest.approx(at(gantt, 4, 8), abs=0.1)
+    assert segment.x + segment.width == pytest.approx(at(gantt, 7, 8), abs=0.2)
+    assert "12:00:04.000 → 12:00:07.000 (3 s)" in segment.title
+
+
 def test_a_running_attempt_ends_at_now_and_the_axis_reaches_now() -> None:
     log = RunLog(TaskNode("slow", "slow"))
     log.add(2, "slow", "task.running", {"attempt": 1})
