@@ -113,6 +113,7 @@ def test_a_killed_dask_workers_task_is_rerun_and_recorded(
     [retrying] = [event for event in engine.events(run_id) if event.type == "task.retrying"]
     assert retrying.payload["infrastructure"] is True
     assert retrying.payload["error"]["type"] == "distributed.scheduler.KilledWorker"
+    assert retrying.payload["worker"].startswith("tcp://127.0.0.1:")  # the worker that died
     cluster.client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
 
