@@ -314,7 +314,10 @@ class DaskExecutor:
             if not isinstance(exc, BaseException):
                 exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
             logger.warning("Dask task %s failed: %r", dask_future.key, exc)
-            outcomes = [dask_failure(m.task_key, m.attempt, exc, entry.started_at) for m in entry.members]
+            batch = len(entry.members)
+            outcomes = [
+                dask_failure(m.task_key, m.attempt, exc, entry.started_at, batch) for m in entry.members
+            ]
         self._settle(entry, entry.members, outcomes, entry.started_at)
 
     def _settle(

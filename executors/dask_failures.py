@@ -32,14 +32,19 @@ def not_serializable(task_key: str, attempt: int, exc: Exception, started_at: da
     return failed_outcome(task_key, attempt, error, is_retryable=False, started_at=started_at, worker=None)
 
 
-def dask_failure(task_key: str, attempt: int, exc: BaseException, started_at: datetime) -> Outcome:
+def dask_failure(
+    task_key: str, attempt: int, exc: BaseException, started_at: datetime, batch: int = 1
+) -> Outcome:
     """A FAILED outcome for a Dask-level failure (worker died, cancelled, comm error). A
-    ``KilledWorker`` names the worker that died under it (the outcome's ``worker``)."""
+    ``KilledWorker`` names the worker that died under it (the outcome's ``worker``); in a
+    ``batch`` of bodies (one Dask task), which of them had run is not known."""
     info = error_info(exc)
     worker = None
     if isinstance(exc, KilledWorker):
         worker = str(getattr(exc.last_worker, "address", exc.last_worker))
         message = f"task {task_key!r} (attempt {attempt}): the Dask worker running it died ({worker})"
+        if batch > 1:
+            message += f", while it ran a batch of {batch} bodies of which this one may or may not have run"
     else:
         reason = "its Dask task was cancelled" if isinstance(exc, CancelledError) else "Dask could not run it"
         message = f"task {task_key!r}: {reason}: {info.message}"

@@ -32,25 +32,36 @@ class AttemptGuard(SchedulerPlugin):
 
     _scheduler: Any
     _started: "weakref.WeakValueDictionary[str, Any]"
+    _workers: dict[str, str]  # key -> the worker it started on (pruned to the started ones)
 
     async def start(self, scheduler: Any) -> None:
         """On the scheduler (the plugin is pickled without state): serve the workers' claims."""
         self._scheduler = scheduler
         # key -> its task state, while the scheduler holds it (a key submitted again is a new one)
-        self._started = weakref.WeakValueDictionary()
+        self._started, self._workers = weakref.WeakValueDictionary(), {}
         scheduler.handlers[HANDLER] = self.claim
 
-    def claim(self, key: str, worker: str) -> str | None:
-        """A worker is about to run ``key``'s first body: None to go ahead, else why not."""
+    def claim(self, key: str, worker: str) -> dict[str, str] | None:
+        """A worker is about to run ``key``'s first body: None to go ahead, else why not
+        (``reason``) and, if it ran before, on which ``worker``."""
         task = self._scheduler.tasks.get(key)
         if task is None:
-            return "the scheduler no longer has the task (cancelled or released)"
+            return {"reason": "the scheduler no longer has it (cancelled or released)"}
         if self._started.get(key) is task:
-            return "it already started once; a body is never run twice under one attempt"
+            earlier = self._workers.get(key, "")
+            return {
+                "reason": f"it ran before, on {earlier or 'a worker'}, which was lost with its outcome; "
+                "a body runs at most once per attempt",
+                "worker": earlier,
+            }
         processing_on = task.processing_on.address if task.processing_on is not None else None
         if processing_on != worker:
-            return f"the scheduler runs it on {processing_on or 'no worker'}, not on {worker}"
-        self._started[key] = task
+            return {"reason": f"the scheduler runs it on {processing_on or 'no worker'}, not on {worker}"}
+        self._started[key], self._workers[key] = task, worker
+        if len(self._workers) > 2 * len(self._started) + 1000:  # forget the forgotten tasks' workers
+            self._workers = {
+                known: self._workers[known] for known in list(self._started) if known in self._workers
+            }
         # Losing the worker from now on makes it KilledWorker (suspicious > allowed failures).
         task.suspicious = max(task.suspicious, self._scheduler.allowed_failures)
         return None

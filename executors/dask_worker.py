@@ -53,7 +53,11 @@ def run_members(
     worker = dask_worker.address if dask_worker is not None else local_worker()
     started_at = datetime.now(UTC)
     if guarded and dask_worker is not None and (refusal := _claim_start(dask_worker)) is not None:
-        return [_refused(key, attempt, refusal, started_at, worker) for key, attempt in pickle.loads(headers)]
+        reason, ran_on = refusal
+        return [
+            _refused(key, attempt, reason, started_at, ran_on or worker)
+            for key, attempt in pickle.loads(headers)
+        ]
     try:
         payloads = pickle.loads(blob)
     except Exception as exc:
@@ -62,16 +66,18 @@ def run_members(
     return [_run_member(payload, upstreams, worker) for payload in payloads]
 
 
-def _claim_start(worker: distributed.Worker) -> str | None:
-    """Ask the scheduler's ``AttemptGuard`` whether this task may start: None, or why not.
-    A round trip (a fraction of a millisecond), so that the scheduler knows of the start
-    before any body runs, even one that kills this process at once."""
+def _claim_start(worker: distributed.Worker) -> tuple[str, str | None] | None:
+    """Ask the scheduler's ``AttemptGuard`` whether this task may start: None, or why not and
+    the worker it ran on before (if it did). A round trip (a fraction of a millisecond), so that
+    the scheduler knows of the start before any body runs, even one that kills this process."""
     claim = getattr(worker.scheduler, HANDLER)
     try:
         answer = sync(worker.loop, claim, key=worker.get_current_task(), worker=worker.address)
     except Exception as exc:  # the scheduler is unreachable: the task could not report anyway
-        return f"the scheduler could not be told that it starts ({exception_text(exc)})"
-    return None if answer is None else str(answer)
+        return f"the scheduler could not be told that it starts ({exception_text(exc)})", None
+    if answer is None:
+        return None
+    return str(answer.get("reason")), answer.get("worker") or None
 
 
 def _run_member(
@@ -117,7 +123,8 @@ def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
 
 
 def _refused(task_key: str, attempt: int, refusal: str, started_at: datetime, worker: str) -> Outcome:
-    message = f"task {task_key!r} (attempt {attempt}) was not started on worker {worker}: {refusal}"
+    """The outcome of a member the guard kept from running (``worker``: where it ran before)."""
+    message = f"task {task_key!r} (attempt {attempt}) is not run again: {refusal}"
     error = ErrorInfo(START_REFUSED, message, traceback="")
     outcome = failed_outcome(
         task_key, attempt, error, is_retryable=True, started_at=started_at, worker=worker

@@ -76,6 +76,47 @@ def test_a_worker_lost_under_a_body_is_an_infrastructure_retry_with_a_new_key(
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
 
+@lf.task
+def tiny(index: int, folder: str) -> int:
+    """Tiny bodies (batched); the sixth kills its worker on its first execution."""
+    note_run(folder)
+    marker = os.path.join(folder, "died")
+    if index == 5 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return index
+
+
+@lf.flow(name="tiny_map")
+def tiny_map(n: int, folder: str) -> list[int]:
+    return tiny.map(list(range(n)), folder=lf.unmapped(folder))
+
+
+def test_a_worker_lost_under_a_batch_gives_each_unreported_body_a_new_attempt(
+    postgres_url: str, tmp_path: Path, client: distributed.Client
+) -> None:
+    with lf.Engine(postgres_url, DaskExecutor(client=client), home=tmp_path) as engine:
+        run = engine.run(tiny_map, n=20, folder=str(tmp_path))
+        retried = [event for event in engine.events(run.id) if event.type == "task.retrying"]
+    assert run.state == "SUCCEEDED" and run.result() == list(range(20))
+    for event in retried:  # its batch, and any batch whose outcome was lost with the worker
+        assert event.payload["infrastructure"] is True and event.payload["attempt"] == 1
+        assert run.tasks[str(event.task_key)].attempts == 2
+    killed = [event for event in retried if event.payload["error"]["type"].endswith("KilledWorker")]
+    assert "tiny[5]" in {event.task_key for event in killed} and len(killed) > 1  # its batch-mates too
+    for event in killed:
+        assert f"while it ran a batch of {len(killed)} bodies" in event.payload["error"]["message"]
+    lost_worker = killed[0].payload["worker"]
+    for event in retried:
+        if event not in killed:  # ran before: its outcome was lost with the worker before it was fetched
+            assert event.payload["error"]["type"] == "ledgerflow.StartRefused"
+            assert event.payload["worker"] == lost_worker
+    keys = [key for key, _ in ran(tmp_path)]
+    assert len(keys) == len(set(keys))  # no idempotency key was used twice
+    assert f"{run.id}:tiny[5]:1" in keys and f"{run.id}:tiny[5]:2" in keys
+    client.wait_for_workers(2, timeout=60)
+
+
 def counted(folder: str, value: int) -> int:
     note_run(folder)
     return value
