@@ -376,6 +376,7 @@ def _guard(client: distributed.Client) -> bool:
     cloudpickle.register_pickle_by_value(dask_guard)
     try:
         client.register_plugin(dask_guard.AttemptGuard(), name=dask_guard.PLUGIN_NAME)
+        client.register_plugin(dask_guard.StartClaims(), name=dask_guard.CLAIMS_NAME)
     except Exception as exc:
         logger.warning(
             "the Dask scheduler did not take ledgerflow's attempt guard (%r): Dask may run a body "

@@ -4,6 +4,7 @@ Importable on every worker (ledgerflow is installed there); the task bodies them
 arrive pickled, so that one a worker cannot load fails alone with a clear error.
 """
 
+import concurrent.futures
 import pickle
 from collections.abc import Mapping
 from dataclasses import replace
@@ -12,7 +13,6 @@ from typing import Any
 
 import distributed
 from dask.sizeof import sizeof
-from distributed.utils import sync
 
 from .arguments import resolve_arguments
 from .body import (
@@ -24,7 +24,7 @@ from .body import (
     run_invocation,
     stored_value,
 )
-from .dask_guard import HANDLER
+from .dask_guard import CLAIMS_NAME, send_claim
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
 from .text import exception_text
 
@@ -44,7 +44,8 @@ def run_members(
 
     ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
     walk) name the members even when ``blob`` cannot be loaded. If ``guarded``, the scheduler's
-    ``AttemptGuard`` is asked first: a task that started before runs no body again.
+    ``AttemptGuard`` is told first (see ``dask_guard``): a task that started before runs no
+    body again.
     """
     try:
         dask_worker: distributed.Worker | None = distributed.get_worker()
@@ -52,27 +53,36 @@ def run_members(
         dask_worker = None
     worker = dask_worker.address if dask_worker is not None else local_worker()
     started_at = datetime.now(UTC)
-    if guarded and dask_worker is not None and (refusal := _claim_start(dask_worker)) is not None:
+    claim = _send_claim(dask_worker) if guarded and dask_worker is not None else None
+    try:
+        payloads = pickle.loads(blob)  # while the claim goes out
+    except Exception as exc:
+        members = pickle.loads(headers)
+        return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
+    if claim is not None and (refusal := _claim_answer(claim)) is not None:
         reason, ran_on = refusal
         return [
             _refused(key, attempt, reason, started_at, ran_on or worker)
             for key, attempt in pickle.loads(headers)
         ]
-    try:
-        payloads = pickle.loads(blob)
-    except Exception as exc:
-        members = pickle.loads(headers)
-        return [_not_loadable(key, attempt, exc, started_at, worker) for key, attempt in members]
     return [_run_member(payload, upstreams, worker) for payload in payloads]
 
 
-def _claim_start(worker: distributed.Worker) -> tuple[str, str | None] | None:
-    """Ask the scheduler's ``AttemptGuard`` whether this task may start: None, or why not and
-    the worker it ran on before (if it did). A round trip (a fraction of a millisecond), so that
-    the scheduler knows of the start before any body runs, even one that kills this process."""
-    claim = getattr(worker.scheduler, HANDLER)
+def _send_claim(worker: distributed.Worker) -> concurrent.futures.Future[Any]:
+    """This task's claim to the scheduler's ``AttemptGuard``: sent by the worker's ``StartClaims``
+    as the task started executing (or now, from this thread, if the worker has none)."""
+    key = str(worker.get_current_task())  # ours are strings
+    sent: dict[str, concurrent.futures.Future[Any]] = getattr(worker.plugins.get(CLAIMS_NAME), "claims", {})
+    claim = sent.pop(key, None)
+    return claim if claim is not None else send_claim(worker, key)
+
+
+def _claim_answer(claim: concurrent.futures.Future[Any]) -> tuple[str, str | None] | None:
+    """Wait until the claim is written (and answered, if it asks): before any body runs, so the
+    scheduler learns of the start even if a body kills this process at once. None if the task
+    may start, else why not and the worker it ran on before."""
     try:
-        answer = sync(worker.loop, claim, key=worker.get_current_task(), worker=worker.address)
+        answer = claim.result()
     except Exception as exc:  # the scheduler is unreachable: the task could not report anyway
         return f"the scheduler could not be told that it starts ({exception_text(exc)})", None
     if answer is None:
