@@ -1,6 +1,7 @@
 """The ``ledgerflow`` Typer application: commands, logging, and errors as exit codes."""
 
 import logging
+from importlib.metadata import version as installed_version
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from . import (
     audit_diff_commands,
     cancel_command,
     gc_command,
+    health_command,
     inspect_commands,
     logs_command,
     recovery_commands,
@@ -60,11 +62,22 @@ app = typer.Typer(
 )
 
 
+def show_version(is_asked: bool) -> None:
+    """Print ``ledgerflow VERSION`` and exit, for ``--version``."""
+    if is_asked:
+        typer.echo(f"ledgerflow {installed_version('ledgerflow')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="Log more (-v info, -vv debug).")
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """Configure logging for the command (only the CLI installs log handlers)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
@@ -90,6 +103,7 @@ app.command("logs")(logs_command.logs)
 app.command("worker")(worker_command.worker)
 app.command("submit")(submit_command.submit)
 app.command("workers")(workers_command.workers)
+app.command("health")(health_command.health)
 app.command("watch")(watch_command.watch)
 app.command("ui")(ui_command.ui)
 app.add_typer(archive_app, name="archive")
