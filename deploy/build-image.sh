@@ -5,6 +5,9 @@
 #                                                 registry answers, on a Debian base made here
 #   BASE=registry.example/python:3.12 deploy/build-image.sh
 #   EXTRAS=s3 deploy/build-image.sh               a leaner image, without the example's deps
+#   deploy/build-image.sh postgres                localhost/ledgerflow-postgres:latest, Debian's
+#                                                 PostgreSQL on the same base, for compose.yaml
+#                                                 where the official postgres image cannot be pulled
 #
 # Environment (all optional):
 #   BASE       the base image: a Python >= 3.11 with venv and useradd. Default: python:3.12-slim.
@@ -14,7 +17,7 @@
 #   EXTRAS     the extras installed with ledgerflow (Dask is no extra: it always comes with it).
 #              `examples` brings scikit-learn for the bundled example flow, which the compose
 #              stack's smoke test submits.
-#   IMAGE      the image name (default localhost/ledgerflow).
+#   IMAGE      the image name (default localhost/ledgerflow, or localhost/ledgerflow-postgres).
 #   ENGINE     podman (default) or docker.
 #   NETWORK    the build containers' network (default host).
 #   PYTHON     the Python that builds ledgerflow's wheel (default python3).
@@ -30,7 +33,7 @@ EXTRAS="${EXTRAS:-s3,examples}"
 DEFAULT_BASE="docker.io/library/python:3.12-slim"
 DEBIAN_BASE="localhost/debian-min:bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-IMAGE="${IMAGE:-localhost/ledgerflow}"
+WHAT="${1:-ledgerflow}"
 ENGINE="${ENGINE:-podman}"
 NETWORK="${NETWORK:-host}"
 PYTHON="${PYTHON:-python3}"
@@ -66,6 +69,10 @@ make_debian_base() {  # Debian bookworm's python3 and venv, imported as $DEBIAN_
     rm -rf "$rootfs"
 }
 
+if [ "$WHAT" != ledgerflow ] && [ "$WHAT" != postgres ]; then
+    say "usage: build-image.sh [ledgerflow|postgres] (not $WHAT)"
+    exit 2
+fi
 if [ -n "${BASE:-}" ]; then
     base="$BASE"
 elif has_image "$DEFAULT_BASE" || "$ENGINE" pull -q "$DEFAULT_BASE" >/dev/null 2>&1; then
@@ -78,18 +85,30 @@ fi
 
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
-"$PYTHON" -m pip wheel --no-deps -q -w "$context" "$root" >&2
-wheel="$(cd "$context" && ls ledgerflow-*.whl)"
-version="${wheel#ledgerflow-}"
-version="${version%%-*}"
-cp "$here/Containerfile" "$context/Containerfile"
+case "$WHAT" in
+    ledgerflow)
+        IMAGE="${IMAGE:-localhost/ledgerflow}"
+        "$PYTHON" -m pip wheel --no-deps -q -w "$context" "$root" >&2
+        wheel="$(cd "$context" && ls ledgerflow-*.whl)"
+        version="${wheel#ledgerflow-}"
+        version="${version%%-*}"
+        cp "$here/Containerfile" "$context/Containerfile"
+        args=(--build-arg "WHEEL=$wheel" --build-arg "EXTRAS=$EXTRAS")
+        say "building $IMAGE:latest and $IMAGE:$version on $base with extras [$EXTRAS]"
+        ;;
+    postgres)
+        IMAGE="${IMAGE:-localhost/ledgerflow-postgres}"
+        version="latest"
+        cp "$here/postgres/Containerfile" "$here/postgres/entrypoint.sh" "$context/"
+        args=()
+        say "building $IMAGE:latest on $base"
+        ;;
+esac
 
 secret=()
 if [ -n "$CA_BUNDLE" ] && [ -s "$CA_BUNDLE" ]; then
     secret=(--secret "id=ca,src=$CA_BUNDLE")
 fi
-say "building $IMAGE:latest and $IMAGE:$version on $base with extras [$EXTRAS]"
-"$ENGINE" build --network "$NETWORK" "${secret[@]}" \
-    --build-arg "BASE=$base" --build-arg "WHEEL=$wheel" --build-arg "EXTRAS=$EXTRAS" \
+"$ENGINE" build --network "$NETWORK" "${secret[@]}" --build-arg "BASE=$base" "${args[@]}" \
     -t "$IMAGE:latest" -t "$IMAGE:$version" -f "$context/Containerfile" "$context" >&2
 echo "$IMAGE:$version"
