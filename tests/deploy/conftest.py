@@ -38,13 +38,19 @@ def podman(*args: str, timeout: float = 300, check: bool = True) -> subprocess.C
 
 def build(what: str) -> str:
     """Build an image with deploy/build-image.sh (the Debian base is made once and kept);
-    returns the tag it printed."""
+    returns the tag it printed. The image it replaces is removed, so runs do not pile up
+    untagged images."""
+    latest = f"localhost/{'ledgerflow' if what == 'ledgerflow' else 'ledgerflow-' + what}:latest"
+    before = podman("image", "inspect", "--format", "{{.Id}}", latest, check=False).stdout.strip()
     done = subprocess.run(
         [str(DEPLOY / "build-image.sh"), what],
         env={**podman_env(), "PYTHON": sys.executable},
         capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"build-image.sh {what} failed:\n{done.stderr[-5000:]}"
+    after = podman("image", "inspect", "--format", "{{.Id}}", latest).stdout.strip()
+    if before and before != after:
+        podman("rmi", before, check=False)  # refused while a container uses it: then it stays
     return done.stdout.strip()
 
 
