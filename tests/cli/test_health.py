@@ -2,12 +2,14 @@
 1 naming each one that does not; and ``ledgerflow --version``."""
 
 import socket
+from pathlib import Path
 
 import distributed
 from typer.testing import CliRunner
 
 import ledgerflow as lf
 from ledgerflow.cli import app
+from ledgerflow.storage import create_db_engine, upgrade
 from ledgerflow.storage.migrate import head_revision
 
 
@@ -34,6 +36,18 @@ def test_an_empty_database_is_reachable_and_says_how_to_create_the_schema(empty_
     done = CliRunner().invoke(app, ["health", "--database", empty_database_url])
     assert done.exit_code == 0, done.output
     assert "ok (no ledgerflow schema yet: `ledgerflow db upgrade` creates it)" in done.stdout
+
+
+def test_an_older_schema_is_reachable_and_says_to_upgrade(empty_database_url: str, tmp_path: Path) -> None:
+    engine = create_db_engine(empty_database_url, tmp_path)
+    try:
+        upgrade(engine, "0012")  # the revision before the head this test was written at
+    finally:
+        engine.dispose()
+    done = CliRunner().invoke(app, ["health", "--database", empty_database_url])
+    assert done.exit_code == 0, done.output
+    expected = f"ok (schema 0012, this ledgerflow's is {head_revision()}: run `ledgerflow db upgrade`)"
+    assert expected in done.stdout
 
 
 def test_an_unreachable_database_fails_and_is_named() -> None:
