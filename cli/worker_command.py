@@ -12,6 +12,7 @@ import typer
 from ..engine.core.run_terms import DEFAULT_QUEUE
 from ..engine.worker import DEFAULT_MAX_RUNS, Worker
 from ..executors import Executor
+from .metrics_options import DEFAULT_METRICS_HOST, MetricsHostOption, MetricsPortOption, serving_metrics
 from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, console
 from .render import format_time
 from .stop_signals import handling_stop_signals
@@ -120,6 +121,8 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = DEFAULT_METRICS_HOST,
     database: DatabaseOption = None,
     result_storage: ResultStorageOption = None,
 ) -> None:
@@ -153,6 +156,9 @@ def worker(
                 queues=queue or (DEFAULT_QUEUE,),
             )
         )
+        metrics_at = stack.enter_context(serving_metrics(running.engine, metrics_port, metrics_host))
+        if metrics_at is not None:
+            say(f"worker {running.name} serves metrics on http://{metrics_host}:{metrics_at}/metrics")
         where = running.engine.storage.url
         if once:
             if not running.run_once():
