@@ -45,6 +45,7 @@ def serving_metrics(engine: Engine, port: int | None, host: str) -> Iterator[int
     try:
         server = serve_metrics(engine, port, host)
     except OSError as exc:
-        raise BadUsage(f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = exc.strerror or exc
+        raise BadUsage(f"--metrics-port {port}: cannot listen on {host}:{port}: {reason}") from None
     with server:
         yield server.port
