@@ -14,6 +14,7 @@ from ..engine.flow_ref import load_flow
 from ..engine.schedule_runner import DEFAULT_MAX_BACKFILL, ScheduleRunner, timing_of
 from ..storage import FireRecord, ScheduleRecord
 from .errors import BadUsage
+from .log_format import say
 from .metrics_options import DEFAULT_METRICS_HOST, MetricsHostOption, MetricsPortOption, serving_metrics
 from .options import (
     MAX_COUNT,
@@ -29,7 +30,6 @@ from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
 from .stop_signals import handling_stop_signals
-from .worker_command import say
 
 schedule_app = typer.Typer(
     help="Run flows on a cron expression or an interval: add, list, pause, resume, remove."

@@ -68,8 +68,10 @@ class SqlFigures:
 
     def runs_in_progress(self, now: datetime | None = None) -> int:
         now = utc_now(now)
-        has_lapsed = sa.and_(_RUNS.c.owner.is_not(None), _RUNS.c.lease_expires_at <= now)
-        query = sa.select(sa.func.count()).where(_RUNS.c.state == "RUNNING", sa.not_(has_lapsed))
+        has_live_driver = sa.or_(  # else listed CRASHED (``lease_terms.shown``)
+            _RUNS.c.owner.is_(None), _RUNS.c.lease_expires_at.is_(None), _RUNS.c.lease_expires_at > now
+        )
+        query = sa.select(sa.func.count()).where(_RUNS.c.state == "RUNNING", has_live_driver)
         with self._read() as connection:
             return int(connection.execute(query).scalar_one())
 
