@@ -15,7 +15,7 @@ process appended or read (a worker reads the logs of the runs it claims), else r
 """
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ _HOOKS = {EventType.HOOK_SENT.value: "sent", EventType.HOOK_FAILED.value: "faile
 _CREATED = EventType.RUN_CREATED.value
 _RUNNING = EventType.RUN_RUNNING.value
 _CACHED = EventType.TASK_CACHED.value
+_COUNTED = frozenset({*_ATTEMPT_ENDINGS, *_RUN_ENDINGS, *_HOOKS, _RUNNING, _CACHED})
 
 LogReader = Callable[[str, int], list[Event]]
 """Reads a run's events up to a seq (``EventLog.read(run_id, upto_seq=...)``)."""
@@ -103,35 +104,50 @@ class EventMeter:
         for a run this process has not seen)."""
         if not events:
             return
-        names = self._names(run_id, events, read_before)
-        metrics = self.metrics
-        metrics.log_events.inc(len(events))
-        for event in events:
-            kind = event.type
-            if (outcome := _ATTEMPT_ENDINGS.get(kind)) is not None:
-                if event.task_key is not None and "attempt" in event.payload:
-                    self._attempt(names, event.task_key, outcome, event.payload.get("duration"))
-            elif kind == _CACHED and event.task_key is not None:
-                self._attempt(names, event.task_key, "CACHED", None)
-            elif (hook := _HOOKS.get(kind)) is not None:
-                metrics.hook_deliveries.labels(hook).inc()
-            elif kind == _RUNNING and names is not None:
-                if names.has_started is False:
-                    metrics.run_start_delay.observe(max(0.0, (event.ts - names.created_at).total_seconds()))
-                names.has_started = True
-            elif (state := _RUN_ENDINGS.get(kind)) is not None:
-                metrics.runs_finished.labels(names.flow if names else "", state).inc()
-                with self._lock:
-                    self._runs.pop(run_id, None)  # its hooks, still to come, need no names
+        self.metrics.log_events.inc(len(events))
+        counted = [event for event in events if event.type in _COUNTED]
+        if not counted and events[0].seq != 1:
+            return
+        names = self._names(run_id, events, counted, read_before)
+        has_ended = self._count(names, counted)
+        if has_ended:
+            with self._lock:
+                self._runs.pop(run_id, None)  # its hooks, still to come, need no names
 
-    def _attempt(self, names: RunNames | None, key: str, outcome: str, duration: Any) -> None:
-        flow, task = (names.flow, names.task(key)) if names is not None else ("", key)
-        self.metrics.task_attempts.labels(flow, task, outcome).inc()
-        if isinstance(duration, int | float):
-            self.metrics.task_duration.labels(flow, task).observe(duration)
+    def _count(self, names: RunNames | None, counted: Sequence[Event]) -> bool:
+        """Tally ``counted``, events of one run; whether one of them ended the run."""
+        flow = names.flow if names is not None else ""
+        tallies = self.metrics.tallies
+        has_ended = False
+        with tallies.lock:
+            for event in counted:
+                kind, key = event.type, event.task_key
+                if (outcome := _ATTEMPT_ENDINGS.get(kind)) is not None:
+                    if key is not None and "attempt" in event.payload:
+                        duration = event.payload.get("duration")
+                        seconds = duration if isinstance(duration, int | float) else None
+                        tallies.attempt(flow, _task(names, key), outcome, seconds)
+                elif kind == _CACHED:
+                    if key is not None:
+                        tallies.attempt(flow, _task(names, key), "CACHED", None)
+                elif (hook := _HOOKS.get(kind)) is not None:
+                    tallies.hooks[hook] = tallies.hooks.get(hook, 0) + 1
+                elif kind == _RUNNING:
+                    if names is not None and names.has_started is False:
+                        tallies.start_delays.add(max(0.0, (event.ts - names.created_at).total_seconds()))
+                    if names is not None:
+                        names.has_started = True
+                else:
+                    ending = (flow, _RUN_ENDINGS[kind])
+                    tallies.finished[ending] = tallies.finished.get(ending, 0) + 1
+                    has_ended = True
+        return has_ended
 
-    def _names(self, run_id: str, events: Sequence[Event], read_before: LogReader) -> RunNames | None:
-        """The run's names: known, or from ``events`` (a new run), or read from its log."""
+    def _names(
+        self, run_id: str, events: Sequence[Event], counted: Sequence[Event], read_before: LogReader
+    ) -> RunNames | None:
+        """The run's names: known, or from ``events`` (its first), or read from its log when
+        ``counted`` needs them (hook records alone do not)."""
         with self._lock:
             names = self._runs.get(run_id)
         if names is not None:
@@ -140,7 +156,7 @@ class EventMeter:
             names = RunNames.of(events)
             if names is not None:
                 names.has_started = False  # its run.running events are in this batch, if any
-        elif _needs_names(events):
+        elif any(event.type not in _HOOKS for event in counted):
             names = RunNames.of(read_before(run_id, events[0].seq - 1))
         if names is not None:
             self._remember(run_id, names, replace=False)
@@ -156,6 +172,6 @@ class EventMeter:
                 del self._runs[next(iter(self._runs))]
 
 
-def _needs_names(events: Iterable[Event]) -> bool:
-    """Whether counting ``events`` needs their run's names (hook records alone do not)."""
-    return any(event.type not in _HOOKS for event in events)
+
+def _task(names: RunNames | None, key: str) -> str:
+    return names.task(key) if names is not None else key

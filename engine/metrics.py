@@ -24,6 +24,7 @@ from prometheus_client import (
 
 from ..storage import Storage
 from .event_meter import EventMeter
+from .event_tallies import EventTallies
 from .metered_log import MeteredLog
 from .store_collector import StoreCollector
 
@@ -32,35 +33,17 @@ if TYPE_CHECKING:
 
     from .api import Engine
 
-TASK_SECONDS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600)
-"""Buckets of task bodies: from no-ops to ML steps of hours."""
 APPEND_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 """Buckets of a log append (one transaction): a fraction of a millisecond to a stalled database."""
-START_SECONDS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
-"""Buckets of a run's wait from its submission to its start."""
 
 
 class ProcessMetrics:
-    """The families counted in this process, registered on ``registry``."""
+    """The families counted in this process, registered on ``registry``: per event appended
+    (``tallies``), and per append."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.task_attempts = Counter(
-            "ledgerflow_task_attempts", "Task attempts ended (and cache hits), by the task's name "
-            "and how they ended (the task state entered: SUCCEEDED, RETRYING, FAILED, SKIPPED, "
-            "CANCELLED, CACHED).", ["flow", "task", "outcome"], registry=registry,
-        )  # fmt: skip
-        self.task_duration = Histogram(
-            "ledgerflow_task_duration_seconds", "How long task bodies ran, as their ending events "
-            "record it.", ["flow", "task"], buckets=TASK_SECONDS, registry=registry,
-        )  # fmt: skip
-        self.runs_finished = Counter(
-            "ledgerflow_runs_finished", "Runs this process ended, by flow and final state "
-            "(SUCCEEDED, FAILED, CANCELLED, CRASHED).", ["flow", "state"], registry=registry,
-        )  # fmt: skip
-        self.run_start_delay = Histogram(
-            "ledgerflow_run_start_delay_seconds", "From a run's run.created to its first "
-            "run.running, for the runs this process started.", buckets=START_SECONDS, registry=registry,
-        )  # fmt: skip
+        self.tallies = EventTallies()
+        registry.register(self.tallies)
         self.log_append = Histogram(
             "ledgerflow_log_append_seconds", "Seconds per append transaction of the event log "
             "(one run's, or a group commit of many).", buckets=APPEND_SECONDS, registry=registry,
@@ -72,10 +55,6 @@ class ProcessMetrics:
         self.log_events = Counter(
             "ledgerflow_log_events_appended", "Events appended to the log.", registry=registry
         )
-        self.hook_deliveries = Counter(
-            "ledgerflow_hook_deliveries", "Hook deliveries recorded, by outcome (sent, failed).",
-            ["outcome"], registry=registry,
-        )  # fmt: skip
 
 
 def metrics_registry(storage: Storage) -> CollectorRegistry:

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 from ledgerflow.engine.core.events import Event
-from ledgerflow.engine.metrics import START_SECONDS, TASK_SECONDS
+from ledgerflow.engine.event_tallies import START_SECONDS, TASK_SECONDS
 
 FLOWS = dedent(
     '''
