@@ -11,12 +11,14 @@ and histogram families.
 
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+_le: Callable[[float], str] = floatToGoString  # the library's spelling of a bucket's bound
 
 TASK_SECONDS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600)
 """Buckets of task bodies: from no-ops to ML steps of hours."""
@@ -42,10 +44,10 @@ class Distribution:
 
     def cumulative(self) -> list[tuple[str, float]]:
         """The buckets as Prometheus writes them: cumulative, ``le`` as a string, +Inf last."""
-        running, found = 0, []
+        running, found = 0, list[tuple[str, float]]()
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
-            found.append((floatToGoString(bound), running))
+            found.append((_le(bound), running))
         return found
 
 
@@ -78,12 +80,12 @@ class EventTallies(Collector):
         """The families with the counts of now."""
         attempts, durations, finished, hooks, delays = _families()
         with self.lock:
-            for labels, count in self.attempts.items():
-                attempts.add_metric(labels, count)
-            for labels, seen in self.durations.items():
-                durations.add_metric(labels, seen.cumulative(), seen.total)
-            for labels, count in self.finished.items():
-                finished.add_metric(labels, count)
+            for (flow, task, outcome), count in self.attempts.items():
+                attempts.add_metric([flow, task, outcome], count)
+            for (flow, task), seen in self.durations.items():
+                durations.add_metric([flow, task], seen.cumulative(), seen.total)
+            for (flow, state), count in self.finished.items():
+                finished.add_metric([flow, state], count)
             for outcome, count in self.hooks.items():
                 hooks.add_metric([outcome], count)
             delays.add_metric([], self.start_delays.cumulative(), self.start_delays.total)
