@@ -172,6 +172,5 @@ class EventMeter:
                 del self._runs[next(iter(self._runs))]
 
 
-
 def _task(names: RunNames | None, key: str) -> str:
     return names.task(key) if names is not None else key
