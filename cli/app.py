@@ -5,7 +5,6 @@ from importlib.metadata import version as installed_version
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 
 from ..engine.core.errors import LedgerflowError
 from . import (
@@ -30,6 +29,7 @@ from .db_commands import db_app
 from .errors import exit_code_for
 from .help_text import TidyHelpGroup
 from .limits_command import limits_app
+from .log_format import configure_logging
 from .options import console
 
 
@@ -79,12 +79,9 @@ def configure(
         typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Configure logging for the command (only the CLI installs log handlers)."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logger = logging.getLogger("ledgerflow")
-    logger.setLevel(level)
-    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
-        logger.addHandler(RichHandler(console=console(stderr=True), show_path=False))
+    """Configure logging for the command (only the CLI installs log handlers; the format:
+    LEDGERFLOW_LOG_FORMAT, text or json)."""
+    configure_logging({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
 
 
 app.command("run")(run_command.run)

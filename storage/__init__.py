@@ -32,6 +32,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
+from .figures import PortFigures, SqlFigures, StoreFigures, TagSlots
 from .limits import SqlLimits
 from .memory import (
     MemoryCancelRequests,
@@ -121,6 +122,7 @@ __all__ = [
     "LeasedLog",
     "Leases",
     "PayloadNotJSON",
+    "PortFigures",
     "ResultNotFound",
     "ResultNotSerializable",
     "ResultRefused",
@@ -136,6 +138,7 @@ __all__ = [
     "SqlArchive",
     "SqlCancelRequests",
     "SqlEventLog",
+    "SqlFigures",
     "SqlLimits",
     "SqlResultStore",
     "SqlSchedules",
@@ -143,9 +146,11 @@ __all__ = [
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "StoreFigures",
     "StoredBytes",
     "StoredResult",
     "StoredRun",
+    "TagSlots",
     "TagUsage",
     "TaskLogLine",
     "TaskLogSink",
@@ -197,6 +202,12 @@ class Storage:
         if self.database is None:
             raise DatabaseRequired(feature, self.url)
         return self.database
+
+    def figures(self) -> StoreFigures:
+        """The figures of the whole store a metrics scrape reads (see ``storage.figures``)."""
+        if self.database is None:
+            return PortFigures(self.log, self.limits, self.workers)
+        return SqlFigures(self.database)
 
     def close(self) -> None:
         """Release the database's connections (in-memory storage keeps its data)."""

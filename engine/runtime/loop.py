@@ -18,6 +18,7 @@ from typing import Any
 
 from ..cancel import CancelPoll
 from ..core.fold import RunView
+from ..log_context import in_run
 from ..recorder import flush_many
 from .completions import Completions
 from .host import HookPool, RunHost
@@ -132,7 +133,7 @@ class RunLoop:
         if host not in self._hosts:
             return
         try:
-            action(*args)
+            in_run(host.run_id, action, *args)  # its log records name the run
         except Exception as exc:
             logger.debug("run %s: its drive failed", host.run_id, exc_info=True)
             self._let_go(host, exc)
