@@ -3,6 +3,7 @@ container probes: one line per check, exit 0 when every check passes, 1 otherwis
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,10 +13,10 @@ from ..storage import StorageError, create_db_engine
 from ..storage.database import masked_url
 from ..storage.migrate import current_revision, head_revision
 from .errors import EXIT_FAILED
-from .options import DatabaseOption, console
-from .worker_command import DASK_ADDRESS_ENV
+from .options import DatabaseOption, console, dask_address_option
 
 DEFAULT_TIMEOUT_S = 5.0
+_NO_SCHEMA = "no ledgerflow schema yet: `ledgerflow db upgrade` creates it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,10 @@ def check_database(url: str | None) -> Check:
     """Connect to the database (within its connect timeout) and read its schema revision."""
     engine = create_db_engine(url, ledgerflow_home())
     subject = f"database {masked_url(engine)}"
+    path = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        engine.dispose()  # connecting would create the file: a probe creates nothing
+        return Check(subject, True, _NO_SCHEMA)
     try:
         revision = current_revision(engine)
     except StorageError as exc:
@@ -42,7 +47,7 @@ def check_database(url: str | None) -> Check:
     finally:
         engine.dispose()
     if revision is None:
-        return Check(subject, True, "no ledgerflow schema yet: `ledgerflow db upgrade` creates it")
+        return Check(subject, True, _NO_SCHEMA)
     expected = head_revision()
     if revision != expected:
         return Check(
@@ -80,13 +85,7 @@ async def _identity(address: str, timeout: float) -> dict[str, Any]:
 def health(
     dask_address: Annotated[
         str | None,
-        typer.Option(
-            "--dask-address",
-            envvar=DASK_ADDRESS_ENV,
-            metavar="ADDRESS",
-            help="Also check the Dask scheduler at this address (tcp://host:port).",
-            show_default=False,
-        ),
+        dask_address_option("Also check the Dask scheduler at this address (tcp://host:port)."),
     ] = None,
     timeout: Annotated[
         float,

@@ -13,10 +13,9 @@ from ..engine.worker import DEFAULT_MAX_RUNS, Worker
 from ..executors import Executor
 from .log_format import adopt_library_loggers, say
 from .metrics_options import DEFAULT_METRICS_HOST, MetricsHostOption, MetricsPortOption, serving_metrics
-from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption
+from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, dask_address_option
 from .stop_signals import handling_stop_signals
 
-DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 DEFAULT_GRACE_S = 30.0
 """Seconds a stopping worker lets its runs finish before it hands them back."""
 
@@ -61,13 +60,7 @@ def worker(
     executor: ExecutorOption = None,
     dask_address: Annotated[
         str | None,
-        typer.Option(
-            "--dask-address",
-            envvar=DASK_ADDRESS_ENV,
-            metavar="ADDRESS",
-            help="Drive runs on this Dask cluster (tcp://host:port of its scheduler).",
-            show_default=False,
-        ),
+        dask_address_option("Drive runs on this Dask cluster (tcp://host:port of its scheduler)."),
     ] = None,
     resource_timeout: Annotated[
         float,

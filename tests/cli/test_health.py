@@ -36,6 +36,8 @@ def test_an_empty_database_is_reachable_and_says_how_to_create_the_schema(empty_
     done = CliRunner().invoke(app, ["health", "--database", empty_database_url])
     assert done.exit_code == 0, done.output
     assert "ok (no ledgerflow schema yet: `ledgerflow db upgrade` creates it)" in done.stdout
+    if empty_database_url.startswith("sqlite:///"):  # the probe created no file
+        assert not Path(empty_database_url.removeprefix("sqlite:///")).exists()
 
 
 def test_an_older_schema_is_reachable_and_says_to_upgrade(empty_database_url: str, tmp_path: Path) -> None:
