@@ -6,6 +6,7 @@ from typing import Any
 from ...executors.invocation import Input, Invocation, Outcome, Stored, Value
 from ...results.codec import decode_result
 from ...results.refs import ResultRef
+from ...results.sinks import ResultSink
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
 from ..core.events import is_persisted
@@ -17,6 +18,7 @@ from ..persistence import persists
 from ..recorder import RunRecorder
 from ..result_storage import ResultPlacement
 from ..result_values import load_result
+from ..task import Task
 from ..tracing import TaskCall
 
 
@@ -45,6 +47,7 @@ class RunInputs:
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
         self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
         self._returned = set(result_refs(traced.graph.result))  # the tasks the flow returns
+        self._traits: dict[str, tuple[Task[..., Any], bool, ResultSink]] = {}  # by graph node
 
     def call_of(self, key: str) -> TaskCall:
         """The traced call of a task (a mapped child's: its parent's)."""
@@ -73,14 +76,22 @@ class RunInputs:
 
     def invocation(self, key: str) -> Invocation:
         """The invocation of the task's current attempt (raises if an input cannot load)."""
+        task_view = self._machine.task(key)
+        node = task_view.parent or key
+        traits = self._traits.get(node)
+        if traits is None:
+            traits = self._traits[node] = self._node_traits(node)
+        task, takes_upstreams, sink = traits
         args, kwargs = self.arguments(key)
-        inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
-        task = self.call_of(key).task
-        node = self._machine.task(key).parent or key
+        inputs = (
+            {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
+            if takes_upstreams
+            else {}
+        )
         return Invocation(
             run_id=self._machine.run_id,
             task_key=key,
-            attempt=self._machine.task(key).attempts,
+            attempt=task_view.attempts,
             fn=task.fn,
             args=args,
             kwargs=kwargs,
@@ -89,12 +100,21 @@ class RunInputs:
             retry_on=task.retry_on,
             resources=task.resources,
             masked=self._traced.secrets.texts,
-            sink=self._placement.sink(
-                task.result_storage, self._traced.result_storage,
-                persist=persists(task.persist_result, self._traced.persist_result),
-                to_driver=node in self._returned,
-            ),
+            sink=sink,
+        )
+
+    def _node_traits(self, node: str) -> tuple[Task[..., Any], bool, ResultSink]:
+        """What every invocation of a graph node shares: its task, whether its arguments name
+        upstream tasks (a mapped child's are picked from its parent's, so if the parent's name
+        none, neither do they), and where its results go."""
+        call = self._traced.calls[node]
+        task = call.task
+        sink = self._placement.sink(
+            task.result_storage, self._traced.result_storage,
+            persist=persists(task.persist_result, self._traced.persist_result),
+            to_driver=node in self._returned,
         )  # fmt: skip
+        return task, bool(upstream_keys((call.args, call.kwargs))), sink
 
     def load_if_succeeded(self, key: str) -> Any:
         """The task's value if it succeeded, else None."""
