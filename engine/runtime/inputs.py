@@ -21,6 +21,8 @@ from ..result_values import load_result
 from ..task import Task
 from ..tracing import TaskCall
 
+_PLAIN = frozenset({int, float, str, bool, bytes, type(None)})  # values that hold no placeholder
+
 
 class RunInputs:
     """What a run's tasks are called with, read from the machine's state.
@@ -47,7 +49,7 @@ class RunInputs:
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
         self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
         self._returned = set(result_refs(traced.graph.result))  # the tasks the flow returns
-        self._traits: dict[str, tuple[Task[..., Any], bool, ResultSink]] = {}  # by graph node
+        self._sinks: dict[tuple[int, bool], ResultSink] = {}  # by task, and whether the flow returns it
 
     def call_of(self, key: str) -> TaskCall:
         """The traced call of a task (a mapped child's: its parent's)."""
@@ -78,16 +80,12 @@ class RunInputs:
         """The invocation of the task's current attempt (raises if an input cannot load)."""
         task_view = self._machine.task(key)
         node = task_view.parent or key
-        traits = self._traits.get(node)
-        if traits is None:
-            traits = self._traits[node] = self._node_traits(node)
-        task, takes_upstreams, sink = traits
+        task = self._traced.calls[node].task
         args, kwargs = self.arguments(key)
-        inputs = (
-            {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
-            if takes_upstreams
-            else {}
-        )
+        if all(type(value) in _PLAIN for value in (*args, *kwargs.values())):  # e.g. a mapped child
+            inputs: dict[str, Input] = {}
+        else:
+            inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
         return Invocation(
             run_id=self._machine.run_id,
             task_key=key,
@@ -100,21 +98,19 @@ class RunInputs:
             retry_on=task.retry_on,
             resources=task.resources,
             masked=self._traced.secrets.texts,
-            sink=sink,
+            sink=self._sink(task, node in self._returned),
         )
 
-    def _node_traits(self, node: str) -> tuple[Task[..., Any], bool, ResultSink]:
-        """What every invocation of a graph node shares: its task, whether its arguments name
-        upstream tasks (a mapped child's are picked from its parent's, so if the parent's name
-        none, neither do they), and where its results go."""
-        call = self._traced.calls[node]
-        task = call.task
-        sink = self._placement.sink(
-            task.result_storage, self._traced.result_storage,
-            persist=persists(task.persist_result, self._traced.persist_result),
-            to_driver=node in self._returned,
-        )  # fmt: skip
-        return task, bool(upstream_keys((call.args, call.kwargs))), sink
+    def _sink(self, task: Task[..., Any], is_returned: bool) -> ResultSink:
+        """Where a task's results go (the same for each of its calls the flow does not return)."""
+        sink = self._sinks.get((id(task), is_returned))
+        if sink is None:
+            sink = self._sinks[id(task), is_returned] = self._placement.sink(
+                task.result_storage, self._traced.result_storage,
+                persist=persists(task.persist_result, self._traced.persist_result),
+                to_driver=is_returned,
+            )  # fmt: skip
+        return sink
 
     def load_if_succeeded(self, key: str) -> Any:
         """The task's value if it succeeded, else None."""
