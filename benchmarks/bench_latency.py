@@ -7,7 +7,8 @@ DaskExecutor; ledgerflow logs to a fresh PostgreSQL database. Each row of the ta
 measured ``--repeat`` times (medians are printed), raw Dask and ledgerflow interleaved:
 
 - fan-out 1,000 and 10,000 no-op tasks: raw Dask one task per item (``client.map``; 1,000
-  only, 10,000 takes half a minute) and hand-batched (``client.map`` over chunks);
+  only, 10,000 takes half a minute) and hand-batched (``client.map`` over chunks of items,
+  as many and as large as ledgerflow's Dask executor makes them);
 - a chain of 200 tasks: raw Dask's chained ``client.submit``;
 - 100 tasks that fail twice and succeed at their third attempt: raw Dask resubmits a
   failed task from the client;
@@ -35,7 +36,7 @@ from distributed import Client, LocalCluster, as_completed, wait
 import ledgerflow as lf
 
 ROWS = ("fanout1k", "fanout10k", "chain", "retries", "one", "threads10k")
-CHUNKS = 8  # hand-batched raw Dask: this many Dask tasks (4 per worker thread), each runs its share
+CHUNK_CAP, CHUNKS_PER_THREAD, THREADS = 200, 4, 2  # hand-batched raw Dask: as ledgerflow chunks a map
 COPY_ROWS = 20_000
 
 
@@ -65,10 +66,11 @@ def run_chunk(items: Sequence[int]) -> list[None]:
 
 
 def raw_batched(client: Client, n: int) -> float:
-    """A fan-out of ``n`` no-ops in ``CHUNKS`` Dask tasks."""
+    """A fan-out of ``n`` no-ops, chunked as ledgerflow's Dask executor chunks a map: at most
+    ``CHUNK_CAP`` items a Dask task, at least ``CHUNKS_PER_THREAD`` Dask tasks a worker thread."""
     start = time.perf_counter()
-    size = -(-n // CHUNKS)
-    futures = client.map(run_chunk, [range(i, min(n, i + size)) for i in range(0, n, size)], pure=False)
+    size = min(CHUNK_CAP, -(-n // (CHUNKS_PER_THREAD * THREADS)))
+    futures = client.map(run_chunk, [list(range(i, min(n, i + size))) for i in range(0, n, size)], pure=False)
     wait(futures)
     elapsed = time.perf_counter() - start
     client.cancel(futures)
