@@ -36,8 +36,9 @@ _CLAIM_ORDER = (_RUNS.c.priority.desc(), _RUNS.c.created_at, _RUNS.c.run_id)
 _LIMITS = schema.concurrency_limits
 
 
-def _effective_limit() -> sa.ColumnElement[Any]:
-    """The cap on the run's flow: the stored ``flow:NAME`` limit, else the run's recorded one."""
+def flow_cap() -> sa.ColumnElement[Any]:
+    """The cap on the runs row's flow: the stored ``flow:NAME`` limit, else the run's recorded
+    one (NULL: its flow is not limited)."""
     setting = (
         sa.select(_LIMITS.c.limit)
         .where(_LIMITS.c.tag == sa.literal(FLOW_LIMIT_PREFIX) + _RUNS.c.flow)
@@ -62,7 +63,7 @@ def _slots_held(flow: sa.ColumnElement[str], now: datetime) -> sa.ColumnElement[
 
 def _has_a_free_slot(now: datetime) -> sa.ColumnElement[bool]:
     """The run's flow is not limited, or fewer of its runs hold a slot than the limit allows."""
-    limit = _effective_limit()
+    limit = flow_cap()
     return sa.or_(limit.is_(None), _slots_held(_RUNS.c.flow, now) < limit)
 
 
@@ -160,7 +161,7 @@ def _first(condition: sa.ColumnElement[bool], limit: int, *columns: sa.ColumnEle
 def _slot_cap() -> sa.ColumnElement[Any]:
     """The cap on the slots of the run's flow if the run takes one when claimed (a run that
     ended takes none)."""
-    return sa.case((_RUNS.c.state.in_(HOLDING_STATES), _effective_limit()), else_=sa.null())
+    return sa.case((_RUNS.c.state.in_(HOLDING_STATES), flow_cap()), else_=sa.null())
 
 
 def _claim_statement(
