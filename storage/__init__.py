@@ -32,6 +32,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
+from .lease_terms import awaits_a_claim
 from .limits import SqlLimits
 from .memory import (
     MemoryCancelRequests,
@@ -155,6 +156,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "awaits_a_claim",
     "can_listen",
     "canonical_payload",
     "check_priority",
