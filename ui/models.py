@@ -269,7 +269,7 @@ class LimitOut(BaseModel):
 
 class FlowLimitOut(BaseModel):
     """A flow whose runs are limited: the limit in force, where it comes from, runs driven
-    and SCHEDULED runs waiting for a slot."""
+    and runs waiting for a slot (SCHEDULED, or crashed or handed back)."""
 
     flow: str
     limit: int | None = Field(description="the setting if there is one, else the recorded limit")

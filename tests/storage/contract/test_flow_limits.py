@@ -96,6 +96,16 @@ def test_flow_limits_report_slots_in_use_and_runs_waiting(storage: Storage) -> N
     assert [usage.tag for usage in storage.limits.limits()] == ["warehouse"]
 
 
+def test_crashed_and_handed_back_runs_count_as_waiting_for_their_flow(storage: Storage) -> None:
+    left_running(storage, "crashed", 0, max_concurrent_runs=1)
+    left_running(storage, "handed-back", 1, max_concurrent_runs=1)
+    storage.log.take_over("handed-back", "w", TTL, now=at(2))
+    storage.log.hand_back("handed-back", "w", now=at(3))
+    submitted(storage, "queued", 4, max_concurrent_runs=1)
+    assert storage.log.claim_scheduled("w", TTL, now=LATER) == ["queued"]
+    assert storage.limits.flow_limits(now=LATER) == [FlowUsage("f", None, 1, 1, 2)]
+
+
 def test_concurrent_claimers_never_exceed_a_flow_limit(storage: Storage) -> None:
     for i in range(12):
         submitted(storage, f"f{i}", i, max_concurrent_runs=3)
