@@ -41,13 +41,13 @@ def heartbeat_many(
     connection: sa.Connection, run_ids: Sequence[str], owner: str, expires: datetime
 ) -> set[str]:
     """Extend the leases ``owner`` holds among ``run_ids`` in one UPDATE; the ids extended."""
-    return set(_update_held(connection, run_ids, owner, lease_expires_at=expires))
+    return set(_update_held(connection, run_ids, owner, False, lease_expires_at=expires))
 
 
 def release_many(connection: sa.Connection, run_ids: Sequence[str], owner: str) -> set[str]:
     """Clear the leases ``owner`` holds among ``run_ids`` in one UPDATE, and announce the
     slots of limited flows this frees; the ids cleared."""
-    released = _update_held(connection, run_ids, owner, owner=None, lease_expires_at=None)
+    released = _update_held(connection, run_ids, owner, True, owner=None, lease_expires_at=None)
     announce_freed_slots(connection, [flow for flow in released.values() if flow is not None])
     return set(released)
 
@@ -56,17 +56,17 @@ def lapse_many(connection: sa.Connection, run_ids: Sequence[str], owner: str, no
     """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` and announce those
     runs as claimable (which wakes the workers waiting for their flows' slots too), in one
     transaction; the ids lapsed."""
-    lapsed = set(_update_held(connection, run_ids, owner, lease_expires_at=now))
+    lapsed = set(_update_held(connection, run_ids, owner, False, lease_expires_at=now))
     announce_claimable(connection, sorted(lapsed))
     return lapsed
 
 
 def _update_held(
-    connection: sa.Connection, run_ids: Sequence[str], holder: str, **values: Any
+    connection: sa.Connection, run_ids: Sequence[str], holder: str, with_flows: bool, **values: Any
 ) -> dict[str, str | None]:
-    """Set ``values`` on the runs rows of ``run_ids`` that ``holder`` holds: their ids, with
-    the flow of each whose flow is limited (else None). The rows are locked in run id order
-    first, as a group append locks them (no deadlock)."""
+    """Set ``values`` on the runs rows of ``run_ids`` that ``holder`` holds: their ids, and
+    (``with_flows``) the flow of each whose flow is limited (else None). The rows are locked
+    in run id order first, as a group append locks them (no deadlock)."""
     held = (
         sa.select(_RUNS.c.run_id)
         .where(_RUNS.c.run_id.in_(list(run_ids)), _RUNS.c.owner == holder)
@@ -77,7 +77,7 @@ def _update_held(
         _RUNS.update()
         .where(_RUNS.c.run_id.in_(held.scalar_subquery()), _RUNS.c.owner == holder)
         .values(**values)
-        .returning(_RUNS.c.run_id, _limited_flow())
+        .returning(_RUNS.c.run_id, _limited_flow() if with_flows else sa.null())
     )
     return {run_id: flow for run_id, flow in connection.execute(update)}
 
