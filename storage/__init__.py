@@ -33,6 +33,7 @@ from .errors import (
     StorageUnavailable,
 )
 from .figures import PortFigures, SqlFigures, StoreFigures, TagSlots
+from .lease_terms import awaits_a_claim
 from .limits import SqlLimits
 from .memory import (
     MemoryCancelRequests,
@@ -160,6 +161,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "awaits_a_claim",
     "can_listen",
     "canonical_payload",
     "check_priority",

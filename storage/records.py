@@ -150,8 +150,9 @@ class TagUsage:
 @dataclass(frozen=True, slots=True)
 class FlowUsage:
     """A flow whose runs are limited: the stored ``setting`` (``flow:NAME``, which wins) and
-    the smallest limit its unfinished runs recorded, the runs holding a slot now and the
-    SCHEDULED runs nobody holds (see ``storage.run_slots``)."""
+    the smallest limit its unfinished runs recorded, the runs holding a slot now and those
+    waiting for one: SCHEDULED, RUNNING or PENDING runs nobody holds (submitted, left by a
+    driver that died, or handed back; see ``storage.run_slots``)."""
 
     flow: str
     setting: int | None
