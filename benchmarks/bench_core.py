@@ -1,27 +1,37 @@
 """Fan-out and chain: ledgerflow against raw Dask, measured side by side in one process.
 
-    python benchmarks/bench_core.py [--fanout 10000] [--chain 200] [--postgres URL]
+    python benchmarks/bench_core.py [--fanout 10000] [--chain 200] [--postgres URL] [--metrics]
 
 Runs (a) a fan-out of FANOUT no-op mapped tasks and (b) a chain of CHAIN tasks on:
 raw Dask (``client.map`` / chained ``client.submit``) on a LocalCluster with two worker
 processes, ledgerflow with a DaskExecutor on that same cluster and a PostgreSQL log,
 and ledgerflow with threads on PostgreSQL and on SQLite. Prints wall time, tasks/s,
-events written and the ratio to raw Dask measured in the same run.
+events written and the ratio to raw Dask measured in the same run. With ``--metrics``, each
+ledgerflow workload also runs with the engine's log metered for Prometheus (rows
+"+metrics", measured right after the plain ones on the same engine), and the cost of
+metrics is printed per system and workload.
 """
 
 import argparse
 import os
 import secrets
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from distributed import Client, LocalCluster, wait
+from prometheus_client import CollectorRegistry
 
 import ledgerflow as lf
+from ledgerflow.engine.core.events import Event
+from ledgerflow.engine.event_meter import EventMeter
+from ledgerflow.engine.metered_log import MeteredLog
+from ledgerflow.engine.metrics import ProcessMetrics, meter, metrics_registry
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -105,27 +115,83 @@ def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
 
 
 def measure_engine(
-    label: str, engine: lf.Engine, sizes: dict[str, int], results: list[Measurement]
+    label: str, engine: lf.Engine, sizes: dict[str, int], results: list[Measurement],
+    metrics: bool = False, repeat: int = 1,
 ) -> None:
-    timed_run(engine, fanout, 20)  # warm up: imports, connections, schema
+    """Each workload on ``engine`` (the median of ``repeat`` runs); with ``metrics``, each also
+    with the engine's log metered, the plain and metered runs alternating."""
+    plain = engine.storage
+    if metrics:
+        meter(engine, metrics_registry(engine.storage))
+    kinds = [(label, plain), (f"{label} +metrics", engine.storage)] if metrics else [(label, plain)]
+    timed_run(engine, fanout, 20)  # warm up: imports, connections, schema, the metered path
     for scenario, flow in (("fan-out", fanout), ("chain", chain)):
-        seconds, events = timed_run(engine, flow, sizes[scenario])
-        results.append(Measurement(scenario, label, sizes[scenario], seconds, events))
-        print(f"  {label:<28} {scenario:<8} {seconds:8.2f} s", flush=True)
+        timings: dict[str, list[tuple[float, int]]] = {system: [] for system, _ in kinds}
+        for round_ in range(repeat):
+            for system, storage in kinds if round_ % 2 == 0 else kinds[::-1]:
+                engine.storage = storage
+                timings[system].append(timed_run(engine, flow, sizes[scenario]))
+                print(f"  {system:<38} {scenario:<8} {timings[system][-1][0]:8.2f} s", flush=True)
+        for system, timed in timings.items():
+            seconds = statistics.median(seconds for seconds, _ in timed)
+            results.append(Measurement(scenario, system, sizes[scenario], seconds, timed[0][1]))
+    engine.storage = plain
+
+
+def meter_cost(tasks: int = 10_000, rounds: int = 7) -> tuple[float, float]:
+    """Microseconds the metered log adds per event appended, in process (no database), best and
+    median of ``rounds``: the meter's work on a run of ``tasks`` tasks' task.running and
+    task.succeeded events, in batches of 500, plus timing each batch."""
+    now = datetime.now(UTC)
+    nodes = [{"key": f"noop[{i}]", "task": "noop"} for i in range(tasks)]
+    created = Event("r", 1, None, "run.created", {"flow": "fanout", "graph": {"nodes": nodes}}, now, "", "")
+    events = [created, Event("r", 2, None, "run.running", {"owner": "me"}, now, "", "")]
+    for i in range(tasks):
+        key = f"noop[{i}]"
+        succeeded = {"attempt": 1, "duration": 0.0001}
+        events.append(Event("r", 3 + 2 * i, key, "task.running", {"attempt": 1}, now, "", ""))
+        events.append(Event("r", 4 + 2 * i, key, "task.succeeded", succeeded, now, "", ""))
+    costs = []
+    for _ in range(rounds):
+        log = MeteredLog(_Replay(events), EventMeter(ProcessMetrics(CollectorRegistry())))
+        start = time.perf_counter()
+        for first in range(0, len(events), 500):
+            log.append("r", first, [])
+        costs.append((time.perf_counter() - start) / len(events) * 1e6)
+    return min(costs), statistics.median(costs)
+
+
+class _Replay:
+    """A log whose appends give back the next recorded events (for ``meter_cost``)."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self._events = events
+
+    def append(self, run_id: str, expected_seq: int, events: Any, owner: str | None = None) -> list[Event]:
+        return self._events[expected_seq:expected_seq + 500]
 
 
 def report(results: list[Measurement]) -> None:
     raw = {m.scenario: m for m in results if m.system == "raw Dask"}
     print()
-    print(f"{'scenario':<9}{'system':<30}{'tasks':>7}{'wall s':>9}{'tasks/s':>10}"
+    print(f"{'scenario':<9}{'system':<40}{'tasks':>7}{'wall s':>9}{'tasks/s':>10}"
           f"{'events':>9}{'rows/task':>10}{'vs raw Dask':>13}")
     for m in results:
         base = raw.get(m.scenario)
         ratio = f"{m.seconds / base.seconds:.2f}x" if base else "-"
         rows = f"{m.events / m.tasks:.2f}" if m.events else "-"
         events = str(m.events) if m.events is not None else "-"
-        print(f"{m.scenario:<9}{m.system:<30}{m.tasks:>7}{m.seconds:>9.2f}{m.per_second:>10.0f}"
+        print(f"{m.scenario:<9}{m.system:<40}{m.tasks:>7}{m.seconds:>9.2f}{m.per_second:>10.0f}"
               f"{events:>9}{rows:>10}{ratio:>13}")
+    plain = {(m.scenario, m.system): m for m in results}
+    costs = [(m, plain[(m.scenario, m.system.removesuffix(" +metrics"))])
+             for m in results if m.system.endswith(" +metrics")]
+    if costs:
+        print("\ncost of metrics (metered against plain, same engine, measured one after the other):")
+    for metered, base in costs:
+        extra = (metered.seconds - base.seconds) / base.tasks * 1e6
+        print(f"  {base.system:<38} {base.scenario:<8} {metered.seconds / base.seconds - 1:+7.1%}"
+              f" ({extra:+.1f} µs per task)")
 
 
 def main() -> None:
@@ -136,8 +202,12 @@ def main() -> None:
         "--postgres", default=os.environ.get("LEDGERFLOW_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
         help="a PostgreSQL server URL; a fresh database is created on it and dropped after",
     )
+    parser.add_argument("--metrics", action="store_true",
+                        help="also measure each ledgerflow workload with its log metered for Prometheus")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each ledgerflow workload (the median)")
     args = parser.parse_args()
     sizes = {"fan-out": args.fanout, "chain": args.chain}
+    metered = (args.metrics, args.repeat)
     results: list[Measurement] = []
     postgres_url, drop = fresh_postgres(args.postgres)
     home = tempfile.mkdtemp(prefix="ledgerflow-bench-")
@@ -151,14 +221,18 @@ def main() -> None:
             results.append(Measurement("chain", "raw Dask", args.chain,
                                        raw_chain(client, args.chain)))
             with lf.Engine(postgres_url, lf.DaskExecutor(client=client), home=home) as engine:
-                measure_engine("ledgerflow Dask+PostgreSQL", engine, sizes, results)
+                measure_engine("ledgerflow Dask+PostgreSQL", engine, sizes, results, *metered)
         with lf.Engine(postgres_url, "threads", home=home) as engine:
-            measure_engine("ledgerflow threads+PostgreSQL", engine, sizes, results)
+            measure_engine("ledgerflow threads+PostgreSQL", engine, sizes, results, *metered)
         with lf.Engine(None, "threads", home=home) as engine:
-            measure_engine("ledgerflow threads+SQLite", engine, sizes, results)
+            measure_engine("ledgerflow threads+SQLite", engine, sizes, results, *metered)
     finally:
         drop()
     report(results)
+    if args.metrics:
+        best, median = meter_cost()
+        print(f"\nthe metered log's own work per event appended (in process, no database): "
+              f"{best:.2f} µs best, {median:.2f} µs median")
 
 
 if __name__ == "__main__":

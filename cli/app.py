@@ -1,10 +1,10 @@
 """The ``ledgerflow`` Typer application: commands, logging, and errors as exit codes."""
 
 import logging
+from importlib.metadata import version as installed_version
 from typing import Annotated, Any
 
 import typer
-from rich.logging import RichHandler
 
 from ..engine.core.errors import LedgerflowError
 from . import (
@@ -12,6 +12,7 @@ from . import (
     audit_diff_commands,
     cancel_command,
     gc_command,
+    health_command,
     inspect_commands,
     logs_command,
     recovery_commands,
@@ -28,6 +29,7 @@ from .db_commands import db_app
 from .errors import exit_code_for
 from .help_text import TidyHelpGroup
 from .limits_command import limits_app
+from .log_format import configure_logging
 from .options import console
 
 
@@ -60,18 +62,26 @@ app = typer.Typer(
 )
 
 
+def show_version(is_asked: bool) -> None:
+    """Print ``ledgerflow VERSION`` and exit, for ``--version``."""
+    if is_asked:
+        typer.echo(f"ledgerflow {installed_version('ledgerflow')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="Log more (-v info, -vv debug).")
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
-    """Configure logging for the command (only the CLI installs log handlers)."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logger = logging.getLogger("ledgerflow")
-    logger.setLevel(level)
-    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
-        logger.addHandler(RichHandler(console=console(stderr=True), show_path=False))
+    """Configure logging for the command (only the CLI installs log handlers; the format:
+    LEDGERFLOW_LOG_FORMAT, text or json)."""
+    configure_logging({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
 
 
 app.command("run")(run_command.run)
@@ -90,6 +100,7 @@ app.command("logs")(logs_command.logs)
 app.command("worker")(worker_command.worker)
 app.command("submit")(submit_command.submit)
 app.command("workers")(workers_command.workers)
+app.command("health")(health_command.health)
 app.command("watch")(watch_command.watch)
 app.command("ui")(ui_command.ui)
 app.add_typer(archive_app, name="archive")

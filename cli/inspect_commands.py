@@ -79,9 +79,9 @@ def runs(
     ] = False,
     database: DatabaseOption = None,
 ) -> None:
-    """List runs, newest first: id, flow, state (a SCHEDULED run waiting for its flow's run
-    limit says so), queue, priority, created, updated, duration and number of events; the
-    newest 50 unless --limit or --all, and how many more there are."""
+    """List runs, newest first: id, flow, state (a SCHEDULED or CRASHED run waiting for its
+    flow's run limit says so), queue, priority, created, updated, duration and number of
+    events; the newest 50 unless --limit or --all, and how many more there are."""
     now = datetime.now(UTC)
     size = page_size(limit, show_all)
     states = parse_states(state) if state is not None else None
@@ -210,8 +210,9 @@ def show(
 
 
 def _flow_wait(engine: Engine, found: Run) -> FlowWait | None:
-    """Why a SCHEDULED run waits: its flow's run limit (None if it does not wait for it)."""
-    if found.state != RunState.SCHEDULED:
+    """Why a run waits for a worker (SCHEDULED, or CRASHED): its flow's run limit (None if it
+    does not wait for it)."""
+    if found.state.is_terminal:
         return None
     return engine.flow_waits([engine.storage.log.run(found.id)]).get(found.id)
 
@@ -236,8 +237,9 @@ def _print_show(
         out.print(value_line(answer), markup=False, soft_wrap=True)
     if task is None and found.state is RunState.CRASHED:
         out.print(
-            f"its driver died: `ledgerflow resume {found.id}` continues it here, "
-            "or a running `ledgerflow worker` will", markup=False, soft_wrap=True,
+            f"its driver died: `ledgerflow resume {found.id}` continues it here, or a running "
+            f"`ledgerflow worker` will{'' if wait is None else ' once a slot of its flow is free'}",
+            markup=False, soft_wrap=True,
         )
 
 

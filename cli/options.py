@@ -11,12 +11,20 @@ from ..engine.api import Engine
 from ..engine.core.run_terms import MAX_PRIORITY, MIN_PRIORITY
 
 DATABASE_ENV = "LEDGERFLOW_DATABASE_URL"
+DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 PLAIN_WIDTH = 200
 """Console width when the output is not a terminal (so piped tables are not cut at 80)."""
 MAX_COUNT = 2**31 - 1
 """The largest count an option takes (what an integer column holds on every database)."""
 MAX_POLL_S = 86_400.0
 """The longest poll interval an option takes, in seconds (a day)."""
+
+def dask_address_option(help: str) -> typer.models.OptionInfo:
+    """``--dask-address`` (or ``$LEDGERFLOW_DASK_ADDRESS``): a Dask scheduler's address."""
+    return typer.Option(  # type: ignore[no-any-return]
+        "--dask-address", envvar=DASK_ADDRESS_ENV, metavar="ADDRESS", help=help, show_default=False
+    )
+
 
 DatabaseOption = Annotated[
     str | None,

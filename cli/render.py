@@ -170,7 +170,8 @@ def error_table(tasks: Mapping[str, TaskView], limit: int = MAX_CHILDREN_SHOWN) 
 
 
 def waiting_state(state: str, wait: FlowWait | None) -> Text:
-    """A state in its colour, with why a SCHEDULED run waits (its flow's run limit)."""
+    """A state in its colour, with why a SCHEDULED or CRASHED run waits (its flow's run
+    limit)."""
     shown = styled_state(state)
     if wait is not None:
         shown.append(f"  {wait}", style="yellow")
@@ -210,8 +211,8 @@ def run_duration(run: RunSummary, now: datetime) -> tuple[float, bool]:
 def runs_table(
     runs: Iterable[RunSummary], now: datetime, waits: Mapping[str, FlowWait] | None = None
 ) -> Table:
-    """Run id, flow, state (and why a SCHEDULED run waits, from ``waits``), queue, priority,
-    created, updated, duration (so far, if not finished), events."""
+    """Run id, flow, state (and why a SCHEDULED or CRASHED run waits, from ``waits``), queue,
+    priority, created, updated, duration (so far, if not finished), events."""
     table = Table()
     for name in ("run id", "flow", "state", "queue"):
         table.add_column(name, no_wrap=True)

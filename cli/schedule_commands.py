@@ -14,6 +14,8 @@ from ..engine.flow_ref import load_flow
 from ..engine.schedule_runner import DEFAULT_MAX_BACKFILL, ScheduleRunner, timing_of
 from ..storage import FireRecord, ScheduleRecord
 from .errors import BadUsage
+from .log_format import say
+from .metrics_options import DEFAULT_METRICS_HOST, MetricsHostOption, MetricsPortOption, serving_metrics
 from .options import (
     MAX_COUNT,
     MAX_POLL_S,
@@ -28,7 +30,6 @@ from .parameters import parse_parameters
 from .render import format_time
 from .run_command import FlowRefArgument, ParamOption
 from .stop_signals import handling_stop_signals
-from .worker_command import say
 
 schedule_app = typer.Typer(
     help="Run flows on a cron expression or an interval: add, list, pause, resume, remove."
@@ -179,12 +180,16 @@ def scheduler(
         typer.Option("--poll", metavar="SECONDS", min=0.01, max=MAX_POLL_S, help="Seconds between polls."),
     ] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="Poll once, then exit.")] = False,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = DEFAULT_METRICS_HOST,
     database: DatabaseOption = None,
 ) -> None:
     """Create the runs of due schedules (SCHEDULED, for `ledgerflow worker`s to drive), until
     SIGINT or SIGTERM. Several schedulers (and workers) may run at once: each fire time
     gets exactly one run."""
-    with open_engine(database) as engine:
+    with open_engine(database) as engine, serving_metrics(engine, metrics_port, metrics_host) as metrics_at:
+        if metrics_at is not None:
+            say(f"scheduler serves metrics on http://{metrics_host}:{metrics_at}/metrics")
         runner = ReportingRunner(engine, poll_interval=poll)
         if once:
             runner.tick()

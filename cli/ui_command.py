@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from .errors import BadUsage
-from .options import DatabaseOption, console
+from .log_format import is_json, say
+from .options import DatabaseOption
 
 TOKEN_ENV = "LEDGERFLOW_UI_TOKEN"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -58,5 +59,6 @@ def ui(
     allowed_hosts = [*LOOPBACK_HOSTS, host] if is_local and not token else None
     app = create_app(database or None, token=token or None, allowed_hosts=allowed_hosts)
     auth = "token required" if token else "no token: loopback Host headers only" if is_local else "NO TOKEN"
-    console(stderr=True).print(f"serving http://{host}:{port} ({auth})", markup=False, highlight=False)
-    UIServer(app, host=host, port=port, log_level="info").run()
+    say(f"serving http://{host}:{port} ({auth})")
+    own_logging = {"log_config": None} if is_json() else {}  # JSON: uvicorn logs through the root logger
+    UIServer(app, host=host, port=port, log_level="info", **own_logging).run()

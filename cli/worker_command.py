@@ -3,7 +3,6 @@
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
 
@@ -12,11 +11,11 @@ import typer
 from ..engine.core.run_terms import DEFAULT_QUEUE
 from ..engine.worker import DEFAULT_MAX_RUNS, Worker
 from ..executors import Executor
-from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, console
-from .render import format_time
+from .log_format import adopt_library_loggers, say
+from .metrics_options import DEFAULT_METRICS_HOST, MetricsHostOption, MetricsPortOption, serving_metrics
+from .options import MAX_POLL_S, DatabaseOption, ExecutorOption, ResultStorageOption, dask_address_option
 from .stop_signals import handling_stop_signals
 
-DASK_ADDRESS_ENV = "LEDGERFLOW_DASK_ADDRESS"
 DEFAULT_GRACE_S = 30.0
 """Seconds a stopping worker lets its runs finish before it hands them back."""
 
@@ -29,11 +28,11 @@ class ReportingWorker(Worker):
         summary = self.engine.storage.log.run(run_id)
         hint = "" if summary.state == "SUCCEEDED" else f" (see `ledgerflow show {run_id}`)"
         verb = "resumed" if reason == "resume" else "drove submitted"
-        say(f"{verb} run {run_id} (flow {summary.flow}): {summary.state}{hint}")
+        say(f"{verb} run {run_id} (flow {summary.flow}): {summary.state}{hint}", run_id=run_id)
 
     def handed_back(self, run_id: str) -> None:
         """Report a run handed back."""
-        say(f"handed run {run_id} back: another worker resumes it")
+        say(f"handed run {run_id} back: another worker resumes it", run_id=run_id)
 
 
 def worker(
@@ -61,13 +60,7 @@ def worker(
     executor: ExecutorOption = None,
     dask_address: Annotated[
         str | None,
-        typer.Option(
-            "--dask-address",
-            envvar=DASK_ADDRESS_ENV,
-            metavar="ADDRESS",
-            help="Drive runs on this Dask cluster (tcp://host:port of its scheduler).",
-            show_default=False,
-        ),
+        dask_address_option("Drive runs on this Dask cluster (tcp://host:port of its scheduler)."),
     ] = None,
     resource_timeout: Annotated[
         float,
@@ -120,6 +113,8 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="Drive at most one crashed or scheduled run, then exit.")
     ] = False,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = DEFAULT_METRICS_HOST,
     database: DatabaseOption = None,
     result_storage: ResultStorageOption = None,
 ) -> None:
@@ -140,6 +135,7 @@ def worker(
 
             cluster = DaskExecutor(address=dask_address, resource_timeout=resource_timeout)
             chosen = stack.enter_context(cluster)
+            adopt_library_loggers()  # Dask's own handlers, installed as it was imported
         running = stack.enter_context(
             ReportingWorker(
                 database or None,
@@ -153,6 +149,9 @@ def worker(
                 queues=queue or (DEFAULT_QUEUE,),
             )
         )
+        metrics_at = stack.enter_context(serving_metrics(running.engine, metrics_port, metrics_host))
+        if metrics_at is not None:
+            say(f"worker {running.name} serves metrics on http://{metrics_host}:{metrics_at}/metrics")
         where = running.engine.storage.url
         if once:
             if not running.run_once():
@@ -198,10 +197,3 @@ def stop_on_signals(running: Worker, grace: float) -> Iterator[None]:
 
     with handling_stop_signals(handle):
         yield
-
-
-def say(message: str) -> None:
-    """One timestamped line on stderr."""
-    console(stderr=True).print(
-        f"{format_time(datetime.now(UTC))} {message}", highlight=False, markup=False, soft_wrap=True
-    )

@@ -48,7 +48,7 @@ class CancelPoll:
 
     def __init__(self, source: CancelSource | None) -> None:
         self._source = source
-        self._polled_at = -float("inf")  # monotonic time of the last read of every run
+        self._polled_at = time.monotonic()  # of the last read of every run (runs joining are read at once)
 
     def wait(self, monotonic: float) -> float | None:
         """How long a blocked loop may wait before it must read the source again."""

@@ -6,7 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..storage import ConcurrencyLimits, FlowUsage, RunSummary, check_priority, effective_limit, holds_a_slot
+from ..storage import (
+    ConcurrencyLimits,
+    FlowUsage,
+    RunSummary,
+    awaits_a_claim,
+    check_priority,
+    effective_limit,
+)
 from ..storage.names import InvalidName, check_name
 from .core.run_terms import RunTerms
 from .errors import FlowDefinitionError
@@ -14,7 +21,8 @@ from .errors import FlowDefinitionError
 
 @dataclass(frozen=True, slots=True)
 class FlowWait:
-    """A SCHEDULED run waits for a slot of its flow: ``running`` of at most ``limit`` runs."""
+    """A run waits for a slot of its flow to be claimed (SCHEDULED, or left by a driver that
+    died or handed it back): ``running`` of at most ``limit`` runs."""
 
     flow: str
     running: int
@@ -53,11 +61,12 @@ def submitted_terms(terms: RunTerms, queue: str | None, priority: int | None) ->
     )
 
 
-def flow_waits(limits: ConcurrencyLimits, runs: Sequence[RunSummary]) -> dict[str, FlowWait]:
-    """The runs among ``runs`` that wait SCHEDULED for a slot of their flow (nobody holds them,
-    and their flow has as many runs driven as its limit allows), by run id."""
+def flow_waits(limits: ConcurrencyLimits, runs: Sequence[RunSummary], ttl: float) -> dict[str, FlowWait]:
+    """The runs among ``runs`` (as listed) that wait for a slot of their flow, by run id: a
+    claim would take them (SCHEDULED, or CRASHED, or let go: see ``awaits_a_claim``; ``ttl``
+    is the leases'), but their flow has as many runs driven as its limit allows."""
     now = datetime.now(UTC)
-    unheld = [run for run in runs if run.state == "SCHEDULED" and not holds_a_slot(run, now)]
+    unheld = [run for run in runs if awaits_a_claim(run, now, ttl)]
     if not unheld:
         return {}
     usages: dict[str, FlowUsage] = {

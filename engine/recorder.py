@@ -8,6 +8,7 @@ many runs at once: their results in one write, their events in one transaction.
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from ..executors.invocation import Outcome
 from ..storage.errors import StorageError
@@ -22,13 +23,15 @@ EventListener = Callable[[Sequence[Event]], None]
 
 
 class RunRecorder:
-    """Buffers a run's new events and appends them in batches."""
+    """Buffers a run's new events and appends them in batches after the run's head: ``seq``,
+    and the hash and ts of its event (``head``; None if not known)."""
 
     def __init__(
         self,
         *,
         run_id: str,
         seq: int,
+        head: tuple[str, datetime] | None,
         log: EventLog,
         results: ResultStore,
         owner: str,
@@ -38,6 +41,7 @@ class RunRecorder:
     ) -> None:
         self.run_id = run_id
         self._seq = seq
+        self._head = head
         self._log = log
         self._results = results
         self._owner = owner
@@ -96,7 +100,7 @@ class RunRecorder:
             return None
         if self._lease is not None:
             self._lease.check()
-        batch = RunAppend(self.run_id, self._seq, self._buffer, owner=self._owner)
+        batch = RunAppend(self.run_id, self._seq, self._buffer, owner=self._owner, head=self._head)
         stored = list(self._stored.values())
         self._buffer, self._stored = [], {}
         return batch, stored
@@ -105,7 +109,8 @@ class RunRecorder:
         """The batch taken last is in the log as ``events``."""
         if not events:
             return
-        self._seq = events[-1].seq
+        last = events[-1]
+        self._seq, self._head = last.seq, (last.hash, last.ts)
         if self._on_events is not None:
             self._on_events(events)
 

@@ -16,6 +16,7 @@ class SettingsAPI:
 
     storage: Storage
     home: Path
+    lease_ttl: float
 
     def set_limit(self, tag: str, limit: int) -> None:
         """Let at most ``limit`` tasks tagged ``tag`` run at once, across every run and
@@ -36,9 +37,9 @@ class SettingsAPI:
         return self.storage.limits.flow_limits()
 
     def flow_waits(self, runs: Sequence[RunSummary]) -> dict[str, FlowWait]:
-        """The runs among ``runs`` (summaries) that wait SCHEDULED for a slot of their flow's
-        run limit, by run id."""
-        return flow_waits(self.storage.limits, runs)
+        """The runs among ``runs`` (summaries) that wait for a slot of their flow's run limit
+        to be claimed (SCHEDULED, or CRASHED: their driver died), by run id."""
+        return flow_waits(self.storage.limits, runs, self.lease_ttl)
 
     def schedule(
         self, name: str, flow: Flow[..., Any], *, cron: str | None = None, interval: str | int | None = None,

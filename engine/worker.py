@@ -34,7 +34,8 @@ class Worker:
     """Drives up to ``max_runs`` runs at once on one executor: crashed ones first, then
     SCHEDULED ones, claimed from the database in batches: at once while claims find runs,
     when a run is announced (PostgreSQL wakes an idle worker by LISTEN/NOTIFY the moment a
-    run is submitted or let go, see ``wakeups``), else every ``poll_interval`` seconds.
+    run is submitted or let go, or a run of a limited flow lets its slot go, see
+    ``wakeups``), else every ``poll_interval`` seconds.
 
     Claims are atomic (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never
     drive the same run. All the runs a worker drives share one loop thread (``RunLoop``),

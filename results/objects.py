@@ -91,7 +91,6 @@ class ObjectStore:
         """A local file is visible while written: write it aside in its folder (known before
         the hash: ``key_of`` names the folder alone), then publish it by a rename."""
         folder, _, name = self._path(key_of("")).rpartition("/")
-        os.makedirs(folder, exist_ok=True)
         partial = f"{folder}/.{name}{secrets.token_hex(4)}.partial"
         try:
             sha256 = self._write_file(partial, chunks, size)
@@ -108,7 +107,7 @@ class ObjectStore:
     def _write_file(path: str, chunks: Sequence[memoryview], size: int) -> str:
         """Write ``chunks`` to a new file while they are hashed (by a second thread, when large);
         their sha256."""
-        with open(path, "xb") as out:
+        with _new_file(path) as out:
             if size < _HASH_APART:
                 for chunk in chunks:
                     out.write(chunk)
@@ -180,11 +179,40 @@ class ObjectStore:
             raise ObjectNotFound(self.url, key) from None
 
     def delete(self, key: str) -> None:
-        """Remove the object under ``key`` (nothing there: a no-op)."""
+        """Remove the object under ``key`` (nothing there: a no-op); in a local store, the
+        folders it leaves empty too."""
+        path = self._path(key)
         try:
-            self._fs.rm_file(self._path(key))
+            self._fs.rm_file(path)
         except FileNotFoundError:
             return
+        if self._is_local:
+            _remove_empty_folders(path.rpartition("/")[0], self._root)
+
+
+_FOLDER_RACES = 3  # times a new file's folder is made again, if removed meanwhile by a collection
+
+
+def _new_file(path: str) -> BinaryIO:
+    """A new file at ``path``, opened for writing, with the folders it needs (made again if a
+    concurrent collection removed them as empty in between)."""
+    for _ in range(_FOLDER_RACES):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            return open(path, "xb")
+        except FileNotFoundError:
+            continue
+    return open(path, "xb")
+
+
+def _remove_empty_folders(folder: str, root: str) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty."""
+    while folder.startswith(root + "/"):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (or already gone)
+            return
+        folder = folder.rpartition("/")[0]
 
 
 def _read_file(path: str) -> Fetched:

@@ -32,6 +32,8 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
+from .figures import PortFigures, SqlFigures, StoreFigures, TagSlots
+from .lease_terms import awaits_a_claim
 from .limits import SqlLimits
 from .memory import (
     MemoryCancelRequests,
@@ -121,6 +123,7 @@ __all__ = [
     "LeasedLog",
     "Leases",
     "PayloadNotJSON",
+    "PortFigures",
     "ResultNotFound",
     "ResultNotSerializable",
     "ResultRefused",
@@ -136,6 +139,7 @@ __all__ = [
     "SqlArchive",
     "SqlCancelRequests",
     "SqlEventLog",
+    "SqlFigures",
     "SqlLimits",
     "SqlResultStore",
     "SqlSchedules",
@@ -143,9 +147,11 @@ __all__ = [
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "StoreFigures",
     "StoredBytes",
     "StoredResult",
     "StoredRun",
+    "TagSlots",
     "TagUsage",
     "TaskLogLine",
     "TaskLogSink",
@@ -155,6 +161,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerRegistry",
     "Workers",
+    "awaits_a_claim",
     "can_listen",
     "canonical_payload",
     "check_priority",
@@ -197,6 +204,12 @@ class Storage:
         if self.database is None:
             raise DatabaseRequired(feature, self.url)
         return self.database
+
+    def figures(self) -> StoreFigures:
+        """The figures of the whole store a metrics scrape reads (see ``storage.figures``)."""
+        if self.database is None:
+            return PortFigures(self.log, self.limits, self.workers)
+        return SqlFigures(self.database)
 
     def close(self) -> None:
         """Release the database's connections (in-memory storage keeps its data)."""

@@ -41,7 +41,7 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
 @dataclass(frozen=True, slots=True)
 class CheckedAppend:
     """A batch of an ``append_many`` that passed ``check_batch``, with its canonical payloads;
-    ``index`` is its place in the call."""
+    ``index`` is its place in the call; ``head`` as the ``RunAppend`` gave it."""
 
     index: int
     run_id: str
@@ -49,6 +49,7 @@ class CheckedAppend:
     events: list[NewEvent]
     payloads: list[bytes]
     owner: str | None
+    head: tuple[str, datetime] | None = None
 
 
 Appended = list[Event] | StorageError
@@ -78,7 +79,9 @@ def check_appends(appends: Sequence[RunAppend]) -> tuple[list[CheckedAppend], di
             settled[index] = exc
             continue
         seen.add(run_id)
-        checked.append(CheckedAppend(index, run_id, append.expected_seq, batch, payloads, append.owner))
+        checked.append(
+            CheckedAppend(index, run_id, append.expected_seq, batch, payloads, append.owner, append.head)
+        )
     return checked, settled
 
 

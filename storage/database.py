@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +83,9 @@ def create_db_engine(url: str | None, home: Path) -> sa.Engine:
         _install_sqlite_hooks(engine)
         return engine
     connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "ledgerflow"}
-    return sa.create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args)
+    engine = sa.create_engine(sa_url, connect_args=connect_args)
+    _install_postgres_hooks(engine)
+    return engine
 
 
 def checked_url(url: str | None, home: Path) -> sa.URL:
@@ -145,6 +148,19 @@ def _install_sqlite_hooks(engine: sa.Engine) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _install_postgres_hooks(engine: sa.Engine) -> None:
+    """Check each pooled connection as it is taken, without a round trip (a ping costs one
+    per transaction): an idle connection has nothing to read, so a readable socket is the
+    server's goodbye (restarted, the backend ended) or its end of file; the pool then
+    replaces the connection."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if driver.closed or driver.broken or select.select([driver.fileno()], [], [], 0)[0]:
+            raise sa_exc.DisconnectionError("the server closed the connection")
 
 
 def is_unavailable(exc: sa_exc.DBAPIError) -> bool:

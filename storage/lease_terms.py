@@ -79,6 +79,18 @@ def is_waiting_to_start(run: RunSummary, now: datetime) -> bool:
     return run.state == "SCHEDULED" and not _is_held(run.lease_expires_at, now)
 
 
+def awaits_a_claim(run: RunSummary, now: datetime, ttl: float) -> bool:
+    """A listed run (see ``shown``) that a claim would take if a slot of its flow were free:
+    SCHEDULED and nobody holds it; listed CRASHED with the lapsed lease of the driver that
+    died (one recorded CRASHED, which its driver let go of, waits for a person instead); or
+    RUNNING or PENDING and let go (handed back, or its creator died before taking its lease)."""
+    if run.state == "SCHEDULED":
+        return not _is_held(run.lease_expires_at, now)
+    if run.state == "CRASHED":
+        return run.owner is not None and _has_lapsed(run.lease_expires_at, now)
+    return run.state in CLAIMABLE_STATES and _is_abandoned(run, now, ttl)
+
+
 def is_undriven(run: RunSummary, now: datetime, ttl: float) -> bool:
     """No live driver holds the run: SCHEDULED or CRASHED without a live lease, or RUNNING or
     PENDING whose lease expired (or that has none and saw no append for ``ttl`` s: its

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema
-from .claim_notices import announce_claimable
+from .claim_notices import announce_claimable, announce_freed_slots
+from .claims import flow_cap
 
 _RUNS = schema.runs
 
@@ -40,25 +41,32 @@ def heartbeat_many(
     connection: sa.Connection, run_ids: Sequence[str], owner: str, expires: datetime
 ) -> set[str]:
     """Extend the leases ``owner`` holds among ``run_ids`` in one UPDATE; the ids extended."""
-    return _update_held(connection, run_ids, owner, lease_expires_at=expires)
+    return set(_update_held(connection, run_ids, owner, False, lease_expires_at=expires))
 
 
 def release_many(connection: sa.Connection, run_ids: Sequence[str], owner: str) -> set[str]:
-    """Clear the leases ``owner`` holds among ``run_ids`` in one UPDATE; the ids cleared."""
-    return _update_held(connection, run_ids, owner, owner=None, lease_expires_at=None)
+    """Clear the leases ``owner`` holds among ``run_ids`` in one UPDATE, and announce the
+    slots of limited flows this frees; the ids cleared."""
+    released = _update_held(connection, run_ids, owner, True, owner=None, lease_expires_at=None)
+    announce_freed_slots(connection, [flow for flow in released.values() if flow is not None])
+    return set(released)
 
 
 def lapse_many(connection: sa.Connection, run_ids: Sequence[str], owner: str, now: datetime) -> set[str]:
     """Let the leases ``owner`` holds among ``run_ids`` expire at ``now`` and announce those
-    runs as claimable, in one transaction; the ids lapsed."""
-    lapsed = _update_held(connection, run_ids, owner, lease_expires_at=now)
+    runs as claimable (which wakes the workers waiting for their flows' slots too), in one
+    transaction; the ids lapsed."""
+    lapsed = set(_update_held(connection, run_ids, owner, False, lease_expires_at=now))
     announce_claimable(connection, sorted(lapsed))
     return lapsed
 
 
-def _update_held(connection: sa.Connection, run_ids: Sequence[str], holder: str, **values: Any) -> set[str]:
-    """Set ``values`` on the runs rows of ``run_ids`` that ``holder`` holds; their ids. The
-    rows are locked in run id order first, as a group append locks them (no deadlock)."""
+def _update_held(
+    connection: sa.Connection, run_ids: Sequence[str], holder: str, with_flows: bool, **values: Any
+) -> dict[str, str | None]:
+    """Set ``values`` on the runs rows of ``run_ids`` that ``holder`` holds: their ids, and
+    (``with_flows``) the flow of each whose flow is limited (else None). The rows are locked
+    in run id order first, as a group append locks them (no deadlock)."""
     held = (
         sa.select(_RUNS.c.run_id)
         .where(_RUNS.c.run_id.in_(list(run_ids)), _RUNS.c.owner == holder)
@@ -69,33 +77,47 @@ def _update_held(connection: sa.Connection, run_ids: Sequence[str], holder: str,
         _RUNS.update()
         .where(_RUNS.c.run_id.in_(held.scalar_subquery()), _RUNS.c.owner == holder)
         .values(**values)
-        .returning(_RUNS.c.run_id)
+        .returning(_RUNS.c.run_id, _limited_flow() if with_flows else sa.null())
     )
-    return set(connection.execute(update).scalars())
+    return {run_id: flow for run_id, flow in connection.execute(update)}
+
+
+def _limited_flow() -> sa.ColumnElement[str | None]:
+    """The runs row's flow if it is limited, else NULL."""
+    return sa.case((flow_cap().is_not(None), _RUNS.c.flow), else_=sa.null())
 
 
 def release(connection: sa.Connection, run_id: str, owner: str) -> bool:
-    """Clear the lease if ``owner`` holds it; True if it did."""
-    done = connection.execute(
-        _RUNS.update()
-        .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
-        .values(owner=None, lease_expires_at=None)
-    )
-    return done.rowcount == 1
+    """Clear the lease if ``owner`` holds it, and announce the slot of its flow this frees
+    if the flow is limited; True if it did."""
+    return _let_go(connection, run_id, owner, None)
 
 
 def hand_back(connection: sa.Connection, run_id: str, owner: str, now: datetime) -> bool:
     """Clear the owner and end the lease at ``now`` if ``owner`` holds it (see
-    ``storage.lease_terms``); True if it did."""
+    ``storage.lease_terms``), and announce the run (claimable at once); True if it did."""
+    if not _let_go(connection, run_id, owner, now):
+        return False
+    announce_claimable(connection, [run_id])
+    return True
+
+
+def _let_go(connection: sa.Connection, run_id: str, owner: str, ended: datetime | None) -> bool:
+    """Clear the owner and end the lease at ``ended`` (None: no lease) if ``owner`` holds it,
+    and announce the slot of its flow this frees if the flow is limited; True if it did."""
     done = connection.execute(
         _RUNS.update()
         .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
-        .values(owner=None, lease_expires_at=now)
-    )
-    return done.rowcount == 1
+        .values(owner=None, lease_expires_at=ended)
+        .returning(_limited_flow())
+    ).first()
+    if done is None:
+        return False
+    if (flow := done[0]) is not None:
+        announce_freed_slots(connection, [flow])
+    return True
 
 
 def exists(connection: sa.Connection, run_id: str) -> bool:
     """True if the run has a row in the read model."""
     return connection.execute(sa.select(_RUNS.c.run_id).where(_RUNS.c.run_id == run_id)).first() is not None
-

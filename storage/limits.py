@@ -107,7 +107,7 @@ class SqlLimits:
         )
         is_held = sa.and_(_RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at > now)
         held = sa.func.sum(sa.case((is_held, 1), else_=0))
-        waiting = sa.func.sum(sa.case((sa.and_(_RUNS.c.state == "SCHEDULED", sa.not_(is_held)), 1), else_=0))
+        waiting = sa.func.sum(sa.case((is_held, 0), else_=1))  # SCHEDULED, crashed or handed back
         runs_query = (
             sa.select(_RUNS.c.flow, sa.func.min(_RUNS.c.max_concurrent_runs), held, waiting)
             .where(_RUNS.c.state.in_(HOLDING_STATES))

@@ -89,9 +89,14 @@ class ChannelListener:
             raise StorageUnavailable(f"{self._failed}: {exc}") from exc
 
 
-def lock_flow_slots(connection: sa.Connection) -> None:
-    """On PostgreSQL, hold the flow slots' lock until the transaction ends: claimers that may
-    take a slot of a limited flow count the slots held one after another (each sees what
-    the one before committed). SQLite's BEGIN IMMEDIATE transactions already do."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _FLOW_SLOTS_LOCK_ID})
+def lock_flow_slots_if_any(connection: sa.Connection, needed: sa.Select[Any]) -> bool:
+    """On PostgreSQL, if ``needed`` finds a row, hold the flow slots' lock until the
+    transaction ends (one statement); whether the transaction may count and take flow slots
+    now. Claimers that take slots of limited flows then count the slots held one after
+    another, each seeing what the one before committed. SQLite's BEGIN IMMEDIATE
+    transactions already run one at a time: they always may."""
+    if connection.dialect.name != "postgresql":
+        return True
+    found = needed.limit(1).subquery()
+    lock = sa.select(sa.func.pg_advisory_xact_lock(_FLOW_SLOTS_LOCK_ID)).select_from(found)
+    return connection.execute(lock).first() is not None

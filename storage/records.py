@@ -11,12 +11,15 @@ from ..engine.core.events import NewEvent
 @dataclass(frozen=True, slots=True)
 class RunAppend:
     """One run's batch of an ``append_many``: ``events`` after ``expected_seq``, fenced by
-    ``owner`` (as ``EventLog.append`` takes them)."""
+    ``owner`` (as ``EventLog.append`` takes them). ``head``, if the writer knows it, is the
+    hash and ts of the event at ``expected_seq``: a backend may then chain the batch without
+    reading the head first (if the head is not so, it reads it, as for a batch without)."""
 
     run_id: str
     expected_seq: int
     events: Sequence[NewEvent]
     owner: str | None = None
+    head: tuple[str, datetime] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +150,9 @@ class TagUsage:
 @dataclass(frozen=True, slots=True)
 class FlowUsage:
     """A flow whose runs are limited: the stored ``setting`` (``flow:NAME``, which wins) and
-    the smallest limit its unfinished runs recorded, the runs holding a slot now and the
-    SCHEDULED runs nobody holds (see ``storage.run_slots``)."""
+    the smallest limit its unfinished runs recorded, the runs holding a slot now and those
+    waiting for one: SCHEDULED, RUNNING or PENDING runs nobody holds (submitted, left by a
+    driver that died, or handed back; see ``storage.run_slots``)."""
 
     flow: str
     setting: int | None

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 _RUNS = schema.runs
 _INSERT_EVENTS = schema.events.insert()  # psycopg 3 runs executemany in pipeline mode
 _MOVE_HEAD = _RUNS.update().where(_RUNS.c.run_id == sa.bindparam("moved_run_id"))
+_MOVE_KNOWN_HEAD = _MOVE_HEAD.where(
+    _RUNS.c.head_seq == sa.bindparam("known_seq"), _RUNS.c.head_hash == sa.bindparam("known_hash")
+)
+_MOVE_FENCED_HEAD = _MOVE_KNOWN_HEAD.where(_RUNS.c.owner == sa.bindparam("known_owner"))
 _HEAD_COLUMNS = (_RUNS.c.run_id, _RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at, _RUNS.c.owner)
 
 
@@ -95,12 +99,20 @@ class GroupAppender:
         return outcomes
 
     def _write(self, checked: list[CheckedAppend], outcomes: dict[int, Appended]) -> bool:
-        """Write the group in one transaction (see ``write_group``); False if it met event
-        rows the runs' heads did not count (nothing was written)."""
+        """Write the group in one transaction: after the heads its writers know if they all
+        know them (``write_after_known_heads``), else (or if one was not so) after the heads
+        read and locked (``write_group``); False if it met event rows the runs' heads did not
+        count (nothing was written)."""
         with translated_errors(self._engine):
             try:
-                with self._engine.begin() as connection:
-                    write_group(connection, checked, outcomes)
+                with self._engine.connect() as connection:
+                    if all(append.head is not None for append in checked):
+                        with connection.begin() as transaction:
+                            if write_after_known_heads(connection, checked, outcomes):
+                                return True
+                            transaction.rollback()  # a head moved: read them to tell each batch why
+                    with connection.begin():
+                        write_group(connection, checked, outcomes)
             except sa_exc.IntegrityError:
                 return False
         return True
@@ -157,6 +169,49 @@ def write_group(
     for rows in moved.values():  # one pipelined UPDATE per set of changed columns
         connection.execute(_MOVE_HEAD, rows)
     index_appended(connection, events)
+
+
+def write_after_known_heads(
+    connection: sa.Connection, checked: Sequence[CheckedAppend], outcomes: dict[int, Appended]
+) -> bool:
+    """Append each batch after the head its writer knows (``CheckedAppend.head``), in the
+    caller's transaction, without reading the heads first: each run's row moves only if its
+    head (seq and hash) and lease holder are as the batch expects, in run id order (as
+    ``write_group`` locks them). False if one is not so: the caller rolls back (``outcomes``
+    is left as it was). Else ``outcomes`` gets each batch's chained events."""
+    chained_by_index: dict[int, Appended] = {}
+    events: list[Event] = []
+    payloads: list[bytes] = []
+    moves: list[tuple[tuple[tuple[str, ...], bool], list[dict[str, Any]]]] = []  # runs in order
+    for append in sorted(checked, key=lambda append: append.run_id):
+        assert append.head is not None
+        known_hash, known_ts = append.head
+        chained, changes = chain_after(
+            append.run_id, append.expected_seq, known_hash, known_ts, append.events, append.payloads
+        )
+        chained_by_index[append.index] = chained
+        events += chained
+        payloads += append.payloads
+        last = chained[-1]
+        row = {
+            "moved_run_id": last.run_id, "head_seq": last.seq, "head_hash": last.hash, "updated_at": last.ts,
+            "known_seq": append.expected_seq, "known_hash": known_hash, **changes,
+        }  # fmt: skip
+        if append.owner is not None:
+            row["known_owner"] = append.owner
+        shape = (tuple(sorted(changes)), append.owner is not None)
+        if moves and moves[-1][0] == shape:
+            moves[-1][1].append(row)
+        else:
+            moves.append((shape, [row]))
+    for (_, is_fenced), rows in moves:  # one pipelined UPDATE per run of rows of one shape
+        moved = connection.execute(_MOVE_FENCED_HEAD if is_fenced else _MOVE_KNOWN_HEAD, rows)
+        if moved.rowcount != len(rows):
+            return False
+    insert_events(connection, events, payloads)
+    index_appended(connection, events)
+    outcomes.update(chained_by_index)
+    return True
 
 
 def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..engine.core.events import Event
 from ..engine.core.fold import RunView
-from ..engine.core.states import RunState
 from ..engine.errors import UnknownTask
 from ..engine.queueing import FlowWait
 from ..engine.schedule_runner import timing_of
@@ -91,8 +90,9 @@ def run_counts(
 
 
 def flow_wait(ui: UIContext, view: RunView) -> FlowWait | None:
-    """Why a SCHEDULED run waits now: its flow's run limit (None if it does not wait for it)."""
-    if view.state is not RunState.SCHEDULED:
+    """Why a run waits for a worker now (SCHEDULED, or CRASHED): its flow's run limit (None if
+    it does not wait for it)."""
+    if view.state.is_terminal:
         return None
     return ui.engine.flow_waits([ui.engine.storage.log.run(view.run_id)]).get(view.run_id)
 

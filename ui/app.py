@@ -14,6 +14,7 @@ from . import actions, api, auth, live, pages
 from .context import UIContext
 from .drives import Drives
 from .errors import install_error_handlers
+from .metrics import install_metrics
 
 
 def create_app(
@@ -61,4 +62,5 @@ def create_app(
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.include_router(live.router)
+    install_metrics(app, reads.storage)
     return app

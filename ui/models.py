@@ -10,7 +10,8 @@ MAX_INTEGER = 2**31 - 1
 
 
 class FlowWaitOut(BaseModel):
-    """Why a SCHEDULED run waits: its flow already has ``running`` of at most ``limit`` runs."""
+    """Why a SCHEDULED or CRASHED run waits: its flow already has ``running`` of at most
+    ``limit`` runs."""
 
     running: int
     limit: int
@@ -35,7 +36,8 @@ class RunSummaryOut(BaseModel):
     queue: str = Field(description="the queue it waits in for a worker of that queue")
     priority: int = Field(description="workers claim higher priorities first")
     waiting_for_flow_limit: FlowWaitOut | None = Field(
-        None, description="set while a SCHEDULED run waits for a slot of its flow's run limit"
+        None,
+        description="set while a SCHEDULED or CRASHED run waits for a slot of its flow's run limit",
     )
 
 
@@ -134,7 +136,8 @@ class RunDetailOut(BaseModel):
     priority: int = Field(0, description="workers claim higher priorities first")
     max_concurrent_runs: int | None = Field(None, description="the run limit its flow recorded")
     waiting_for_flow_limit: FlowWaitOut | None = Field(
-        None, description="set while a SCHEDULED run waits for a slot of its flow's run limit"
+        None,
+        description="set while a SCHEDULED or CRASHED run waits for a slot of its flow's run limit",
     )
     verification: VerificationOut | None = None
 
@@ -266,7 +269,7 @@ class LimitOut(BaseModel):
 
 class FlowLimitOut(BaseModel):
     """A flow whose runs are limited: the limit in force, where it comes from, runs driven
-    and SCHEDULED runs waiting for a slot."""
+    and runs waiting for a slot (SCHEDULED, or crashed or handed back)."""
 
     flow: str
     limit: int | None = Field(description="the setting if there is one, else the recorded limit")

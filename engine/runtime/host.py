@@ -133,9 +133,10 @@ class RunHost:
         self._completions = completions
         self._cache = cache
         self._limits = limits
+        head = machine.live_view()  # the log as stored: the machine has decided nothing yet
         self.recorder = RunRecorder(
-            run_id=self.run_id, seq=machine.live_view().seq, log=log, results=results, owner=owner,
-            lease=lease, task_logs=task_logs, on_events=on_events,
+            run_id=self.run_id, seq=head.seq, head=(head.head_hash, head.updated_at), log=log,
+            results=results, owner=owner, lease=lease, task_logs=task_logs, on_events=on_events,
         )  # fmt: skip
         self.inputs = RunInputs(traced, machine, results, self.recorder, placement)
         self._sign_reference = results.sign_reference

@@ -6,6 +6,7 @@ from typing import Any
 from ...executors.invocation import Input, Invocation, Outcome, Stored, Value
 from ...results.codec import decode_result
 from ...results.refs import ResultRef
+from ...results.sinks import ResultSink
 from ...storage.protocols import ResultStore
 from ..arguments import child_arguments, expand_parents, upstream_keys
 from ..core.events import is_persisted
@@ -17,7 +18,10 @@ from ..persistence import persists
 from ..recorder import RunRecorder
 from ..result_storage import ResultPlacement
 from ..result_values import load_result
+from ..task import Task
 from ..tracing import TaskCall
+
+_PLAIN = frozenset({int, float, str, bool, bytes, type(None)})  # values that hold no placeholder
 
 
 class RunInputs:
@@ -45,6 +49,7 @@ class RunInputs:
         self._has_dynamic_maps = any(n.map_over is not None for n in traced.graph.nodes.values())
         self._has_consumers = {key for key, down in traced.graph.downstream().items() if down}
         self._returned = set(result_refs(traced.graph.result))  # the tasks the flow returns
+        self._sinks: dict[tuple[int, bool], ResultSink] = {}  # by task, and whether the flow returns it
 
     def call_of(self, key: str) -> TaskCall:
         """The traced call of a task (a mapped child's: its parent's)."""
@@ -73,14 +78,18 @@ class RunInputs:
 
     def invocation(self, key: str) -> Invocation:
         """The invocation of the task's current attempt (raises if an input cannot load)."""
+        task_view = self._machine.task(key)
+        node = task_view.parent or key
+        task = self._traced.calls[node].task
         args, kwargs = self.arguments(key)
-        inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
-        task = self.call_of(key).task
-        node = self._machine.task(key).parent or key
+        if all(type(value) in _PLAIN for value in (*args, *kwargs.values())):  # e.g. a mapped child
+            inputs: dict[str, Input] = {}
+        else:
+            inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}
         return Invocation(
             run_id=self._machine.run_id,
             task_key=key,
-            attempt=self._machine.task(key).attempts,
+            attempt=task_view.attempts,
             fn=task.fn,
             args=args,
             kwargs=kwargs,
@@ -89,12 +98,19 @@ class RunInputs:
             retry_on=task.retry_on,
             resources=task.resources,
             masked=self._traced.secrets.texts,
-            sink=self._placement.sink(
+            sink=self._sink(task, node in self._returned),
+        )
+
+    def _sink(self, task: Task[..., Any], is_returned: bool) -> ResultSink:
+        """Where a task's results go (the same for each of its calls the flow does not return)."""
+        sink = self._sinks.get((id(task), is_returned))
+        if sink is None:
+            sink = self._sinks[id(task), is_returned] = self._placement.sink(
                 task.result_storage, self._traced.result_storage,
                 persist=persists(task.persist_result, self._traced.persist_result),
-                to_driver=node in self._returned,
-            ),
-        )  # fmt: skip
+                to_driver=is_returned,
+            )  # fmt: skip
+        return sink
 
     def load_if_succeeded(self, key: str) -> Any:
         """The task's value if it succeeded, else None."""

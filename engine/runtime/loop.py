@@ -18,6 +18,7 @@ from typing import Any
 
 from ..cancel import CancelPoll
 from ..core.fold import RunView
+from ..log_context import in_run
 from ..recorder import flush_many
 from .completions import Completions
 from .host import HookPool, RunHost
@@ -45,7 +46,7 @@ class RunLoop:
         self._hosts: dict[RunHost, None] = {}  # the runs being driven, in the order they came
         self._ended: list[DriveEnded] = []
         self._cancels = CancelPoll(ports.cancels)
-        self._joined: list[str] = []  # runs whose cancel requests were not read yet
+        self._joined: list[str] = []  # runs that ran before, whose cancel requests were not read yet
 
     @property
     def active(self) -> int:
@@ -56,7 +57,8 @@ class RunLoop:
         """Start driving a run; a run that cannot start ends at once (see ``step``)."""
         host = host_for(run, self._ports, self._completions, self._hook_pool)
         self._hosts[host] = None
-        self._joined.append(host.run_id)
+        if host.machine.live_view().seq > 1:  # a new run has no request yet: the next poll reads it
+            self._joined.append(host.run_id)
         self._guarded(host, host.start, run.reason, run.reopen)
 
     def wake(self) -> None:
@@ -132,7 +134,7 @@ class RunLoop:
         if host not in self._hosts:
             return
         try:
-            action(*args)
+            in_run(host.run_id, action, *args)  # its log records name the run
         except Exception as exc:
             logger.debug("run %s: its drive failed", host.run_id, exc_info=True)
             self._let_go(host, exc)

@@ -5,10 +5,10 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from ..lease_terms import is_waiting_to_start, utc_now
+from ..lease_terms import utc_now
 from ..names import check_limit
 from ..records import FlowUsage, TagUsage, WaitingTask
-from ..run_slots import HOLDING_STATES, limited_flow, slots_held
+from ..run_slots import HOLDING_STATES, holds_a_slot, limited_flow, slots_held
 from .tables import MemoryTables, Slot
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class MemoryLimits:
                 (r.max_concurrent_runs for r in runs if r.max_concurrent_runs is not None), default=None
             )
             if flow in settings or recorded is not None:
-                waiting = sum(1 for run in runs if is_waiting_to_start(run, now))
+                waiting = sum(1 for run in runs if not holds_a_slot(run, now))
                 usages.append(FlowUsage(flow, settings.get(flow), recorded, held.get(flow, 0), waiting))
         return usages
 

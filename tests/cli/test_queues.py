@@ -2,6 +2,7 @@
 ``worker --queue``, ``runs --queue``, ``show``, ``limits set flow:NAME N`` and ``schedule add
 --queue --priority``, on SQLite and PostgreSQL."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
@@ -106,6 +107,30 @@ def test_runs_waiting_for_their_flow_limit_say_so(
     assert raised.output.strip() == "limit of runs of flow 'limited' set to 2"
     assert listed(cli)[0]["waiting_for_flow_limit"] is None
     assert table_rows(cli("limits").output) == [["limited", "2", "limits set flow:NAME", "1", "1"]]
+
+
+def test_a_crashed_run_of_a_full_flow_says_it_waits_for_the_flow_limit(
+    cli: Invoke, queued_file: Path, database_url: str, tmp_path: Path
+) -> None:
+    crashed, holder = (submit(cli, f"{queued_file}:limited") for _ in range(2))
+    with lf.Engine(database_url, home=tmp_path) as engine:
+        log, long_ago = engine.storage.log, datetime.now(UTC) - timedelta(minutes=5)
+        assert log.claim_scheduled("dead", 60, now=long_ago) == [crashed]  # its worker died since
+        log.append(crashed, 1, [NewEvent(None, "run.running", {"owner": "dead"})], owner="dead")
+        assert log.claim_scheduled("w", 60) == [holder]  # the crashed run's slot came back: taken
+        log.append(holder, 1, [NewEvent(None, "run.running", {"owner": "w"})], owner="w")
+    runs = {run["id"]: run for run in listed(cli)}
+    assert runs[crashed]["state"] == "CRASHED"
+    assert runs[crashed]["waiting_for_flow_limit"] == {"running": 1, "limit": 1}
+    assert runs[holder]["waiting_for_flow_limit"] is None
+    assert "CRASHED  waiting for flow limit (1 of 1 running)" in cli("runs").output
+    shown = cli("show", crashed)
+    assert "CRASHED  waiting for flow limit (1 of 1 running)" in shown.output
+    assert "or a running `ledgerflow worker` will once a slot of its flow is free" in shown.output
+    assert orjson.loads(cli("show", crashed, "--json").stdout)["waiting_for_flow_limit"] == {
+        "running": 1,
+        "limit": 1,
+    }
 
 
 def test_schedules_take_a_queue_and_priority(cli: Invoke, queued_file: Path) -> None:

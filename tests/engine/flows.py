@@ -135,3 +135,18 @@ def mapped_twice(n: int = 3, offset: int = 10) -> Any:
 @lf.flow
 def wide(n: int = 100) -> Any:
     return total(inc.map(list(range(n))))
+
+
+@lf.task
+def noop(x: int) -> None:
+    return None
+
+
+@lf.flow
+def huge_map(n: int) -> None:
+    noop.map(list(range(n)))
+
+
+@lf.flow
+def tiny() -> None:
+    noop(0)

@@ -10,7 +10,7 @@ import pytest
 import ledgerflow as lf
 from ledgerflow.engine.worker import DEFAULT_MAX_RUNS
 
-from .flows import chain
+from .flows import chain, huge_map, tiny
 
 RUNS = 20
 MEETING = threading.Barrier(RUNS, timeout=120)
@@ -91,21 +91,6 @@ def test_a_worker_refuses_to_drive_no_runs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one run"):
         lf.Worker("memory://", home=tmp_path, max_runs=0)
     assert DEFAULT_MAX_RUNS == 100
-
-
-@lf.task
-def noop(x: int) -> None:
-    return None
-
-
-@lf.flow
-def huge_map(n: int) -> None:
-    noop.map(list(range(n)))
-
-
-@lf.flow
-def tiny() -> None:
-    noop(0)
 
 
 def test_a_small_run_is_not_held_back_by_a_huge_map_on_the_same_worker(

@@ -42,6 +42,22 @@ def test_a_missing_object_and_delete(object_store: ObjectStore) -> None:
     assert not object_store.exists("r/t/1-ab") and object_store.keys() == []
 
 
+def test_deleting_the_last_object_of_a_local_folder_removes_the_folders_left_empty(tmp_path: Path) -> None:
+    store = ObjectStore(f"file://{tmp_path}/results")
+    store.put("run-1/train/1-aa", b"a")
+    store.put("run-1/train/2-bb", b"b")
+    store.put("run-1/pick/1-cc", b"c")
+    store.delete("run-1/train/1-aa")
+    assert (tmp_path / "results/run-1/train").is_dir()  # still holds 2-bb
+    store.delete("run-1/train/2-bb")
+    assert not (tmp_path / "results/run-1/train").exists() and (tmp_path / "results/run-1/pick").is_dir()
+    store.delete("run-1/pick/1-cc")
+    assert [path.name for path in tmp_path.iterdir()] == ["results"]  # the store's root stays
+    assert not any((tmp_path / "results").iterdir())
+    store.put("run-1/pick/1-cc", b"c")  # the folders are made again for a new write
+    assert store.read("run-1/pick/1-cc").data == b"c"
+
+
 def test_an_empty_object_and_a_large_one(object_store: ObjectStore) -> None:
     large = bytes(range(256)) * 40_000  # 10 MB
     object_store.put("r/empty/1-00", b"")

@@ -1,8 +1,9 @@
 """The web UI shows each run's queue and priority (Runs list, Run page, JSON API) and says
-when a SCHEDULED run waits for its flow's run limit."""
+when a SCHEDULED or CRASHED run waits for its flow's run limit."""
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -57,6 +58,28 @@ def test_runs_and_the_run_page_show_queue_priority_and_flow_limit_waits(
     assert WAITING in run_page.text
     assert re.search(r"<th>Queue</th><td>gpu</td>\s*<th>Priority</th><td>0", run_page.text)
     assert client.get(f"/api/runs/{waiting}", params={"seq": 1}).json()["waiting_for_flow_limit"] is None
+
+
+def test_a_crashed_run_of_a_full_flow_shows_it_waits_for_the_flow_limit(
+    client: TestClient, engine: lf.Engine, flow: FlowOf
+) -> None:
+    crashed, holder = (engine.submit(flow("chain"), x=x) for x in range(2))
+    engine.set_limit("flow:chain", 1)
+    log, long_ago = engine.storage.log, datetime.now(UTC) - timedelta(minutes=5)
+    assert log.claim_scheduled("dead", 60, now=long_ago) == [crashed]  # its worker died since
+    log.append(crashed, 1, [NewEvent(None, "run.running", {"owner": "dead"})], owner="dead")
+    assert log.claim_scheduled("w", 600) == [holder]
+    log.append(holder, 1, [NewEvent(None, "run.running", {"owner": "w"})], owner="w")
+
+    listed = {run["id"]: run for run in client.get("/api/runs").json()}
+    assert listed[crashed]["state"] == "CRASHED"
+    assert listed[crashed]["waiting_for_flow_limit"] == {"running": 1, "limit": 1}
+    assert listed[holder]["waiting_for_flow_limit"] is None
+    cells = row_cells(client.get("/runs").text)
+    assert "CRASHED" in cells[crashed][2] and WAITING in cells[crashed][2]
+    detail = client.get(f"/api/runs/{crashed}").json()
+    assert (detail["state"], detail["waiting_for_flow_limit"]) == ("CRASHED", {"running": 1, "limit": 1})
+    assert WAITING in client.get(f"/runs/{crashed}").text
 
 
 def test_the_limits_page_lists_and_changes_flow_run_limits(

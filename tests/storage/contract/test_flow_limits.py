@@ -96,6 +96,16 @@ def test_flow_limits_report_slots_in_use_and_runs_waiting(storage: Storage) -> N
     assert [usage.tag for usage in storage.limits.limits()] == ["warehouse"]
 
 
+def test_crashed_and_handed_back_runs_count_as_waiting_for_their_flow(storage: Storage) -> None:
+    left_running(storage, "crashed", 0, max_concurrent_runs=1)
+    left_running(storage, "handed-back", 1, max_concurrent_runs=1)
+    storage.log.take_over("handed-back", "w", TTL, now=at(2))
+    storage.log.hand_back("handed-back", "w", now=at(3))
+    submitted(storage, "queued", 4, max_concurrent_runs=1)
+    assert storage.log.claim_scheduled("w", TTL, now=LATER) == ["queued"]
+    assert storage.limits.flow_limits(now=LATER) == [FlowUsage("f", None, 1, 1, 2)]
+
+
 def test_concurrent_claimers_never_exceed_a_flow_limit(storage: Storage) -> None:
     for i in range(12):
         submitted(storage, f"f{i}", i, max_concurrent_runs=3)
@@ -108,3 +118,41 @@ def test_concurrent_claimers_never_exceed_a_flow_limit(storage: Storage) -> None
     with ThreadPoolExecutor(6) as pool:
         claimed = [run_id for got in pool.map(claimer, range(6)) for run_id in got]
     assert len(claimed) == len(set(claimed)) == 3  # which ones depends on who locked what first
+
+
+def test_a_batch_keeps_claim_order_across_limited_and_unlimited_flows(storage: Storage) -> None:
+    for i in range(4):
+        submitted(storage, f"f{i}", i, max_concurrent_runs=2, priority=5)
+        submitted(storage, f"g{i}", i + 0.5, flow="g", priority=5)
+    for i in range(2):
+        submitted(storage, f"h{i}", 10 + i, flow="h", max_concurrent_runs=1, priority=9)
+    assert claim(storage, limit=5) == ["h0", "f0", "g0", "f1", "g1"]  # h1, then f2, f3 passed over
+    assert claim(storage, "other") == ["g2", "g3"]
+
+
+def test_an_ended_run_owing_hooks_takes_no_slot_of_its_limited_flow(storage: Storage) -> None:
+    left_running(storage, "ended", 0, max_concurrent_runs=1)
+    storage.log.append("ended", 2, [NewEvent(None, "run.succeeded", {}, at(0))], owner="dead")
+    left_running(storage, "c0", 1, max_concurrent_runs=1)
+    left_running(storage, "c1", 2, max_concurrent_runs=1)
+    assert storage.log.claim_crashed("w", TTL, limit=5, now=LATER) == ["ended", "c0"]
+
+
+def test_concurrent_batch_claims_of_limited_and_unlimited_flows(storage: Storage) -> None:
+    for i in range(12):
+        submitted(storage, f"f{i}", i, max_concurrent_runs=3)
+        submitted(storage, f"g{i}", i, flow="g")
+    barrier = threading.Barrier(4)
+
+    def claimer(n: int) -> list[str]:
+        barrier.wait()
+        mine: list[str] = []
+        while claimed := storage.log.claim_scheduled(f"w{n}", 60, limit=2 + n):
+            mine += claimed
+        return mine
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [run_id for got in pool.map(claimer, range(4)) for run_id in got]
+    assert len(claimed) == len(set(claimed))
+    assert sum(run_id.startswith("g") for run_id in claimed) == 12  # every one
+    assert sum(run_id.startswith("f") for run_id in claimed) == 3  # as many as the limit

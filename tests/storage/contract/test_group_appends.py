@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ledgerflow.engine.core.events import Event, NewEvent
+from ledgerflow.replay import verify_events
 from ledgerflow.storage import (
     AppendConflict,
     InvalidAppend,
@@ -77,6 +78,36 @@ def test_a_refused_batch_fails_only_its_run(storage: Storage) -> None:
     assert isinstance(outcomes[3], RunNotFound)
     assert [storage.log.run(r).head_seq for r in ("ok1", "stale", "taken", "ok2")] == [3, 3, 2, 5]
     assert [e.task_key for e in storage.log.read("stale")[2:]] == ["t0"]
+
+
+def test_batches_after_known_heads_are_fenced_as_the_others(storage: Storage) -> None:
+    for run_id in ("ok", "stale", "taken", "unknown"):
+        driven(storage, run_id, "w")
+    heads = {
+        run_id: (storage.log.read(run_id)[-1].hash, storage.log.read(run_id)[-1].ts)
+        for run_id in ("ok", "stale", "taken")
+    }
+    storage.log.append("stale", 2, task_events(1), owner="w")  # another writer appended first
+    storage.log.take_over("taken", "other", TTL)
+    outcomes = storage.log.append_many(
+        [
+            RunAppend("ok", 2, task_events(2), "w", head=heads["ok"]),
+            RunAppend("stale", 2, task_events(1, start=5), "w", head=heads["stale"]),
+            RunAppend("taken", 2, task_events(1), "w", head=heads["taken"]),
+            RunAppend("unknown", 2, task_events(1), "w"),
+        ]
+    )
+    assert [type(o).__name__ for o in outcomes] == ["list", "AppendConflict", "AppendConflict", "list"]
+    appended = succeeded(outcomes[0])
+    assert appended[0].prev_hash == heads["ok"][0] and storage.log.read("ok")[2:] == appended
+    assert storage.log.run("ok").head_hash == appended[-1].hash
+    assert [storage.log.run(r).head_seq for r in ("stale", "taken", "unknown")] == [3, 2, 3]
+    wrong = ("0" * 64, appended[-1].ts)  # a head not so: the batch goes after the stored one
+    again = succeeded(
+        storage.log.append_many([RunAppend("ok", 4, task_events(1, start=7), "w", head=wrong)])[0]
+    )
+    assert again[0].prev_hash == appended[-1].hash
+    assert verify_events(storage.log.read("ok")).ok
 
 
 def test_malformed_batches_are_refused_before_any_write(storage: Storage) -> None:
