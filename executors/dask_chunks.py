@@ -33,20 +33,25 @@ class ChunkPlan:
     """The measured body durations per function, the probes in flight and the invocations that
     wait for them. Thread-safe: the driver submits, the collector thread reports endings."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: Callable[[], int]) -> None:
+        self._threads = threads  # the cluster's thread count (asked only for more than one member)
         self._lock = threading.Lock()
         self._seconds: dict[Callable[..., Any], float] = {}  # a body's duration, estimated
         self._probes: Counter[Group] = Counter()  # probes in flight
         self._held: dict[Group, list[Member]] = {}  # waiting for a probe of their group to end
 
-    def plan(self, group: Group, members: list[Member], threads: int) -> list[tuple[list[Member], bool]]:
+    def plan(self, group: Group, members: list[Member]) -> list[tuple[list[Member], bool]]:
         """The Dask tasks to send now for ``members``, each with whether it is a probe; the
         members not among them wait for ``ended``."""
         with self._lock:
             if group[1] in self._seconds:
-                return [(chunk, False) for chunk in self._chunks(group, members, threads)]
+                return [(chunk, False) for chunk in self._chunks(group, members)]
             in_flight = self._probes[group]
-            free = max(threads - in_flight, 0 if in_flight else 1)
+            free = (
+                1
+                if len(members) == 1 and not in_flight
+                else max(self._threads() - in_flight, 0 if in_flight else 1)
+            )
             probes, rest = members[:free], members[free:]
             if rest:
                 self._held.setdefault(group, []).extend(rest)
@@ -54,9 +59,7 @@ class ChunkPlan:
                 self._probes[group] += len(probes)
             return [([member], True) for member in probes]
 
-    def ended(
-        self, group: Group, outcomes: Iterable[Outcome], *, is_probe: bool, threads: int
-    ) -> list[list[Member]]:
+    def ended(self, group: Group, outcomes: Iterable[Outcome], *, is_probe: bool) -> list[list[Member]]:
         """Learn from the outcomes of a Dask task of ``group``; if it was a probe, the members
         that waited for it, in chunks to send now (sized blindly if no body of it ran)."""
         with self._lock:
@@ -75,7 +78,7 @@ class ChunkPlan:
             if self._probes[group] <= 0:
                 del self._probes[group]
             held = self._held.pop(group, [])
-            return self._chunks(group, held, threads) if held else []
+            return self._chunks(group, held) if held else []
 
     def take(self, run_id: str | None = None) -> list[Member]:
         """Remove and return the waiting members (of one run, or all)."""
@@ -90,11 +93,11 @@ class ChunkPlan:
                     del self._held[group]
             return taken
 
-    def _chunks(self, group: Group, members: list[Member], threads: int) -> list[list[Member]]:
+    def _chunks(self, group: Group, members: list[Member]) -> list[list[Member]]:
         seconds = self._seconds.get(group[1])
-        if seconds is not None and seconds >= CHUNK_SECONDS / 2:
+        if len(members) <= 1 or (seconds is not None and seconds >= CHUNK_SECONDS / 2):
             return [[member] for member in members]
-        size = min(CHUNK_CAP, math.ceil(len(members) / (CHUNKS_PER_THREAD * max(threads, 1))))
+        size = min(CHUNK_CAP, math.ceil(len(members) / (CHUNKS_PER_THREAD * max(self._threads(), 1))))
         if seconds is not None:
             size = min(size, max(1, int(CHUNK_SECONDS / max(seconds, 1e-6))))
         return [members[start : start + size] for start in range(0, len(members), size)]

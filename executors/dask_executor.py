@@ -89,12 +89,13 @@ class DaskExecutor:
         self._links: Links = {}
         self._run_futures: dict[str, list[Future[Outcome]]] = {}
         self._submitted: dict[str, int] = {}  # run id -> invocations submitted (for priorities)
+        self._lost: set[tuple[str, str]] = set()  # (run id, task key) whose last attempt was lost
         self._threads, self._threads_read_at = 1, -math.inf
         self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
         self._completions = distributed.as_completed(
             [], loop=self._client.loop, with_results=True, raise_errors=False
         )
-        self._plan = ChunkPlan()
+        self._plan = ChunkPlan(self._total_threads)
         self._has_work = threading.Event()
         self._closed = threading.Event()
         self._resources = ResourceWatch(
@@ -128,9 +129,12 @@ class DaskExecutor:
                 continue
             member, upstreams = prepared
             resources = tuple(sorted(invocation.resources.items()))
-            if upstreams or invocation.timeout is not None or invocation.attempt > 1:
+            # An attempt after a lost worker goes alone: a body that killed it takes no other down.
+            after_loss = (invocation.run_id, invocation.task_key) in self._lost
+            if upstreams or invocation.timeout is not None or after_loss:
+                self._lost.discard((invocation.run_id, invocation.task_key))
                 packages += self._package([member], upstreams, resources, started_at)
-            else:  # a retry goes alone: a body that lost its worker takes no other down with it
+            else:
                 groups.setdefault((invocation.run_id, invocation.fn, resources), []).append(member)
         for group, members in groups.items():
             packages += self._batch(group, members, started_at)
@@ -158,6 +162,7 @@ class DaskExecutor:
         for future in self._run_futures.pop(run_id, []):
             self._links.pop(future, None)
         self._submitted.pop(run_id, None)
+        self._lost = {lost for lost in self._lost if lost[0] != run_id}
 
     def close(self) -> None:
         """Fail what is still pending, stop our threads, close what we created."""
@@ -191,10 +196,10 @@ class DaskExecutor:
     def _batch(self, group: Group, members: list[Member], started_at: datetime) -> list[Package]:
         """The Dask tasks to send now for a group's members (see ``ChunkPlan``)."""
         packages: list[Package] = []
-        for chunk, is_probe in self._plan.plan(group, members, self._total_threads()):
+        for chunk, is_probe in self._plan.plan(group, members):
             made = self._package(chunk, {}, group[2], started_at, group, is_probe)
             if is_probe and not made:  # it failed before reaching Dask: those waiting for it go
-                released = self._plan.ended(group, (), is_probe=True, threads=self._total_threads())
+                released = self._plan.ended(group, (), is_probe=True)
                 for batch in released:
                     packages += self._package(batch, {}, group[2], started_at, group)
             packages += made
@@ -327,11 +332,13 @@ class DaskExecutor:
         if isinstance(task, Pending) and any(o.error and o.error.type == UPSTREAM_LOST for o in outcomes):
             self._unlink(task.upstreams)  # before a retry can be submitted
         for member, outcome in zip(members, outcomes, strict=True):
+            if outcome.infrastructure:
+                self._lost.add((run_of(member), member.task_key))
             member.future.set_result(outcome)
         if task.group is None:
             return
-        group, threads = task.group, self._total_threads()
-        released = self._plan.ended(group, outcomes, is_probe=task.is_probe, threads=threads)
+        group = task.group
+        released = self._plan.ended(group, outcomes, is_probe=task.is_probe)
         packages = [p for batch in released for p in self._package(batch, {}, group[2], started_at, group)]
         if packages:
             self._send(packages, started_at)
