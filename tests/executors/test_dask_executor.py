@@ -96,7 +96,7 @@ def test_a_function_the_workers_cannot_import_fails_cleanly(
         assert outcome.error is not None
         assert outcome.error.type == "ledgerflow.FunctionNotImportable"
         assert "lf_driver_only" in outcome.error.message
-        assert not outcome.is_retryable
+        assert not outcome.is_retryable and not outcome.has_run  # no body ran: no body times
     dask_executor.release("run-i")
 
 

@@ -87,7 +87,7 @@ def test_success_with_a_json_result(executor: Executor) -> None:
     assert outcome.result is not None and outcome.result.format == "json"
     assert outcome_value(outcome) == plain_data()
     assert outcome.started_at.tzinfo is UTC and outcome.finished_at >= outcome.started_at
-    assert outcome.worker
+    assert outcome.worker and outcome.has_run  # its times are its body's, where it ran
 
 
 def test_success_with_a_pickled_result(executor: Executor) -> None:
@@ -106,6 +106,7 @@ def test_failure_carries_type_message_and_traceback(executor: Executor) -> None:
     assert outcome.error.message == "boom"
     assert "in boom" in outcome.error.traceback and "ValueError: boom" in outcome.error.traceback
     assert outcome.is_retryable  # the default retry_on is (Exception,)
+    assert outcome.has_run
 
 
 @pytest.mark.parametrize(("retry_on", "is_retryable"), [((KeyError,), True), ((ValueError, OSError), False)])

@@ -66,3 +66,16 @@ def test_a_failure_of_dask_that_is_no_infrastructure_failure_is_not_retried() ->
 def test_a_task_body_raising_the_same_type_is_no_infrastructure_failure(exc: BaseException) -> None:
     outcome = failed_outcome("t", 1, error_info(exc), is_retryable=True, started_at=NOW, worker="tcp://w:1")
     assert recorded(lf.task(lambda: 1), outcome)[0] == "task.failed"
+
+
+def test_an_ending_records_the_bodys_times_only_if_it_ran_and_a_lost_worker_by_name() -> None:
+    ran = failed_outcome(
+        "t", 1, error_info(ValueError()), is_retryable=False, started_at=NOW, worker="w", has_run=True
+    )
+    _, payload = recorded(lf.task(lambda: 1), ran)
+    assert payload["started_at"] == "2026-05-01T00:00:00.000000+00:00"
+    assert payload["finished_at"] == ran.finished_at.isoformat(timespec="microseconds")
+    _, lost = recorded(lf.task(lambda: 1), dask_failure("t", 1, KILLED, NOW))
+    assert "started_at" not in lost and "finished_at" not in lost  # no body time is known
+    assert lost["worker"] == "tcp://w:1" and lost["infrastructure"] is True
+    assert "the Dask worker running it died (tcp://w:1)" in lost["error"]["message"]
