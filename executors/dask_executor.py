@@ -83,7 +83,7 @@ class DaskExecutor:
         else:
             self._cluster = distributed.LocalCluster(processes=True, **cluster_kwargs)
             self._client, self._owns_client = distributed.Client(self._cluster), True
-        self._guarded = _guard(self._client)
+        self._guarded = dask_guard.install(self._client)
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
         self._links: Links = {}
@@ -154,7 +154,7 @@ class DaskExecutor:
             return
         self._client.cancel(futures_of(entries))
         for entry in entries:
-            self._fail(entry.members, entry.started_at, CANCELLED_ERROR, "its run was cancelled")
+            self._fail(entry.members, entry.started_at, CANCELLED_ERROR, "its run was cancelled", entry)
         logger.info("run %s: cancelled %d Dask tasks", run_id, len(entries))
 
     def release(self, run_id: str) -> None:
@@ -351,17 +351,30 @@ class DaskExecutor:
             if str(dask_future.key) in lost:
                 self._links.pop(future, None)
 
-    def _fail(self, members: list[Member], started_at: datetime, error_type: str, reason: str) -> None:
-        for member in members:
-            error = ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback="")
-            outcome = failed_outcome(
+    def _fail(
+        self,
+        members: list[Member],
+        started_at: datetime,
+        error_type: str,
+        reason: str,
+        entry: Pending | None = None,
+    ) -> None:
+        """End the members (of ``entry``, a Dask task given up: settled, so what waited for it goes)."""
+        outcomes = [
+            failed_outcome(
                 member.task_key,
                 member.attempt,
-                error,
+                ErrorInfo(error_type, f"task {member.task_key!r}: {reason}", traceback=""),
                 is_retryable=False,
                 started_at=started_at,
                 worker=None,
             )
+            for member in members
+        ]
+        if entry is not None:
+            self._settle(entry, members, outcomes, started_at)
+            return
+        for member, outcome in zip(members, outcomes, strict=True):
             member.future.set_result(outcome)
 
     def _needing_resources(self) -> list[Pending]:
@@ -374,20 +387,4 @@ class DaskExecutor:
             if self._pending.pop(str(entry.light_future.key), None) is None:
                 return
         self._client.cancel(futures_of([entry]))
-        self._fail(entry.members, entry.started_at, "ledgerflow.NoWorkerForResources", reason)
-
-
-def _guard(client: distributed.Client) -> bool:
-    """Register the ``AttemptGuard`` on the client's scheduler (sent by value: the scheduler
-    needs no ledgerflow); False, with a warning, if the scheduler refuses it."""
-    cloudpickle.register_pickle_by_value(dask_guard)
-    try:
-        client.register_plugin(dask_guard.AttemptGuard(), name=dask_guard.PLUGIN_NAME)
-        client.register_plugin(dask_guard.StartClaims(), name=dask_guard.CLAIMS_NAME)
-    except Exception as exc:
-        logger.warning(
-            "the Dask scheduler did not take ledgerflow's attempt guard (%r): Dask may run a body "
-            "again, under the same attempt, when its worker dies", exc,
-        )  # fmt: skip
-        return False
-    return True
+        self._fail(entry.members, entry.started_at, "ledgerflow.NoWorkerForResources", reason, entry)

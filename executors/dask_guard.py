@@ -20,16 +20,38 @@ installed): it imports nothing of ledgerflow.
 """
 
 import concurrent.futures
+import logging
+import sys
 import weakref
 from typing import Any
 
+import cloudpickle
+import distributed
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+logger = logging.getLogger(__name__)
 
 HANDLER = "ledgerflow_start"  # the scheduler operation a worker calls before a task's first body
 PLUGIN_NAME = "ledgerflow-attempt-guard"
 CLAIMS_NAME = "ledgerflow-start-claims"
 ASK = "ledgerflow_ask"  # the annotation of a task sent out again: its worker asks before it starts
 KEY_PREFIX = "lf-"  # the Dask keys of ledgerflow's tasks
+
+
+def install(client: distributed.Client) -> bool:
+    """Register the ``AttemptGuard`` on the client's scheduler and ``StartClaims`` on its workers
+    (this module is sent by value); False, with a warning, if the cluster refuses them."""
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        client.register_plugin(AttemptGuard(), name=PLUGIN_NAME)
+        client.register_plugin(StartClaims(), name=CLAIMS_NAME)
+    except Exception as exc:
+        logger.warning(
+            "the Dask cluster did not take ledgerflow's attempt guard (%r): Dask may run a body "
+            "again, under the same attempt, when its worker dies", exc,
+        )  # fmt: skip
+        return False
+    return True
 
 
 class AttemptGuard(SchedulerPlugin):

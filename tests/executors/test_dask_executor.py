@@ -67,14 +67,17 @@ def test_a_released_upstream_still_feeds_its_downstream(dask_executor: DaskExecu
 
 
 def test_unknown_resource_fails_after_the_bounded_wait(dask_executor: DaskExecutor) -> None:
-    invocation = Invocation("run-g", "gpu", 1, pid, (), {}, resources={"GPU": 2})
+    invocations = [Invocation("run-g", f"gpu[{i}]", 1, pid, (), {}, resources={"GPU": 2}) for i in range(5)]
 
-    outcome = dask_executor.submit_many([invocation])[0].result(timeout=10)
+    # Two go first (a function not measured yet probes singly); the others wait for a probe
+    # to end, given up for lack of resources here, and then wait for resources themselves.
+    outcomes = [future.result(timeout=20) for future in dask_executor.submit_many(invocations)]
 
-    assert outcome.status is OutcomeStatus.FAILED
-    assert outcome.error is not None
-    assert outcome.error.type == "ledgerflow.NoWorkerForResources"
-    assert "GPU=2" in outcome.error.message and "workers offer" in outcome.error.message
+    for outcome in outcomes:
+        assert outcome.status is OutcomeStatus.FAILED
+        assert outcome.error is not None
+        assert outcome.error.type == "ledgerflow.NoWorkerForResources"
+        assert "GPU=2" in outcome.error.message and "workers offer" in outcome.error.message
 
 
 def test_a_function_the_workers_cannot_import_fails_cleanly(
