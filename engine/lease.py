@@ -2,6 +2,8 @@
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Self
 
 from ..storage.protocols import Leases
@@ -23,14 +25,16 @@ class LeaseLost(LedgerflowError):
 
 
 class RunLease:
-    """One run's lease inside a ``LeaseGroup``: ``check`` before every append."""
+    """One run's lease inside a ``LeaseGroup``: ``check`` before every append. ``is_released``:
+    the driver's last append gave it up (``RunAppend.release``): nothing renews or releases it."""
 
-    __slots__ = ("is_lost", "owner", "run_id")
+    __slots__ = ("is_lost", "is_released", "owner", "run_id")
 
     def __init__(self, run_id: str, owner: str) -> None:
         self.run_id = run_id
         self.owner = owner
         self.is_lost = False
+        self.is_released = False
 
     def check(self) -> None:
         """Raise ``LeaseLost`` if a heartbeat found the run taken over."""
@@ -45,8 +49,9 @@ class LeaseGroup:
 
     ``hold`` adds a run whose lease the owner has taken; ``let_go`` gives runs back:
     released after drives that ended well, left to lapse at once after failed ones (so
-    another worker recovers the run without waiting), untouched if lost; ``hand_back`` gives
-    up the lease of a run handed back.
+    another worker recovers the run without waiting), untouched if lost or released by the
+    drive's last append; ``hand_back`` gives up the lease of a run handed back. The thread
+    starts with the first ``hold`` and serves every run held until ``close``.
     """
 
     def __init__(self, store: Leases, owner: str, ttl: float) -> None:
@@ -74,13 +79,25 @@ class LeaseGroup:
                 self._thread.start()
         return lease
 
+    @contextmanager
+    def holding(self, run_id: str) -> Iterator[RunLease]:
+        """``hold`` the run's lease while the block drives it; then ``let_go`` of it: released
+        if the block ended well (unless its last append released it), else left to lapse."""
+        lease = self.hold(run_id)
+        ended_well = False
+        try:
+            yield lease
+            ended_well = True
+        finally:
+            self.let_go(lease, ended_well=ended_well)
+
     def let_go(self, *leases: RunLease, ended_well: bool) -> None:
         """Stop renewing the leases: release them, or let them lapse at once after failures
         (one statement either way)."""
         with self._lock:
             for lease in leases:
                 self._held.pop(lease.run_id, None)
-        kept = [lease.run_id for lease in leases if not lease.is_lost]
+        kept = [lease.run_id for lease in leases if not (lease.is_lost or lease.is_released)]
         if not kept:
             return
         if ended_well:
@@ -105,7 +122,7 @@ class LeaseGroup:
     def _beat(self) -> None:
         while not self._stop.wait(self._ttl / 3):
             with self._lock:
-                leases = list(self._held.values())
+                leases = [lease for lease in self._held.values() if not lease.is_released]
             if leases:
                 self._renew(leases)
 
@@ -116,27 +133,10 @@ class LeaseGroup:
             logger.warning("%s: heartbeat of %d leases failed", self.owner, len(leases), exc_info=True)
             return
         with self._lock:
-            for lease in leases:
-                if lease.run_id not in held and self._held.get(lease.run_id) is lease:
+            for lease in leases:  # one released meanwhile is not held, and not lost either
+                if lease.run_id in held or lease.is_released:
+                    continue
+                if self._held.get(lease.run_id) is lease:
                     logger.warning("run %s: lease taken over; %s stands down", lease.run_id, self.owner)
                     lease.is_lost = True
                     del self._held[lease.run_id]
-
-
-class LeaseKeeper:
-    """Keeps one run's lease while it is driven: a ``LeaseGroup`` of one, as a context
-    manager that releases the lease on success and lets it lapse at once on failure."""
-
-    def __init__(self, store: Leases, run_id: str, owner: str, ttl: float) -> None:
-        self._group = LeaseGroup(store, owner, ttl)
-        self._run_id = run_id
-        self._lease: RunLease | None = None
-
-    def __enter__(self) -> RunLease:
-        self._lease = self._group.hold(self._run_id)
-        return self._lease
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
-        self._group.close()
-        assert self._lease is not None
-        self._group.let_go(self._lease, ended_well=exc_type is None)

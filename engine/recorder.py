@@ -51,6 +51,12 @@ class RunRecorder:
         self._buffer: list[NewEvent] = []
         self._stored: dict[str, StoredResult] = {}  # results to put before the next append
         self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
+        self._releases = False  # the next batch gives the lease up
+
+    def release_with_next(self) -> None:
+        """The run has ended and its driver appends nothing after the next flush: that batch
+        gives the lease up in its own transaction (no release of its own afterwards)."""
+        self._releases = self._lease is not None
 
     def buffer(self, events: Sequence[NewEvent]) -> None:
         """Events to append at the next flush, after those buffered before."""
@@ -98,12 +104,21 @@ class RunRecorder:
         self._flush_logs()
         if not self._buffer:
             return None
-        if self._lease is not None:
-            self._lease.check()
-        batch = RunAppend(self.run_id, self._seq, self._buffer, owner=self._owner, head=self._head)
+        lease = self._lease
+        if lease is not None:
+            lease.check()
+            lease.is_released = self._releases  # no heartbeat renews it meanwhile
+        batch = RunAppend(
+            self.run_id, self._seq, self._buffer, owner=self._owner, head=self._head, release=self._releases
+        )
         stored = list(self._stored.values())
         self._buffer, self._stored = [], {}
         return batch, stored
+
+    def refused(self) -> None:
+        """The batch taken last was not appended: the lease, if it was to go with it, is held."""
+        if self._lease is not None:
+            self._lease.is_released = False
 
     def appended(self, events: list[Event]) -> None:
         """The batch taken last is in the log as ``events``."""
@@ -158,5 +173,7 @@ def flush_many(recorders: Sequence[RunRecorder], log: EventLog, results: ResultS
     for (index, _), outcome in zip(taken, appended, strict=True):
         if isinstance(outcome, list):
             recorders[index].appended(outcome)
+        else:
+            recorders[index].refused()
         flushed[index] = outcome
     return flushed

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ..engine.core.events import Event
-from . import schema
-from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head
+from . import leases, schema
+from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head, released_by_owner
 from .cache_index import index_appended
 from .database import chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, RunNotFound
@@ -169,6 +169,7 @@ def write_group(
     for rows in moved.values():  # one pipelined UPDATE per set of changed columns
         connection.execute(_MOVE_HEAD, rows)
     index_appended(connection, events)
+    release_leases(connection, [append for append in checked if isinstance(outcomes[append.index], list)])
 
 
 def write_after_known_heads(
@@ -210,8 +211,17 @@ def write_after_known_heads(
             return False
     insert_events(connection, events, payloads)
     index_appended(connection, events)
+    release_leases(connection, checked)
     outcomes.update(chained_by_index)
     return True
+
+
+def release_leases(connection: sa.Connection, appended: Sequence[CheckedAppend]) -> None:
+    """Give up the leases that the appended batches release (``RunAppend.release``), in the
+    caller's transaction (their rows are locked already: no new lock order)."""
+    for owner, run_ids in released_by_owner(appended).items():
+        for chunk in chunked(sorted(run_ids)):
+            leases.release_many(connection, chunk, owner)
 
 
 def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:

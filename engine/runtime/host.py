@@ -280,6 +280,8 @@ class RunHost:
                 case Finished():
                     self.finished = command.state
                     self.is_round_ended = True
+                    if command.state.is_terminal:  # its last events give the lease up with them
+                        self.recorder.release_with_next()
                 case IgnoreOutcome():
                     self._results.pop(f"{self.run_id}/{command.task_key}/{command.attempt}", None)
                     self._to_hold.pop((command.task_key, command.attempt), None)
