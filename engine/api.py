@@ -34,7 +34,7 @@ from .recorder import EventListener
 from .result_storage import ResultPlacement
 from .result_values import run_result_loader
 from .run import Run
-from .runtime import RunPorts, RunToDrive, drive_run
+from .runtime import RunPorts, RunToDrive, drive_run, paced
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill
 from .secret_restore import restore
 from .secrets import protect
@@ -122,10 +122,11 @@ class Engine(AuditAPI, SettingsAPI):
         on_events: EventListener | None = None,
     ) -> Run:
         """Like ``run``, with parameters as a mapping and a listener for appended events."""
-        traced, events = self._create(flow, parameters, RunState.PENDING, is_leased=True)
-        if on_events is not None:
-            on_events(events)
-        return self._drive(traced, events, on_events=on_events, reason="start", is_claimed=True)
+        with paced():  # tracing and driving make many small objects
+            traced, events = self._create(flow, parameters, RunState.PENDING, is_leased=True)
+            if on_events is not None:
+                on_events(events)
+            return self._drive(traced, events, on_events=on_events, reason="start", is_claimed=True)
 
     def submit(self, flow: Flow[..., Any], /, **parameters: Any) -> str:
         """Record a run of ``flow`` as SCHEDULED and return its id at once.

@@ -221,7 +221,7 @@ def release_leases(connection: sa.Connection, appended: Sequence[CheckedAppend])
     caller's transaction (their rows are locked already: no new lock order)."""
     for owner, run_ids in released_by_owner(appended).items():
         for chunk in chunked(sorted(run_ids)):
-            leases.release_many(connection, chunk, owner)
+            leases.release_appended(connection, chunk, owner)
 
 
 def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:
