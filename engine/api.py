@@ -17,15 +17,15 @@ from ..storage.protocols import RunSummary
 from .audit_api import AuditAPI
 from .cancel import Canceller, CancelReport
 from .core.bulk import collector_paused
-from .core.events import Event
+from .core.events import Event, NewEvent
 from .core.fold import Folder, RunView, fold
 from .core.restart import has_nothing_to_restart, tasks_to_reopen
 from .core.run_terms import RunTerms
 from .core.states import RunState
-from .creation import run_created
+from .creation import as_logged, new_run
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
-from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
+from .flow_ref import FlowNotFound, load_flow
 from .home import ledgerflow_home, new_run_id
 from .hooks import settle_ended_run
 from .lease import LeaseGroup, RunLease
@@ -37,7 +37,6 @@ from .run import Run
 from .runtime import RunPorts, RunToDrive, drive_run, paced
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill
 from .secret_restore import restore
-from .secrets import protect
 from .settings_api import SettingsAPI
 
 
@@ -123,10 +122,11 @@ class Engine(AuditAPI, SettingsAPI):
     ) -> Run:
         """Like ``run``, with parameters as a mapping and a listener for appended events."""
         with paced():  # tracing and driving make many small objects
-            traced, events = self._create(flow, parameters, RunState.PENDING, is_leased=True)
-            if on_events is not None:
-                on_events(events)
-            return self._drive(traced, events, on_events=on_events, reason="start", is_claimed=True)
+            traced, created = new_run(flow, parameters, RunState.PENDING, flow.run_terms, self.home)
+            events = [as_logged(new_run_id(created.ts or datetime.now(UTC)), created)]
+            return self._drive(
+                traced, events, on_events=on_events, reason="start", is_claimed=True, created=created
+            )
 
     def submit(self, flow: Flow[..., Any], /, **parameters: Any) -> str:
         """Record a run of ``flow`` as SCHEDULED and return its id at once.
@@ -148,18 +148,13 @@ class Engine(AuditAPI, SettingsAPI):
 
     def _create(
         self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState,
-        run_id: str | None = None, terms: RunTerms | None = None, is_leased: bool = False,
+        run_id: str | None = None, terms: RunTerms | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
         """Trace ``flow`` and append the run.created of a new run in ``state`` (``terms``: the
-        flow's), with this engine's lease on it if ``is_leased`` (it drives the run now)."""
-        warn_if_importing_a_flow()
-        bound = flow.bind(parameters)
-        secrets = protect(flow, bound, self.home)
-        traced = secrets.trace(flow, bound)
-        now = datetime.now(UTC)
-        created = run_created(flow, traced, secrets.recorded(bound), state, terms or flow.run_terms, now)
-        lease = (self.owner, self.lease_ttl) if is_leased else (None, None)
-        return traced, self.storage.log.append(run_id or new_run_id(now), 0, [created], *lease)
+        flow's)."""
+        traced, created = new_run(flow, parameters, state, terms or flow.run_terms, self.home)
+        stamp = created.ts or datetime.now(UTC)
+        return traced, self.storage.log.append(run_id or new_run_id(stamp), 0, [created])
 
     def resume(
         self,
@@ -328,15 +323,18 @@ class Engine(AuditAPI, SettingsAPI):
         reopen: Sequence[str] = (),
         is_claimed: bool = False,
         state: RunView | None = None,
+        created: NewEvent | None = None,
     ) -> Run:
+        """Drive the run whose log is ``events`` (of a new run: its ``created`` event, which
+        the drive's first append records, with the lease)."""
         run_id = events[0].run_id
         if not is_claimed:
             self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
-        with self._lease_group().holding(run_id) as lease:
+        with self._lease_group().holding(run_id, is_taken=created is None) as lease:
             run = self._run_to_drive(
                 traced, events, state, reason=reason, reopen=reopen, lease=lease, on_events=on_events
             )
-            view = drive_run(run, self.run_ports())
+            view = drive_run(replace(run, created=created), self.run_ports())
         return Run(view, self._loader(view), held=run.held)
 
     def _lease_group(self) -> LeaseGroup:

@@ -25,16 +25,19 @@ class LeaseLost(LedgerflowError):
 
 
 class RunLease:
-    """One run's lease inside a ``LeaseGroup``: ``check`` before every append. ``is_released``:
-    the driver's last append gave it up (``RunAppend.release``): nothing renews or releases it."""
+    """One run's lease inside a ``LeaseGroup`` (for ``ttl`` s at a time): ``check`` before
+    every append. Only a lease ``is_held`` is renewed, and released or let lapse at the end: a
+    new run's is not held until the drive's first append creates the run with it, and a
+    run's is not held once the drive's last append gave it up (``RunAppend.release``)."""
 
-    __slots__ = ("is_lost", "is_released", "owner", "run_id")
+    __slots__ = ("is_held", "is_lost", "owner", "run_id", "ttl")
 
-    def __init__(self, run_id: str, owner: str) -> None:
+    def __init__(self, run_id: str, owner: str, ttl: float, *, is_held: bool = True) -> None:
         self.run_id = run_id
         self.owner = owner
+        self.ttl = ttl
+        self.is_held = is_held
         self.is_lost = False
-        self.is_released = False
 
     def check(self) -> None:
         """Raise ``LeaseLost`` if a heartbeat found the run taken over."""
@@ -69,9 +72,10 @@ class LeaseGroup:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def hold(self, run_id: str) -> RunLease:
-        """Keep renewing the lease of ``run_id`` (the owner holds it now)."""
-        lease = RunLease(run_id, self.owner)
+    def hold(self, run_id: str, *, is_taken: bool = True) -> RunLease:
+        """Keep renewing the lease of ``run_id`` (the owner holds it now, or, not ``is_taken``,
+        takes it with the run's first append)."""
+        lease = RunLease(run_id, self.owner, self._ttl, is_held=is_taken)
         with self._lock:
             self._held[run_id] = lease
             if self._thread is None:
@@ -80,10 +84,10 @@ class LeaseGroup:
         return lease
 
     @contextmanager
-    def holding(self, run_id: str) -> Iterator[RunLease]:
+    def holding(self, run_id: str, *, is_taken: bool = True) -> Iterator[RunLease]:
         """``hold`` the run's lease while the block drives it; then ``let_go`` of it: released
         if the block ended well (unless its last append released it), else left to lapse."""
-        lease = self.hold(run_id)
+        lease = self.hold(run_id, is_taken=is_taken)
         ended_well = False
         try:
             yield lease
@@ -97,7 +101,7 @@ class LeaseGroup:
         with self._lock:
             for lease in leases:
                 self._held.pop(lease.run_id, None)
-        kept = [lease.run_id for lease in leases if not (lease.is_lost or lease.is_released)]
+        kept = [lease.run_id for lease in leases if lease.is_held and not lease.is_lost]
         if not kept:
             return
         if ended_well:
@@ -110,7 +114,7 @@ class LeaseGroup:
         claim the run at once."""
         with self._lock:
             self._held.pop(lease.run_id, None)
-        if not lease.is_lost:
+        if lease.is_held and not lease.is_lost:
             self._store.hand_back(lease.run_id, self.owner)
 
     def close(self) -> None:
@@ -122,7 +126,7 @@ class LeaseGroup:
     def _beat(self) -> None:
         while not self._stop.wait(self._ttl / 3):
             with self._lock:
-                leases = [lease for lease in self._held.values() if not lease.is_released]
+                leases = [lease for lease in self._held.values() if lease.is_held]
             if leases:
                 self._renew(leases)
 
@@ -134,7 +138,7 @@ class LeaseGroup:
             return
         with self._lock:
             for lease in leases:  # one released meanwhile is not held, and not lost either
-                if lease.run_id in held or lease.is_released:
+                if lease.run_id in held or not lease.is_held:
                     continue
                 if self._held.get(lease.run_id) is lease:
                     logger.warning("run %s: lease taken over; %s stands down", lease.run_id, self.owner)

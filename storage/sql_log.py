@@ -159,7 +159,7 @@ class SqlEventLog:
                 if expected_seq == 0:
                     connection.execute(
                         _RUNS.insert().values(
-                            run_id=run_id, created_at=chained[0].ts, **head, **changes, **lease
+                            run_id=run_id, created_at=chained[0].ts, **{**head, **changes, **lease}
                         )
                     )
                 insert_events(connection, chained, payloads)

@@ -97,7 +97,7 @@ class MemoryEventLog:
             run_id, "", "PENDING", 0, prev_hash, first.ts, first.ts, None, None
         )
         tables.runs[run_id] = replace(
-            run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **changes, **(lease or {})
+            run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **{**changes, **(lease or {})}
         )
         tables.events.setdefault(run_id, []).extend(
             (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
