@@ -12,6 +12,7 @@ from .cache_notes import CacheNotes
 from .commands import AcquireSlots, Append, Command
 from .events import Event, EventType, NewEvent
 from .fold import Folder, RunView, TaskView
+from .frontier import SETTLED_STATES
 from .graph import Graph
 from .hook_outbox import HookOutbox
 from .policy import TaskPolicy
@@ -25,6 +26,7 @@ MAX_IN_FLIGHT = 5000
 attempts to end instead of submitting all of its children (bounded memory, here and in Dask)."""
 SLOT_POLL_SECONDS = 0.5
 """While tasks wait for concurrency slots, look again this often: other drivers free them."""
+_REORDERING = frozenset({EventType.TASK_PENDING, EventType.TASK_MAPPED})  # re-open, or add, tasks
 
 Redaction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -83,6 +85,8 @@ class MachineState:
         self._cancel_asked: Mapping[str, Any] | None = None
         self._end_state = RunState.SUCCEEDED
         self._phase = "idle"  # idle -> running (-> cancelling) -> ending -> finished; handed back: finished
+        # The keys of the tasks not settled, in the log's order (None: to be read from the fold)
+        self._unsettled: dict[str, None] | None = None
 
     # -- what the runtime reads ---------------------------------------------------
 
@@ -126,9 +130,21 @@ class MachineState:
         self._seq += 1
         event = Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", "")
         self._folder.apply(event)
+        if task_key is not None and self._unsettled is not None:
+            if type_ in _REORDERING:  # tasks come back or come in: read them again when needed
+                self._unsettled = None
+            elif self._folder.task(task_key).state in SETTLED_STATES:
+                self._unsettled.pop(task_key, None)
         if self._outbox is not None and self._outbox.has_hooks:
             self._outbox.add((event,))
         self._events.append(NewEvent(task_key, type_.value, payload, self._now))
+
+    def _unsettled_keys(self) -> dict[str, None]:
+        """The keys of the tasks not settled, in the log's order (what the frontier looks at)."""
+        if self._unsettled is None:
+            tasks = self._folder.live_view().tasks
+            self._unsettled = {key: None for key, task in tasks.items() if task.state not in SETTLED_STATES}
+        return self._unsettled
 
     def _emit(self, command: Command) -> None:
         if self._events:

@@ -80,7 +80,8 @@ class RunLoop:
             if max_wait is not None:
                 waits.append(max_wait)
             ended: dict[RunHost, list[Any]] = {}
-            for host, result in self._completions.take(min(waits) if waits else None):
+            in_flight = sum(host.machine.in_flight for host in self._hosts)
+            for host, result in self._completions.take(min(waits) if waits else None, more=in_flight // 2):
                 ended.setdefault(host, []).append(result)
             now = self._ports.clock.now()
             for host in list(self._hosts):
