@@ -14,32 +14,30 @@ from typing import Any, Self
 from ..executors import Executor, make_executor
 from ..storage import Storage, open_storage
 from ..storage.protocols import RunSummary
-from .argument_digests import argument_digests
 from .audit_api import AuditAPI
 from .cancel import Canceller, CancelReport
 from .core.bulk import collector_paused
-from .core.events import Event, EventType, NewEvent
+from .core.events import Event, NewEvent
 from .core.fold import Folder, RunView, fold
 from .core.restart import has_nothing_to_restart, tasks_to_reopen
 from .core.run_terms import RunTerms
 from .core.states import RunState
+from .creation import as_logged, new_run
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
-from .flow_ref import FlowNotFound, load_flow, warn_if_importing_a_flow
+from .flow_ref import FlowNotFound, load_flow
 from .home import ledgerflow_home, new_run_id
 from .hooks import settle_ended_run
-from .lease import LeaseKeeper, RunLease
+from .lease import LeaseGroup, RunLease
 from .queueing import submitted_terms
 from .recorder import EventListener
 from .result_storage import ResultPlacement
 from .result_values import run_result_loader
 from .run import Run
-from .runtime import RunPorts, RunToDrive, drive_run
+from .runtime import RunPorts, RunToDrive, drive_run, paced
 from .schedule_runner import DEFAULT_MAX_BACKFILL, BackfillReport, backfill
 from .secret_restore import restore
-from .secrets import protect
 from .settings_api import SettingsAPI
-from .version import ENGINE_VERSION
 
 
 class Engine(AuditAPI, SettingsAPI):
@@ -86,6 +84,8 @@ class Engine(AuditAPI, SettingsAPI):
         self._owns_executor = self._executor is None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_ttl = lease_ttl
+        self._leases: LeaseGroup | None = None  # renews the leases of the runs it drives
+        self._leases_lock = threading.Lock()
 
     def __enter__(self) -> Self:
         return self
@@ -95,6 +95,8 @@ class Engine(AuditAPI, SettingsAPI):
 
     def close(self) -> None:
         """Close the executor this engine started and the database connections."""
+        if self._leases is not None:
+            self._leases.close()
         if self._executor is not None and self._owns_executor:
             self._executor.close()
         self._executor = None
@@ -119,10 +121,12 @@ class Engine(AuditAPI, SettingsAPI):
         on_events: EventListener | None = None,
     ) -> Run:
         """Like ``run``, with parameters as a mapping and a listener for appended events."""
-        traced, events = self._create(flow, parameters, RunState.PENDING)
-        if on_events is not None:
-            on_events(events)
-        return self._drive(traced, events, on_events=on_events, reason="start")
+        with paced():  # tracing and driving make many small objects
+            traced, created = new_run(flow, parameters, RunState.PENDING, flow.run_terms, self.home)
+            events = [as_logged(new_run_id(created.ts or datetime.now(UTC)), created)]
+            return self._drive(
+                traced, events, on_events=on_events, reason="start", is_claimed=True, created=created
+            )
 
     def submit(self, flow: Flow[..., Any], /, **parameters: Any) -> str:
         """Record a run of ``flow`` as SCHEDULED and return its id at once.
@@ -146,31 +150,11 @@ class Engine(AuditAPI, SettingsAPI):
         self, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState,
         run_id: str | None = None, terms: RunTerms | None = None,
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
-        """Trace ``flow`` and append the run.created of a new run in ``state`` (``terms``: the flow's)."""
-        warn_if_importing_a_flow()
-        bound = flow.bind(parameters)
-        secrets = protect(flow, bound, self.home)
-        traced = secrets.trace(flow, bound)
-        now = datetime.now(UTC)
-        created = NewEvent(
-            None,
-            EventType.RUN_CREATED.value,
-            {
-                "flow": flow.name,
-                "flow_ref": flow.ref,
-                "parameters": secrets.recorded(bound),
-                "graph": traced.graph.to_dict(),
-                "graph_hash": traced.graph.digest(),
-                "code": {call.task.name: call.task.code_hash for call in traced.calls.values()},
-                "arguments": argument_digests(traced),
-                "state": state.value,
-                "engine_version": ENGINE_VERSION,
-                **({"timeout": flow.timeout} if flow.timeout is not None else {}),
-                **(terms or flow.run_terms).recorded(),
-            },
-            now,
-        )
-        return traced, self.storage.log.append(run_id or new_run_id(now), 0, [created])
+        """Trace ``flow`` and append the run.created of a new run in ``state`` (``terms``: the
+        flow's)."""
+        traced, created = new_run(flow, parameters, state, terms or flow.run_terms, self.home)
+        stamp = created.ts or datetime.now(UTC)
+        return traced, self.storage.log.append(run_id or new_run_id(stamp), 0, [created])
 
     def resume(
         self,
@@ -339,16 +323,26 @@ class Engine(AuditAPI, SettingsAPI):
         reopen: Sequence[str] = (),
         is_claimed: bool = False,
         state: RunView | None = None,
+        created: NewEvent | None = None,
     ) -> Run:
+        """Drive the run whose log is ``events`` (of a new run: its ``created`` event, which
+        the drive's first append records, with the lease)."""
         run_id = events[0].run_id
         if not is_claimed:
             self.storage.log.take_over(run_id, self.owner, self.lease_ttl)
-        with LeaseKeeper(self.storage.log, run_id, self.owner, self.lease_ttl) as lease:
+        with self._lease_group().holding(run_id, is_taken=created is None) as lease:
             run = self._run_to_drive(
                 traced, events, state, reason=reason, reopen=reopen, lease=lease, on_events=on_events
             )
-            view = drive_run(run, self.run_ports())
+            view = drive_run(replace(run, created=created), self.run_ports())
         return Run(view, self._loader(view), held=run.held)
+
+    def _lease_group(self) -> LeaseGroup:
+        """The leases of the runs this engine drives, renewed by one thread (from the first)."""
+        with self._leases_lock:
+            if self._leases is None:
+                self._leases = LeaseGroup(self.storage.log, self.owner, self.lease_ttl)
+            return self._leases
 
     def _run_to_drive(
         self,

@@ -2,6 +2,8 @@
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Self
 
 from ..storage.protocols import Leases
@@ -23,13 +25,18 @@ class LeaseLost(LedgerflowError):
 
 
 class RunLease:
-    """One run's lease inside a ``LeaseGroup``: ``check`` before every append."""
+    """One run's lease inside a ``LeaseGroup`` (for ``ttl`` s at a time): ``check`` before
+    every append. Only a lease ``is_held`` is renewed, and released or let lapse at the end: a
+    new run's is not held until the drive's first append creates the run with it, and a
+    run's is not held once the drive's last append gave it up (``RunAppend.release``)."""
 
-    __slots__ = ("is_lost", "owner", "run_id")
+    __slots__ = ("is_held", "is_lost", "owner", "run_id", "ttl")
 
-    def __init__(self, run_id: str, owner: str) -> None:
+    def __init__(self, run_id: str, owner: str, ttl: float, *, is_held: bool = True) -> None:
         self.run_id = run_id
         self.owner = owner
+        self.ttl = ttl
+        self.is_held = is_held
         self.is_lost = False
 
     def check(self) -> None:
@@ -45,8 +52,9 @@ class LeaseGroup:
 
     ``hold`` adds a run whose lease the owner has taken; ``let_go`` gives runs back:
     released after drives that ended well, left to lapse at once after failed ones (so
-    another worker recovers the run without waiting), untouched if lost; ``hand_back`` gives
-    up the lease of a run handed back.
+    another worker recovers the run without waiting), untouched if lost or released by the
+    drive's last append; ``hand_back`` gives up the lease of a run handed back. The thread
+    starts with the first ``hold`` and serves every run held until ``close``.
     """
 
     def __init__(self, store: Leases, owner: str, ttl: float) -> None:
@@ -64,9 +72,10 @@ class LeaseGroup:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def hold(self, run_id: str) -> RunLease:
-        """Keep renewing the lease of ``run_id`` (the owner holds it now)."""
-        lease = RunLease(run_id, self.owner)
+    def hold(self, run_id: str, *, is_taken: bool = True) -> RunLease:
+        """Keep renewing the lease of ``run_id`` (the owner holds it now, or, not ``is_taken``,
+        takes it with the run's first append)."""
+        lease = RunLease(run_id, self.owner, self._ttl, is_held=is_taken)
         with self._lock:
             self._held[run_id] = lease
             if self._thread is None:
@@ -74,13 +83,25 @@ class LeaseGroup:
                 self._thread.start()
         return lease
 
+    @contextmanager
+    def holding(self, run_id: str, *, is_taken: bool = True) -> Iterator[RunLease]:
+        """``hold`` the run's lease while the block drives it; then ``let_go`` of it: released
+        if the block ended well (unless its last append released it), else left to lapse."""
+        lease = self.hold(run_id, is_taken=is_taken)
+        ended_well = False
+        try:
+            yield lease
+            ended_well = True
+        finally:
+            self.let_go(lease, ended_well=ended_well)
+
     def let_go(self, *leases: RunLease, ended_well: bool) -> None:
         """Stop renewing the leases: release them, or let them lapse at once after failures
         (one statement either way)."""
         with self._lock:
             for lease in leases:
                 self._held.pop(lease.run_id, None)
-        kept = [lease.run_id for lease in leases if not lease.is_lost]
+        kept = [lease.run_id for lease in leases if lease.is_held and not lease.is_lost]
         if not kept:
             return
         if ended_well:
@@ -93,7 +114,7 @@ class LeaseGroup:
         claim the run at once."""
         with self._lock:
             self._held.pop(lease.run_id, None)
-        if not lease.is_lost:
+        if lease.is_held and not lease.is_lost:
             self._store.hand_back(lease.run_id, self.owner)
 
     def close(self) -> None:
@@ -105,7 +126,7 @@ class LeaseGroup:
     def _beat(self) -> None:
         while not self._stop.wait(self._ttl / 3):
             with self._lock:
-                leases = list(self._held.values())
+                leases = [lease for lease in self._held.values() if lease.is_held]
             if leases:
                 self._renew(leases)
 
@@ -116,27 +137,10 @@ class LeaseGroup:
             logger.warning("%s: heartbeat of %d leases failed", self.owner, len(leases), exc_info=True)
             return
         with self._lock:
-            for lease in leases:
-                if lease.run_id not in held and self._held.get(lease.run_id) is lease:
+            for lease in leases:  # one released meanwhile is not held, and not lost either
+                if lease.run_id in held or not lease.is_held:
+                    continue
+                if self._held.get(lease.run_id) is lease:
                     logger.warning("run %s: lease taken over; %s stands down", lease.run_id, self.owner)
                     lease.is_lost = True
                     del self._held[lease.run_id]
-
-
-class LeaseKeeper:
-    """Keeps one run's lease while it is driven: a ``LeaseGroup`` of one, as a context
-    manager that releases the lease on success and lets it lapse at once on failure."""
-
-    def __init__(self, store: Leases, run_id: str, owner: str, ttl: float) -> None:
-        self._group = LeaseGroup(store, owner, ttl)
-        self._run_id = run_id
-        self._lease: RunLease | None = None
-
-    def __enter__(self) -> RunLease:
-        self._lease = self._group.hold(self._run_id)
-        return self._lease
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
-        self._group.close()
-        assert self._lease is not None
-        self._group.let_go(self._lease, ended_well=exc_type is None)

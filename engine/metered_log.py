@@ -35,12 +35,13 @@ class MeteredLog:
         )
 
     def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]:
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None,
+        lease_ttl: float | None = None,
+    ) -> list[Event]:  # fmt: skip
         """Append as the wrapped log does, timed and counted."""
         start = time.perf_counter()
         try:
-            appended = self._log.append(run_id, expected_seq, events, owner)
+            appended = self._log.append(run_id, expected_seq, events, owner, lease_ttl)
         except Exception as exc:
             self._seconds.observe(time.perf_counter() - start)
             self._refused(exc)

@@ -24,7 +24,9 @@ EventListener = Callable[[Sequence[Event]], None]
 
 class RunRecorder:
     """Buffers a run's new events and appends them in batches after the run's head: ``seq``,
-    and the hash and ts of its event (``head``; None if not known)."""
+    and the hash and ts of its event (``head``; None if not known). A new run's recorder
+    starts at seq 0 with its ``run.created`` buffered: its first flush creates the run, with
+    the lease (``RunLease.ttl``) taken in the same transaction."""
 
     def __init__(
         self,
@@ -51,6 +53,23 @@ class RunRecorder:
         self._buffer: list[NewEvent] = []
         self._stored: dict[str, StoredResult] = {}  # results to put before the next append
         self._pending_logs: list[TaskLogLine] = []  # outcomes' output, written at the next flush
+        self._releases = False  # the next batch gives the lease up
+
+    @property
+    def is_creating(self) -> bool:
+        """Whether the run is still to be created by the next flush."""
+        return self._seq == 0
+
+    @property
+    def lease_ttl(self) -> float | None:
+        """For how long the flush that creates the run takes its lease (None: no lease)."""
+        return None if self._lease is None else self._lease.ttl
+
+    def release_with_next(self) -> None:
+        """The run has ended and its driver appends nothing after the next flush: that batch
+        gives the lease up in its own transaction (no release of its own afterwards; a batch
+        that creates the run keeps it, released as usual)."""
+        self._releases = self._lease is not None
 
     def buffer(self, events: Sequence[NewEvent]) -> None:
         """Events to append at the next flush, after those buffered before."""
@@ -98,17 +117,31 @@ class RunRecorder:
         self._flush_logs()
         if not self._buffer:
             return None
-        if self._lease is not None:
-            self._lease.check()
-        batch = RunAppend(self.run_id, self._seq, self._buffer, owner=self._owner, head=self._head)
+        lease = self._lease
+        releases = self._releases and not self.is_creating
+        if lease is not None:
+            lease.check()
+            if releases:
+                lease.is_held = False  # no heartbeat renews it meanwhile
+        batch = RunAppend(
+            self.run_id, self._seq, self._buffer, owner=self._owner, head=self._head, release=releases
+        )
         stored = list(self._stored.values())
         self._buffer, self._stored = [], {}
         return batch, stored
+
+    def refused(self) -> None:
+        """The batch taken last was not appended: a lease to go with it is still held (one to
+        be taken with it is not)."""
+        if self._lease is not None and not self.is_creating:
+            self._lease.is_held = True
 
     def appended(self, events: list[Event]) -> None:
         """The batch taken last is in the log as ``events``."""
         if not events:
             return
+        if self.is_creating and self._lease is not None:
+            self._lease.is_held = True
         last = events[-1]
         self._seq, self._head = last.seq, (last.hash, last.ts)
         if self._on_events is not None:
@@ -152,11 +185,30 @@ def flush_many(recorders: Sequence[RunRecorder], log: EventLog, results: ResultS
     try:
         if stored:
             results.put_many(stored)
-        appended: Sequence[Flushed] = log.append_many([batch for _, batch in taken])
+        appended = _append_taken(log, [(recorders[index], batch) for index, batch in taken])
     except Exception as exc:  # the group's write failed: so did each of its runs' drives
         appended = [exc] * len(taken)
     for (index, _), outcome in zip(taken, appended, strict=True):
         if isinstance(outcome, list):
             recorders[index].appended(outcome)
+        else:
+            recorders[index].refused()
         flushed[index] = outcome
     return flushed
+
+
+def _append_taken(log: EventLog, taken: Sequence[tuple[RunRecorder, RunAppend]]) -> list[Flushed]:
+    """Append the batches: those after a head in one transaction, each creating a run alone
+    (with its lease); the outcome of each, in order."""
+    appended: list[Flushed] = []
+    group = [batch for _, batch in taken if batch.expected_seq > 0]
+    grouped = iter(log.append_many(group) if group else ())
+    for recorder, batch in taken:
+        if batch.expected_seq > 0:
+            appended.append(next(grouped))
+            continue
+        try:
+            appended.append(log.append(batch.run_id, 0, batch.events, batch.owner, recorder.lease_ttl))
+        except StorageError as exc:
+            appended.append(exc)
+    return appended

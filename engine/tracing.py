@@ -165,6 +165,11 @@ _SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
 
 def to_arguments(value: Any) -> Any:
     """Replace placeholders by ``Upstream`` markers, at any depth (see ``executors.structure``)."""
+    kind = type(value)
+    if (kind is tuple and all(type(item) in _SCALARS for item in value)) or (
+        kind is dict and all(type(item) in _SCALARS for item in value.values())
+    ):  # e.g. a mapped child's: nothing to replace (a dict is rebuilt as a dict of its own)
+        return value if kind is tuple else dict(value)
     return rebuilt(value, _as_marker)
 
 

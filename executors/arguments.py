@@ -6,6 +6,16 @@ from typing import Any
 from .invocation import Upstream
 from .structure import WALK, rebuilt
 
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})  # values that hold nothing
+
+
+def holds_only_scalars(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """Whether every argument is a number, text, bytes or None (e.g. a mapped child's): no
+    placeholder to resolve and nothing a body could change for the next attempt."""
+    return all(type(value) in _SCALARS for value in args) and all(
+        type(value) in _SCALARS for value in kwargs.values()
+    )
+
 
 def resolve_arguments(
     args: tuple[Any, ...], kwargs: Mapping[str, Any], values: Mapping[str, Any]

@@ -20,9 +20,9 @@ import logging
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -55,10 +55,11 @@ class AttemptLog:
         masked: Iterable[str] = (),
     ) -> None:
         self._lock = threading.Lock()
-        self.masker = Masker(masked)  # for what goes through to the console
+        self.masker = Masker(masked) if masked else _NO_MASK  # for what goes through to the console
         self._head_size = head
         self._head: list[LogLine] = []
-        self._tail: deque[LogLine] = deque(maxlen=tail)
+        self._tail_size = tail
+        self._tail: deque[LogLine] | None = None  # made at the first line past the head
         self._max_chars = max_chars
         self._dropped = 0
         self._first_dropped_at: datetime | None = None
@@ -88,21 +89,24 @@ class AttemptLog:
     def lines(self) -> tuple[LogLine, ...]:
         """The kept lines in order (pending partial lines included), with a note for a gap."""
         with self._lock:
+            if not (self._head or self._partial):  # the attempt wrote nothing (most do not)
+                return ()
             for stream, (started, rest, cut) in sorted(self._partial.items()):
                 self._add(LogLine(started, stream, rest), cut)
             self._partial.clear()
+            tail = self._tail or ()
             if not self._dropped:
-                return (*self._head, *self._tail)
+                return (*self._head, *tail)
             assert self._first_dropped_at is not None
             note = LogLine(
                 self._first_dropped_at,
                 LOG,
                 f"{self._dropped} line(s) dropped: an attempt keeps its first {self._head_size} "
-                f"and its last {self._tail.maxlen} lines",
+                f"and its last {self._tail_size} lines",
                 level="WARNING",
                 logger=NOTE_LOGGER,
             )
-            return (*self._head, note, *self._tail)
+            return (*self._head, note, *tail)
 
     def _add(self, line: LogLine, cut: int = 0) -> None:
         cut += max(0, len(line.message) - self._max_chars)
@@ -111,12 +115,17 @@ class AttemptLog:
         if len(self._head) < self._head_size:
             self._head.append(line)
             return
-        if len(self._tail) == self._tail.maxlen:
+        if self._tail is None:
+            self._tail = deque(maxlen=self._tail_size)
+        if len(self._tail) == self._tail_size:
             evicted = self._tail[0] if self._tail else line
             self._dropped += 1
             if self._first_dropped_at is None:
                 self._first_dropped_at = evicted.ts
         self._tail.append(line)
+
+
+_NO_MASK = Masker(())
 
 
 _current: ContextVar[AttemptLog | None] = ContextVar("ledgerflow_attempt_log", default=None)
@@ -287,13 +296,26 @@ def _stop() -> None:
             _remove_proxy(STDERR)
 
 
-@contextmanager
-def capturing(buffer: AttemptLog) -> Iterator[AttemptLog]:
-    """Route this thread's prints and log records to ``buffer`` for the ``with`` block."""
-    _start()
-    token = _current.set(buffer)
-    try:
-        yield buffer
-    finally:
-        _current.reset(token)
+class _Capturing:
+    """The ``with`` block of ``capturing`` (a class: cheaper than a generator, once per attempt)."""
+
+    __slots__ = ("_buffer", "_token")
+
+    def __init__(self, buffer: AttemptLog) -> None:
+        self._buffer = buffer
+        self._token: Token[AttemptLog | None] | None = None
+
+    def __enter__(self) -> AttemptLog:
+        _start()
+        self._token = _current.set(self._buffer)
+        return self._buffer
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._token is not None
+        _current.reset(self._token)
         _stop()
+
+
+def capturing(buffer: AttemptLog) -> AbstractContextManager[AttemptLog]:
+    """Route this thread's prints and log records to ``buffer`` for the ``with`` block."""
+    return _Capturing(buffer)

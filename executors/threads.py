@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from ..results.refs import ResultRef
-from .arguments import resolve_arguments
+from .arguments import holds_only_scalars, resolve_arguments
 from .body import failed_outcome, input_failure, outcome_value, run_invocation, stored_value
 from .context import CANCELLED_ERROR, forget_cancelled, is_cancelled, mark_cancelled
 from .invocation import ErrorInfo, Invocation, Outcome, Stored, Value
@@ -41,7 +41,7 @@ class ThreadExecutor:
         futures = []
         with self._lock:
             for invocation in invocations:
-                future = Future[Outcome]()
+                future: Future[Outcome] = Future()
                 futures.append(future)
                 self._waiting.setdefault(invocation.run_id, deque()).append((future, invocation))
             starting = min(len(futures), self._max_workers - self._draining)
@@ -96,9 +96,11 @@ class ThreadExecutor:
     def _run(self, invocation: Invocation) -> Outcome:
         if is_cancelled(invocation.run_id):
             return cancelled_before_start(invocation)
+        args, kwargs = invocation.args, invocation.kwargs
         try:
-            values = self._input_values(invocation) if invocation.inputs else {}
-            args, kwargs = resolve_arguments(invocation.args, invocation.kwargs, values)
+            if invocation.inputs or not holds_only_scalars(args, kwargs):
+                values = self._input_values(invocation) if invocation.inputs else {}
+                args, kwargs = resolve_arguments(args, kwargs, values)
         except Exception as exc:
             return input_failure(invocation, exc, started_at=datetime.now(UTC), worker=None)
         return run_invocation(invocation, args, kwargs)

@@ -41,7 +41,7 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
 @dataclass(frozen=True, slots=True)
 class CheckedAppend:
     """A batch of an ``append_many`` that passed ``check_batch``, with its canonical payloads;
-    ``index`` is its place in the call; ``head`` as the ``RunAppend`` gave it."""
+    ``index`` is its place in the call; ``head`` and ``release`` as the ``RunAppend`` gave them."""
 
     index: int
     run_id: str
@@ -50,6 +50,12 @@ class CheckedAppend:
     payloads: list[bytes]
     owner: str | None
     head: tuple[str, datetime] | None = None
+    release: bool = False
+
+    @property
+    def releases(self) -> str | None:
+        """The owner that gives the run's lease up once the batch is appended (None: none)."""
+        return self.owner if self.release else None
 
 
 Appended = list[Event] | StorageError
@@ -80,9 +86,20 @@ def check_appends(appends: Sequence[RunAppend]) -> tuple[list[CheckedAppend], di
             continue
         seen.add(run_id)
         checked.append(
-            CheckedAppend(index, run_id, append.expected_seq, batch, payloads, append.owner, append.head)
+            CheckedAppend(
+                index, run_id, append.expected_seq, batch, payloads, append.owner, append.head, append.release
+            )
         )
     return checked, settled
+
+
+def released_by_owner(appended: Iterable[CheckedAppend]) -> dict[str, list[str]]:
+    """The runs whose leases the appended batches give up (``CheckedAppend.release``), by owner."""
+    released: dict[str, list[str]] = {}
+    for append in appended:
+        if (owner := append.releases) is not None:
+            released.setdefault(owner, []).append(append.run_id)
+    return released
 
 
 def check_head(run_id: str, expected_seq: int, head_seq: int, holder: str | None, owner: str | None) -> None:

@@ -13,6 +13,7 @@ the same conditions as queries (``storage.leases``); the contract suite holds th
 import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .protocols import RunSummary
 
@@ -36,6 +37,14 @@ def lease_expiry(now: datetime, ttl: float) -> datetime:
     if not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"a lease ttl must be a positive number of seconds, not {ttl!r}")
     return now + timedelta(seconds=ttl)
+
+
+def new_lease(owner: str | None, ttl: float | None, now: datetime | None = None) -> dict[str, Any]:
+    """The lease columns of a run created with ``owner``'s lease for ``ttl`` s (none without
+    both)."""
+    if owner is None or ttl is None:
+        return {}
+    return {"owner": owner, "lease_expires_at": lease_expiry(utc_now(now), ttl)}
 
 
 def _has_lapsed(lease_expires_at: datetime | None, now: datetime) -> bool:

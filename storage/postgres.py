@@ -3,6 +3,7 @@ connection of its own that listens for them, and the lock of claims that take fl
 
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
@@ -15,23 +16,37 @@ from .errors import StorageUnavailable
 
 EVENT_COLUMNS = ("run_id", "seq", "task_key", "type", "payload", "ts", "prev_hash", "hash")
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
-COPY_THRESHOLD = 32  # below this many rows, pipelined INSERTs are as fast
+COPY_THRESHOLD = 32  # below this many rows, one INSERT of them all is as fast
 _NOTIFY = sa.text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
 _FLOW_SLOTS_LOCK_ID = 0x6C66666C6F77736C  # "lfflowsl": claims that may take flow slots
 
 
-def copy_events(connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Write event rows with COPY in the connection's transaction (several times faster
-    than INSERTs for large batches). Driver errors surface as SQLAlchemy errors, so a
-    duplicate (run_id, seq) is an ``IntegrityError`` as with INSERT."""
+def write_events(connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Write event rows (``EVENT_COLUMNS``) in the connection's transaction: by COPY from
+    ``COPY_THRESHOLD`` rows (several times faster than INSERTs), else by one INSERT of them
+    all (one statement, prepared by the server once it recurs; the SQL layer's per-row
+    statements cost more than the rows). Driver errors surface as SQLAlchemy errors, so a
+    duplicate (run_id, seq) is an ``IntegrityError`` as with any INSERT."""
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
+    statement = _COPY_EVENTS if len(rows) >= COPY_THRESHOLD else _insert_events(len(rows))
     try:
-        with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
-            for row in rows:
-                copy.write_row(row)
+        with driver.cursor() as cursor:
+            if statement is not _COPY_EVENTS:
+                cursor.execute(statement, [value for row in rows for value in row])
+                return
+            with cursor.copy(_COPY_EVENTS) as copy:
+                for row in rows:
+                    copy.write_row(row)
     except psycopg.Error as exc:
-        raise sa_exc.DBAPIError.instance(_COPY_EVENTS, None, exc, psycopg.Error, ismulti=True) from exc
+        raise sa_exc.DBAPIError.instance(statement, None, exc, psycopg.Error, ismulti=True) from exc
+
+
+@cache
+def _insert_events(count: int) -> str:
+    """The INSERT of ``count`` event rows (positional parameters)."""
+    values = ", ".join(["(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"] * count)
+    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {values}"
 
 
 def notify(connection: sa.Connection, channel: str, payloads: Collection[str]) -> None:

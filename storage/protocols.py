@@ -97,14 +97,16 @@ class EventLog(Protocol):
     """An append-only, hash-chained log of run events."""
 
     def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]:
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None,
+        lease_ttl: float | None = None,
+    ) -> list[Event]:  # fmt: skip
         """Append ``events`` after ``expected_seq`` in one transaction.
 
         ``expected_seq`` is the seq of the last event the caller has seen (0 for a new
-        run, whose first event must be ``run.created``). Raises ``AppendConflict`` if
-        another writer appended first, or, with ``owner``, if ``owner`` no longer holds
-        the run's lease (fencing a driver whose run was taken over).
+        run, whose first event must be ``run.created``; with ``owner`` and ``lease_ttl``, the
+        new run is created with ``owner``'s lease for ``lease_ttl`` s). Raises
+        ``AppendConflict`` if another writer appended first, or, with ``owner``, if ``owner``
+        no longer holds the run's lease (fencing a driver whose run was taken over).
         """
         ...
 

@@ -13,13 +13,16 @@ class RunAppend:
     """One run's batch of an ``append_many``: ``events`` after ``expected_seq``, fenced by
     ``owner`` (as ``EventLog.append`` takes them). ``head``, if the writer knows it, is the
     hash and ts of the event at ``expected_seq``: a backend may then chain the batch without
-    reading the head first (if the head is not so, it reads it, as for a batch without)."""
+    reading the head first (if the head is not so, it reads it, as for a batch without).
+    With ``release``, ``owner`` gives the run's lease up once the batch is appended, in the
+    same transaction (as ``Leases.release_many``: the driver's last batch of an ended run)."""
 
     run_id: str
     expected_seq: int
     events: Sequence[NewEvent]
     owner: str | None = None
     head: tuple[str, datetime] | None = None
+    release: bool = False
 
 
 @dataclass(frozen=True, slots=True)

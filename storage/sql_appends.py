@@ -9,18 +9,18 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ..engine.core.events import Event
-from . import schema
-from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head
+from . import leases, schema
+from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head, released_by_owner
 from .cache_index import index_appended
 from .database import chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, RunNotFound
-from .postgres import COPY_THRESHOLD, copy_events
+from .postgres import write_events
 from .records import RunAppend
 
 logger = logging.getLogger(__name__)
 
 _RUNS = schema.runs
-_INSERT_EVENTS = schema.events.insert()  # psycopg 3 runs executemany in pipeline mode
+_INSERT_EVENTS = schema.events.insert()  # SQLite's (PostgreSQL's: postgres.write_events)
 _MOVE_HEAD = _RUNS.update().where(_RUNS.c.run_id == sa.bindparam("moved_run_id"))
 _MOVE_KNOWN_HEAD = _MOVE_HEAD.where(
     _RUNS.c.head_seq == sa.bindparam("known_seq"), _RUNS.c.head_hash == sa.bindparam("known_hash")
@@ -32,12 +32,12 @@ _HEAD_COLUMNS = (_RUNS.c.run_id, _RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.up
 def insert_events(connection: sa.Connection, chained: Sequence[Event], payloads: Sequence[bytes]) -> None:
     """Write the events' rows in the connection's transaction; a duplicate (run_id, seq)
     raises ``IntegrityError``."""
-    if connection.dialect.name == "postgresql" and len(chained) >= COPY_THRESHOLD:
+    if connection.dialect.name == "postgresql":
         rows = [
             (e.run_id, e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)
             for e, p in zip(chained, payloads, strict=True)
         ]
-        copy_events(connection, rows)
+        write_events(connection, rows)
         return
     connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
 
@@ -169,6 +169,7 @@ def write_group(
     for rows in moved.values():  # one pipelined UPDATE per set of changed columns
         connection.execute(_MOVE_HEAD, rows)
     index_appended(connection, events)
+    release_leases(connection, [append for append in checked if isinstance(outcomes[append.index], list)])
 
 
 def write_after_known_heads(
@@ -210,8 +211,17 @@ def write_after_known_heads(
             return False
     insert_events(connection, events, payloads)
     index_appended(connection, events)
+    release_leases(connection, checked)
     outcomes.update(chained_by_index)
     return True
+
+
+def release_leases(connection: sa.Connection, appended: Sequence[CheckedAppend]) -> None:
+    """Give up the leases that the appended batches release (``RunAppend.release``), in the
+    caller's transaction (their rows are locked already: no new lock order)."""
+    for owner, run_ids in released_by_owner(appended).items():
+        for chunk in chunked(sorted(run_ids)):
+            leases.release_appended(connection, chunk, owner)
 
 
 def _locked_heads(connection: sa.Connection, run_ids: Sequence[str]) -> dict[str, Any]:

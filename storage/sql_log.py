@@ -21,7 +21,7 @@ from .claim_notices import announce_claimable
 from .codec import GENESIS_HASH, canonical_payload
 from .database import READ_ONLY, chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
-from .lease_terms import lease_expiry, shown, utc_now
+from .lease_terms import lease_expiry, new_lease, shown, utc_now
 from .protocols import CacheEntry, RunSummary, StoredRun
 from .records import RunAppend
 from .run_slots import check_queues
@@ -106,14 +106,16 @@ class SqlEventLog:
         return self._engine
 
     def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]:
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None,
+        lease_ttl: float | None = None,
+    ) -> list[Event]:  # fmt: skip
         """Append ``events`` after ``expected_seq`` in one transaction (see ``EventLog``).
 
         With ``owner``, the append is fenced: it is refused unless ``owner`` still holds
-        the run's lease. Raises ``AppendConflict`` if another writer got there first or took
-        the run over, ``RunNotFound`` for an unknown run, ``InvalidAppend`` for a malformed
-        batch, ``PayloadNotJSON``.
+        the run's lease (a new run is created with ``owner``'s lease for ``lease_ttl`` s).
+        Raises ``AppendConflict`` if another writer got there first or took the run over,
+        ``RunNotFound`` for an unknown run, ``InvalidAppend`` for a malformed batch,
+        ``PayloadNotJSON``.
         """
         batch = list(events)
         if not batch:
@@ -121,16 +123,18 @@ class SqlEventLog:
         check_batch(run_id, expected_seq, batch)
         payloads = [canonical_payload(new.payload) for new in batch]
         attempts: list[list[Event] | None] = []
-        return self._append_retrying(run_id, expected_seq, batch, payloads, attempts, owner)
+        lease = new_lease(owner, lease_ttl) if expected_seq == 0 else {}
+        return self._append_retrying(run_id, expected_seq, batch, payloads, attempts, owner, lease)
 
     @retry_unavailable
     def _append_retrying(
         self, run_id: str, expected_seq: int, batch: list[NewEvent],
         payloads: list[bytes], attempts: list[list[Event] | None], owner: str | None,
+        lease: dict[str, Any],
     ) -> list[Event]:  # fmt: skip
         attempts.append(None)
         try:
-            return self._append_once(run_id, expected_seq, batch, payloads, attempts, owner)
+            return self._append_once(run_id, expected_seq, batch, payloads, attempts, owner, lease)
         except AppendConflict:
             # An earlier attempt may have committed before its connection died: if the
             # stored rows are exactly what it computed, that append succeeded.
@@ -143,6 +147,7 @@ class SqlEventLog:
     def _append_once(
         self, run_id: str, expected_seq: int, batch: list[NewEvent],
         payloads: list[bytes], attempts: list[list[Event] | None], owner: str | None,
+        lease: dict[str, Any],
     ) -> list[Event]:  # fmt: skip
         with translated_errors(self._engine), self._engine.begin() as connection:
             prev_hash, last_ts = self._lock_head(connection, run_id, expected_seq, owner)
@@ -153,7 +158,9 @@ class SqlEventLog:
             try:
                 if expected_seq == 0:
                     connection.execute(
-                        _RUNS.insert().values(run_id=run_id, created_at=chained[0].ts, **head, **changes)
+                        _RUNS.insert().values(
+                            run_id=run_id, created_at=chained[0].ts, **{**head, **changes, **lease}
+                        )
                     )
                 insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
@@ -173,9 +180,12 @@ class SqlEventLog:
 
     def _append_alone(self, append: CheckedAppend) -> Appended:
         try:
-            return self.append(append.run_id, append.expected_seq, append.events, append.owner)
+            appended = self.append(append.run_id, append.expected_seq, append.events, append.owner)
+            if (owner := append.releases) is not None:
+                self.release_many([append.run_id], owner)
         except StorageError as exc:
             return exc
+        return appended
 
     def _lock_head(
         self, connection: sa.Connection, run_id: str, expected_seq: int, owner: str | None

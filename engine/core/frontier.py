@@ -4,7 +4,7 @@ Pure: no I/O, no clock. Retry due times come from the log (recorded by the run m
 the machine compares them with the time it is given.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, auto
@@ -65,13 +65,14 @@ _OUTLOOK_OF_STATE: Mapping[TaskState, Outlook] = {
 }
 
 
-def frontier(graph: Graph, state: RunView) -> Frontier:
+def frontier(graph: Graph, state: RunView, among: Iterable[str] | None = None) -> Frontier:
     """Decide which tasks to start, expand, skip or mark UPSTREAM_FAILED.
 
     One pass over the tasks (the run machine calls it after every batch of events, and a
     resumed run may have tens of thousands): each upstream outlook is computed once,
     and the children of a dynamic map, which share their parent's upstreams and
-    trigger, share one decision.
+    trigger, share one decision. ``among``, if given, holds the keys of every task not in a
+    ``SETTLED_STATES`` state, in the run's order: only those are looked at.
     """
     ready: list[str] = []
     expand: list[str] = []
@@ -82,7 +83,8 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
     nodes = graph.nodes
     mapped: dict[str, Outlook] = {}  # outlooks of mapped parents, each computed once
     by_parent: dict[str, str | tuple[str, ...] | None] = {}
-    for task in state.tasks.values():
+    tasks = state.tasks.values() if among is None else map(state.tasks.__getitem__, among)
+    for task in tasks:
         task_state = task.state
         if task_state is not _PENDING:
             if task_state in _SETTLED:
@@ -127,7 +129,9 @@ def frontier(graph: Graph, state: RunView) -> Frontier:
 
 # Enum members as module constants: reading TaskState.PENDING costs more than a dict lookup.
 _PENDING, _RUNNING, _MAPPED = TaskState.PENDING, TaskState.RUNNING, TaskState.MAPPED
-_SETTLED = TERMINAL_TASK_STATES | {TaskState.MAPPED}
+SETTLED_STATES = TERMINAL_TASK_STATES | {TaskState.MAPPED}
+"""The states of tasks the frontier passes over (a mapped parent settles through its children)."""
+_SETTLED = SETTLED_STATES
 _WAITING, _FAILED, _SKIPPED = Outlook.WAITING, Outlook.FAILED, Outlook.SKIPPED
 _ALL_FINISHED, _ANY_FAILED = Trigger.ALL_FINISHED, Trigger.ANY_FAILED
 

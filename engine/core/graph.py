@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 RESULT_REF = "$task"  # {"$task": key} marks a task result inside the flow's result structure
 
 
@@ -89,11 +91,15 @@ class Graph:
         """Read a graph written by ``to_dict`` (its nodes are parsed on first use)."""
         return cls(nodes=RecordedNodes(data.get("nodes", ())), result=data.get("result"))
 
-    def digest(self) -> str:
-        """A stable hash of the graph's shape (keys, tasks, edges, triggers, maps)."""
-        shape = [node.to_dict() for node in self.nodes.values()]
-        text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+    def digest(self, shape: list[dict[str, Any]] | None = None) -> str:
+        """A stable hash of the graph's shape (keys, tasks, edges, triggers, maps); ``shape``:
+        its nodes' dicts (``to_dict()["nodes"]``), if made already."""
+        if shape is None:
+            shape = [node.to_dict() for node in self.nodes.values()]
+        encoded = orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
+        if not encoded.isascii() or b"\\" in encoded:  # escapes: as json writes them, as always
+            encoded = json.dumps(shape, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()
 
     def downstream(self) -> dict[str, list[str]]:
         """For each node, the nodes that list it as an upstream."""

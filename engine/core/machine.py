@@ -165,7 +165,7 @@ class RunMachine(MachineState):
         if self._orphans and not self._start_orphans():
             return
         while True:
-            step = frontier(self._graph, self._folder.live_view())
+            step = frontier(self._graph, self._folder.live_view(), self._unsettled_keys())
             for key, failed in step.upstream_failed.items():
                 self._record(key, EventType.TASK_UPSTREAM_FAILED, {"upstream": list(failed)})
             for key, reason in step.skipped.items():

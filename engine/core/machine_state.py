@@ -12,6 +12,7 @@ from .cache_notes import CacheNotes
 from .commands import AcquireSlots, Append, Command
 from .events import Event, EventType, NewEvent
 from .fold import Folder, RunView, TaskView
+from .frontier import SETTLED_STATES
 from .graph import Graph
 from .hook_outbox import HookOutbox
 from .policy import TaskPolicy
@@ -25,6 +26,9 @@ MAX_IN_FLIGHT = 5000
 attempts to end instead of submitting all of its children (bounded memory, here and in Dask)."""
 SLOT_POLL_SECONDS = 0.5
 """While tasks wait for concurrency slots, look again this often: other drivers free them."""
+_REORDERING = frozenset({EventType.TASK_PENDING, EventType.TASK_MAPPED})  # re-open, or add, tasks
+_TASK_RUNNING = EventType.TASK_RUNNING
+_new_event = tuple.__new__  # builds the named tuple without a Python-level __new__ call
 
 Redaction = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -83,6 +87,8 @@ class MachineState:
         self._cancel_asked: Mapping[str, Any] | None = None
         self._end_state = RunState.SUCCEEDED
         self._phase = "idle"  # idle -> running (-> cancelling) -> ending -> finished; handed back: finished
+        # The keys of the tasks not settled, in the log's order (None: to be read from the fold)
+        self._unsettled: dict[str, None] | None = None
 
     # -- what the runtime reads ---------------------------------------------------
 
@@ -118,17 +124,31 @@ class MachineState:
         """Fold an event at once and hand it out with the next commands."""
         if self._redact is not None:
             payload = self._redact(payload)
-        if task_key is not None and type_ is not EventType.TASK_RUNNING and task_key in self._holding:
-            self._holding.discard(task_key)
-            self._due_back.append(task_key)
         if task_key is not None:
-            self._orphans.pop(task_key, None)
+            if type_ is not _TASK_RUNNING and task_key in self._holding:
+                self._holding.discard(task_key)
+                self._due_back.append(task_key)
+            if self._orphans:
+                self._orphans.pop(task_key, None)
         self._seq += 1
-        event = Event(self.run_id, self._seq, task_key, type_.value, payload, self._now, "", "")
+        kind, now = type_.value, self._now
+        event = _new_event(Event, (self.run_id, self._seq, task_key, kind, payload, now, "", ""))
         self._folder.apply(event)
+        if task_key is not None and self._unsettled is not None:
+            if type_ in _REORDERING:  # tasks come back or come in: read them again when needed
+                self._unsettled = None
+            elif self._folder.task(task_key).state in SETTLED_STATES:
+                self._unsettled.pop(task_key, None)
         if self._outbox is not None and self._outbox.has_hooks:
             self._outbox.add((event,))
-        self._events.append(NewEvent(task_key, type_.value, payload, self._now))
+        self._events.append(NewEvent(task_key, kind, payload, now))
+
+    def _unsettled_keys(self) -> dict[str, None]:
+        """The keys of the tasks not settled, in the log's order (what the frontier looks at)."""
+        if self._unsettled is None:
+            tasks = self._folder.live_view().tasks
+            self._unsettled = {key: None for key, task in tasks.items() if task.state not in SETTLED_STATES}
+        return self._unsettled
 
     def _emit(self, command: Command) -> None:
         if self._events:

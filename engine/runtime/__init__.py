@@ -9,10 +9,13 @@ their ends in one loop.
 from collections.abc import Sequence
 
 from ..core.fold import RunView
+from .collector_pace import paced
 from .loop import DriveEnded, RunLoop
 from .runs import RunPorts, RunToDrive, task_policies
 
-__all__ = ["DriveEnded", "RunLoop", "RunPorts", "RunToDrive", "drive_run", "drive_runs", "task_policies"]
+__all__ = [
+    "DriveEnded", "RunLoop", "RunPorts", "RunToDrive", "drive_run", "drive_runs", "paced", "task_policies",
+]  # fmt: skip
 
 
 def drive_runs(runs: Sequence[RunToDrive], ports: RunPorts) -> list[RunView]:

@@ -2,6 +2,7 @@
 taken in batches (group commits)."""
 
 import queue
+import time
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -9,6 +10,8 @@ Tag = TypeVar("Tag")
 
 MAX_BATCH = 1000
 """At most this many outcomes are taken at once."""
+LINGER = 0.002
+"""Seconds a take may wait, after its first result, for the more it was asked for."""
 
 
 class Completions(Generic[Tag]):
@@ -26,15 +29,33 @@ class Completions(Generic[Tag]):
         """End a ``take`` that waits (from any thread): it returns what is done by then."""
         self._done.put(None)
 
-    def take(self, timeout: float | None) -> list[tuple[Tag, Any]]:
+    def take(self, timeout: float | None, *, more: int = 0) -> list[tuple[Tag, Any]]:
         """Wait up to ``timeout`` s (None: without limit; 0: not at all) for a result or a
-        ``wake``; then take, without waiting, every result done by then (a group commit
-        needs no window: what completes while one is written goes into the next)."""
+        ``wake``; then take every result done by then (a group commit needs no window: what
+        completes while one is written goes into the next). If that is fewer than ``more``
+        (many attempts are in flight), wait up to ``LINGER`` s more for them: each batch
+        costs the loop a round (a frontier, a commit), and a fan-out's results trickle in."""
         try:
             first = self._done.get(timeout=timeout) if timeout != 0 else self._done.get_nowait()
         except queue.Empty:
             return []
-        taken = [] if first is None else [first]
+        if first is None:
+            return self._results(self._take_done([]))
+        taken = self._take_done([first])
+        wanted = min(more, MAX_BATCH)
+        deadline = time.monotonic() + LINGER
+        while len(taken) < wanted and (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._done.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is None:  # woken: the loop has something else to do
+                break
+            taken = self._take_done([*taken, item])
+        return self._results(taken)
+
+    def _take_done(self, taken: list[tuple[Tag, Future[Any]]]) -> list[tuple[Tag, Future[Any]]]:
+        """``taken`` and what is done now, without waiting (at most ``MAX_BATCH``)."""
         while len(taken) < MAX_BATCH:
             try:
                 item = self._done.get_nowait()
@@ -42,4 +63,8 @@ class Completions(Generic[Tag]):
                 break
             if item is not None:
                 taken.append(item)
+        return taken
+
+    @staticmethod
+    def _results(taken: list[tuple[Tag, Future[Any]]]) -> list[tuple[Tag, Any]]:
         return [(tag, future.result()) for tag, future in taken]

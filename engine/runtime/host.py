@@ -122,9 +122,11 @@ class RunHost:
         placement: ResultPlacement = IN_DATABASE,
         hook_pool: HookPool | None = None,
         held: dict[str, EncodedResult] | None = None,
+        created: NewEvent | None = None,
     ) -> None:
         """``held`` receives the values of the unpersisted results the flow returns, by task
-        key, as the drive records them (``run.result()`` reads them after the drive)."""
+        key, as the drive records them (``run.result()`` reads them after the drive);
+        ``created``: the run.created of a new run, appended with the drive's first events."""
         self.machine = machine
         self.run_id = machine.run_id
         self._executor = executor
@@ -135,9 +137,12 @@ class RunHost:
         self._limits = limits
         head = machine.live_view()  # the log as stored: the machine has decided nothing yet
         self.recorder = RunRecorder(
-            run_id=self.run_id, seq=head.seq, head=(head.head_hash, head.updated_at), log=log,
+            run_id=self.run_id, seq=0 if created else head.seq,
+            head=None if created else (head.head_hash, head.updated_at), log=log,
             results=results, owner=owner, lease=lease, task_logs=task_logs, on_events=on_events,
         )  # fmt: skip
+        if created is not None:
+            self.recorder.buffer([created])
         self.inputs = RunInputs(traced, machine, results, self.recorder, placement)
         self._sign_reference = results.sign_reference
         self._inline_limit = placement.inline_limit
@@ -262,6 +267,8 @@ class RunHost:
                     )
                 case AcquireSlots():
                     assert self._limits is not None
+                    if self.recorder.is_creating:  # slots live with the lease of a run that exists
+                        self._flush()
                     self._has_asked_slots = True
                     granted = self._limits.try_acquire_many(self.run_id, command.tasks, self._owner)
                     answers.append(SlotsAnswered(frozenset(granted)))
@@ -280,6 +287,8 @@ class RunHost:
                 case Finished():
                     self.finished = command.state
                     self.is_round_ended = True
+                    if command.state.is_terminal:  # its last events give the lease up with them
+                        self.recorder.release_with_next()
                 case IgnoreOutcome():
                     self._results.pop(f"{self.run_id}/{command.task_key}/{command.attempt}", None)
                     self._to_hold.pop((command.task_key, command.attempt), None)

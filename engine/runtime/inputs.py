@@ -3,6 +3,7 @@
 from concurrent.futures import Future
 from typing import Any
 
+from ...executors.arguments import holds_only_scalars
 from ...executors.invocation import Input, Invocation, Outcome, Stored, Value
 from ...results.codec import decode_result
 from ...results.refs import ResultRef
@@ -20,8 +21,6 @@ from ..result_storage import ResultPlacement
 from ..result_values import load_result
 from ..task import Task
 from ..tracing import TaskCall
-
-_PLAIN = frozenset({int, float, str, bool, bytes, type(None)})  # values that hold no placeholder
 
 
 class RunInputs:
@@ -82,7 +81,7 @@ class RunInputs:
         node = task_view.parent or key
         task = self._traced.calls[node].task
         args, kwargs = self.arguments(key)
-        if all(type(value) in _PLAIN for value in (*args, *kwargs.values())):  # e.g. a mapped child
+        if holds_only_scalars(args, kwargs):  # e.g. a mapped child
             inputs: dict[str, Input] = {}
         else:
             inputs = {upstream: self._input(upstream) for upstream in upstream_keys((args, kwargs))}

@@ -20,6 +20,7 @@ from ..cancel import CancelPoll
 from ..core.fold import RunView
 from ..log_context import in_run
 from ..recorder import flush_many
+from . import collector_pace
 from .completions import Completions
 from .host import HookPool, RunHost
 from .runs import RunPorts, RunToDrive, host_for
@@ -40,6 +41,7 @@ class RunLoop:
     """Drives runs on one executor in the calling thread; ``add`` a run, then ``step``."""
 
     def __init__(self, ports: RunPorts) -> None:
+        collector_pace.pace()  # until ``close``: a drive makes many small objects
         self._ports = ports
         self._completions: Completions[RunHost] = Completions()
         self._hook_pool = HookPool()
@@ -78,7 +80,8 @@ class RunLoop:
             if max_wait is not None:
                 waits.append(max_wait)
             ended: dict[RunHost, list[Any]] = {}
-            for host, result in self._completions.take(min(waits) if waits else None):
+            in_flight = sum(host.machine.in_flight for host in self._hosts)
+            for host, result in self._completions.take(min(waits) if waits else None, more=in_flight // 2):
                 ended.setdefault(host, []).append(result)
             now = self._ports.clock.now()
             for host in list(self._hosts):
@@ -103,12 +106,15 @@ class RunLoop:
     def close(self) -> None:
         """Stop driving: every run still driven is let go of as it stands (its next driver
         resumes it from its log), and the hook threads stop."""
-        for host in list(self._hosts):
-            try:
-                self._let_go(host, None)
-            except Exception:
-                logger.warning("run %s: could not let go of it cleanly", host.run_id, exc_info=True)
-        self._hook_pool.close()
+        try:
+            for host in list(self._hosts):
+                try:
+                    self._let_go(host, None)
+                except Exception:
+                    logger.warning("run %s: could not let go of it cleanly", host.run_id, exc_info=True)
+            self._hook_pool.close()
+        finally:
+            collector_pace.unpace()
 
     def _poll(self, monotonic: float) -> None:
         """Hand each run its cancel request (read for all runs in one query when due, and for

@@ -16,7 +16,7 @@ from ...storage.protocols import (
 )
 from ..clock import Clock, SystemClock
 from ..core.cache_notes import recorded_cache_notes
-from ..core.events import Event
+from ..core.events import Event, NewEvent
 from ..core.fold import RunView, fold
 from ..core.machine import RunMachine
 from ..core.policy import TaskPolicy
@@ -69,10 +69,14 @@ class RunToDrive:
     """One run to drive: its traced flow and its log (``state``: the log folded, if known),
     why it is driven, the tasks a restart re-opens, its lease, and where its events and
     task output go. ``held`` is filled by the drive: the encoded values of the unpersisted
-    results the flow returns, by task key (they exist nowhere else once the drive ends)."""
+    results the flow returns, by task key (they exist nowhere else once the drive ends).
+
+    A new run not yet in the log is driven from its ``created`` event (``events`` is that
+    event as the log will fold it): the drive's first append creates it, with its lease."""
 
     traced: TracedFlow
     events: Sequence[Event]
+    created: NewEvent | None = None
     state: RunView | None = None
     reason: str = "start"
     reopen: Sequence[str] = ()
@@ -102,5 +106,5 @@ def host_for(
         executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
         on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
         task_logs=run.task_logs, cancels=ports.cancels, placement=ports.placement, hook_pool=hook_pool,
-        held=run.held,
+        held=run.held, created=run.created,
     )  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -15,7 +16,14 @@ from ..appends import chain_after, check_appends, check_batch, check_head
 from ..cache_entries import cache_entry, is_unexpired
 from ..codec import GENESIS_HASH, canonical_payload
 from ..errors import AppendConflict, RunNotFound, StorageError
-from ..lease_terms import is_left_by_a_dead_driver, is_waiting_to_start, lease_expiry, shown, utc_now
+from ..lease_terms import (
+    is_left_by_a_dead_driver,
+    is_waiting_to_start,
+    lease_expiry,
+    new_lease,
+    shown,
+    utc_now,
+)
 from ..protocols import CacheEntry, RunSummary, StoredRun
 from ..records import RunAppend
 from ..run_slots import (
@@ -42,18 +50,21 @@ class MemoryEventLog:
         self._tables = tables
 
     def append(
-        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None
-    ) -> list[Event]:
-        """Append ``events`` after ``expected_seq`` (see ``EventLog``). Raises ``AppendConflict``
-        if another writer got there first or took the run over, ``RunNotFound`` for an
-        unknown run, ``InvalidAppend`` for a malformed batch, ``PayloadNotJSON``."""
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent], owner: str | None = None,
+        lease_ttl: float | None = None,
+    ) -> list[Event]:  # fmt: skip
+        """Append ``events`` after ``expected_seq`` (see ``EventLog``; a new run is created with
+        ``owner``'s lease for ``lease_ttl`` s). Raises ``AppendConflict`` if another writer got
+        there first or took the run over, ``RunNotFound`` for an unknown run, ``InvalidAppend``
+        for a malformed batch, ``PayloadNotJSON``."""
         batch = list(events)
         if not batch:
             return []
         check_batch(run_id, expected_seq, batch)
         payloads = [canonical_payload(new.payload) for new in batch]
+        lease = new_lease(owner, lease_ttl) if expected_seq == 0 else {}
         with self._tables.lock:
-            return self._append_locked(run_id, expected_seq, batch, payloads, owner)
+            return self._append_locked(run_id, expected_seq, batch, payloads, owner, lease)
 
     def append_many(self, appends: Sequence[RunAppend]) -> list[list[Event] | StorageError]:
         """Append the batches of distinct runs after their heads at once (see ``EventLog``):
@@ -67,13 +78,17 @@ class MemoryEventLog:
                     )
                 except StorageError as exc:  # AppendConflict, RunNotFound: this run only
                     outcomes[append.index] = exc
+                    continue
+                if (owner := append.releases) is not None:
+                    self.release_many([append.run_id], owner)
         return [outcomes[index] for index in range(len(appends))]
 
     def _append_locked(
         self, run_id: str, expected_seq: int, batch: list[NewEvent], payloads: list[bytes],
-        owner: str | None,
+        owner: str | None, lease: dict[str, Any] | None = None,
     ) -> list[Event]:  # fmt: skip
-        """Check the head, chain the batch after it and store it (hold the tables' lock)."""
+        """Check the head, chain the batch after it and store it (hold the tables' lock); a new
+        run gets the ``lease`` columns given."""
         tables = self._tables
         prev_hash, last_ts = self._head(run_id, expected_seq, owner)
         chained, changes = chain_after(run_id, expected_seq, prev_hash, last_ts, batch, payloads)
@@ -82,7 +97,7 @@ class MemoryEventLog:
             run_id, "", "PENDING", 0, prev_hash, first.ts, first.ts, None, None
         )
         tables.runs[run_id] = replace(
-            run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **changes
+            run, head_seq=last.seq, head_hash=last.hash, updated_at=last.ts, **{**changes, **(lease or {})}
         )
         tables.events.setdefault(run_id, []).extend(
             (e.seq, e.task_key, e.type, p.decode(), e.ts, e.prev_hash, e.hash)

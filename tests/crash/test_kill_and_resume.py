@@ -126,17 +126,17 @@ def test_killed_twice_the_attempts_number_on(database_url: str, crash_dir: Path,
     assert ran(crash_dir, target) == [1, 2, 3]
 
 
-def test_killed_before_it_took_its_lease_a_worker_recovers_it(
+def test_killed_right_after_its_first_append_a_worker_recovers_it(
     database_url: str, crash_dir: Path, spawn: Spawn
 ) -> None:
-    child = drive(spawn, crash_dir, database_url, CRASH_PAUSE="1")
-    line = child.wait_for(lambda line: line.startswith("appended "))  # run.created, nothing else
-    assert line.split()[2:] == ["1", "run.created:"]
-    assert child.kill() == -9
+    child = drive(spawn, crash_dir, database_url, CRASH_PAUSE="1", CRASH_LEASE_TTL="1")
+    line = child.wait_for(lambda line: line.startswith("appended "))  # the run created with its start
+    assert line.split()[3:6] == ["run.created:", "run.running:", "task.running:step"]
+    assert child.kill() == -9  # before it submitted anything
     run_id = line.split()[1]
     with lf.Worker(database_url, home=crash_dir, lease_ttl=1.0) as worker:
         summary = worker.engine.storage.log.run(run_id)
-        assert (summary.state, summary.owner) == ("PENDING", None)
+        assert summary.state == "RUNNING" and summary.owner is not None  # leased from its first commit
         crash = crash_of(worker.engine, run_id)
-        wait_until(lambda: worker.run_once() == [run_id], "a worker claimed it (1 s after its last append)")
-        check_recovered(worker.engine, run_id, crash, crash_dir, drivers=("resume",))
+        wait_until(lambda: worker.run_once() == [run_id], "a worker claimed it (its lease of 1 s expired)")
+        check_recovered(worker.engine, run_id, crash, crash_dir)

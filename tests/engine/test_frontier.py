@@ -1,7 +1,7 @@
 """frontier: which tasks to run, expand, skip or mark UPSTREAM_FAILED."""
 
 from ledgerflow.engine.core.fold import fold
-from ledgerflow.engine.core.frontier import Frontier, frontier
+from ledgerflow.engine.core.frontier import SETTLED_STATES, Frontier, frontier
 from ledgerflow.engine.core.graph import Graph, TaskNode, Trigger
 
 from .builders import LogBuilder, chain_graph
@@ -117,3 +117,16 @@ def test_an_empty_map_lets_downstream_run() -> None:
 
 def log_graph(log: LogBuilder) -> Graph:
     return fold(log.events[:1]).graph
+
+
+def test_looking_only_at_the_unsettled_tasks_decides_the_same() -> None:
+    log = LogBuilder(Graph(nodes={**_mapped_graph().nodes, **_diamond(Trigger.ANY_FAILED).nodes}))
+    steps = [lambda: None, lambda: _finish(log, "src", "succeeded"),
+             lambda: log.add("double", "task.mapped", {"count": 3}),
+             lambda: _finish(log, "double[1]", "succeeded"), lambda: _finish(log, "a", "failed"),
+             lambda: _finish(log, "double[0]", "skipped")]  # fmt: skip
+    for step in steps:
+        step()
+        view = fold(log.events)
+        unsettled = [key for key, task in view.tasks.items() if task.state not in SETTLED_STATES]
+        assert frontier(log_graph(log), view, unsettled) == frontier(log_graph(log), view)

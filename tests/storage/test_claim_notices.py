@@ -5,7 +5,7 @@ limited flows that runs let go. SQLite polls."""
 from pathlib import Path
 
 from ledgerflow.engine.core.events import NewEvent
-from ledgerflow.storage import Storage
+from ledgerflow.storage import RunAppend, Storage
 from ledgerflow.storage.claim_notices import ClaimListener, can_listen
 
 from .builders import TTL
@@ -56,4 +56,9 @@ def test_a_released_or_handed_back_run_of_a_limited_flow_announces_its_free_slot
         assert announced(listener) == {"limited", "flow:limited"}
         storage.log.take_over("limited", "w", TTL)
         storage.log.release("limited", "w")
+        assert announced(listener) == {"flow:limited"}
+        for run_id in ("limited", "free"):  # a driver's last batch gives its lease up
+            storage.log.take_over(run_id, "w", TTL)
+        ended = [NewEvent(None, "run.succeeded", {})]
+        storage.log.append_many([RunAppend(r, 1, ended, "w", release=True) for r in ("limited", "free")])
         assert announced(listener) == {"flow:limited"}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from ledgerflow.engine.core.events import NewEvent
+from ledgerflow.replay import verify_events
 from ledgerflow.storage import (
     AppendConflict,
     InvalidAppend,
@@ -33,6 +34,22 @@ def test_append_read_round_trip(storage: Storage) -> None:
     assert all(a.hash == b.prev_hash for a, b in itertools.pairwise(read))
     assert all(e.ts.tzinfo is UTC for e in read)
     assert all(a.ts <= b.ts for a, b in itertools.pairwise(read))
+
+
+@pytest.mark.parametrize("count", [3, 40])  # one INSERT, or COPY on PostgreSQL
+def test_texts_that_need_escaping_round_trip_in_any_batch(storage: Storage, count: int) -> None:
+    odd = ["tab\there", "new\nline", "back\\slash \\N", "cr\rhere", "é ☃ \\t", "\\"]
+    events = [
+        NewEvent(f"{odd[i % len(odd)]}[{i}]", "task.running", {"attempt": 1, "note": odd[-i % len(odd)]})
+        for i in range(count)
+    ]
+    run_id = "run\\with\tescapes"
+    written = storage.log.append(run_id, 0, [created(), *events])
+    read = storage.log.read(run_id)
+    assert read == written and [e.task_key for e in read[1:]] == [e.task_key for e in events]
+    assert [e.payload["note"] for e in read[1:]] == [e.payload["note"] for e in events]
+    assert storage.log.run(run_id).head_hash == read[-1].hash
+    assert verify_events(read).ok
 
 
 def test_read_ranges(storage: Storage) -> None:

@@ -110,6 +110,36 @@ def test_batches_after_known_heads_are_fenced_as_the_others(storage: Storage) ->
     assert verify_events(storage.log.read("ok")).ok
 
 
+def test_a_releasing_batch_gives_the_lease_up_with_its_events(storage: Storage) -> None:
+    for run_id in ("ended", "kept", "taken", "stale"):
+        driven(storage, run_id, "w")
+    storage.log.take_over("taken", "other", TTL)
+    storage.log.append("stale", 2, task_events(1), owner="w")
+    lasts = {run_id: storage.log.read(run_id)[-1] for run_id in ("ended", "kept")}
+    heads = {run_id: (last.hash, last.ts) for run_id, last in lasts.items()}
+    end = [*task_events(1), NewEvent(None, "run.succeeded", {})]
+    outcomes = storage.log.append_many(
+        [
+            RunAppend("ended", 2, end, "w", head=heads["ended"], release=True),
+            RunAppend("kept", 2, task_events(1), "w", head=heads["kept"]),
+            RunAppend("taken", 2, end, "w", release=True),  # refused: the lease stays the other's
+            RunAppend("stale", 2, end, "w", release=True),  # refused: the lease stays
+        ]
+    )
+    assert [type(o).__name__ for o in outcomes] == ["list", "list", "AppendConflict", "AppendConflict"]
+    runs = {run_id: storage.log.run(run_id) for run_id in ("ended", "kept", "taken", "stale")}
+    assert [(r.state, r.owner, r.lease_expires_at is None) for r in runs.values()] == [
+        ("SUCCEEDED", None, True), ("RUNNING", "w", False),
+        ("RUNNING", "other", False), ("RUNNING", "w", False),
+    ]  # fmt: skip
+    assert storage.log.heartbeat("ended", "w", TTL) is False  # nothing of it is held any more
+    # after a head not known (read first) as after one known
+    again = storage.log.append_many([RunAppend("kept", 3, end, "w", release=True)])[0]
+    assert [e.type for e in succeeded(again)] == ["task.running", "run.succeeded"]
+    assert (storage.log.run("kept").owner, storage.log.run("kept").lease_expires_at) == (None, None)
+    assert verify_events(storage.log.read("kept")).ok
+
+
 def test_malformed_batches_are_refused_before_any_write(storage: Storage) -> None:
     for run_id in ("r1", "r2"):
         driven(storage, run_id, "w")

@@ -41,6 +41,22 @@ def test_take_over_defaults_to_the_current_utc_time(storage: Storage) -> None:
     assert storage.log.run("r1").state == "RUNNING"
 
 
+def test_a_run_created_with_a_lease_is_held_by_its_creator(storage: Storage) -> None:
+    before = datetime.now(UTC)
+    storage.log.append("r1", 0, [NewEvent(None, "run.created", {"flow": "f"})], "a", lease_ttl=60)
+    run = storage.log.run("r1")
+    ttl = timedelta(seconds=60)
+    assert run.owner == "a" and run.state == "PENDING"
+    expires = run.lease_expires_at
+    assert expires is not None and before + ttl <= expires <= datetime.now(UTC) + ttl
+    storage.log.append("r1", 1, [NewEvent(None, "run.running", {"owner": "a"})], owner="a")  # fenced: held
+    assert storage.log.heartbeat("r1", "a", TTL) is True
+    storage.log.append("r2", 0, [NewEvent(None, "run.created", {"flow": "f"})], "a")  # no ttl: no lease
+    assert (storage.log.run("r2").owner, storage.log.run("r2").lease_expires_at) == (None, None)
+    with pytest.raises(ValueError, match="ttl"):
+        storage.log.append("r3", 0, [NewEvent(None, "run.created", {"flow": "f"})], "a", lease_ttl=0)
+
+
 def test_heartbeat_extends_only_the_holders_lease(storage: Storage) -> None:
     unleased_run(storage, "r1")
     storage.log.take_over("r1", "a", TTL, now=at(0))
