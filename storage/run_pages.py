@@ -4,6 +4,7 @@ the one before (keyset paging on the listing's order, created_at then run_id, wh
 ``runs`` indexes serve), and a count reads at most ``at_most + 1`` index entries per state."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,35 @@ from . import schema
 from .errors import RunNotFound
 
 _RUNS = schema.runs
+
+def state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
+    """The runs whose shown state is ``state`` (a RUNNING run whose driver's lease expired is
+    CRASHED, as is one recorded ``run.crashed``)."""
+    expired = sa.and_(  # a lease handed back ended too, but leaves no owner (lease_terms.shown)
+        _RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now, _RUNS.c.owner.is_not(None)
+    )
+    if state == "CRASHED":
+        return sa.or_(_RUNS.c.state == "CRASHED", sa.and_(_RUNS.c.state == "RUNNING", expired))
+    if state == "RUNNING":
+        return sa.and_(_RUNS.c.state == "RUNNING", sa.not_(expired))
+    return _RUNS.c.state == state
+
+
+def created_in(
+    query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None,
+    queue: str | None = None,
+) -> sa.Select[Any]:  # fmt: skip
+    """``query`` narrowed to runs of ``flow`` and ``queue`` created in ``[since, until)``."""
+    if flow is not None:
+        query = query.where(_RUNS.c.flow == flow)
+    if queue is not None:
+        query = query.where(_RUNS.c.queue == queue)
+    if since is not None:
+        query = query.where(_RUNS.c.created_at >= since)
+    if until is not None:
+        query = query.where(_RUNS.c.created_at < until)
+    return query
+
 
 Narrowed = Callable[[sa.Select[Any]], sa.Select[Any]]
 """Applies a listing's filters (flow, creation time) to a query of runs."""

@@ -24,6 +24,7 @@ from .errors import AppendConflict, CorruptEvent, RunNotFound, StorageError
 from .lease_terms import lease_expiry, new_lease, shown, utc_now
 from .protocols import CacheEntry, RunSummary, StoredRun
 from .records import RunAppend
+from .run_pages import created_in, state_is
 from .run_slots import check_queues
 from .sql_appends import GroupAppender, insert_events
 
@@ -53,35 +54,6 @@ def _decode(row: Any) -> Event:
     if not isinstance(parsed, dict):
         raise CorruptEvent(run_id, seq, f"payload is a {type(parsed).__name__}, not an object")
     return _new_event(Event, (run_id, seq, task_key, event_type, parsed, ts, prev_hash, digest))
-
-
-def _state_is(state: str, now: datetime) -> sa.ColumnElement[bool]:
-    """The runs whose shown state is ``state`` (a RUNNING run whose driver's lease expired is
-    CRASHED, as is one recorded ``run.crashed``)."""
-    expired = sa.and_(  # a lease handed back ended too, but leaves no owner (lease_terms.shown)
-        _RUNS.c.lease_expires_at.is_not(None), _RUNS.c.lease_expires_at <= now, _RUNS.c.owner.is_not(None)
-    )
-    if state == "CRASHED":
-        return sa.or_(_RUNS.c.state == "CRASHED", sa.and_(_RUNS.c.state == "RUNNING", expired))
-    if state == "RUNNING":
-        return sa.and_(_RUNS.c.state == "RUNNING", sa.not_(expired))
-    return _RUNS.c.state == state
-
-
-def _created_in(
-    query: sa.Select[Any], flow: str | None, since: datetime | None, until: datetime | None,
-    queue: str | None = None,
-) -> sa.Select[Any]:  # fmt: skip
-    """``query`` narrowed to runs of ``flow`` and ``queue`` created in ``[since, until)``."""
-    if flow is not None:
-        query = query.where(_RUNS.c.flow == flow)
-    if queue is not None:
-        query = query.where(_RUNS.c.queue == queue)
-    if since is not None:
-        query = query.where(_RUNS.c.created_at >= since)
-    if until is not None:
-        query = query.where(_RUNS.c.created_at < until)
-    return query
 
 
 def _summary(row: Any, now: datetime) -> RunSummary:
@@ -277,9 +249,9 @@ class SqlEventLog:
         """
         now = utc_now(now)
         newest_first = sa.select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id.desc())
-        query = _created_in(newest_first, flow, since, until, queue)
+        query = created_in(newest_first, flow, since, until, queue)
         if states is not None:
-            query = query.where(sa.or_(sa.false(), *(_state_is(state, now) for state in states)))
+            query = query.where(sa.or_(sa.false(), *(state_is(state, now) for state in states)))
         if limit is not None:
             query = query.limit(limit)
         with translated_errors(self._engine), self._read() as connection:
@@ -297,10 +269,10 @@ class SqlEventLog:
         now = utc_now(now)
         with translated_errors(self._engine), self._read() as connection:
             if at_most is not None:
-                narrowed = partial(_created_in, flow=flow, since=since, until=until, queue=queue)
-                return run_pages.capped_counts(connection, partial(_state_is, now=now), narrowed, at_most)
-            shown = sa.case((_state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
-            query = _created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until, queue)
+                narrowed = partial(created_in, flow=flow, since=since, until=until, queue=queue)
+                return run_pages.capped_counts(connection, partial(state_is, now=now), narrowed, at_most)
+            shown = sa.case((state_is("CRASHED", now), "CRASHED"), else_=_RUNS.c.state)
+            query = created_in(sa.select(shown, sa.func.count()).group_by(shown), flow, since, until, queue)
             return {state: count for state, count in connection.execute(query)}
 
     @retry_unavailable
