@@ -22,3 +22,9 @@ def in_run(run_id: str, action: Callable[..., Any], *args: Any) -> Any:
         return action(*args)
     finally:
         _current_run.reset(token)
+
+
+def about(run_id: str) -> dict[str, str]:
+    """The ``extra=`` of a log record about ``run_id`` written while acting for no run (or
+    for several): a JSON log line names the run."""
+    return {"run_id": run_id}

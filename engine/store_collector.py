@@ -35,7 +35,7 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ),
         "heartbeats": GaugeMetricFamily(
             "ledgerflow_worker_heartbeat_age_seconds",
-            "Seconds since each worker registered as running last heartbeated.",
+            "Seconds since each worker registered as running last heartbeated (for a day at most).",
             labels=["worker"],
         ),
     }
@@ -64,7 +64,7 @@ class StoreCollector(Collector):
             in_progress = figures.runs_in_progress(now)
             waiting = figures.runs_waiting(now)
             slots = figures.tag_slots(now)
-            heartbeats = figures.heartbeats()
+            heartbeats = figures.heartbeats(now)
         except StorageError as exc:
             logger.warning("metrics: cannot read the store's figures: %s", exc)
             found["up"].add_metric([], 0)

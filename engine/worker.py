@@ -18,6 +18,7 @@ from .core.errors import LedgerflowError
 from .core.events import Event, EventType, NewEvent
 from .drive_failures import RunBackoff, is_repeatable
 from .lease import LeaseGroup, LeaseLost, RunLease
+from .log_context import about
 from .runtime import DriveEnded, RunLoop, RunToDrive
 from .schedule_runner import ScheduleRunner
 from .wakeups import ClaimWakeups
@@ -242,8 +243,20 @@ class Worker:
             try:
                 leases.hand_back(self._leases.pop(end.run_id))
             except LedgerflowError:  # its lease lapses with its ttl instead
-                logger.warning("worker %s: could not give run %s up", self.name, end.run_id, exc_info=True)
-            logger.info("worker %s: handed run %s back (%s)", self.name, end.run_id, HAND_BACK_REASON)
+                logger.warning(
+                    "worker %s: could not give run %s up",
+                    self.name,
+                    end.run_id,
+                    exc_info=True,
+                    extra=about(end.run_id),
+                )
+            logger.info(
+                "worker %s: handed run %s back (%s)",
+                self.name,
+                end.run_id,
+                HAND_BACK_REASON,
+                extra=about(end.run_id),
+            )
             self.handed_back(end.run_id)
 
     def _claim(self, loop: RunLoop, leases: LeaseGroup, limit: int) -> list[str]:
@@ -261,7 +274,7 @@ class Worker:
             self._reasons[run_id], self._leases[run_id] = reason, leases.hold(run_id)
         logs = log.read_many(claimed) if claimed else {}  # every claimed run's log in one read
         for run_id, reason in claimed.items():
-            logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason)
+            logger.info("worker %s: driving run %s (%s)", self.name, run_id, reason, extra=about(run_id))
             self._start(loop, leases, run_id, logs.get(run_id))
         return list(claimed)
 
@@ -294,7 +307,9 @@ class Worker:
         if run_id in self._leases:
             leases.let_go(self._leases.pop(run_id), ended_well=error is None)
         if isinstance(error, AppendConflict | LeaseLost):  # another driver has it: not ours to mark
-            logger.warning("worker %s: lost run %s to another writer: %s", self.name, run_id, error)
+            logger.warning(
+                "worker %s: lost run %s to another writer: %s", self.name, run_id, error, extra=about(run_id)
+            )
         elif error is not None:  # whatever happened, the worker goes on with other runs
             self._failed(run_id, error)
         else:
@@ -321,17 +336,29 @@ class Worker:
 
     def _failed(self, run_id: str, exc: Exception) -> None:
         if not isinstance(exc, LedgerflowError):
-            logger.debug("worker %s: driving run %s raised", self.name, run_id, exc_info=True)
+            logger.debug(
+                "worker %s: driving run %s raised", self.name, run_id, exc_info=True, extra=about(run_id)
+            )
         error = f"{type(exc).__name__}: {exception_text(exc)}"
         if is_repeatable(exc) and (done := self._give_up(run_id, error)) is not None:
             self.backoff.forget(run_id)
             logger.error(
-                "worker %s: run %s cannot be resumed as it is (%s): %s", self.name, run_id, error, done
+                "worker %s: run %s cannot be resumed as it is (%s): %s",
+                self.name,
+                run_id,
+                error,
+                done,
+                extra=about(run_id),
             )
             return
         wait = self.backoff.failed(run_id)
         logger.error(
-            "worker %s: driving run %s failed (%s); skipping it for %g s", self.name, run_id, error, wait
+            "worker %s: driving run %s failed (%s); skipping it for %g s",
+            self.name,
+            run_id,
+            error,
+            wait,
+            extra=about(run_id),
         )
 
     def _give_up(self, run_id: str, error: str) -> str | None:
@@ -353,6 +380,12 @@ class Worker:
             log.append(run_id, head.head_seq, [crashed], owner=owner)
             log.release(run_id, owner)
         except LedgerflowError:
-            logger.warning("worker %s: could not record run %s as crashed", self.name, run_id, exc_info=True)
+            logger.warning(
+                "worker %s: could not record run %s as crashed",
+                self.name,
+                run_id,
+                exc_info=True,
+                extra=about(run_id),
+            )
             return None
         return f"recorded it CRASHED; fix the cause, then `ledgerflow resume {run_id}`"

@@ -11,7 +11,7 @@ scrape that finds the database away reports that, instead of waiting for it.
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -28,6 +28,10 @@ _LIMITS = schema.concurrency_limits
 _SLOTS = schema.concurrency_slots
 _WAITING = schema.concurrency_waiting
 _WORKERS = schema.workers
+
+SILENT_WORKER_HORIZON = timedelta(days=1)
+"""A worker registered as running that has not beaten for longer than this (killed, its
+machine gone) leaves the heartbeat figures: the series of replaced workers do not pile up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +59,9 @@ class StoreFigures(Protocol):
         """Every tag with a limit (not the ``flow:NAME`` run limits), by name."""
         ...
 
-    def heartbeats(self) -> Mapping[str, datetime]:
-        """The last heartbeat of each worker registered as running, by name."""
+    def heartbeats(self, now: datetime | None = None) -> Mapping[str, datetime]:
+        """The last heartbeat of each worker registered as running, by name, but those silent
+        for longer than ``SILENT_WORKER_HORIZON``."""
         ...
 
 
@@ -98,8 +103,11 @@ class SqlFigures:
         with self._read() as connection:
             return [TagSlots(*row) for row in connection.execute(query)]
 
-    def heartbeats(self) -> Mapping[str, datetime]:
-        query = sa.select(_WORKERS.c.name, _WORKERS.c.heartbeat_at).where(_WORKERS.c.state == RUNNING)
+    def heartbeats(self, now: datetime | None = None) -> Mapping[str, datetime]:
+        is_heard = _WORKERS.c.heartbeat_at >= utc_now(now) - SILENT_WORKER_HORIZON
+        query = sa.select(_WORKERS.c.name, _WORKERS.c.heartbeat_at).where(
+            _WORKERS.c.state == RUNNING, is_heard
+        )
         with self._read() as connection:
             return {name: at for name, at in connection.execute(query)}
 
@@ -145,6 +153,10 @@ class PortFigures:
             for usage in self._limits.limits(utc_now(now))
         ]
 
-    def heartbeats(self) -> Mapping[str, datetime]:
-        workers = self._workers.workers()
-        return {worker.name: worker.heartbeat_at for worker in workers if worker.state == RUNNING}
+    def heartbeats(self, now: datetime | None = None) -> Mapping[str, datetime]:
+        heard_since = utc_now(now) - SILENT_WORKER_HORIZON
+        return {
+            worker.name: worker.heartbeat_at
+            for worker in self._workers.workers()
+            if worker.state == RUNNING and worker.heartbeat_at >= heard_since
+        }

@@ -117,4 +117,6 @@ def _check_json_lines(worker: JsonWorker, failed: str) -> None:
     said = [record for record in records if record["logger"] == CLI and failed in record["message"]]
     assert [record.get("run_id") for record in said] == [failed]
     assert said[0]["message"].startswith(f"drove submitted run {failed} (flow failing): FAILED")
+    (driving,) = [record for record in records if f"driving run {failed} " in record["message"]]
+    assert driving["run_id"] == failed  # written between runs, the record names its run itself
     assert records[-1]["message"].endswith("stopped")

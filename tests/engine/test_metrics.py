@@ -120,7 +120,7 @@ class _Figures:
     def tag_slots(self, now: datetime | None = None) -> list[TagSlots]:
         return [TagSlots("db", 4, 4, 7)]
 
-    def heartbeats(self) -> Mapping[str, datetime]:
+    def heartbeats(self, now: datetime | None = None) -> Mapping[str, datetime]:
         return {"w1": datetime(2026, 1, 1, 11, 59, 30, tzinfo=UTC)}
 
 

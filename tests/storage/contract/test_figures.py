@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from ledgerflow.engine.core.events import NewEvent
 from ledgerflow.storage import Storage, TagSlots
+from ledgerflow.storage.figures import SILENT_WORKER_HORIZON
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TTL = 60.0
@@ -64,5 +65,8 @@ def test_heartbeats_are_those_of_the_running_workers(storage: Storage) -> None:
     assert storage.workers.heartbeat("w2", now=NOW - timedelta(seconds=5))
     storage.workers.register("w3", "host", 3, now=NOW)
     storage.workers.mark_stopped("w3", now=NOW)
+    storage.workers.register("killed", "host", 4, now=NOW - SILENT_WORKER_HORIZON - timedelta(seconds=1))
+    storage.workers.register("silent", "host", 5, now=NOW - SILENT_WORKER_HORIZON)
     expected = {"w1": NOW - timedelta(seconds=30), "w2": NOW - timedelta(seconds=5)}
-    assert storage.figures().heartbeats() == expected
+    expected["silent"] = NOW - SILENT_WORKER_HORIZON
+    assert storage.figures().heartbeats(NOW) == expected  # "killed" has been silent too long
