@@ -16,7 +16,12 @@ measured ``--repeat`` times (medians are printed), raw Dask and ledgerflow inter
   Dask and on threads;
 - 10,000 no-op tasks on threads with the PostgreSQL log (no raw counterpart).
 
-It also prints the log's floor: rows/s written by COPY into a table like the events table.
+It also prints the log's floor: rows/s written by COPY into a table like the events table;
+and, for the chain and the one-task run, the floor of any engine that records an attempt's
+start durably before its body runs and its end before the next depends on it ("raw Dask +
+commits"): raw Dask driven from the client link by link, with one PostgreSQL commit of the
+rows ledgerflow writes there (a link's start with its upstream's end; a one-task run's start,
+then its end), into a table like the events table.
 """
 
 import argparse
@@ -101,6 +106,69 @@ def raw_one(client: Client) -> float:
     return time.perf_counter() - start
 
 
+class Commits:
+    """Durable records on PostgreSQL as a log writes them: each ``record(rows)`` inserts that
+    many event-like rows and commits (a table like the events table, dropped on close)."""
+
+    PAYLOAD = '{"attempt":1,"started_at":"2025-01-01T00:00:00+00:00","result":{"inline":1}}'
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection = psycopg.connect(conninfo)
+        self.connection.execute("CREATE TABLE IF NOT EXISTS floor_log (LIKE events INCLUDING ALL)")
+        self.connection.commit()
+        self.run, self.seq = 0, 0
+
+    def new_run(self) -> None:
+        self.run, self.seq = self.run + 1, 0
+
+    def record(self, rows: int) -> None:
+        values = []
+        for _ in range(rows):
+            self.seq += 1
+            values.append((f"floor-{self.run}", self.seq, "inc", "task.succeeded", self.PAYLOAD,
+                           "2025-01-01T00:00:00+00:00", "0" * 64, "f" * 64))  # fmt: skip
+        with self.connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO floor_log (run_id, seq, task_key, type, payload, ts, prev_hash, hash)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                values,
+            )
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.execute("DROP TABLE floor_log")
+        self.connection.commit()
+        self.connection.close()
+
+
+def floor_chain(client: Client, commits: Commits, n: int) -> float:
+    """A chain driven from the client: each link's start is committed (with its upstream's end)
+    before it is submitted, and its result awaited before the next: the guarantees' floor."""
+    commits.new_run()
+    start = time.perf_counter()
+    value = 0
+    for _ in range(n):
+        commits.record(2)
+        value = client.submit(inc.fn, value, pure=False).result()
+    commits.record(2)
+    assert value == n
+    return time.perf_counter() - start
+
+
+def floor_one(client: Client, commits: Commits) -> float:
+    """A one-task run's floor: its first commit (run created and started, the task started),
+    raw Dask's submit + result, then the commit of its end."""
+    commits.new_run()
+    start = time.perf_counter()
+    commits.record(3)
+    assert client.submit(inc.fn, 1, pure=False).result() == 2
+    commits.record(2)
+    return time.perf_counter() - start
+
+
 @dataclass
 class Row:
     """One row of the table: timings in seconds per system, a per-task divisor."""
@@ -165,7 +233,7 @@ def copy_floor(url: str, rows: int = COPY_ROWS) -> float:
 
 def measure(
     rows: dict[str, Row], wanted: Sequence[str], client: Client, dask_engine: lf.Engine,
-    threads_engine: lf.Engine,
+    threads_engine: lf.Engine, commits: Commits,
 ) -> None:  # fmt: skip
     """One repeat of every wanted row, raw Dask and ledgerflow back to back."""
     plans: dict[str, list[tuple[str, Callable[[], tuple[float, int | None]]]]] = {
@@ -180,6 +248,7 @@ def measure(
         ],
         "chain": [
             ("raw Dask", lambda: (raw_chain(client, 200), None)),
+            ("raw Dask + commits", lambda: (floor_chain(client, commits, 200), None)),
             ("ledgerflow Dask+PG", lambda: timed_engine_run(dask_engine, chain, 200)),
         ],
         "retries": [
@@ -188,6 +257,7 @@ def measure(
         ],
         "one": [
             ("raw Dask", lambda: (statistics.median(raw_one(client) for _ in range(5)), None)),
+            ("raw Dask + commits", lambda: (_median(lambda: floor_one(client, commits), 5), None)),
             ("ledgerflow Dask+PG", lambda: _median_run(dask_engine, one, 5)),
             ("ledgerflow threads+PG", lambda: _median_run(threads_engine, one, 5)),
         ],
@@ -205,6 +275,10 @@ def measure(
             print(f"  {name:<11}{system:<24}{row.shown(seconds):>18}", flush=True)
 
 
+def _median(action: Callable[[], float], times: int) -> float:
+    return statistics.median(action() for _ in range(times))
+
+
 def _median_run(engine: lf.Engine, flow: lf.Flow[..., Any], times: int) -> tuple[float, int]:
     timings = [timed_engine_run(engine, flow, n) for n in range(times)]
     return statistics.median(seconds for seconds, _ in timings), timings[0][1]
@@ -218,19 +292,22 @@ def report(rows: dict[str, Row], wanted: Sequence[str], floor: float) -> None:
         "one": "a one-task run", "threads10k": "threads+PG, 10,000 no-op",
     }  # fmt: skip
     print(f"\nthe log's COPY floor: {floor:,.0f} rows/s ({2e6 / floor:.1f} µs per task at 2 rows a task)")
-    header = ("workload", "raw Dask", "raw batched", "ledgerflow Dask+PG", "ledgerflow threads+PG",
-              "rows/task", "ratio")  # fmt: skip
+    header = ("workload", "raw Dask", "raw batched", "raw Dask + commits", "ledgerflow Dask+PG",
+              "ledgerflow threads+PG", "rows/task", "ratio")  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name in wanted:
         row = rows[name]
         raw, batched = row.median("raw Dask"), row.median("raw Dask batched")
+        floor_run = row.median("raw Dask + commits")
         dask, threads = row.median("ledgerflow Dask+PG"), row.median("ledgerflow threads+PG")
         ratios = []
         if dask is not None and raw is not None:
             ratios.append(f"{dask / raw:.2f}x raw Dask")
         if dask is not None and batched is not None:
             ratios.append(f"{dask / batched:.2f}x batched")
+        if dask is not None and floor_run is not None and raw is not None:
+            ratios.append(f"floor {floor_run / raw:.2f}x raw Dask; {dask / floor_run:.2f}x the floor")
         if name == "fanout10k" and dask is not None and batched is not None:
             bound = 2 * batched + 2 * row.tasks / floor
             ratios.append(f"{dask / bound:.2f}x (2x batched + COPY floor)")
@@ -239,8 +316,8 @@ def report(rows: dict[str, Row], wanted: Sequence[str], floor: float) -> None:
         if name == "threads10k" and threads is not None:
             ratios.append(f"{row.tasks / threads:,.0f} tasks/s")
         per_task = "-" if row.rows_per_task is None else f"{row.rows_per_task:.2f}"
-        cells = (labels[name], row.shown(raw), row.shown(batched), row.shown(dask), row.shown(threads),
-                 per_task, "; ".join(ratios) or "-")  # fmt: skip
+        cells = (labels[name], row.shown(raw), row.shown(batched), row.shown(floor_run), row.shown(dask),
+                 row.shown(threads), per_task, "; ".join(ratios) or "-")  # fmt: skip
         print("| " + " | ".join(cells) + " |")
 
 
@@ -271,6 +348,7 @@ def main() -> None:
             lf.Engine(postgres_url, lf.DaskExecutor(client=client), home=home) as dask_engine,
             lf.Engine(postgres_url, "threads", home=home) as threads_engine,
         ):
+            commits = Commits(postgres_url)
             raw_fanout(client, 100)  # warm up: imports, connections, schema
             raw_chain(client, 10)
             raw_batched(client, 100)
@@ -279,7 +357,8 @@ def main() -> None:
             timed_engine_run(threads_engine, fanout, 20)
             for repeat in range(args.repeat):
                 print(f"repeat {repeat + 1} of {args.repeat}", flush=True)
-                measure(rows, wanted, client, dask_engine, threads_engine)
+                measure(rows, wanted, client, dask_engine, threads_engine, commits)
+            commits.close()
             floor = statistics.median(copy_floor(postgres_url) for _ in range(3))
     finally:
         drop()
