@@ -151,9 +151,9 @@ class DriveSpans:
         )
 
     def _end_attempt(self, span: Any, state: str, payload: Mapping[str, Any], at: int) -> None:
-        span.set_attribute("ledgerflow.state", state)
+        attributes: dict[str, Any] = {"ledgerflow.state": state}
         if (worker := payload.get("worker")) is not None:
-            span.set_attribute("ledgerflow.worker", str(worker))
+            attributes["ledgerflow.worker"] = str(worker)
         for name in ("started_at", "finished_at"):  # the body's own times, where it ran
             if isinstance(when := payload.get(name), str):
                 at_ns = _ns(datetime.fromisoformat(when))
@@ -162,15 +162,16 @@ class DriveSpans:
         if state in _FAILED and isinstance(error, Mapping):
             message = f"{error.get('type')}: {error.get('message')}"
             if state == "RETRYING":
-                span.set_attribute("ledgerflow.retry_reason", message)
-                span.set_attribute("ledgerflow.infrastructure", bool(payload.get("infrastructure")))
+                attributes["ledgerflow.retry_reason"] = message
+                attributes["ledgerflow.infrastructure"] = bool(payload.get("infrastructure"))
             span.add_event("exception", {
                 "exception.type": str(error.get("type")), "exception.message": str(error.get("message")),
                 "exception.stacktrace": str(error.get("traceback") or ""),
             })  # fmt: skip
             span.set_status(self._api.trace.Status(self._api.trace.StatusCode.ERROR, message))
         elif state == "SKIPPED" and (reason := payload.get("reason")):
-            span.set_attribute("ledgerflow.skip_reason", str(reason))
+            attributes["ledgerflow.skip_reason"] = str(reason)
+        span.set_attributes(attributes)
         span.end(end_time=at)
 
 
