@@ -21,7 +21,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..executors.invocation import Invocation
 from ..executors.span_context import OpenTelemetry, opentelemetry_api
 from .core.events import Event, EventType, NewEvent
 from .tracing import TaskCall
@@ -99,14 +98,14 @@ class DriveSpans:
 
         return both
 
-    def submitted(self, invocation: Invocation) -> Invocation:
-        """Start the attempt's span; the invocation carrying its context."""
-        key, attempt = invocation.task_key, invocation.attempt
+    def submitted(self, key: str, attempt: int) -> dict[str, str]:
+        """Start the span of the task's attempt, about to be submitted; its context, for the
+        invocation to carry (a W3C carrier)."""
         span = self._start(key, {"ledgerflow.attempt": attempt, "ledgerflow.cache_hit": False})
         self._attempts[key, attempt] = span
         carrier: dict[str, str] = {}
         self._api.propagate.inject(carrier, context=self._api.trace.set_span_in_context(span))
-        return replace(invocation, trace=carrier)
+        return carrier
 
     def recorded(self, events: Sequence[Event]) -> None:
         """Events were written: end the spans of the attempts they end; a cache hit's span."""

@@ -332,14 +332,14 @@ class RunHost:
 
     def _submit(self, keys: list[str]) -> list[Stimulus]:
         invocations, refused = [], list[Stimulus]()
+        spans = self._spans
         for key in keys:
             try:
-                invocations.append(self.inputs.invocation(key))
+                trace = None if spans is None else spans.submitted(key, self.machine.task(key).attempts)
+                invocations.append(self.inputs.invocation(key, trace))
             except UNFED as exc:  # an upstream result this process cannot use
                 refused.append(NotSubmitted(key, _unfed_error(key, exc)))
         if invocations:
-            if self._spans is not None:
-                invocations = [self._spans.submitted(invocation) for invocation in invocations]
             futures = self._executor.submit_many(invocations)
             for invocation, future in zip(invocations, futures, strict=True):
                 self.inputs.handles[invocation.task_key] = future
