@@ -1,6 +1,6 @@
 """Fan-out and chain: ledgerflow against raw Dask, measured side by side in one process.
 
-    python benchmarks/bench_core.py [--fanout 10000] [--chain 200] [--postgres URL] [--metrics]
+    python benchmarks/bench_core.py [--fanout 10000] [--chain 200] [--postgres URL] [--metrics] [--tracing]
 
 Runs (a) a fan-out of FANOUT no-op mapped tasks and (b) a chain of CHAIN tasks on:
 raw Dask (``client.map`` / chained ``client.submit``) on a LocalCluster with two worker
@@ -9,7 +9,10 @@ and ledgerflow with threads on PostgreSQL and on SQLite. Prints wall time, tasks
 events written and the ratio to raw Dask measured in the same run. With ``--metrics``, each
 ledgerflow workload also runs with the engine's log metered for Prometheus (rows
 "+metrics", measured right after the plain ones on the same engine), and the cost of
-metrics is printed per system and workload.
+metrics is printed per system and workload. With ``--tracing``, likewise with OpenTelemetry
+tracing on (rows "+tracing": an SDK tracer provider, spans batched to an exporter that drops
+them), against tracing off (no provider: what ledgerflow does without ``ledgerflow[otel]``
+configured), and the in-process cost of deciding, per drive, that tracing is off.
 """
 
 import argparse
@@ -25,6 +28,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from distributed import Client, LocalCluster, wait
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.util._once import Once
 from prometheus_client import CollectorRegistry
 
 import ledgerflow as lf
@@ -32,6 +39,8 @@ from ledgerflow.engine.core.events import Event
 from ledgerflow.engine.event_meter import EventMeter
 from ledgerflow.engine.metered_log import MeteredLog
 from ledgerflow.engine.metrics import ProcessMetrics, meter, metrics_registry
+from ledgerflow.engine.spans import tracing
+from ledgerflow.executors.span_context import body_context
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -114,28 +123,79 @@ def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
     return server.set(database=name).render_as_string(hide_password=False), drop
 
 
+class _Dropped(SpanExporter):
+    """An exporter that drops what it is given (the cost measured is ledgerflow's and the SDK's)."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def set_tracing(provider: TracerProvider | None) -> None:
+    """The process's global tracer provider (None: none, tracing off). The API sets one only
+    once per process: its globals are put back first, as OpenTelemetry's test utilities do."""
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    if provider is not None:
+        trace.set_tracer_provider(provider)
+
+
 def measure_engine(
     label: str, engine: lf.Engine, sizes: dict[str, int], results: list[Measurement],
-    metrics: bool = False, repeat: int = 1,
-) -> None:
+    metrics: bool = False, repeat: int = 1, traced: TracerProvider | None = None,
+) -> None:  # fmt: skip
     """Each workload on ``engine`` (the median of ``repeat`` runs); with ``metrics``, each also
-    with the engine's log metered, the plain and metered runs alternating."""
+    with the engine's log metered, with ``traced`` (a provider) each also traced; the plain,
+    metered and traced runs alternating."""
     plain = engine.storage
+    kinds: list[tuple[str, Any, TracerProvider | None]] = [(label, plain, None)]
     if metrics:
         meter(engine, metrics_registry(engine.storage))
-    kinds = [(label, plain), (f"{label} +metrics", engine.storage)] if metrics else [(label, plain)]
-    timed_run(engine, fanout, 20)  # warm up: imports, connections, schema, the metered path
+        kinds.append((f"{label} +metrics", engine.storage, None))
+    if traced is not None:
+        kinds.append((f"{label} +tracing", plain, traced))
+    for _, storage, provider in kinds:  # warm up: imports, connections, schema, each path
+        engine.storage = storage
+        set_tracing(provider)
+        timed_run(engine, fanout, 20)
     for scenario, flow in (("fan-out", fanout), ("chain", chain)):
-        timings: dict[str, list[tuple[float, int]]] = {system: [] for system, _ in kinds}
+        timings: dict[str, list[tuple[float, int]]] = {system: [] for system, _, _ in kinds}
         for round_ in range(repeat):
-            for system, storage in kinds if round_ % 2 == 0 else kinds[::-1]:
+            for system, storage, provider in kinds if round_ % 2 == 0 else kinds[::-1]:
                 engine.storage = storage
+                set_tracing(provider)
                 timings[system].append(timed_run(engine, flow, sizes[scenario]))
                 print(f"  {system:<38} {scenario:<8} {timings[system][-1][0]:8.2f} s", flush=True)
         for system, timed in timings.items():
             seconds = statistics.median(seconds for seconds, _ in timed)
             results.append(Measurement(scenario, system, sizes[scenario], seconds, timed[0][1]))
     engine.storage = plain
+    set_tracing(None)
+
+
+def untraced_cost(rounds: int = 7, calls: int = 100_000) -> dict[str, tuple[float, float]]:
+    """Microseconds of what an untraced run does for tracing, in process, best and median of
+    ``rounds``: a drive decides that tracing is off (no provider set); a body runs in the
+    context of an invocation that carries none (besides, a None check per batch of attempts)."""
+    set_tracing(None)
+
+    def per_drive() -> None:
+        tracing()
+
+    def per_body() -> None:
+        with body_context(None):
+            pass
+
+    costs: dict[str, tuple[float, float]] = {}
+    works = (("per drive: is tracing on?", per_drive), ("per attempt: its body's context", per_body))
+    for name, work in works:
+        timings = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(calls):
+                work()
+            timings.append((time.perf_counter() - start) / calls * 1e6)
+        costs[name] = (min(timings), statistics.median(timings))
+    return costs
 
 
 def meter_cost(tasks: int = 10_000, rounds: int = 7) -> tuple[float, float]:
@@ -167,7 +227,10 @@ class _Replay:
     def __init__(self, events: list[Event]) -> None:
         self._events = events
 
-    def append(self, run_id: str, expected_seq: int, events: Any, owner: str | None = None) -> list[Event]:
+    def append(
+        self, run_id: str, expected_seq: int, events: Any, owner: str | None = None,
+        lease_ttl: float | None = None,
+    ) -> list[Event]:  # fmt: skip
         return self._events[expected_seq:expected_seq + 500]
 
 
@@ -184,14 +247,15 @@ def report(results: list[Measurement]) -> None:
         print(f"{m.scenario:<9}{m.system:<40}{m.tasks:>7}{m.seconds:>9.2f}{m.per_second:>10.0f}"
               f"{events:>9}{rows:>10}{ratio:>13}")
     plain = {(m.scenario, m.system): m for m in results}
-    costs = [(m, plain[(m.scenario, m.system.removesuffix(" +metrics"))])
-             for m in results if m.system.endswith(" +metrics")]
-    if costs:
-        print("\ncost of metrics (metered against plain, same engine, measured one after the other):")
-    for metered, base in costs:
-        extra = (metered.seconds - base.seconds) / base.tasks * 1e6
-        print(f"  {base.system:<38} {base.scenario:<8} {metered.seconds / base.seconds - 1:+7.1%}"
-              f" ({extra:+.1f} µs per task)")
+    for suffix, what in ((" +metrics", "metrics (metered"), (" +tracing", "tracing (traced")):
+        costs = [(m, plain[(m.scenario, m.system.removesuffix(suffix))])
+                 for m in results if m.system.endswith(suffix)]
+        if costs:
+            print(f"\ncost of {what} against plain, same engine, measured one after the other):")
+        for measured, base in costs:
+            extra = (measured.seconds - base.seconds) / base.tasks * 1e6
+            print(f"  {base.system:<38} {base.scenario:<8} {measured.seconds / base.seconds - 1:+7.1%}"
+                  f" ({extra:+.1f} µs per task)")
 
 
 def main() -> None:
@@ -204,10 +268,16 @@ def main() -> None:
     )
     parser.add_argument("--metrics", action="store_true",
                         help="also measure each ledgerflow workload with its log metered for Prometheus")
+    parser.add_argument("--tracing", action="store_true",
+                        help="also measure each ledgerflow workload with OpenTelemetry tracing on")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each ledgerflow workload (the median)")
     args = parser.parse_args()
     sizes = {"fan-out": args.fanout, "chain": args.chain}
-    metered = (args.metrics, args.repeat)
+    provider = None
+    if args.tracing:
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(_Dropped()))
+    metered = (args.metrics, args.repeat, provider)
     results: list[Measurement] = []
     postgres_url, drop = fresh_postgres(args.postgres)
     home = tempfile.mkdtemp(prefix="ledgerflow-bench-")
@@ -233,6 +303,10 @@ def main() -> None:
         best, median = meter_cost()
         print(f"\nthe metered log's own work per event appended (in process, no database): "
               f"{best:.2f} µs best, {median:.2f} µs median")
+    if args.tracing:
+        print("\nwhat tracing costs a run while it is off (in process; the loop's own cost included):")
+        for name, (best, median) in untraced_cost().items():
+            print(f"  {name:<34} {best:.3f} µs best, {median:.3f} µs median")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from .core.fold import Folder, RunView, fold
 from .core.restart import has_nothing_to_restart, tasks_to_reopen
 from .core.run_terms import RunTerms
 from .core.states import RunState
-from .creation import as_logged, new_run
+from .creation import as_logged, create_run, new_run
 from .errors import GraphChanged, RunNotFinished, UnknownTask
 from .flow import Flow, TracedFlow, provide_default_runner
 from .flow_ref import FlowNotFound, load_flow
@@ -152,9 +152,8 @@ class Engine(AuditAPI, SettingsAPI):
     ) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
         """Trace ``flow`` and append the run.created of a new run in ``state`` (``terms``: the
         flow's)."""
-        traced, created = new_run(flow, parameters, state, terms or flow.run_terms, self.home)
-        stamp = created.ts or datetime.now(UTC)
-        return traced, self.storage.log.append(run_id or new_run_id(stamp), 0, [created])
+        terms = terms or flow.run_terms
+        return create_run(self.storage.log, flow, parameters, state, terms, self.home, run_id)
 
     def resume(
         self,

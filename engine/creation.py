@@ -8,13 +8,16 @@ from typing import Any
 import orjson
 
 from ..storage.codec import canonical_payload
+from ..storage.protocols import EventLog
 from .argument_digests import argument_digests
 from .core.events import Event, EventType, NewEvent
 from .core.run_terms import RunTerms
 from .core.states import RunState
 from .flow import Flow, TracedFlow
 from .flow_ref import warn_if_importing_a_flow
+from .home import new_run_id
 from .secrets import protect
+from .spans import submission
 from .version import ENGINE_VERSION
 
 
@@ -28,6 +31,18 @@ def new_run(
     secrets = protect(flow, bound, home)
     traced = secrets.trace(flow, bound)
     return traced, run_created(flow, traced, secrets.recorded(bound), state, terms, datetime.now(UTC))
+
+
+def create_run(
+    log: EventLog, flow: Flow[..., Any], parameters: Mapping[str, Any], state: RunState, terms: RunTerms,
+    home: Path, run_id: str | None = None,
+) -> tuple[TracedFlow, list[Event]]:  # fmt: skip
+    """Trace ``flow`` and append the ``run.created`` of a new run in ``state`` (``run_id``:
+    new if None), within the span of its submission when tracing is on (see ``spans``)."""
+    with submission(flow.name) as recording:
+        traced, created = new_run(flow, parameters, state, terms, home)
+        stamp = created.ts or datetime.now(UTC)
+        return traced, log.append(run_id or new_run_id(stamp), 0, [recording(created)])
 
 
 def as_logged(run_id: str, created: NewEvent) -> Event:

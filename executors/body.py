@@ -23,6 +23,7 @@ from .capture import AttemptLog, capturing
 from .context import TaskContext, current_task
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
 from .signals import Skip, TaskTimeout
+from .span_context import body_context
 from .text import exception_text, readable_text
 
 _HOST = socket.gethostname()
@@ -146,7 +147,7 @@ def _run_body(
     task_context = TaskContext(invocation.run_id, invocation.task_key, invocation.attempt)
     token = current_task.set(task_context)
     try:
-        with capturing(captured):
+        with capturing(captured), body_context(invocation.trace):
             value = invocation.fn(*args, **kwargs)
     except Skip as exc:
         return Outcome(

@@ -132,6 +132,7 @@ def member_of(
     fields = (
         invocation.run_id, invocation.task_key, invocation.attempt, invocation.fn, invocation.args,
         invocation.kwargs, invocation.timeout, invocation.retry_on, invocation.masked, invocation.sink,
+        invocation.trace,
     )  # fmt: skip
     payload = (fields, values, reads)
     keeps = invocation.sink.keeps_values

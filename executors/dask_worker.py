@@ -96,10 +96,10 @@ def _run_member(
     worker: str,
 ) -> Outcome:
     fields, values, links = payload
-    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on, masked, sink = fields
+    run_id, task_key, attempt, fn, args, kwargs, timeout, retry_on, masked, sink, trace = fields
     invocation = Invocation(
         run_id, task_key, attempt, fn, args, kwargs, timeout=timeout, retry_on=retry_on, masked=masked,
-        sink=sink,
+        sink=sink, trace=trace,
     )  # fmt: skip
     try:
         for key, value in values.items():

@@ -62,6 +62,7 @@ class Invocation:
     resources: Mapping[str, float] = field(default_factory=dict)
     masked: tuple[str, ...] = ()  # texts (the run's secrets) shown as *** where output is echoed
     sink: ResultSink = IN_DATABASE  # where the result goes (the database: back to the driver)
+    trace: Mapping[str, str] | None = None  # the attempt's span context (W3C carrier); None: untraced
 
     @property
     def idempotency_key(self) -> str:

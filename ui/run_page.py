@@ -3,11 +3,12 @@ its DAG and timeline, its tasks (a map's children paged), the selected task's er
 result and lineage, a page of its events with their hashes, the chain's verification, and
 the actions that fit its state."""
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ..engine.core.errors import LedgerflowError
 from ..engine.core.events import Event
@@ -26,6 +27,8 @@ from .models import TaskOut
 from .previews import EMBED_BYTES, Preview, run_preview, stored_run, task_preview
 from .tasks import select, task_out
 
+TRACE_URL_ENV = "LEDGERFLOW_TRACE_URL"
+"""A template of the link to a run's trace, e.g. ``http://jaeger:16686/trace/{trace_id}``."""
 EVENTS_PER_PAGE = 100
 CHILDREN_PER_PAGE = 100
 _ACTIVE = (RunState.SCHEDULED, RunState.PENDING, RunState.RUNNING)
@@ -113,7 +116,20 @@ def run_page(ui: UIContext, run_id: str, query: RunPageQuery, url_query: str) ->
         "events": _event_page(events, query.events_after),
         "actions": [] if query.is_point_in_time else run_actions(view),
         "as_of": events[-1].ts if events else None,
+        "trace_url": trace_url(events[0] if events else None),
     }
+
+
+def trace_url(created: Event | None) -> str | None:
+    """Where the run's trace is shown: ``LEDGERFLOW_TRACE_URL`` with ``{trace_id}`` (and
+    ``{span_id}``) filled in from its ``run.created`` (None: no template, or no trace recorded)."""
+    template = os.environ.get(TRACE_URL_ENV)
+    recorded = created.payload.get("trace") if created is not None else None
+    if not template or not isinstance(recorded, Mapping):
+        return None
+    for name in ("trace_id", "span_id"):
+        template = template.replace(f"{{{name}}}", quote(str(recorded.get(name, "")), safe=""))
+    return template
 
 
 def run_actions(view: RunView) -> list[Action]:

@@ -4,8 +4,10 @@ Payloads are JSON objects. What each type carries (all keys optional unless note
 
 - ``run.created``: flow, flow_ref, parameters, graph, graph_hash, state ("PENDING" or
   "SCHEDULED"), engine_version, timeout, queue, priority, max_concurrent_runs (see
-  ``run_terms``: an older log without them reads as queue "default", priority 0, no limit)
-- ``run.running``: owner (the driver that took the run)
+  ``run_terms``: an older log without them reads as queue "default", priority 0, no limit);
+  trace (as in ``run.running``: the span the run's drives nest under, when tracing was on)
+- ``run.running``: owner (the driver that took the run), reason; trace (the drive's
+  OpenTelemetry span, ``{"trace_id": 32 hex, "span_id": 16 hex}``, when tracing was on)
 - ``run.cancel_requested``: reason, requested_by, requested_at (UTC ISO-8601); changes no
   state: the driver then cancels the run's tasks and records ``run.cancelled``
 - ``run.handed_back``: reason, owner (the driver that let go of the run); only while RUNNING,

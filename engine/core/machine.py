@@ -140,7 +140,10 @@ class RunMachine(MachineState):
     def _start(self, started: Started) -> None:
         self._owner = started.owner
         self._phase = "running"
-        self._record(None, EventType.RUN_RUNNING, {"owner": started.owner, "reason": started.reason})
+        running: dict[str, Any] = {"owner": started.owner, "reason": started.reason}
+        if started.trace is not None:
+            running["trace"] = dict(started.trace)
+        self._record(None, EventType.RUN_RUNNING, running)
         for key in started.reopen:
             self._record(key, EventType.TASK_PENDING, reopening(self.task(key), started.reason))
         view = self._folder.live_view()

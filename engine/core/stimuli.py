@@ -12,11 +12,12 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class Started:
     """The drive begins: the run is (re)started by ``owner`` for ``reason``; ``reopen`` are the
-    tasks a restart runs again."""
+    tasks a restart runs again; ``trace``: the drive's span context, to record (None: untraced)."""
 
     owner: str
     reason: str
     reopen: tuple[str, ...] = ()
+    trace: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

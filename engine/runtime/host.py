@@ -68,6 +68,7 @@ from ..hooks import HookRegistry, deliver, hook_context
 from ..lease import RunLease
 from ..recorder import EventListener, Flushed, RunRecorder
 from ..result_storage import IN_DATABASE, ResultPlacement
+from ..spans import DriveSpans
 from .answers import UNFED, cache_answers, measure_map
 from .completions import Completions
 from .inputs import RunInputs
@@ -123,10 +124,12 @@ class RunHost:
         hook_pool: HookPool | None = None,
         held: dict[str, EncodedResult] | None = None,
         created: NewEvent | None = None,
+        spans: DriveSpans | None = None,
     ) -> None:
         """``held`` receives the values of the unpersisted results the flow returns, by task
         key, as the drive records them (``run.result()`` reads them after the drive);
-        ``created``: the run.created of a new run, appended with the drive's first events."""
+        ``created``: the run.created of a new run, appended with the drive's first events;
+        ``spans``: the drive's OpenTelemetry spans (None: tracing is off)."""
         self.machine = machine
         self.run_id = machine.run_id
         self._executor = executor
@@ -135,6 +138,7 @@ class RunHost:
         self._completions = completions
         self._cache = cache
         self._limits = limits
+        self._spans = spans
         head = machine.live_view()  # the log as stored: the machine has decided nothing yet
         self.recorder = RunRecorder(
             run_id=self.run_id, seq=0 if created else head.seq,
@@ -168,7 +172,8 @@ class RunHost:
         if self.machine.live_view().state.is_terminal:
             # a restart: a request that came after the run ended is stale
             discard_request(self._cancels, self.run_id)
-        self.feed([Started(self._owner, reason, tuple(reopen))])
+        trace = None if self._spans is None else self._spans.trace
+        self.feed([Started(self._owner, reason, tuple(reopen), trace)])
 
     def feed(self, stimuli: Iterable[Stimulus]) -> None:
         """Hand stimuli to the machine and carry out its commands (answers are fed at once)."""
@@ -237,8 +242,8 @@ class RunHost:
         """Whether the machine's wake-up time has come."""
         return self.wake is not None and self.wake <= now
 
-    def close(self) -> None:
-        """The drive ended (or failed): release the run's work, hooks and slots."""
+    def close(self, error: Exception | None = None) -> None:
+        """The drive ended (or failed: ``error``): release the run's work, hooks and slots."""
         try:
             if self.finished is RunState.RUNNING:  # handed back: what it queued must not start here
                 self._executor.cancel(self.run_id)
@@ -249,6 +254,8 @@ class RunHost:
             if self.finished is RunState.CANCELLED:
                 discard_request(self._cancels, self.run_id)
             self._give_back_all_slots()
+            if self._spans is not None:
+                self._spans.end(self.machine.live_view().state.value, error)
 
     # -- carrying out ----------------------------------------------------------------
 
@@ -325,9 +332,11 @@ class RunHost:
 
     def _submit(self, keys: list[str]) -> list[Stimulus]:
         invocations, refused = [], list[Stimulus]()
+        spans = self._spans
         for key in keys:
             try:
-                invocations.append(self.inputs.invocation(key))
+                trace = None if spans is None else spans.submitted(key, self.machine.task(key).attempts)
+                invocations.append(self.inputs.invocation(key, trace))
             except UNFED as exc:  # an upstream result this process cannot use
                 refused.append(NotSubmitted(key, _unfed_error(key, exc)))
         if invocations:

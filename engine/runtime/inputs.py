@@ -1,5 +1,6 @@
 """A run's task inputs: the arguments of each task, its invocation, and its upstream values."""
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -75,8 +76,9 @@ class RunInputs:
             args, kwargs = expand_parents((args, kwargs), self._machine.live_view())
         return tuple(args), kwargs
 
-    def invocation(self, key: str) -> Invocation:
-        """The invocation of the task's current attempt (raises if an input cannot load)."""
+    def invocation(self, key: str, trace: Mapping[str, str] | None = None) -> Invocation:
+        """The invocation of the task's current attempt (raises if an input cannot load);
+        ``trace``: its span context (see ``engine.spans``)."""
         task_view = self._machine.task(key)
         node = task_view.parent or key
         task = self._traced.calls[node].task
@@ -98,6 +100,7 @@ class RunInputs:
             resources=task.resources,
             masked=self._traced.secrets.texts,
             sink=self._sink(task, node in self._returned),
+            trace=trace,
         )
 
     def _sink(self, task: Task[..., Any], is_returned: bool) -> ResultSink:

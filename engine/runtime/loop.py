@@ -151,6 +151,6 @@ class RunLoop:
     def _let_go(self, host: RunHost, error: Exception | None) -> None:
         del self._hosts[host]
         try:
-            host.close()
+            host.close(error)
         finally:
             self._ended.append(DriveEnded(host.run_id, host.machine.view(), error))

@@ -25,6 +25,7 @@ from ..hooks import HookRegistry
 from ..lease import RunLease
 from ..recorder import EventListener
 from ..result_storage import ResultPlacement
+from ..spans import drive_spans, task_names
 from .completions import Completions
 from .host import HookPool, RunHost
 
@@ -91,6 +92,12 @@ def host_for(
 ) -> RunHost:
     """The host of one run: its machine built from the run's log and flow."""
     traced = run.traced
+    run_id = run.events[0].run_id
+    spans = drive_spans(run_id, run.events, ports.owner, run.reason, task_names(traced.calls))
+    created, on_events = run.created, run.on_events
+    if spans is not None:
+        created = None if created is None else spans.created(created)
+        on_events = spans.listening(on_events)
     machine = RunMachine(
         run.state if run.state is not None else fold(run.events),
         task_policies(traced),
@@ -104,7 +111,7 @@ def host_for(
     return RunHost(
         machine=machine, traced=traced, log=ports.log, results=ports.results,
         executor=ports.executor, owner=ports.owner, clock=ports.clock, completions=completions,
-        on_events=run.on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
+        on_events=on_events, lease=run.lease, cache=ports.cache, limits=ports.limits,
         task_logs=run.task_logs, cancels=ports.cancels, placement=ports.placement, hook_pool=hook_pool,
-        held=run.held, created=run.created,
+        held=run.held, created=created, spans=spans,
     )  # fmt: skip
