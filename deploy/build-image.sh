@@ -4,7 +4,7 @@
 #   deploy/build-image.sh                         on python:3.12-slim (pulled), or, where no
 #                                                 registry answers, on a Debian base made here
 #   BASE=registry.example/python:3.12 deploy/build-image.sh
-#   EXTRAS=s3 deploy/build-image.sh               a leaner image, without the example's deps
+#   EXTRAS=s3,otel deploy/build-image.sh          a leaner image, without the example's deps
 #   deploy/build-image.sh postgres                localhost/ledgerflow-postgres:latest, Debian's
 #                                                 PostgreSQL on the same base, for compose.yaml
 #                                                 where the official postgres image cannot be pulled
@@ -15,8 +15,9 @@
 #              localhost/debian-min:bookworm, making it first with debootstrap if it is missing
 #              (root, `apt-get install debootstrap`): Debian's python3 with venv, nothing more.
 #   EXTRAS     the extras installed with ledgerflow (Dask is no extra: it always comes with it).
-#              `examples` brings scikit-learn for the bundled example flow, which the compose
-#              stack's smoke test submits.
+#              Default s3,otel,examples: `otel` brings OpenTelemetry's API (traces, once an
+#              image built FROM this one adds an SDK); `examples` brings scikit-learn for the
+#              bundled example flow, which the compose stack's smoke test submits.
 #   IMAGE      the image name (default localhost/ledgerflow, or localhost/ledgerflow-postgres).
 #   ENGINE     podman (default) or docker.
 #   NETWORK    the build containers' network (default host).
@@ -29,7 +30,7 @@
 # deploy/podman-sandbox.conf.
 set -euo pipefail
 
-EXTRAS="${EXTRAS:-s3,examples}"
+EXTRAS="${EXTRAS:-s3,otel,examples}"
 DEFAULT_BASE="docker.io/library/python:3.12-slim"
 DEBIAN_BASE="localhost/debian-min:bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"

@@ -41,8 +41,8 @@ def create_run(
     new if None), within the span of its submission when tracing is on (see ``spans``)."""
     with submission(flow.name) as recording:
         traced, created = new_run(flow, parameters, state, terms, home)
-        stamp = created.ts or datetime.now(UTC)
-        return traced, log.append(run_id or new_run_id(stamp), 0, [recording(created)])
+        run_id = run_id or new_run_id(created.ts or datetime.now(UTC))
+        return traced, log.append(run_id, 0, [recording(created, run_id)])
 
 
 def as_logged(run_id: str, created: NewEvent) -> Event:

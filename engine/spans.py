@@ -200,9 +200,10 @@ def drive_spans(
 
 
 @contextmanager
-def submission(flow: str) -> Iterator[Callable[[NewEvent], NewEvent]]:
+def submission(flow: str) -> Iterator[Callable[[NewEvent, str], NewEvent]]:
     """A span around the submission of a run of ``flow``, in the caller's context: within it,
-    a function that makes the run's ``run.created`` record it (as it is, tracing off)."""
+    a function that makes the ``run.created`` of the run it names record it (as it is, tracing
+    off) and names the run on the span."""
     traced = tracing()
     if traced is None:
         yield _as_it_is
@@ -211,7 +212,12 @@ def submission(flow: str) -> Iterator[Callable[[NewEvent], NewEvent]]:
     attributes = {"ledgerflow.flow": flow}
     with tracer.start_as_current_span(f"ledgerflow submit {flow}", attributes=attributes) as span:
         trace = recorded(span.get_span_context())
-        yield lambda created: replace(created, payload={**created.payload, "trace": trace})
+
+        def recording(created: NewEvent, run_id: str) -> NewEvent:
+            span.set_attribute("ledgerflow.run_id", run_id)
+            return replace(created, payload={**created.payload, "trace": trace})
+
+        yield recording
 
 
 def task_names(calls: Mapping[str, TaskCall]) -> Callable[[str], str]:
@@ -232,7 +238,7 @@ def recorded(context: Any) -> Trace:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
-def _as_it_is(created: NewEvent) -> NewEvent:
+def _as_it_is(created: NewEvent, run_id: str) -> NewEvent:
     return created
 
 

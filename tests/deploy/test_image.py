@@ -46,12 +46,12 @@ def test_the_image_has_both_tags_and_prints_the_version(ledgerflow_image: str) -
         assert done.stdout == f"ledgerflow {lf.__version__}\n"
 
 
-def test_the_image_runs_as_a_user_and_has_dask_of_the_same_environment(ledgerflow_image: str) -> None:
+def test_the_image_runs_as_a_user_with_dask_and_opentelemetry_in_one_venv(ledgerflow_image: str) -> None:
     who = podman("run", "--rm", "--entrypoint", "id", ledgerflow_image, "-u").stdout.strip()
     assert who == "10001"
     versions = podman(
         "run", "--rm", "--entrypoint", "python3", ledgerflow_image, "-c",
-        "import dask, distributed, shutil;"
+        "import dask, distributed, shutil, opentelemetry.trace;"
         "print(dask.__version__, distributed.__version__, shutil.which('dask'))",
     ).stdout.split()  # fmt: skip
     assert versions[0] == versions[1] and versions[2] == "/opt/ledgerflow/bin/dask"

@@ -193,6 +193,7 @@ def test_a_submitted_run_nests_under_its_submission(
         created = engine.events(run_id)[0]
     (submission,) = _by_name(span_exporter.get_finished_spans(), "ledgerflow submit steps")
     assert created.payload["trace"] == _hex(submission)
+    assert submission.attributes is not None and submission.attributes["ledgerflow.run_id"] == run_id
     with lf.Worker(url, home=tmp_path, schedules=False) as worker:
         assert worker.run_once() == [run_id]
     (drive,) = _by_name(span_exporter.get_finished_spans(), "ledgerflow run steps")
