@@ -53,3 +53,24 @@ def test_a_run_is_traced_and_driven_paced(database_url: str, tmp_path: Path) -> 
     assert run.state == "SUCCEEDED"
     assert seen and set(seen) == {(YOUNG_THRESHOLD, 10, 10)}
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_objects_of_before_a_drive_are_frozen_until_it_ends() -> None:
+    assert gc.get_freeze_count() == 0
+    with paced():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with paced():
+            assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() == 0
+
+
+def test_objects_the_process_froze_itself_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paced():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
