@@ -151,12 +151,14 @@ def _chain(
     for new, payload in zip(events, payloads, strict=True):
         stamp = ts if new.ts is None else new.ts.astimezone(UTC)
         digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, stamp)
-        chained.append(
-            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
-        )
+        fields = (run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
+        chained.append(_new_event(Event, fields))
         prev_hash = digest
         seq += 1
     return chained
+
+
+_new_event = tuple.__new__  # builds the named tuple without a Python-level __new__ call
 
 
 def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
