@@ -17,6 +17,7 @@ from .records import RunAppend
 from .run_slots import recorded_columns
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
+_RUN_CREATED, _TASK_SUCCEEDED = EventType.RUN_CREATED.value, EventType.TASK_SUCCEEDED.value
 
 
 def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> None:
@@ -30,11 +31,11 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
     for position, new in enumerate(events):
         if new.type not in _EVENT_TYPES:
             raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
-        if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
+        if new.type == _RUN_CREATED and (expected_seq > 0 or position > 0):
             raise InvalidAppend(run_id, "run.created may only be the run's first event")
         if new.ts is not None and new.ts.utcoffset() is None:
             raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
-        if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
+        if new.type == _TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
             raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
 
 
