@@ -27,11 +27,20 @@ from .span_context import body_context
 from .text import exception_text, readable_text
 
 _HOST = socket.gethostname()
+_worker = f"{_HOST}:{os.getpid()}"  # named again in a forked child (its own pid)
+
+
+def _name_worker() -> None:
+    global _worker
+    _worker = f"{_HOST}:{os.getpid()}"
+
+
+os.register_at_fork(after_in_child=_name_worker)
 
 
 def local_worker() -> str:
     """This process as a worker name: ``hostname:pid``."""
-    return f"{_HOST}:{os.getpid()}"
+    return _worker
 
 
 def qualified_name(cls: type) -> str:
@@ -133,7 +142,8 @@ def run_invocation(
         outcome = _run_body(invocation, args, kwargs, started_at, worker, captured)
     else:
         outcome = _run_with_timeout(invocation, args, kwargs, started_at, worker, captured)
-    return replace(outcome, logs=captured.lines())
+    logs = captured.lines()
+    return replace(outcome, logs=logs) if logs else outcome  # most attempts print nothing
 
 
 def _run_body(

@@ -17,6 +17,7 @@ from .records import RunAppend
 from .run_slots import recorded_columns
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
+_RUN_CREATED, _TASK_SUCCEEDED = EventType.RUN_CREATED.value, EventType.TASK_SUCCEEDED.value
 
 
 def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> None:
@@ -30,11 +31,11 @@ def check_batch(run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> N
     for position, new in enumerate(events):
         if new.type not in _EVENT_TYPES:
             raise InvalidAppend(run_id, f"unknown event type {new.type!r}")
-        if new.type == EventType.RUN_CREATED and (expected_seq > 0 or position > 0):
+        if new.type == _RUN_CREATED and (expected_seq > 0 or position > 0):
             raise InvalidAppend(run_id, "run.created may only be the run's first event")
         if new.ts is not None and new.ts.utcoffset() is None:
             raise InvalidAppend(run_id, f"event {position + 1} of the batch has a naive ts")
-        if new.type == EventType.TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
+        if new.type == _TASK_SUCCEEDED and (problem := cache_fields_problem(new.payload)):
             raise InvalidAppend(run_id, f"event {position + 1} of the batch ({new.task_key}): {problem}")
 
 
@@ -151,12 +152,14 @@ def _chain(
     for new, payload in zip(events, payloads, strict=True):
         stamp = ts if new.ts is None else new.ts.astimezone(UTC)
         digest = hasher.hash(prev_hash, seq, new.task_key, new.type, payload, stamp)
-        chained.append(
-            Event(run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
-        )
+        fields = (run_id, seq, new.task_key, new.type, orjson.loads(payload), stamp, prev_hash, digest)
+        chained.append(_new_event(Event, fields))
         prev_hash = digest
         seq += 1
     return chained
+
+
+_new_event = tuple.__new__  # builds the named tuple without a Python-level __new__ call
 
 
 def run_changes(events: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:

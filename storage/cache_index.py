@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 _CACHE = schema.cache_entries
 _BATCH = 1000
+_SUCCEEDED = EventType.TASK_SUCCEEDED.value
 
 
 def entry_row(
@@ -49,7 +50,7 @@ def index_appended(connection: sa.Connection, events: Sequence[Event]) -> None:
     rows = _latest_per_key(
         entry_row(e.run_id, e.task_key, e.type, e.payload, e.ts)
         for e in events
-        if e.type == EventType.TASK_SUCCEEDED
+        if e.type == _SUCCEEDED and "cache_key" in e.payload  # most successes make no entry
     )
     if rows:
         _upsert(connection, rows)

@@ -7,9 +7,13 @@ collections and several full ones, each walking the whole heap of the process (i
 libraries included): tens to hundreds of milliseconds each, about 40% of the driver's CPU.
 While at least one runtime loop is open, young collections come ``YOUNG_THRESHOLD``
 allocations apart (the older generations keep their ratios), so full ones come about 14
-times less often; reference cycles are still collected, a little later. When the last loop
-closes the process's own thresholds come back, unless someone changed them meanwhile. A
-process whose young threshold is already higher (or whose collector is off) is left as it is.
+times less often; reference cycles are still collected, a little later. The objects that
+exist when the first loop opens (imported modules, the process's own data) are frozen
+(``gc.freeze``) until the last loop closes: a full collection during the drive walks only
+what was made since (a cycle among those older objects that becomes garbage meanwhile is
+collected after). When the last loop closes the process's own thresholds come back, unless
+someone changed them meanwhile. A process whose young threshold is already higher (or whose
+collector is off) is left as it is; one that froze objects itself keeps them frozen.
 """
 
 import gc
@@ -24,11 +28,12 @@ _lock = threading.Lock()
 _loops = 0  # runtime loops open in this process
 _saved: tuple[int, ...] | None = None  # the thresholds to give back; None: left as they were
 _paced: tuple[int, ...] | None = None  # the thresholds set
+_has_frozen = False  # whether the objects of before the first loop were frozen here
 
 
 def pace() -> None:
     """A runtime loop opens: collect young objects less often (see the module's docstring)."""
-    global _loops, _saved, _paced
+    global _loops, _saved, _paced, _has_frozen
     with _lock:
         _loops += 1
         if _loops > 1:
@@ -39,15 +44,21 @@ def pace() -> None:
             return
         _saved, _paced = current, (YOUNG_THRESHOLD, *older)
         gc.set_threshold(*_paced)
+        _has_frozen = gc.get_freeze_count() == 0
+        if _has_frozen:
+            gc.freeze()
 
 
 def unpace() -> None:
     """A runtime loop closed: the last one gives the process its own thresholds back."""
-    global _loops, _saved, _paced
+    global _loops, _saved, _paced, _has_frozen
     with _lock:
         _loops -= 1
         if _loops > 0 or _saved is None:
             return
+        if _has_frozen:
+            gc.unfreeze()
+            _has_frozen = False
         if gc.get_threshold() == _paced:  # not changed by anyone else meanwhile
             gc.set_threshold(*_saved)
         _saved = _paced = None

@@ -53,3 +53,31 @@ def test_a_run_is_traced_and_driven_paced(database_url: str, tmp_path: Path) -> 
     assert run.state == "SUCCEEDED"
     assert seen and set(seen) == {(YOUNG_THRESHOLD, 10, 10)}
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def _is_walked(obj: object) -> bool:
+    """Whether the collector's generations hold ``obj`` (a frozen object is in none)."""
+    return any(found is obj for found in gc.get_objects())
+
+
+def test_the_objects_of_before_a_drive_are_frozen_until_it_ends() -> None:
+    older: list[object] = []
+    with paced():
+        assert not _is_walked(older)
+        newer: list[object] = []
+        with paced():  # a nested drive freezes nothing more
+            assert _is_walked(newer)
+        assert not _is_walked(older)
+    assert _is_walked(older)
+
+
+def test_objects_the_process_froze_itself_stay_frozen() -> None:
+    older: list[object] = []
+    gc.freeze()
+    try:
+        with paced():
+            assert not _is_walked(older)
+        assert not _is_walked(older)
+    finally:
+        gc.unfreeze()
+    assert _is_walked(older)
