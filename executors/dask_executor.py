@@ -10,11 +10,12 @@ workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
 task depending on the upstream Dask future and reads (upstream outcomes, position)
 on the worker: data moves worker to worker. A Dask task whose results may go to an object
-store (or are not persisted) has a small follower that strips its outcomes of those values
-(see ``ResultSink``): the driver fetches only the light outcomes, while downstream tasks take
-the full ones from Dask memory. A ``Stored`` input is read from its store on the worker.
-A background thread collects completions with ``distributed.as_completed`` and sets the
-futures.
+store (or are not persisted, see ``ResultSink``) reports its outcomes without those values to
+the scheduler's guard as it ends, and the driver takes them from there (see ``dask_guard``);
+on a cluster whose guard cannot, a small follower task strips them for the driver. Either way
+the driver receives only the light outcomes, while downstream tasks take the full ones from
+Dask memory. A ``Stored`` input is read from its store on the worker. A background thread
+collects completions with ``distributed.as_completed`` and sets the futures.
 """
 
 import itertools
@@ -38,6 +39,7 @@ from .context import CANCELLED_ERROR
 from .dask_chunks import ChunkPlan
 from .dask_failures import dask_failure, not_serializable
 from .dask_resources import ResourceWatch
+from .dask_results import fetched_results, taken_outcomes
 from .dask_tasks import (
     Group,
     Links,
@@ -83,7 +85,7 @@ class DaskExecutor:
         else:
             self._cluster = distributed.LocalCluster(processes=True, **cluster_kwargs)
             self._client, self._owns_client = distributed.Client(self._cluster), True
-        self._guarded = dask_guard.install(self._client)
+        self._guarded, self._reports = dask_guard.install(self._client)
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
         self._links: Links = {}
@@ -92,9 +94,7 @@ class DaskExecutor:
         self._lost: set[tuple[str, str]] = set()  # (run id, task key) whose last attempt was lost
         self._threads, self._threads_read_at = 1, -math.inf
         self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
-        self._completions = distributed.as_completed(
-            [], loop=self._client.loop, with_results=True, raise_errors=False
-        )
+        self._completions = distributed.as_completed([], loop=self._client.loop, with_results=False)
         self._plan = ChunkPlan(self._total_threads)
         self._has_work = threading.Event()
         self._closed = threading.Event()
@@ -248,12 +248,14 @@ class DaskExecutor:
             priority = -self._submitted.get(run_of(package), 0)
             by_resources.setdefault((package.resources, priority), []).append(package)
         for (resources, priority), group in by_resources.items():
+            reporting = [self._reports and stores_results(package) for package in group]
             try:
                 dask_futures = self._client.map(
                     run_members,
                     [package.headers for package in group],
                     [package.blob for package in group],
                     [package.upstreams for package in group],
+                    reporting,
                     key=[package.key for package in group],
                     resources=dict(resources) or None,
                     priority=priority,
@@ -265,7 +267,7 @@ class DaskExecutor:
                     outcomes = [dask_failure(m.task_key, m.attempt, exc, started_at) for m in package.members]
                     self._settle(package, package.members, outcomes, started_at)
                 continue
-            followed = [i for i, package in enumerate(group) if stores_results(package)]
+            followed = [i for i, package in enumerate(group) if stores_results(package) and not reporting[i]]
             light_futures = self._client.map(
                 light_outcomes,
                 [dask_futures[i] for i in followed],
@@ -275,7 +277,7 @@ class DaskExecutor:
             )  # the driver fetches the outcomes without the values (they stay in Dask memory)
             lights = dict(zip(followed, light_futures, strict=True))
             for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
-                self._track(package, dask_future, lights.get(i, dask_future), started_at)
+                self._track(package, dask_future, lights.get(i, dask_future), started_at, reporting[i])
             if resources:
                 self._resources.start()
 
@@ -285,11 +287,12 @@ class DaskExecutor:
         dask_future: distributed.Future[Any],
         light_future: distributed.Future[Any],
         started_at: datetime,
+        reports: bool,
     ) -> None:
         unmet_since = time.monotonic() if package.resources else None
         entry = Pending(
             dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since,
-            tuple(package.upstreams), package.group, package.is_probe,
+            tuple(package.upstreams), package.group, package.is_probe, reports,
         )  # fmt: skip
         with self._lock:
             self._pending[str(light_future.key)] = entry
@@ -304,18 +307,32 @@ class DaskExecutor:
             self._has_work.wait()
             self._has_work.clear()
             for batch in self._completions.batches():
-                for dask_future, result in batch:
+                for dask_future, result in zip(batch, self._results(batch), strict=True):
                     self._deliver(dask_future, result)
+
+    def _results(self, batch: list[distributed.Future[Any]]) -> list[Any]:
+        """What the driver receives of each completed Dask task: the outcomes it reported (taken
+        from the scheduler's guard, for all the batch at once), else its result (fetched), or
+        the exception it ended with; None for one no longer waited for."""
+        with self._lock:
+            entries = [self._pending.get(str(future.key)) for future in batch]
+        waited = [(future, entry) for future, entry in zip(batch, entries, strict=True) if entry is not None]
+        taken = taken_outcomes(
+            self._client, [str(f.key) for f, entry in waited if entry.reports and f.status == "finished"]
+        )
+        fetching = [future for future, _ in waited if str(future.key) not in taken]
+        fetched = dict(zip(fetching, fetched_results(self._client, fetching), strict=True))
+        return [taken.get(str(future.key), fetched.get(future)) for future in batch]
 
     def _deliver(self, dask_future: distributed.Future[Any], result: Any) -> None:
         with self._lock:
             entry = self._pending.pop(str(dask_future.key), None)
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
-        if dask_future.status == "finished" and len(result) == len(entry.members):
+        if isinstance(result, list) and len(result) == len(entry.members):
             outcomes: list[Outcome] = result
         else:
-            exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
+            exc = result
             if not isinstance(exc, BaseException):
                 exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
             logger.warning("Dask task %s failed: %r", dask_future.key, exc)
