@@ -14,8 +14,9 @@ store (or are not persisted, see ``ResultSink``) reports its outcomes without th
 the scheduler's guard as it ends, and the driver takes them from there (see ``dask_guard``);
 on a cluster whose guard cannot, a small follower task strips them for the driver. Either way
 the driver receives only the light outcomes, while downstream tasks take the full ones from
-Dask memory. A ``Stored`` input is read from its store on the worker. A background thread
-collects completions with ``distributed.as_completed`` and sets the futures.
+Dask memory. A ``Stored`` input is read from its store on the worker. Background threads
+collect completions with ``distributed.as_completed`` (one fetching results, one taking
+reported outcomes) and set the futures.
 """
 
 import itertools
@@ -25,7 +26,7 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -39,7 +40,7 @@ from .context import CANCELLED_ERROR
 from .dask_chunks import ChunkPlan
 from .dask_failures import dask_failure, not_serializable
 from .dask_resources import ResourceWatch
-from .dask_results import fetched_results, taken_outcomes
+from .dask_results import ended_with, taken_outcomes
 from .dask_tasks import (
     Group,
     Links,
@@ -94,17 +95,25 @@ class DaskExecutor:
         self._lost: set[tuple[str, str]] = set()  # (run id, task key) whose last attempt was lost
         self._threads, self._threads_read_at = 1, -math.inf
         self._token, self._counter = uuid.uuid4().hex[:12], itertools.count()  # Dask keys
-        self._completions = distributed.as_completed([], loop=self._client.loop, with_results=False)
+        self._completions = distributed.as_completed(
+            [], loop=self._client.loop, with_results=True, raise_errors=False
+        )
+        self._reported = distributed.as_completed([], loop=self._client.loop)  # the results stay there
         self._plan = ChunkPlan(self._total_threads)
-        self._has_work = threading.Event()
+        self._has_work, self._has_reports = threading.Event(), threading.Event()
         self._closed = threading.Event()
         self._resources = ResourceWatch(
             self._client, resource_timeout, self._needing_resources, self._give_up, self._closed
         )
-        self._collector = threading.Thread(
-            target=self._collect, name="ledgerflow-dask-collector", daemon=True
-        )
-        self._collector.start()
+        self._collectors = [
+            threading.Thread(target=self._collect, args=args, name=name, daemon=True)
+            for name, args in (
+                ("ledgerflow-dask-collector", (self._completions, self._has_work, list)),
+                ("ledgerflow-dask-reports", (self._reported, self._has_reports, self._taken)),
+            )
+        ]
+        for collector in self._collectors:
+            collector.start()
 
     @property
     def client(self) -> distributed.Client:
@@ -178,8 +187,9 @@ class DaskExecutor:
             self._fail(entry.members, entry.started_at, closed, reason)
         if pending:
             self._client.cancel(futures_of(pending))
-        self._has_work.set()
-        self._collector.join(timeout=5)
+        for collector, wake in zip(self._collectors, (self._has_work, self._has_reports), strict=True):
+            wake.set()
+            collector.join(timeout=5)
         self._links.clear()
         self._run_futures.clear()
         if self._owns_client:
@@ -298,41 +308,44 @@ class DaskExecutor:
             self._pending[str(light_future.key)] = entry
         for position, member in enumerate(package.members):
             self._links[member.future] = (dask_future, position)
-        self._completions.add(light_future)
-        self._has_work.set()
+        if reports:
+            self._reported.add(light_future)
+            self._has_reports.set()
+        else:
+            self._completions.add(light_future)
+            self._has_work.set()
 
-    def _collect(self) -> None:
-        """Background thread: set each future as its Dask task completes, in batches."""
+    def _collect(
+        self,
+        completions: distributed.as_completed,
+        has_work: threading.Event,
+        received: Callable[[list[Any]], list[tuple[distributed.Future[Any], Any]]],
+    ) -> None:
+        """Background thread: set each future as its Dask task completes, in batches (``received``
+        pairs each completed Dask future with what the driver receives of it)."""
         while not self._closed.is_set():
-            self._has_work.wait()
-            self._has_work.clear()
-            for batch in self._completions.batches():
-                for dask_future, result in zip(batch, self._results(batch), strict=True):
+            has_work.wait()
+            has_work.clear()
+            for batch in completions.batches():
+                for dask_future, result in received(batch):
                     self._deliver(dask_future, result)
 
-    def _results(self, batch: list[distributed.Future[Any]]) -> list[Any]:
-        """What the driver receives of each completed Dask task: the outcomes it reported (taken
-        from the scheduler's guard, for all the batch at once), else its result (fetched), or
-        the exception it ended with; None for one no longer waited for."""
-        with self._lock:
-            entries = [self._pending.get(str(future.key)) for future in batch]
-        waited = [(future, entry) for future, entry in zip(batch, entries, strict=True) if entry is not None]
-        taken = taken_outcomes(
-            self._client, [str(f.key) for f, entry in waited if entry.reports and f.status == "finished"]
-        )
-        fetching = [future for future, _ in waited if str(future.key) not in taken]
-        fetched = dict(zip(fetching, fetched_results(self._client, fetching), strict=True))
-        return [taken.get(str(future.key), fetched.get(future)) for future in batch]
+    def _taken(self, batch: list[distributed.Future[Any]]) -> list[tuple[distributed.Future[Any], Any]]:
+        """Completed Dask tasks that report, each with the outcomes it reported (taken from the
+        scheduler's guard, for all the batch at once) or the exception it ended with."""
+        taken = taken_outcomes(self._client, [str(f.key) for f in batch if f.status == "finished"])
+        return [(f, taken[str(f.key)] if str(f.key) in taken else ended_with(f)) for f in batch]
 
     def _deliver(self, dask_future: distributed.Future[Any], result: Any) -> None:
         with self._lock:
             entry = self._pending.pop(str(dask_future.key), None)
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
-        if isinstance(result, list) and len(result) == len(entry.members):
+        is_list = dask_future.status == "finished" and isinstance(result, list)  # else an exception
+        if is_list and len(result) == len(entry.members):
             outcomes: list[Outcome] = result
         else:
-            exc = result
+            exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc
             if not isinstance(exc, BaseException):
                 exc = RuntimeError(f"unexpected Dask result for {dask_future.key}: {result!r:.200}")
             logger.warning("Dask task %s failed: %r", dask_future.key, exc)

@@ -1,8 +1,9 @@
-"""What the driver receives of completed Dask tasks: the light outcomes they reported to the
-scheduler's guard, or their results, or the exceptions they ended with."""
+"""What the driver receives of completed Dask tasks that report their outcomes: the light
+outcomes they reported to the scheduler's guard, or the exceptions they ended with."""
 
 import pickle
-from typing import Any
+from concurrent.futures import CancelledError
+from typing import Any, cast
 
 import distributed
 
@@ -34,20 +35,11 @@ def _loaded(key: str, reported: bytes | None) -> Any:
     return pickle.loads(reported)
 
 
-def fetched_results(client: distributed.Client, futures: list[distributed.Future[Any]]) -> list[Any]:
-    """The results of completed Dask futures, fetched together; the exception a future ended
-    with (erred, cancelled, lost) stands for its result."""
-    finished = [future for future in futures if future.status == "finished"]
-    try:
-        results = client.gather(finished) if finished else []  # type: ignore[no-untyped-call]
-        gathered = dict(zip(finished, results, strict=True))
-    except Exception:  # one of them could not be fetched: each on its own
-        gathered = {}
-    return [gathered[future] if future in gathered else _result(future) for future in futures]
-
-
-def _result(future: distributed.Future[Any]) -> Any:
-    try:
-        return future.result()
-    except Exception as exc:  # erred, cancelled (CancelledError) or lost: the exception stands for it
-        return exc
+def ended_with(future: distributed.Future[Any]) -> BaseException:
+    """The exception a Dask task that did not finish ended with: its error, its cancellation,
+    or, lost with its worker, ``OutcomeLost`` (its result is never fetched here)."""
+    if future.status == "error":
+        return cast(BaseException, future.exception())  # type: ignore[no-untyped-call]
+    if future.status == "cancelled":
+        return CancelledError(f"Dask task {future.key} was cancelled")
+    return OutcomeLost(f"Dask task {future.key} ended {future.status}")
