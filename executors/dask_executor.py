@@ -278,18 +278,29 @@ class DaskExecutor:
                     self._settle(package, package.members, outcomes, started_at)
                 continue
             followed = [i for i, package in enumerate(group) if stores_results(package) and not reporting[i]]
-            light_futures = self._client.map(
-                light_outcomes,
-                [dask_futures[i] for i in followed],
-                key=[f"{group[i].key}-light" for i in followed],
-                priority=priority,
-                pure=False,
-            )  # the driver fetches the outcomes without the values (they stay in Dask memory)
-            lights = dict(zip(followed, light_futures, strict=True))
+            lights = self._followers(group, dask_futures, followed, priority) if followed else {}
             for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
                 self._track(package, dask_future, lights.get(i, dask_future), started_at, reporting[i])
             if resources:
                 self._resources.start()
+
+    def _followers(
+        self,
+        group: list[Package],
+        dask_futures: list[distributed.Future[Any]],
+        followed: list[int],
+        priority: int,
+    ) -> dict[int, distributed.Future[Any]]:
+        """The follower tasks of the ``followed`` packages of ``group``, by position: the driver
+        fetches their outcomes without the values (they stay in Dask memory)."""
+        light_futures = self._client.map(
+            light_outcomes,
+            [dask_futures[i] for i in followed],
+            key=[f"{group[i].key}-light" for i in followed],
+            priority=priority,
+            pure=False,
+        )
+        return dict(zip(followed, light_futures, strict=True))
 
     def _track(
         self,
