@@ -10,11 +10,13 @@ workers cannot import gives clear FAILED outcomes instead of a Dask error. An
 invocation that consumes an earlier future of this executor becomes its own Dask
 task depending on the upstream Dask future and reads (upstream outcomes, position)
 on the worker: data moves worker to worker. A Dask task whose results may go to an object
-store (or are not persisted) has a small follower that strips its outcomes of those values
-(see ``ResultSink``): the driver fetches only the light outcomes, while downstream tasks take
-the full ones from Dask memory. A ``Stored`` input is read from its store on the worker.
-A background thread collects completions with ``distributed.as_completed`` and sets the
-futures.
+store (or are not persisted, see ``ResultSink``) reports its outcomes without those values to
+the scheduler's guard as it ends, and the driver takes them from there (see ``dask_guard``);
+on a cluster whose guard cannot, a small follower task strips them for the driver. Either way
+the driver receives only the light outcomes, while downstream tasks take the full ones from
+Dask memory. A ``Stored`` input is read from its store on the worker. Background threads
+collect completions with ``distributed.as_completed`` (one fetching results, one taking
+reported outcomes) and set the futures.
 """
 
 import itertools
@@ -24,7 +26,7 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -38,6 +40,7 @@ from .context import CANCELLED_ERROR
 from .dask_chunks import ChunkPlan
 from .dask_failures import dask_failure, not_serializable
 from .dask_resources import ResourceWatch
+from .dask_results import ended_with, taken_outcomes
 from .dask_tasks import (
     Group,
     Links,
@@ -83,7 +86,7 @@ class DaskExecutor:
         else:
             self._cluster = distributed.LocalCluster(processes=True, **cluster_kwargs)
             self._client, self._owns_client = distributed.Client(self._cluster), True
-        self._guarded = dask_guard.install(self._client)
+        self._guarded, self._reports = dask_guard.install(self._client)
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}  # Dask key -> what waits for it
         self._links: Links = {}
@@ -95,16 +98,22 @@ class DaskExecutor:
         self._completions = distributed.as_completed(
             [], loop=self._client.loop, with_results=True, raise_errors=False
         )
+        self._reported = distributed.as_completed([], loop=self._client.loop)  # the results stay there
         self._plan = ChunkPlan(self._total_threads)
-        self._has_work = threading.Event()
+        self._has_work, self._has_reports = threading.Event(), threading.Event()
         self._closed = threading.Event()
         self._resources = ResourceWatch(
             self._client, resource_timeout, self._needing_resources, self._give_up, self._closed
         )
-        self._collector = threading.Thread(
-            target=self._collect, name="ledgerflow-dask-collector", daemon=True
-        )
-        self._collector.start()
+        self._collectors = [
+            threading.Thread(target=self._collect, args=args, name=name, daemon=True)
+            for name, args in (
+                ("ledgerflow-dask-collector", (self._completions, self._has_work, list)),
+                ("ledgerflow-dask-reports", (self._reported, self._has_reports, self._taken)),
+            )
+        ]
+        for collector in self._collectors:
+            collector.start()
 
     @property
     def client(self) -> distributed.Client:
@@ -178,8 +187,9 @@ class DaskExecutor:
             self._fail(entry.members, entry.started_at, closed, reason)
         if pending:
             self._client.cancel(futures_of(pending))
-        self._has_work.set()
-        self._collector.join(timeout=5)
+        for collector, wake in zip(self._collectors, (self._has_work, self._has_reports), strict=True):
+            wake.set()
+            collector.join(timeout=5)
         self._links.clear()
         self._run_futures.clear()
         if self._owns_client:
@@ -248,12 +258,14 @@ class DaskExecutor:
             priority = -self._submitted.get(run_of(package), 0)
             by_resources.setdefault((package.resources, priority), []).append(package)
         for (resources, priority), group in by_resources.items():
+            reporting = [self._reports and stores_results(package) for package in group]
             try:
                 dask_futures = self._client.map(
                     run_members,
                     [package.headers for package in group],
                     [package.blob for package in group],
                     [package.upstreams for package in group],
+                    reporting,
                     key=[package.key for package in group],
                     resources=dict(resources) or None,
                     priority=priority,
@@ -265,19 +277,30 @@ class DaskExecutor:
                     outcomes = [dask_failure(m.task_key, m.attempt, exc, started_at) for m in package.members]
                     self._settle(package, package.members, outcomes, started_at)
                 continue
-            followed = [i for i, package in enumerate(group) if stores_results(package)]
-            light_futures = self._client.map(
-                light_outcomes,
-                [dask_futures[i] for i in followed],
-                key=[f"{group[i].key}-light" for i in followed],
-                priority=priority,
-                pure=False,
-            )  # the driver fetches the outcomes without the values (they stay in Dask memory)
-            lights = dict(zip(followed, light_futures, strict=True))
+            followed = [i for i, package in enumerate(group) if stores_results(package) and not reporting[i]]
+            lights = self._followers(group, dask_futures, followed, priority) if followed else {}
             for i, (package, dask_future) in enumerate(zip(group, dask_futures, strict=True)):
-                self._track(package, dask_future, lights.get(i, dask_future), started_at)
+                self._track(package, dask_future, lights.get(i, dask_future), started_at, reporting[i])
             if resources:
                 self._resources.start()
+
+    def _followers(
+        self,
+        group: list[Package],
+        dask_futures: list[distributed.Future[Any]],
+        followed: list[int],
+        priority: int,
+    ) -> dict[int, distributed.Future[Any]]:
+        """The follower tasks of the ``followed`` packages of ``group``, by position: the driver
+        fetches their outcomes without the values (they stay in Dask memory)."""
+        light_futures = self._client.map(
+            light_outcomes,
+            [dask_futures[i] for i in followed],
+            key=[f"{group[i].key}-light" for i in followed],
+            priority=priority,
+            pure=False,
+        )
+        return dict(zip(followed, light_futures, strict=True))
 
     def _track(
         self,
@@ -285,34 +308,52 @@ class DaskExecutor:
         dask_future: distributed.Future[Any],
         light_future: distributed.Future[Any],
         started_at: datetime,
+        reports: bool,
     ) -> None:
         unmet_since = time.monotonic() if package.resources else None
         entry = Pending(
             dask_future, light_future, package.members, started_at, dict(package.resources), unmet_since,
-            tuple(package.upstreams), package.group, package.is_probe,
+            tuple(package.upstreams), package.group, package.is_probe, reports,
         )  # fmt: skip
         with self._lock:
             self._pending[str(light_future.key)] = entry
         for position, member in enumerate(package.members):
             self._links[member.future] = (dask_future, position)
-        self._completions.add(light_future)
-        self._has_work.set()
+        if reports:
+            self._reported.add(light_future)
+            self._has_reports.set()
+        else:
+            self._completions.add(light_future)
+            self._has_work.set()
 
-    def _collect(self) -> None:
-        """Background thread: set each future as its Dask task completes, in batches."""
+    def _collect(
+        self,
+        completions: distributed.as_completed,
+        has_work: threading.Event,
+        received: Callable[[list[Any]], list[tuple[distributed.Future[Any], Any]]],
+    ) -> None:
+        """Background thread: set each future as its Dask task completes, in batches (``received``
+        pairs each completed Dask future with what the driver receives of it)."""
         while not self._closed.is_set():
-            self._has_work.wait()
-            self._has_work.clear()
-            for batch in self._completions.batches():
-                for dask_future, result in batch:
+            has_work.wait()
+            has_work.clear()
+            for batch in completions.batches():
+                for dask_future, result in received(batch):
                     self._deliver(dask_future, result)
+
+    def _taken(self, batch: list[distributed.Future[Any]]) -> list[tuple[distributed.Future[Any], Any]]:
+        """Completed Dask tasks that report, each with the outcomes it reported (taken from the
+        scheduler's guard, for all the batch at once) or the exception it ended with."""
+        taken = taken_outcomes(self._client, [str(f.key) for f in batch if f.status == "finished"])
+        return [(f, taken[str(f.key)] if str(f.key) in taken else ended_with(f)) for f in batch]
 
     def _deliver(self, dask_future: distributed.Future[Any], result: Any) -> None:
         with self._lock:
             entry = self._pending.pop(str(dask_future.key), None)
         if entry is None:  # already failed (no worker for its resources, or closed)
             return
-        if dask_future.status == "finished" and len(result) == len(entry.members):
+        is_list = dask_future.status == "finished" and isinstance(result, list)  # else an exception
+        if is_list and len(result) == len(entry.members):
             outcomes: list[Outcome] = result
         else:
             exc = result[1] if isinstance(result, tuple) else result  # (type, exc, tb) or exc

@@ -15,6 +15,12 @@ idempotency key) they already ran with, and the log would not know. So:
   started before, it is refused and runs no body. A task lost before it started runs: no body
   ran, so its attempt and key are still unused.
 
+The guard also hands the driver the outcomes a ledgerflow Dask task reports as it finishes:
+``run_members`` puts them, light (without the values of stored results), in its task's
+metadata, which Dask carries to the scheduler with the task's end; the driver takes them with
+one call per batch of finished tasks (``OUTCOMES``), instead of a follower task per Dask task
+that strips the outcomes for it.
+
 This module is sent to the scheduler by value (the scheduler need not have ledgerflow
 installed): it imports nothing of ledgerflow.
 """
@@ -36,11 +42,15 @@ PLUGIN_NAME = "ledgerflow-attempt-guard"
 CLAIMS_NAME = "ledgerflow-start-claims"
 ASK = "ledgerflow_ask"  # the annotation of a task sent out again: its worker asks before it starts
 KEY_PREFIX = "lf-"  # the Dask keys of ledgerflow's tasks
+OUTCOMES = "ledgerflow_outcomes"  # the scheduler operation the driver takes reported outcomes with
+REPORTED = "ledgerflow-outcomes"  # the task metadata that holds them (pickled light outcomes)
 
 
-def install(client: distributed.Client) -> bool:
+def install(client: distributed.Client) -> tuple[bool, bool]:
     """Register the ``AttemptGuard`` on the client's scheduler and ``StartClaims`` on its workers
-    (this module is sent by value); False, with a warning, if the cluster refuses them."""
+    (this module is sent by value): whether the guard runs (False, with a warning, if the
+    cluster refuses it) and whether it serves reported outcomes (a guard registered earlier by
+    a ledgerflow that did not may hold the scheduler)."""
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         client.register_plugin(AttemptGuard(), name=PLUGIN_NAME)
@@ -50,8 +60,15 @@ def install(client: distributed.Client) -> bool:
             "the Dask cluster did not take ledgerflow's attempt guard (%r): Dask may run a body "
             "again, under the same attempt, when its worker dies", exc,
         )  # fmt: skip
-        return False
-    return True
+        return False, False
+    try:
+        return True, bool(client.run_on_scheduler(_serves_outcomes))  # type: ignore[no-untyped-call]
+    except Exception:  # the outcomes then come through follower tasks
+        return True, False
+
+
+def _serves_outcomes(dask_scheduler: Any) -> bool:
+    return OUTCOMES in dask_scheduler.handlers
 
 
 class AttemptGuard(SchedulerPlugin):
@@ -70,6 +87,7 @@ class AttemptGuard(SchedulerPlugin):
         # key -> its task state, while the scheduler holds it (a key submitted again is a new one)
         self._started, self._workers = weakref.WeakValueDictionary(), {}
         scheduler.handlers[HANDLER] = self.claim
+        scheduler.handlers[OUTCOMES] = self.outcomes
 
     def claim(self, key: str, worker: str) -> dict[str, str] | None:
         """``worker`` is about to run ``key``'s first body: None if it may, else why not
@@ -92,6 +110,16 @@ class AttemptGuard(SchedulerPlugin):
             # Losing the worker from now on makes it KilledWorker (suspicious > allowed failures).
             task.suspicious = max(task.suspicious, self._scheduler.allowed_failures)
         return None
+
+    def outcomes(self, keys: list[str]) -> dict[str, bytes | None]:
+        """The outcomes each task of ``keys`` reported as it finished (taken: asked once), None
+        for a task that reported none (forgotten, or lost before it ended)."""
+        taken: dict[str, bytes | None] = {}
+        for key in keys:
+            task = self._scheduler.tasks.get(key)
+            metadata = task.metadata if task is not None else None
+            taken[key] = metadata.pop(REPORTED, None) if metadata else None
+        return taken
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         """A ledgerflow task released while it ran or held its result (its worker was lost) may

@@ -49,7 +49,8 @@ class Package(NamedTuple):
 @dataclass(slots=True)
 class Pending:
     """A submitted Dask task, the small task that strips its outcomes for the driver (or the
-    task itself, when no result goes to an object store), and the futures waiting for them."""
+    task itself: when no result goes to an object store, or when it ``reports`` its light
+    outcomes to the scheduler's guard), and the futures waiting for them."""
 
     dask_future: distributed.Future[Any]
     light_future: distributed.Future[Any]
@@ -60,6 +61,7 @@ class Pending:
     upstreams: tuple[str, ...] = ()  # the Dask keys its members read
     group: Group | None = None
     is_probe: bool = False
+    reports: bool = False  # its outcomes come from the scheduler's guard (light), not from Dask
 
 
 def run_of(task: Member | Package | Pending) -> str:

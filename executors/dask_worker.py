@@ -24,7 +24,7 @@ from .body import (
     run_invocation,
     stored_value,
 )
-from .dask_guard import CLAIMS_NAME, send_claim
+from .dask_guard import CLAIMS_NAME, REPORTED, send_claim
 from .invocation import ErrorInfo, Invocation, Outcome, OutcomeStatus, Stored
 from .text import exception_text
 
@@ -38,19 +38,39 @@ UPSTREAM_LOST = "ledgerflow.UpstreamLost"  # ... of a member whose upstream valu
 
 
 def run_members(
-    headers: bytes, blob: bytes, upstreams: Mapping[str, list[Outcome]], *, guarded: bool = False
+    headers: bytes,
+    blob: bytes,
+    upstreams: Mapping[str, list[Outcome]],
+    reports: bool = False,
+    *,
+    guarded: bool = False,
 ) -> list[Outcome]:
     """On a worker: run each member's body in turn; ``upstreams`` maps Dask keys to outcomes.
 
     ``headers`` (pickled (task key, attempt) pairs: plain data, and not a list Dask would
     walk) name the members even when ``blob`` cannot be loaded. If ``guarded``, the scheduler's
     ``AttemptGuard`` is told first (see ``dask_guard``): a task that started before runs no
-    body again.
+    body again. If ``reports``, the outcomes without the values of stored results also go to
+    the guard with the task's end, for the driver (the full ones stay in Dask memory for the
+    downstream tasks).
     """
     try:
         dask_worker: distributed.Worker | None = distributed.get_worker()
     except ValueError:  # not on a worker (e.g. a synchronous scheduler)
         dask_worker = None
+    outcomes = _run_all(headers, blob, upstreams, dask_worker, guarded)
+    if reports and dask_worker is not None:
+        _report(dask_worker, outcomes)
+    return outcomes
+
+
+def _run_all(
+    headers: bytes,
+    blob: bytes,
+    upstreams: Mapping[str, list[Outcome]],
+    dask_worker: distributed.Worker | None,
+    guarded: bool,
+) -> list[Outcome]:
     worker = dask_worker.address if dask_worker is not None else local_worker()
     started_at = datetime.now(UTC)
     claim = _send_claim(dask_worker) if guarded and dask_worker is not None else None
@@ -66,6 +86,14 @@ def run_members(
             for key, attempt in pickle.loads(headers)
         ]
     return [_run_member(payload, upstreams, worker) for payload in payloads]
+
+
+def _report(worker: distributed.Worker, outcomes: list[Outcome]) -> None:
+    """Put the light outcomes in this task's metadata: Dask sends them to the scheduler with the
+    task's end, where the driver takes them (see ``dask_guard.AttemptGuard.outcomes``)."""
+    task = worker.state.tasks.get(worker.get_current_task())
+    if task is not None:  # else forgotten meanwhile: the driver no longer waits for it
+        task.metadata[REPORTED] = pickle.dumps([outcome.light() for outcome in outcomes], protocol=5)
 
 
 def _send_claim(worker: distributed.Worker) -> concurrent.futures.Future[Any]:
@@ -128,7 +156,8 @@ sizeof.register(Outcome, _outcome_size)
 
 def light_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
     """On a worker: a chunk's outcomes without the values of stored results, for the driver
-    (the full outcomes stay in Dask memory for the downstream tasks)."""
+    (the full outcomes stay in Dask memory for the downstream tasks), where the scheduler's
+    guard cannot take them reported."""
     return [outcome.light() for outcome in outcomes]
 
 

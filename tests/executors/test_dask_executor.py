@@ -5,6 +5,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 
 from ledgerflow.executors import DaskExecutor, Invocation, OutcomeStatus, Upstream
 from ledgerflow.executors.body import outcome_value
+from ledgerflow.executors.dask_failures import dask_failure
+from ledgerflow.executors.dask_results import OutcomeLost, taken_outcomes
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -119,3 +122,12 @@ def test_a_small_run_overtakes_the_tasks_a_big_run_queued_before(dask_executor: 
     # chunks of 10 (60 tasks); ahead of them, it waits only for those the workers hold.
     assert done_first <= 50, f"{done_first} of the big run's 80 tasks ended before the small run's one"
     assert all(future.result(timeout=60).status is OutcomeStatus.SUCCEEDED for future in big)
+
+
+def test_a_finished_task_whose_reported_outcomes_are_gone_is_an_infrastructure_failure(
+    dask_client: distributed.Client,
+) -> None:
+    taken = taken_outcomes(dask_client, ["lf-gone-0"])  # the scheduler has no such task
+    assert isinstance(taken["lf-gone-0"], OutcomeLost)
+    failure = dask_failure("gone", 1, taken["lf-gone-0"], datetime.now(UTC))
+    assert failure.infrastructure and failure.is_retryable and failure.status is OutcomeStatus.FAILED

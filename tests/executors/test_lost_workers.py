@@ -92,10 +92,14 @@ def tiny_map(n: int, folder: str) -> list[int]:
     return tiny.map(list(range(n)), folder=lf.unmapped(folder))
 
 
+@pytest.mark.parametrize("in_a_store", [False, True], ids=["database", "file-store"])
 def test_a_worker_lost_under_a_batch_gives_each_unreported_body_a_new_attempt(
-    postgres_url: str, tmp_path: Path, client: distributed.Client
+    postgres_url: str, tmp_path: Path, client: distributed.Client, in_a_store: bool
 ) -> None:
-    with lf.Engine(postgres_url, DaskExecutor(client=client), home=tmp_path) as engine:
+    # In a store, the outcomes reach the driver through the scheduler's guard (see dask_guard).
+    storage = f"file://{tmp_path / 'results'}" if in_a_store else None
+    executor = DaskExecutor(client=client)
+    with lf.Engine(postgres_url, executor, home=tmp_path, result_storage=storage) as engine:
         run = engine.run(tiny_map, n=20, folder=str(tmp_path))
         retried = [event for event in engine.events(run.id) if event.type == "task.retrying"]
     assert run.state == "SUCCEEDED" and run.result() == list(range(20))

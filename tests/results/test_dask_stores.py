@@ -1,7 +1,8 @@
 """On Dask worker processes with a file:// store: the workers write results to the store, the
-driver fetches only light outcomes (references, never the bytes), downstream tasks take the
-values from Dask memory, and after a restart the workers read upstream results from the
-store themselves, checked. On SQLite and PostgreSQL."""
+driver fetches only light outcomes (references, never the bytes: reported through the
+scheduler's guard, or stripped by follower tasks where the guard cannot report them),
+downstream tasks take the values from Dask memory, and after a restart the workers read
+upstream results from the store themselves, checked. On SQLite and PostgreSQL."""
 
 import pickle
 import sys
@@ -14,6 +15,7 @@ import distributed
 import pytest
 
 import ledgerflow as lf
+from ledgerflow.executors import dask_guard
 from ledgerflow.executors.dask_executor import DaskExecutor
 from ledgerflow.results.objects import Fetched, ObjectStore
 
@@ -45,6 +47,7 @@ class Received:
 
     def __init__(self) -> None:
         self.total = 0
+        self.keys: list[str] = []  # the Dask keys whose results the driver received
 
 
 @pytest.fixture
@@ -54,6 +57,7 @@ def received(monkeypatch: pytest.MonkeyPatch) -> Received:
 
     def counting(self: DaskExecutor, dask_future: distributed.Future[Any], result: Any) -> None:
         counter.total += len(pickle.dumps(result))
+        counter.keys.append(str(dask_future.key))
         deliver(self, dask_future, result)
 
     monkeypatch.setattr(DaskExecutor, "_deliver", counting)
@@ -82,8 +86,25 @@ def test_workers_write_results_and_the_driver_never_receives_them(
         bytes([2]) * BLOB, protocol=pickle.HIGHEST_PROTOCOL
     )
     assert received.total < 200_000  # 16 MB of results, a few KB of outcomes
+    assert not [key for key in received.keys if key.endswith("-light")]  # reported: no follower tasks
     if store.url.startswith("file://"):  # verify opens stores with no options
         assert engine.verify(run.id, results=True).ok
+
+
+def test_where_the_guard_cannot_report_follower_tasks_strip_the_outcomes(
+    database_url: str, tmp_path: Path, dask_client: distributed.Client, store: Store,
+    received: Received, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    install = dask_guard.install
+    monkeypatch.setattr(dask_guard, "install", lambda client: (install(client)[0], False))
+    with lf.Engine(
+        database_url, lf.DaskExecutor(client=dask_client), home=tmp_path,
+        result_storage=store.url, result_storage_options=store.options,
+    ) as engine:  # fmt: skip
+        run = engine.run(blobs, n=4)
+    assert run.state == "SUCCEEDED" and run.result() == [BLOB + i for i in range(4)]
+    assert received.total < 200_000 and received.keys
+    assert all(key.endswith("-light") for key in received.keys)
 
 
 def test_after_a_restart_the_workers_read_the_upstreams_from_the_store(
