@@ -12,7 +12,7 @@ import distributed
 import pytest
 
 import ledgerflow as lf
-from ledgerflow.executors import DaskExecutor, Invocation, OutcomeStatus, Upstream
+from ledgerflow.executors import DaskExecutor, Invocation, OutcomeStatus, Upstream, dask_chunks
 
 from ..conftest import local_cluster
 
@@ -94,9 +94,12 @@ def tiny_map(n: int, folder: str) -> list[int]:
 
 @pytest.mark.parametrize("in_a_store", [False, True], ids=["database", "file-store"])
 def test_a_worker_lost_under_a_batch_gives_each_unreported_body_a_new_attempt(
-    postgres_url: str, tmp_path: Path, client: distributed.Client, in_a_store: bool
-) -> None:
+    postgres_url: str, tmp_path: Path, client: distributed.Client, in_a_store: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     # In a store, the outcomes reach the driver through the scheduler's guard (see dask_guard).
+    # The bodies are batched however long a busy machine makes them take (their files' writes).
+    monkeypatch.setattr(dask_chunks, "CHUNK_SECONDS", 10.0)
     storage = f"file://{tmp_path / 'results'}" if in_a_store else None
     executor = DaskExecutor(client=client)
     with lf.Engine(postgres_url, executor, home=tmp_path, result_storage=storage) as engine:
