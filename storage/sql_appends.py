@@ -16,7 +16,7 @@ from .claim_notices import announce_freed_slots
 from .codec import format_ts
 from .database import chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, RunNotFound
-from .postgres import write_events
+from .postgres import write_events, write_row_and_events
 from .records import RunAppend
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,26 @@ def insert_events(connection: sa.Connection, chained: Sequence[Event], payloads:
         write_events(connection, _postgres_rows(chained, payloads))
         return
     connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
+
+
+def insert_run_and_events(
+    connection: sa.Connection, run: dict[str, Any], chained: Sequence[Event], payloads: Sequence[bytes]
+) -> None:
+    """Write a new run's runs row (``run``: its columns) and first events in the connection's
+    transaction, on PostgreSQL in one statement; a duplicate raises ``IntegrityError``."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        bound = {name: _bound(name, value, dialect) for name, value in run.items()}
+        if write_row_and_events(connection, _RUNS.name, bound, _postgres_rows(chained, payloads)):
+            return
+    connection.execute(_RUNS.insert().values(**run))
+    insert_events(connection, chained, payloads)
+
+
+def _bound(column: str, value: Any, dialect: sa.Dialect) -> Any:
+    """``value`` as the runs column ``column`` binds it (a UTC-aware time checked so)."""
+    process = _RUNS.c[column].type.bind_processor(dialect)
+    return value if process is None else process(value)
 
 
 def _postgres_rows(chained: Sequence[Event], payloads: Sequence[bytes]) -> list[tuple[Any, ...]]:
