@@ -88,13 +88,13 @@ def _update_held(
         _RUNS.update()
         .where(_RUNS.c.run_id.in_(held.scalar_subquery()), _RUNS.c.owner == holder)
         .values(**values)
-        .returning(_RUNS.c.run_id, _limited_flow() if with_flows else sa.null())
+        .returning(_RUNS.c.run_id, freed_flow() if with_flows else sa.null())
     )
     return {run_id: flow for run_id, flow in connection.execute(update)}
 
 
-def _limited_flow() -> sa.ColumnElement[str | None]:
-    """The runs row's flow if it is limited, else NULL."""
+def freed_flow() -> sa.ColumnElement[str | None]:
+    """The runs row's flow if it is limited, else NULL (what a release announces)."""
     return sa.case((flow_cap().is_not(None), _RUNS.c.flow), else_=sa.null())
 
 
@@ -102,7 +102,7 @@ _RELEASE_ONE = (
     _RUNS.update()
     .where(_RUNS.c.run_id == sa.bindparam("released_run_id"), _RUNS.c.owner == sa.bindparam("holder"))
     .values(owner=None, lease_expires_at=None)
-    .returning(_limited_flow())
+    .returning(freed_flow())
 )
 
 
@@ -128,7 +128,7 @@ def _let_go(connection: sa.Connection, run_id: str, owner: str, ended: datetime 
         _RUNS.update()
         .where(_RUNS.c.run_id == run_id, _RUNS.c.owner == owner)
         .values(owner=None, lease_expires_at=ended)
-        .returning(_limited_flow())
+        .returning(freed_flow())
     ).first()
     if done is None:
         return False

@@ -1,7 +1,7 @@
 """PostgreSQL hooks: bulk appends by COPY, notifications sent in a transaction, a
 connection of its own that listens for them, and the lock of claims that take flow slots."""
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from types import TracebackType
@@ -27,17 +27,49 @@ def write_events(connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> No
     all (one statement, prepared by the server once it recurs; the SQL layer's per-row
     statements cost more than the rows). Driver errors surface as SQLAlchemy errors, so a
     duplicate (run_id, seq) is an ``IntegrityError`` as with any INSERT."""
+    if len(rows) < COPY_THRESHOLD:
+        _execute(connection, _insert_events(len(rows)), [value for row in rows for value in row])
+        return
+    driver = _driver(connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise sa_exc.DBAPIError.instance(_COPY_EVENTS, None, exc, psycopg.Error, ismulti=True) from exc
+
+
+def write_row_and_events(
+    connection: sa.Connection, table: str, values: Mapping[str, Any], rows: Sequence[Sequence[Any]]
+) -> bool:
+    """Insert one row of ``table`` (``values``: column -> value as the driver binds it) and
+    event rows (as ``write_events``) in one statement, a data-modifying WITH: one round trip
+    for a new run's row and first events. False, having done nothing, for as many rows as
+    ``write_events`` copies. A duplicate key of either is an ``IntegrityError``."""
+    if len(rows) >= COPY_THRESHOLD:
+        return False
+    marks = ", ".join(["%s"] * len(values))
+    statement = f"WITH inserted AS (INSERT INTO {table} ({', '.join(values)}) VALUES ({marks})) "
+    _execute(
+        connection,
+        statement + _insert_events(len(rows)),
+        [*values.values(), *(v for row in rows for v in row)],
+    )
+    return True
+
+
+def _driver(connection: sa.Connection) -> "psycopg.Connection[Any]":
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
-    statement = _COPY_EVENTS if len(rows) >= COPY_THRESHOLD else _insert_events(len(rows))
+    return driver
+
+
+def _execute(connection: sa.Connection, statement: str, parameters: Sequence[Any]) -> None:
+    """Run one statement on the connection's driver (its transaction), driver errors as
+    SQLAlchemy's."""
     try:
-        with driver.cursor() as cursor:
-            if statement is not _COPY_EVENTS:
-                cursor.execute(statement, [value for row in rows for value in row])
-                return
-            with cursor.copy(_COPY_EVENTS) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with _driver(connection).cursor() as cursor:
+            cursor.execute(statement, parameters)
     except psycopg.Error as exc:
         raise sa_exc.DBAPIError.instance(statement, None, exc, psycopg.Error, ismulti=True) from exc
 

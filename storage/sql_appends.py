@@ -12,10 +12,11 @@ from ..engine.core.events import Event
 from . import leases, schema
 from .appends import Appended, CheckedAppend, chain_after, check_appends, check_head, released_by_owner
 from .cache_index import index_appended
+from .claim_notices import announce_freed_slots
 from .codec import format_ts
 from .database import chunked, retry_unavailable, translated_errors
 from .errors import AppendConflict, RunNotFound
-from .postgres import write_events
+from .postgres import write_events, write_row_and_events
 from .records import RunAppend
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ _MOVE_KNOWN_HEAD = _MOVE_HEAD.where(
     _RUNS.c.head_seq == sa.bindparam("known_seq"), _RUNS.c.head_hash == sa.bindparam("known_hash")
 )
 _MOVE_FENCED_HEAD = _MOVE_KNOWN_HEAD.where(_RUNS.c.owner == sa.bindparam("known_owner"))
+_END_FENCED_HEAD = _MOVE_FENCED_HEAD.values(owner=None, lease_expires_at=None).returning(leases.freed_flow())
+"""Move one run's head and give its lease up (the fence's owner releases): the run's flow if
+it is limited, no row if the head or the owner is not as known."""
 _HEAD_COLUMNS = (_RUNS.c.run_id, _RUNS.c.head_seq, _RUNS.c.head_hash, _RUNS.c.updated_at, _RUNS.c.owner)
 
 
@@ -37,6 +41,26 @@ def insert_events(connection: sa.Connection, chained: Sequence[Event], payloads:
         write_events(connection, _postgres_rows(chained, payloads))
         return
     connection.execute(_INSERT_EVENTS, [_row(event, p) for event, p in zip(chained, payloads, strict=True)])
+
+
+def insert_run_and_events(
+    connection: sa.Connection, run: dict[str, Any], chained: Sequence[Event], payloads: Sequence[bytes]
+) -> None:
+    """Write a new run's runs row (``run``: its columns) and first events in the connection's
+    transaction, on PostgreSQL in one statement; a duplicate raises ``IntegrityError``."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        bound = {name: _bound(name, value, dialect) for name, value in run.items()}
+        if write_row_and_events(connection, _RUNS.name, bound, _postgres_rows(chained, payloads)):
+            return
+    connection.execute(_RUNS.insert().values(**run))
+    insert_events(connection, chained, payloads)
+
+
+def _bound(column: str, value: Any, dialect: sa.Dialect) -> Any:
+    """``value`` as the runs column ``column`` binds it (a UTC-aware time checked so)."""
+    process = _RUNS.c[column].type.bind_processor(dialect)
+    return value if process is None else process(value)
 
 
 def _postgres_rows(chained: Sequence[Event], payloads: Sequence[bytes]) -> list[tuple[Any, ...]]:
@@ -192,7 +216,7 @@ def write_after_known_heads(
     chained_by_index: dict[int, Appended] = {}
     events: list[Event] = []
     payloads: list[bytes] = []
-    moves: list[tuple[tuple[tuple[str, ...], bool], list[dict[str, Any]]]] = []  # runs in order
+    moves: list[tuple[tuple[tuple[str, ...], bool, bool], list[dict[str, Any]]]] = []  # runs in order
     for append in sorted(checked, key=lambda append: append.run_id):
         assert append.head is not None
         known_hash, known_ts = append.head
@@ -209,18 +233,30 @@ def write_after_known_heads(
         }  # fmt: skip
         if append.owner is not None:
             row["known_owner"] = append.owner
-        shape = (tuple(sorted(changes)), append.owner is not None)
+        ends = append.releases is not None and "owner" not in changes  # released by its move
+        shape = (tuple(sorted(changes)), append.owner is not None, ends)
         if moves and moves[-1][0] == shape:
             moves[-1][1].append(row)
         else:
             moves.append((shape, [row]))
-    for (_, is_fenced), rows in moves:  # one pipelined UPDATE per run of rows of one shape
+    ended: set[str] = set()  # runs whose lease their head's move gave up
+    freed: list[str] = []  # their limited flows
+    for (_, is_fenced, ends), rows in moves:  # one pipelined UPDATE per run of rows of one shape
+        if ends and len(rows) == 1:  # one run's last batch: move and release in one statement
+            flow = connection.execute(_END_FENCED_HEAD, rows[0]).first()
+            if flow is None:
+                return False
+            ended.add(rows[0]["moved_run_id"])
+            freed += [flow[0]] if flow[0] is not None else []
+            continue
         moved = connection.execute(_MOVE_FENCED_HEAD if is_fenced else _MOVE_KNOWN_HEAD, rows)
         if moved.rowcount != len(rows):
             return False
     insert_events(connection, events, payloads)
     index_appended(connection, events)
-    release_leases(connection, checked)
+    if freed:
+        announce_freed_slots(connection, freed)
+    release_leases(connection, [append for append in checked if append.run_id not in ended])
     outcomes.update(chained_by_index)
     return True
 

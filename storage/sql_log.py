@@ -26,7 +26,7 @@ from .protocols import CacheEntry, RunSummary, StoredRun
 from .records import RunAppend
 from .run_pages import created_in, state_is
 from .run_slots import check_queues
-from .sql_appends import GroupAppender, insert_events
+from .sql_appends import GroupAppender, insert_events, insert_run_and_events
 
 logger = logging.getLogger(__name__)
 
@@ -129,12 +129,10 @@ class SqlEventLog:
             head = {"head_seq": last.seq, "head_hash": last.hash, "updated_at": last.ts}
             try:
                 if expected_seq == 0:
-                    connection.execute(
-                        _RUNS.insert().values(
-                            run_id=run_id, created_at=chained[0].ts, **{**head, **changes, **lease}
-                        )
-                    )
-                insert_events(connection, chained, payloads)
+                    run = {"run_id": run_id, "created_at": chained[0].ts, **head, **changes, **lease}
+                    insert_run_and_events(connection, run, chained, payloads)
+                else:
+                    insert_events(connection, chained, payloads)
             except sa_exc.IntegrityError as exc:
                 raise AppendConflict(run_id, expected_seq) from exc
             if expected_seq > 0:

@@ -62,3 +62,12 @@ def test_a_released_or_handed_back_run_of_a_limited_flow_announces_its_free_slot
         ended = [NewEvent(None, "run.succeeded", {})]
         storage.log.append_many([RunAppend(r, 1, ended, "w", release=True) for r in ("limited", "free")])
         assert announced(listener) == {"flow:limited"}
+        for run_id in ("limited", "free"):  # so does it after a head its driver knows
+            storage.log.take_over(run_id, "w", TTL)
+        last = {run_id: storage.log.read(run_id)[-1] for run_id in ("limited", "free")}
+        for run_id, event in last.items():
+            storage.log.append_many(
+                [RunAppend(run_id, 2, ended, "w", head=(event.hash, event.ts), release=True)]
+            )
+        assert announced(listener) == {"flow:limited"}
+        assert [storage.log.run(run_id).owner for run_id in ("limited", "free")] == [None, None]

@@ -140,6 +140,29 @@ def test_a_releasing_batch_gives_the_lease_up_with_its_events(storage: Storage) 
     assert verify_events(storage.log.read("kept")).ok
 
 
+def test_a_last_batch_after_a_known_head_gives_the_lease_up_only_if_still_held(storage: Storage) -> None:
+    for run_id in ("ended", "taken", "stale"):
+        driven(storage, run_id, "w")
+    heads = {
+        run_id: (storage.log.read(run_id)[-1].hash, storage.log.read(run_id)[-1].ts)
+        for run_id in ("ended", "taken", "stale")
+    }
+    storage.log.take_over("taken", "other", TTL)
+    storage.log.append("stale", 2, task_events(1), owner="w")
+    end = [*task_events(1), NewEvent(None, "run.succeeded", {})]
+    outcomes = [
+        storage.log.append_many([RunAppend(run_id, 2, end, "w", head=heads[run_id], release=True)])[0]
+        for run_id in ("ended", "taken", "stale")
+    ]
+    assert [type(o).__name__ for o in outcomes] == ["list", "AppendConflict", "AppendConflict"]
+    runs = [storage.log.run(run_id) for run_id in ("ended", "taken", "stale")]
+    assert [(r.state, r.head_seq, r.owner, r.lease_expires_at is None) for r in runs] == [
+        ("SUCCEEDED", 4, None, True), ("RUNNING", 2, "other", False), ("RUNNING", 3, "w", False),
+    ]  # fmt: skip
+    assert storage.log.run("ended").head_hash == succeeded(outcomes[0])[-1].hash
+    assert verify_events(storage.log.read("ended")).ok
+
+
 def test_malformed_batches_are_refused_before_any_write(storage: Storage) -> None:
     for run_id in ("r1", "r2"):
         driven(storage, run_id, "w")
