@@ -106,6 +106,14 @@ def raw_one(client: Client) -> float:
     return time.perf_counter() - start
 
 
+def connect(url: str) -> Any:
+    """A psycopg connection to the database of the SQLAlchemy ``url``."""
+    import psycopg
+
+    conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(conninfo)
+
+
 class Commits:
     """Durable records on PostgreSQL as a log writes them: each ``record(rows)`` inserts that
     many event-like rows and commits (a table like the events table, dropped on close)."""
@@ -113,10 +121,7 @@ class Commits:
     PAYLOAD = '{"attempt":1,"started_at":"2025-01-01T00:00:00+00:00","result":{"inline":1}}'
 
     def __init__(self, url: str) -> None:
-        import psycopg
-
-        conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.connection = psycopg.connect(conninfo)
+        self.connection = connect(url)
         self.connection.execute("CREATE TABLE IF NOT EXISTS floor_log (LIKE events INCLUDING ALL)")
         self.connection.commit()
         self.run, self.seq = 0, 0
@@ -206,16 +211,13 @@ def timed_engine_run(engine: lf.Engine, flow: lf.Flow[..., Any], n: int) -> tupl
 
 def copy_floor(url: str, rows: int = COPY_ROWS) -> float:
     """Rows/s written by COPY (one transaction) into a table like the events table."""
-    import psycopg
-
-    conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     payload = '{"attempt":1,"duration":0.000113,"result":{"inline":null}}'
     data = [
         ("run-copy-floor", seq, f"noop[{seq}]", "task.succeeded", payload, "2025-01-01T00:00:00+00:00",
          "0" * 64, "f" * 64)
         for seq in range(1, rows + 1)
     ]  # fmt: skip
-    with psycopg.connect(conninfo) as connection:
+    with connect(url) as connection:
         connection.execute("CREATE TABLE IF NOT EXISTS copy_floor (LIKE events INCLUDING ALL)")
         connection.commit()
         start = time.perf_counter()

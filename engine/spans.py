@@ -41,7 +41,7 @@ _CACHED = EventType.TASK_CACHED.value
 _RUNNING = EventType.RUN_RUNNING.value
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Listener = Callable[[Sequence[Event]], None]  # as ``recorder.EventListener``
-_tracers: dict[int, tuple[Any, Any]] = {}  # id(provider) -> (provider, its tracer)
+_tracer: list[tuple[Any, Any]] = []  # (the provider last seen, its tracer): one at a time, in practice
 
 
 def tracing() -> tuple[OpenTelemetry, Any] | None:
@@ -53,11 +53,9 @@ def tracing() -> tuple[OpenTelemetry, Any] | None:
     provider = api.trace.get_tracer_provider()
     if isinstance(provider, api.trace.ProxyTracerProvider | api.trace.NoOpTracerProvider):
         return None
-    known = _tracers.get(id(provider))
-    if known is None or known[0] is not provider:
-        _tracers.clear()  # one provider at a time, in practice
-        known = _tracers[id(provider)] = (provider, provider.get_tracer("ledgerflow", ENGINE_VERSION))
-    return api, known[1]
+    if not _tracer or _tracer[0][0] is not provider:
+        _tracer[:] = [(provider, provider.get_tracer("ledgerflow", ENGINE_VERSION))]
+    return api, _tracer[0][1]
 
 
 class DriveSpans:
